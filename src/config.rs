@@ -1,0 +1,86 @@
+//! ror-opendata.toml: every key optional, every default works with no file at all. Unknown keys are
+//! errors, so a typo never silently changes what gets published.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Errors reading the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration {path}: cannot read: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("configuration {path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub source: SourceConfig,
+    #[serde(default)]
+    pub release: ReleaseConfig,
+    #[serde(default)]
+    pub policy: PolicyConfig,
+}
+
+/// Where the snapshot comes from.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// A folder of FHIR files; the embedded sample when absent.
+    pub folder: Option<PathBuf>,
+}
+
+/// Where releases go.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseConfig {
+    /// The output folder (releases under <out>/releases); ./out when absent.
+    pub out_dir: Option<PathBuf>,
+}
+
+/// The policy files, per audience; the shipped ones when absent.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    pub public: Option<PathBuf>,
+}
+
+impl Config {
+    /// Read a configuration file. Relative paths inside it are relative to the file's folder.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        let mut config: Config = toml::from_str(&text).map_err(|e| ConfigError::Invalid { path: path.display().to_string(), message: e.to_string() })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let rebase = |p: &mut Option<PathBuf>| {
+            if let Some(p) = p.as_mut() {
+                if p.is_relative() {
+                    *p = base.join(&*p);
+                }
+            }
+        };
+        rebase(&mut config.source.folder);
+        rebase(&mut config.release.out_dir);
+        rebase(&mut config.policy.public);
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[release]\nout_dri = \"x\"\n").unwrap();
+        let e = Config::load(&path).unwrap_err().to_string();
+        assert!(e.contains("unknown field `out_dri`"), "{e}");
+        std::fs::write(&path, "[release]\nout_dir = \"x\"\n").unwrap();
+        assert_eq!(Config::load(&path).unwrap().release.out_dir.unwrap(), dir.path().join("x"));
+    }
+}

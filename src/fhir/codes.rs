@@ -1,0 +1,141 @@
+//! Reading ROR conventions out of the typed resources: extensions by id (any host, http or https),
+//! codings by ANS terminology (TRE_Rxx, whichever spelling of the system), references, and FHIR
+//! dates and instants normalised to UTC.
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+
+use super::model::{CodeableConcept, Coding, Extension, Identifier, Meta, Reference};
+
+/// Does this extension URL name the ROR extension `id`? ANS's own files mix hosts and schemes, and
+/// complex extensions use bare names ("purposeContact") for their parts, so the last path segment
+/// decides.
+pub fn is_extension(url: &str, id: &str) -> bool {
+    url.rsplit('/').next() == Some(id)
+}
+
+/// The first extension with this id.
+pub fn extension<'a>(extensions: &'a [Extension], id: &str) -> Option<&'a Extension> {
+    extensions.iter().find(|e| is_extension(&e.url, id))
+}
+
+/// Every extension with this id, in document order.
+pub fn extensions<'a>(extensions: &'a [Extension], id: &'a str) -> impl Iterator<Item = &'a Extension> + 'a {
+    extensions.iter().filter(move |e| is_extension(&e.url, id))
+}
+
+/// Does the coding belong to ANS terminology `tre` (e.g. "TRE_R227")? Systems appear as
+/// `.../NOS/TRE_R227-ChampActivite/FHIR/TRE-R227-ChampActivite`, with http or https.
+fn in_terminology(coding: &Coding, tre: &str) -> bool {
+    let Some(system) = coding.system.as_deref() else { return false };
+    let dashed = tre.replace('_', "-");
+    system.contains(&format!("{tre}-")) || system.contains(&format!("/{dashed}-")) || system.ends_with(tre) || system.ends_with(&dashed)
+}
+
+/// The first coding of terminology `tre` among several concepts.
+pub fn coding_of<'a>(concepts: impl IntoIterator<Item = &'a CodeableConcept>, tre: &str) -> Option<&'a Coding> {
+    concepts.into_iter().flat_map(|c| c.coding.iter()).find(|c| in_terminology(c, tre))
+}
+
+/// The first coding of a concept, whatever its system (for value sets the profile fixes).
+pub fn first_coding(concept: Option<&CodeableConcept>) -> Option<&Coding> {
+    concept.and_then(|c| c.coding.first())
+}
+
+/// Code and label of a coding, for the `_code` / `_libelle` column pairs.
+pub fn code_and_label(coding: Option<&Coding>) -> (Option<String>, Option<String>) {
+    match coding {
+        Some(c) => (c.code.clone(), c.display.clone()),
+        None => (None, None),
+    }
+}
+
+/// The region code of the source ROR instance, from meta.tag (TRE_R30-RegionOM).
+pub fn region(meta: &Meta) -> Option<String> {
+    meta.tag.iter().find(|c| in_terminology(c, "TRE_R30")).and_then(|c| c.code.clone())
+}
+
+/// The value of the first identifier matching a predicate on (system, type code).
+pub fn identifier_value(identifiers: &[Identifier], matches: impl Fn(&str, &str) -> bool) -> Option<String> {
+    identifiers
+        .iter()
+        .find(|i| {
+            let system = i.system.as_deref().unwrap_or("");
+            let type_code = i.kind.as_ref().and_then(|k| k.coding.first()).and_then(|c| c.code.as_deref()).unwrap_or("");
+            matches(system, type_code)
+        })
+        .and_then(|i| i.value.clone())
+}
+
+/// Parse a FHIR reference "Type/id" (relative, absolute, or with `/_history/n`).
+pub fn parse_reference(reference: &Reference) -> Option<(String, String)> {
+    let text = reference.reference.as_deref()?.trim();
+    let text = match text.find("/_history/") {
+        Some(i) => &text[..i],
+        None => text,
+    };
+    let mut parts = text.rsplitn(3, '/');
+    let id = parts.next()?;
+    let kind = parts.next()?;
+    if id.is_empty() || kind.is_empty() {
+        return None;
+    }
+    Some((kind.to_owned(), id.to_owned()))
+}
+
+/// A FHIR instant or dateTime as UTC, truncated to the second (the precision of the CSV files).
+/// A bare date counts as midnight UTC; a year or year-month alone is refused (no instant to give).
+pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        let t = t.with_timezone(&Utc);
+        return DateTime::from_timestamp(t.timestamp(), 0).ok_or_else(|| format!("{text:?} is out of range"));
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(d.and_time(NaiveTime::MIN).and_utc());
+    }
+    Err(format!("{text:?} is not a FHIR dateTime (expected e.g. 2025-04-08T13:05:27+02:00)"))
+}
+
+/// A FHIR date (or the date part of a dateTime).
+pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
+    let head = text.get(..10).unwrap_or(text);
+    NaiveDate::parse_from_str(head, "%Y-%m-%d").map_err(|_| format!("{text:?} is not a FHIR date (expected YYYY-MM-DD)"))
+}
+
+/// A FHIR time "HH:MM:SS" (fractional seconds dropped), normalised.
+pub fn parse_time(text: &str) -> Result<String, String> {
+    NaiveTime::parse_from_str(text, "%H:%M:%S%.f")
+        .map(|t| t.format("%H:%M:%S").to_string())
+        .map_err(|_| format!("{text:?} is not a FHIR time (expected HH:MM:SS)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extension_ids_match_any_host() {
+        assert!(is_extension("https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-location-status", "ror-location-status"));
+        assert!(is_extension("http://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-location-status", "ror-location-status"));
+        assert!(is_extension("purposeContact", "purposeContact"));
+        assert!(!is_extension("https://x/ror-location-status-bis", "ror-location-status"));
+    }
+
+    #[test]
+    fn terminologies_match_both_spellings() {
+        let c = Coding { system: Some("http://mos.esante.gouv.fr/NOS/TRE_R227-ChampActivite/FHIR/TRE-R227-ChampActivite".into()), code: Some("05".into()), display: None };
+        assert!(in_terminology(&c, "TRE_R227"));
+        assert!(!in_terminology(&c, "TRE_R22"));
+        assert!(!in_terminology(&c, "TRE_R2"));
+    }
+
+    #[test]
+    fn references_and_instants() {
+        let r = |s: &str| Reference { reference: Some(s.into()) };
+        assert_eq!(parse_reference(&r("Organization/999999")), Some(("Organization".into(), "999999".into())));
+        assert_eq!(parse_reference(&r("https://h/fhir/Location/1/_history/3")), Some(("Location".into(), "1".into())));
+        assert_eq!(parse_reference(&r("nothing")), None);
+        assert_eq!(parse_instant("2025-04-08T13:05:27.000+02:00").unwrap().to_rfc3339(), "2025-04-08T11:05:27+00:00");
+        assert!(parse_instant("2025-13").is_err());
+        assert_eq!(parse_time("09:00:00.5").unwrap(), "09:00:00");
+    }
+}

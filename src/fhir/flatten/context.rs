@@ -1,0 +1,42 @@
+//! The resource being flattened, so every error can name its file, resource and field.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::fhir::codes::{parse_date, parse_instant, parse_time};
+use crate::fhir::FhirError;
+
+pub(super) struct Context<'a> {
+    pub file: &'a str,
+    /// "entry[3] HealthcareService/1234564".
+    pub resource: String,
+}
+
+impl Context<'_> {
+    pub fn field_error(&self, field: &str, message: impl Into<String>) -> FhirError {
+        FhirError::Field { file: self.file.to_owned(), resource: self.resource.clone(), field: field.to_owned(), message: message.into() }
+    }
+
+    pub fn instant(&self, field: &str, text: &str) -> Result<DateTime<Utc>, FhirError> {
+        parse_instant(text).map_err(|m| self.field_error(field, m))
+    }
+
+    pub fn optional_instant(&self, field: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>, FhirError> {
+        text.map(|t| self.instant(field, t)).transpose()
+    }
+
+    pub fn optional_date(&self, field: &str, text: Option<&str>) -> Result<Option<NaiveDate>, FhirError> {
+        text.map(|t| parse_date(t).map_err(|m| self.field_error(field, m))).transpose()
+    }
+
+    pub fn optional_time(&self, field: &str, text: Option<&str>) -> Result<Option<String>, FhirError> {
+        text.map(|t| parse_time(t).map_err(|m| self.field_error(field, m))).transpose()
+    }
+
+    /// A WGS84 coordinate must be a finite number within its range.
+    pub fn coordinate(&self, field: &str, value: Option<f64>, limit: f64) -> Result<Option<f64>, FhirError> {
+        match value {
+            Some(v) if !v.is_finite() || v.abs() > limit => Err(self.field_error(field, format!("{v} is not a WGS84 coordinate (|value| ≤ {limit})"))),
+            other => Ok(other),
+        }
+    }
+}

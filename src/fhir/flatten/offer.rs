@@ -1,0 +1,155 @@
+//! HealthcareService → offres, horaires, and the offers' contacts.
+
+use super::context::Context;
+use super::organization::{creation_date, set_contact_codes};
+use super::{OrgKind, State};
+use crate::fhir::codes::{code_and_label, coding_of, extension, extensions, first_coding, region};
+use crate::fhir::model::{AvailableTime, HealthcareService};
+use crate::fhir::FhirError;
+
+pub(super) fn visit(state: &mut State, ctx: &Context<'_>, offer: HealthcareService, file: usize) -> Result<(), FhirError> {
+    let updated = state.note_update(ctx, offer.meta.last_updated.as_deref())?;
+    let created = creation_date(ctx, &offer.extension)?;
+    let provider = state.reference(ctx, file, "providedBy", offer.provided_by.as_ref(), "Organization")?;
+    let mut places = Vec::new();
+    for (i, location) in offer.location.iter().enumerate() {
+        places.push(state.reference(ctx, file, &format!("location[{i}]"), Some(location), "Location")?);
+    }
+    let ext = &offer.extension;
+    let field = coding_of(&offer.kind, "TRE_R227");
+    state.offer_fields.insert(offer.id.clone(), field.and_then(|c| c.code.clone()));
+
+    let mut row = state.builders.offres.row();
+    row.set("identifiant_ror", offer.id.as_str())
+        .set("identifiant_offre", offer_identifier(&offer))
+        .set("nom", offer.name.clone())
+        .set("lieu_id", places.into_iter().flatten().next())
+        .set("unite_sensible", extension(ext, "ror-healthcareservice-sensitive-unit").and_then(|e| e.value_boolean))
+        .set("region_code", region(&offer.meta))
+        .set("date_creation", created)
+        .set("date_mise_a_jour", updated);
+    for (column, coding) in [
+        ("type_offre", offer.category.first().and_then(|c| c.coding.first())),
+        ("champ_activite", field),
+        ("activite_operationnelle", coding_of(&offer.specialty, "TRE_R211")),
+        ("mode_prise_en_charge", coding_of(&offer.characteristic, "TRE_R213")),
+        ("public_pris_en_charge", coding_of(&offer.characteristic, "TRE_R239")),
+    ] {
+        let (code, label) = code_and_label(coding);
+        row.set(&format!("{column}_code"), code).set(&format!("{column}_libelle"), label);
+    }
+    if let Some(patients) = extension(ext, "ror-healthcareservice-patient-type") {
+        if let Some(range) = extension(&patients.extension, "ageRange").and_then(|e| e.value_range.as_ref()) {
+            let years = |q: Option<&crate::fhir::model::Quantity>| q.and_then(|q| q.value).map(|v| v.round() as i64);
+            row.set("age_minimum", years(range.low.as_ref())).set("age_maximum", years(range.high.as_ref()));
+        }
+    }
+    state.pending_offers.push((row, provider));
+
+    hours(state, ctx, &offer)?;
+    offer_contacts(state, &offer);
+    Ok(())
+}
+
+/// The functional id "RR/nnnnnnn" (identifier of type 35), or the first identifier.
+fn offer_identifier(offer: &HealthcareService) -> Option<String> {
+    let typed = offer.identifier.iter().find(|i| i.kind.as_ref().and_then(|k| k.coding.first()).and_then(|c| c.code.as_deref()) == Some("35"));
+    typed.or_else(|| offer.identifier.first()).and_then(|i| i.value.clone())
+}
+
+fn day_number(day: &str) -> Option<i64> {
+    ["mon", "tue", "wed", "thu", "fri", "sat", "sun"].iter().position(|d| *d == day).map(|p| p as i64 + 1)
+}
+
+/// availableTime → horaires: one row per day and time slot.
+fn hours(state: &mut State, ctx: &Context<'_>, offer: &HealthcareService) -> Result<(), FhirError> {
+    let mut rank = 0i64;
+    for (i, slot) in offer.available_time.iter().enumerate() {
+        let days = slot_days(slot);
+        let start = ctx.optional_time(&format!("availableTime[{i}].availableStartTime"), slot.available_start_time.as_deref())?;
+        let end = ctx.optional_time(&format!("availableTime[{i}].availableEndTime"), slot.available_end_time.as_deref())?;
+        let period = extension(&slot.extension, "ror-available-time-effective-opening-closing-date").and_then(|e| e.value_period.as_ref());
+        let from = ctx.optional_date(&format!("availableTime[{i}].extension[effective-opening-closing-date].start"), period.and_then(|p| p.start.as_deref()))?;
+        let to = ctx.optional_date(&format!("availableTime[{i}].extension[effective-opening-closing-date].end"), period.and_then(|p| p.end.as_deref()))?;
+        let (code, label) = code_and_label(extension(&slot.extension, "ror-available-time-type-of-time").and_then(|e| first_coding(e.value_codeable_concept.as_ref())));
+        for day in days {
+            rank += 1;
+            let mut row = state.builders.horaires.row();
+            row.set("horaire_id", format!("{}-{rank}", offer.id))
+                .set("offre_id", offer.id.as_str())
+                .set("rang", rank)
+                .set("type_horaire_code", code.clone())
+                .set("type_horaire_libelle", label.clone())
+                .set("jour_semaine", day)
+                .set("heure_debut", start.clone())
+                .set("heure_fin", end.clone())
+                .set("date_debut", from)
+                .set("date_fin", to);
+            state.builders.horaires.push(row);
+        }
+    }
+    Ok(())
+}
+
+/// The days a slot covers: ROR's number-of-day extension when present, else FHIR's daysOfWeek
+/// (one row each), else one row with no day.
+fn slot_days(slot: &AvailableTime) -> Vec<Option<i64>> {
+    if let Some(n) = extension(&slot.extension, "ror-available-time-number-days-of-week").and_then(|e| e.value_integer) {
+        return vec![Some(n)];
+    }
+    let days: Vec<_> = slot.days_of_week.iter().map(|d| day_number(d)).collect();
+    if days.is_empty() {
+        vec![None]
+    } else {
+        days
+    }
+}
+
+/// The ror-healthcareservice-contact extensions → contacts rows, one per telecom.
+fn offer_contacts(state: &mut State, offer: &HealthcareService) {
+    for (c, contact) in extensions(&offer.extension, "ror-healthcareservice-contact").enumerate() {
+        let purpose = extension(&contact.extension, "purposeContact").and_then(|e| first_coding(e.value_codeable_concept.as_ref()));
+        let level = extension(&contact.extension, "ror-confidentiality-level")
+            .or_else(|| extension(&contact.extension, "ror-contact-confidentiality-level"))
+            .and_then(|e| first_coding(e.value_codeable_concept.as_ref()));
+        for (t, telecom) in extensions(&contact.extension, "ror-healthcareservice-contact-telecom").enumerate() {
+            let channel = extension(&telecom.extension, "ror-telecom-communication-channel").and_then(|e| first_coding(e.value_codeable_concept.as_ref()));
+            let telecom_level = extension(&telecom.extension, "ror-telecom-confidentiality-level").and_then(|e| first_coding(e.value_codeable_concept.as_ref()));
+            let value = extension(&telecom.extension, "telecomAddress").and_then(|e| e.value_string.clone());
+            let mut row = state.builders.contacts.row();
+            row.set("contact_id", format!("offre-{}-{}-{}", offer.id, c + 1, t + 1))
+                .set("entite_type", "offre")
+                .set("offre_id", offer.id.as_str())
+                .set("systeme", channel.and_then(|c| c.code.as_deref()).and_then(system_of_channel))
+                .set("valeur", value);
+            set_contact_codes(&mut row, purpose, level, channel, telecom_level);
+            state.builders.contacts.push(row);
+        }
+    }
+}
+
+/// The FHIR ContactPoint.system a ROR channel (TRE_R200) corresponds to.
+fn system_of_channel(code: &str) -> Option<&'static str> {
+    match code {
+        "1" | "2" | "8" => Some("phone"),
+        "3" | "9" => Some("email"),
+        "4" => Some("url"),
+        "6" => Some("fax"),
+        "5" | "7" => Some("other"),
+        _ => None,
+    }
+}
+
+/// Offers learn whether their provider is an establishment or an internal organisation.
+pub(super) fn resolve(state: &mut State) {
+    for (mut row, provider) in std::mem::take(&mut state.pending_offers) {
+        if let Some(provider) = provider {
+            let kind = state.organizations.get(&provider).map(|o| o.kind);
+            if kind == Some(OrgKind::Interne) {
+                row.set("organisation_interne_id", provider.as_str());
+            }
+            row.set("entite_geographique_id", state.establishment_of(&provider));
+        }
+        state.builders.offres.push(row);
+    }
+}

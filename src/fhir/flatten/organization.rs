@@ -1,0 +1,158 @@
+//! Organization → entites_juridiques, entites_geographiques, organisations_internes, and the
+//! establishments' contacts.
+
+use super::context::Context;
+use super::{OrgInfo, OrgKind, State};
+use crate::fhir::codes::{code_and_label, coding_of, extension, first_coding, identifier_value, region};
+use crate::fhir::model::{Address, Extension, Organization};
+use crate::fhir::FhirError;
+use crate::table::{Row, TableBuilder};
+
+const ID_NAT_STRUCT_SYSTEM: &str = "urn:oid:1.2.250.1.71.4.2.2";
+
+/// Which of the three ROR organisation kinds this is. An internal organisation says so by its
+/// type (TRE_R207) or its national id system; otherwise a `partOf` makes it an establishment.
+fn kind(org: &Organization) -> OrgKind {
+    let internal_type = coding_of(&org.kind, "TRE_R207").is_some();
+    let internal_id = org.identifier.iter().any(|i| i.system.as_deref().is_some_and(|s| s.contains("oi.esante.gouv.fr")));
+    if internal_type || internal_id {
+        OrgKind::Interne
+    } else if org.part_of.is_some() {
+        OrgKind::Geographique
+    } else {
+        OrgKind::Juridique
+    }
+}
+
+pub(super) fn visit(state: &mut State, ctx: &Context<'_>, org: Organization, file: usize) -> Result<(), FhirError> {
+    let kind = kind(&org);
+    let updated = state.note_update(ctx, org.meta.last_updated.as_deref())?;
+    let created = creation_date(ctx, &org.extension)?;
+    let part_of = state.reference(ctx, file, "partOf", org.part_of.as_ref(), "Organization")?;
+    state.organizations.insert(org.id.clone(), OrgInfo { kind, part_of: part_of.clone() });
+
+    let builder = match kind {
+        OrgKind::Juridique => &state.builders.entites_juridiques,
+        OrgKind::Geographique => &state.builders.entites_geographiques,
+        OrgKind::Interne => &state.builders.organisations_internes,
+    };
+    let mut row = builder.row();
+    row.set("identifiant_ror", org.id.as_str())
+        .set("region_code", region(&org.meta))
+        .set("date_creation", created)
+        .set("date_mise_a_jour", updated);
+
+    match kind {
+        OrgKind::Juridique => {
+            row.set("id_nat_struct", identifier_value(&org.identifier, |s, t| s == ID_NAT_STRUCT_SYSTEM || t == "40"))
+                .set("finess_ej", identifier_value(&org.identifier, |s, t| s.contains("finess") || t == "1"))
+                .set("siren", identifier_value(&org.identifier, |s, t| (s.contains("sirene") && t != "3") || t == "2"))
+                .set("raison_sociale", org.name.clone());
+            let (code, label) = code_and_label(coding_of(&org.kind, "TRE_R72"));
+            row.set("statut_juridique_code", code).set("statut_juridique_libelle", label);
+            set_address(&mut row, org.address.first());
+            state.builders.entites_juridiques.push(row);
+        }
+        OrgKind::Geographique => {
+            row.set("entite_juridique_id", part_of)
+                .set("id_nat_struct", identifier_value(&org.identifier, |s, t| s == ID_NAT_STRUCT_SYSTEM || t == "40"))
+                .set("finess_eg", identifier_value(&org.identifier, |s, t| s.contains("finess") || t == "1"))
+                .set("siret", identifier_value(&org.identifier, |s, t| t == "3" || (s.contains("sirene") && t != "2")))
+                .set("denomination", org.name.clone())
+                .set("nom_operationnel", org.alias.first().cloned());
+            let category = coding_of(&org.kind, "TRE_R66").or_else(|| coding_of(&org.kind, "TRE_R316"));
+            let (code, label) = code_and_label(category);
+            row.set("categorie_code", code).set("categorie_libelle", label);
+            let address = org.address.first();
+            set_address(&mut row, address);
+            let (latitude, longitude) = geolocation(address.map(|a| a.extension.as_slice()).unwrap_or_default());
+            row.set("latitude", ctx.coordinate("address.extension[geolocation].latitude", latitude, 90.0)?)
+                .set("longitude", ctx.coordinate("address.extension[geolocation].longitude", longitude, 180.0)?);
+            let orsan = extension(&org.extension, "ror-organization-level-recours-orsan").and_then(|e| first_coding(e.value_codeable_concept.as_ref()));
+            let (code, label) = code_and_label(orsan);
+            row.set("niveau_recours_orsan_code", code)
+                .set("niveau_recours_orsan_libelle", label)
+                .set("zone_poser_helicoptere", extension(&org.extension, "ror-organization-drop-zone").and_then(|e| e.value_boolean));
+            state.builders.entites_geographiques.push(row);
+            establishment_contacts(&mut state.builders.contacts, &org);
+        }
+        OrgKind::Interne => {
+            row.set("identifiant_national_oi", identifier_value(&org.identifier, |s, _| s.contains("oi.esante.gouv.fr")))
+                .set("nom", org.name.clone())
+                .set("organisation_parente_id", part_of.clone());
+            let (code, label) = code_and_label(coding_of(&org.kind, "TRE_R207"));
+            row.set("type_code", code).set("type_libelle", label);
+            state.pending_internal_orgs.push((row, part_of));
+        }
+    }
+    Ok(())
+}
+
+/// Internal organisations learn their establishment once every organisation is known.
+pub(super) fn resolve_internal(state: &mut State) {
+    for (mut row, part_of) in std::mem::take(&mut state.pending_internal_orgs) {
+        let establishment = part_of.as_deref().and_then(|p| state.establishment_of(p));
+        row.set("entite_geographique_id", establishment);
+        state.builders.organisations_internes.push(row);
+    }
+}
+
+/// ror-meta-creation-date, common to every ROR resource.
+pub(super) fn creation_date(ctx: &Context<'_>, extensions: &[Extension]) -> Result<Option<chrono::DateTime<chrono::Utc>>, FhirError> {
+    let text = extension(extensions, "ror-meta-creation-date").and_then(|e| e.value_date_time.as_deref());
+    ctx.optional_instant("extension[ror-meta-creation-date].valueDateTime", text)
+}
+
+/// adresse, code_postal, commune from a FHIR Address.
+pub(super) fn set_address(row: &mut Row, address: Option<&Address>) {
+    let Some(address) = address else { return };
+    let line = address.line.iter().map(|l| l.trim()).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(", ");
+    row.set("adresse", (!line.is_empty()).then_some(line))
+        .set("code_postal", address.postal_code.clone())
+        .set("commune", address.city.clone());
+}
+
+/// The HL7 geolocation extension on an address: (latitude, longitude).
+fn geolocation(extensions: &[Extension]) -> (Option<f64>, Option<f64>) {
+    let Some(geo) = extensions.iter().find(|e| e.url.ends_with("geolocation")) else { return (None, None) };
+    let part = |name: &str| extension(&geo.extension, name).and_then(|e| e.value_decimal);
+    (part("latitude"), part("longitude"))
+}
+
+/// Organization.contact → contacts rows, one per telecom.
+fn establishment_contacts(contacts: &mut TableBuilder, org: &Organization) {
+    for (c, contact) in org.contact.iter().enumerate() {
+        let level = extension(&contact.extension, "ror-contact-confidentiality-level").and_then(|e| first_coding(e.value_codeable_concept.as_ref()));
+        let purpose = first_coding(contact.purpose.as_ref());
+        for (t, telecom) in contact.telecom.iter().enumerate() {
+            let channel = extension(&telecom.extension, "ror-telecom-communication-channel").and_then(|e| first_coding(e.value_codeable_concept.as_ref()));
+            let telecom_level = extension(&telecom.extension, "ror-telecom-confidentiality-level").and_then(|e| first_coding(e.value_codeable_concept.as_ref()));
+            let mut row = contacts.row();
+            row.set("contact_id", format!("entite_geographique-{}-{}-{}", org.id, c + 1, t + 1))
+                .set("entite_type", "entite_geographique")
+                .set("entite_geographique_id", org.id.as_str())
+                .set("systeme", telecom.system.clone())
+                .set("valeur", telecom.value.clone());
+            set_contact_codes(&mut row, purpose, level, channel, telecom_level);
+            contacts.push(row);
+        }
+    }
+}
+
+/// The coded columns shared by every contact row.
+pub(super) fn set_contact_codes(
+    row: &mut Row,
+    purpose: Option<&crate::fhir::model::Coding>,
+    level: Option<&crate::fhir::model::Coding>,
+    channel: Option<&crate::fhir::model::Coding>,
+    telecom_level: Option<&crate::fhir::model::Coding>,
+) {
+    let (code, label) = code_and_label(purpose);
+    row.set("nature_contact_code", code).set("nature_contact_libelle", label);
+    let (code, label) = code_and_label(level);
+    row.set("niveau_confidentialite_contact_code", code).set("niveau_confidentialite_contact_libelle", label);
+    let (code, label) = code_and_label(channel);
+    row.set("canal_code", code).set("canal_libelle", label);
+    let (code, label) = code_and_label(telecom_level);
+    row.set("niveau_confidentialite_telecom_code", code).set("niveau_confidentialite_telecom_libelle", label);
+}

@@ -1,0 +1,146 @@
+//! Flattening tests: ANS's own fixture resources must reach the tables with their real values, and
+//! bad input must name its file, resource and field.
+
+use std::fs;
+use std::path::Path;
+
+use polars::prelude::*;
+
+use super::*;
+use crate::source::open_folder;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/fixtures/ror-ig");
+
+/// The resources ANS's fixtures point to, so that every reference resolves.
+const COMPANIONS: &str = r#"{"resourceType":"Bundle","type":"collection","entry":[
+ {"resource":{"resourceType":"Organization","id":"999999","partOf":{"reference":"Organization/ror-organization-exemple-ej"},"name":"EG 999999"}},
+ {"resource":{"resourceType":"Organization","id":"4947","partOf":{"reference":"Organization/ror-organization-exemple-ej"},"name":"Cabinet"}},
+ {"resource":{"resourceType":"Location","id":"888888","managingOrganization":{"reference":"Organization/999999"}}},
+ {"resource":{"resourceType":"Location","id":"1215","managingOrganization":{"reference":"Organization/4947"}}},
+ {"resource":{"resourceType":"Practitioner","id":"2524","identifier":[{"system":"urn:oid:1.2.250.1.71.4.2.1","value":"810102379616"}],"name":[{"family":"TENOR","given":["Mylène"]}]}},
+ {"resource":{"resourceType":"HealthcareService","id":"9597","providedBy":{"reference":"Organization/4947"},"type":[{"coding":[{"system":"https://mos.esante.gouv.fr/NOS/TRE_R227-ChampActivite/FHIR/TRE-R227-ChampActivite","code":"05"}]}]}}
+]}"#;
+
+fn fixture_snapshot() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in fs::read_dir(FIXTURES).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    fs::write(dir.path().join("companions.json"), COMPANIONS).unwrap();
+    dir
+}
+
+fn flatten_dir(dir: &Path) -> Result<Flattened, FhirError> {
+    flatten_snapshot(&open_folder(dir, "test").unwrap())
+}
+
+fn cell(flat: &Flattened, table: &str, key: &str, column: &str) -> String {
+    let t = &flat.tables[table];
+    let keys = t.text_values(t.spec.primary_key).unwrap();
+    let row = keys.iter().position(|k| k.as_deref() == Some(key)).unwrap_or_else(|| panic!("{table} has no row {key}"));
+    let value = t.frame.column(column).unwrap().get(row).unwrap();
+    match value {
+        AnyValue::Null => String::new(),
+        AnyValue::String(s) => s.to_owned(),
+        AnyValue::StringOwned(s) => s.to_string(),
+        other => other.to_string(),
+    }
+}
+
+#[test]
+fn ans_fixtures_reach_the_tables_with_their_values() {
+    let dir = fixture_snapshot();
+    let flat = flatten_dir(dir.path()).unwrap();
+
+    assert_eq!(cell(&flat, "offres", "1234564", "identifiant_offre"), "06/0099999");
+    assert_eq!(cell(&flat, "offres", "1234564", "nom"), "5812  Chirurgie gynécologique - HOSPITALISATION COMPLETE");
+    assert_eq!(cell(&flat, "offres", "1234564", "type_offre_code"), "157");
+    assert_eq!(cell(&flat, "offres", "1234564", "champ_activite_code"), "01");
+    assert_eq!(cell(&flat, "offres", "1234564", "activite_operationnelle_libelle"), "Chirurgie gynécologique");
+    assert_eq!(cell(&flat, "offres", "1234564", "age_minimum"), "15");
+    assert_eq!(cell(&flat, "offres", "1234564", "age_maximum"), "150");
+    assert_eq!(cell(&flat, "offres", "1234564", "unite_sensible"), "false");
+    assert_eq!(cell(&flat, "offres", "1234564", "region_code"), "06");
+    assert_eq!(cell(&flat, "offres", "1234564", "entite_geographique_id"), "999999");
+    assert_eq!(cell(&flat, "offres", "1234564", "lieu_id"), "888888");
+    assert_eq!(cell(&flat, "horaires", "1234564-7", "jour_semaine"), "7");
+    assert_eq!(cell(&flat, "horaires", "1234564-7", "heure_fin"), "23:59:00");
+    assert_eq!(cell(&flat, "contacts", "offre-1234564-1-1", "valeur"), "0199999999");
+    assert_eq!(cell(&flat, "contacts", "offre-1234564-1-1", "niveau_confidentialite_telecom_code"), "1");
+
+    assert_eq!(cell(&flat, "offres", "ror-healthcareservice-exemple-ville", "nom"), "Cabinet du Dr Julie JOURDIN");
+    assert_eq!(cell(&flat, "offres", "ror-healthcareservice-exemple-ville", "mode_prise_en_charge_code"), "32");
+    assert_eq!(cell(&flat, "contacts", "offre-ror-healthcareservice-exemple-ville-1-1", "valeur"), "01.01.01.01.01");
+    assert_eq!(cell(&flat, "horaires", "ror-healthcareservice-exemple-ville-6", "heure_debut"), "09:00:00");
+
+    assert_eq!(cell(&flat, "entites_juridiques", "ror-organization-exemple-ej", "raison_sociale"), "Quiétude");
+    assert_eq!(cell(&flat, "entites_juridiques", "ror-organization-exemple-ej", "siren"), "921317258");
+    assert_eq!(cell(&flat, "entites_juridiques", "ror-organization-exemple-ej", "id_nat_struct"), "2921317258");
+    assert_eq!(cell(&flat, "entites_juridiques", "ror-organization-exemple-ej", "statut_juridique_code"), "72");
+    assert_eq!(cell(&flat, "entites_juridiques", "ror-organization-exemple-ej", "code_postal"), "92270");
+
+    assert_eq!(cell(&flat, "lieux", "ror-location-exemple", "commune_cog_code"), "78646");
+    assert_eq!(cell(&flat, "lieux", "ror-location-exemple", "commune_cog_libelle"), "Versailles");
+    assert_eq!(cell(&flat, "lieux", "ror-location-exemple", "fonction_libelle"), "Hébergement");
+
+    assert_eq!(cell(&flat, "professionnels", "ror-practitionerrole-exemple", "nom_exercice"), "Tenor");
+    assert_eq!(cell(&flat, "professionnels", "ror-practitionerrole-exemple", "prenom_exercice"), "Mylène");
+    assert_eq!(cell(&flat, "professionnels", "ror-practitionerrole-exemple", "profession_code"), "60");
+    assert_eq!(cell(&flat, "professionnels", "ror-practitionerrole-exemple", "savoir_faire_code"), "CEX");
+    assert_eq!(cell(&flat, "professionnels", "ror-practitionerrole-exemple", "mode_exercice_code"), "L");
+    assert_eq!(cell(&flat, "professionnels", "ror-practitionerrole-exemple", "id_nat_ps"), "810102379616");
+    assert_eq!(cell(&flat, "professionnels", "ror-practitionerrole-exemple", "offre_champ_activite_code"), "05");
+}
+
+fn error_for(extra_name: &str, extra: &[u8]) -> String {
+    let dir = fixture_snapshot();
+    fs::write(dir.path().join(extra_name), extra).unwrap();
+    flatten_dir(dir.path()).unwrap_err().to_string()
+}
+
+#[test]
+fn bad_input_names_file_resource_and_field() {
+    let e = error_for("x.json", br#"{"resourceType":"Location","id":"L1","position":{"latitude":"north"}}"#);
+    assert!(e.contains("x.json: resource Location/L1: field position.latitude: invalid type"), "{e}");
+
+    let e = error_for("x.json", br#"{"resourceType":"Location","id":"L1","position":{"latitude":91.5,"longitude":2}}"#);
+    assert!(e.contains("x.json: resource Location/L1: field position.latitude: 91.5 is not a WGS84 coordinate"), "{e}");
+
+    let e = error_for("x.json", br#"{"resourceType":"HealthcareService","id":"H1","providedBy":{"reference":"Organization/nowhere"}}"#);
+    assert!(e.contains("x.json: resource HealthcareService/H1: field providedBy: dangling reference to Organization/nowhere"), "{e}");
+
+    let e = error_for("zz.json", br#"{"resourceType":"Location","id":"1215"}"#);
+    assert!(e.contains("zz.json: resource Location/1215: duplicate id") && e.contains("companions.json"), "{e}");
+
+    let e = error_for("x.json", br#"{"resourceType":"Location","id":"L1","meta":{"lastUpdated":"yesterday"}}"#);
+    assert!(e.contains("field meta.lastUpdated: \"yesterday\" is not a FHIR dateTime"), "{e}");
+
+    let e = error_for("x.json", br#"{"resourceType":"HealthcareService","id":"H1","providedBy":{"reference":"Location/1215"}}"#);
+    assert!(e.contains("field providedBy: \"Location/1215\" points to a Location, expected a Organization"), "{e}");
+
+    let e = error_for("x.json", b"{\"resourceType\":\"Location\",\"id\":\"L\xff\"}");
+    assert!(e.contains("x.json: not valid UTF-8"), "{e}");
+}
+
+#[test]
+fn organisations_are_classified_and_internal_ones_find_their_establishment() {
+    let dir = fixture_snapshot();
+    fs::write(
+        dir.path().join("oi.json"),
+        r#"{"resourceType":"Bundle","entry":[
+          {"resource":{"resourceType":"Organization","id":"P1","partOf":{"reference":"Organization/999999"},"identifier":[{"system":"https://oi.esante.gouv.fr","value":"x-1"}],"type":[{"coding":[{"system":"https://mos.esante.gouv.fr/NOS/TRE_R207-TypeOrganisationInterne/FHIR/TRE-R207-TypeOrganisationInterne","code":"1","display":"Pôle"}]}]}},
+          {"resource":{"resourceType":"Organization","id":"U1","partOf":{"reference":"Organization/P1"},"type":[{"coding":[{"system":"https://mos.esante.gouv.fr/NOS/TRE_R207-TypeOrganisationInterne/FHIR/TRE-R207-TypeOrganisationInterne","code":"3","display":"Unité fonctionnelle"}]}]}},
+          {"resource":{"resourceType":"HealthcareService","id":"H2","providedBy":{"reference":"Organization/U1"}}}
+        ]}"#,
+    )
+    .unwrap();
+    let flat = flatten_dir(dir.path()).unwrap();
+    assert_eq!(cell(&flat, "organisations_internes", "U1", "entite_geographique_id"), "999999");
+    assert_eq!(cell(&flat, "organisations_internes", "U1", "organisation_parente_id"), "P1");
+    assert_eq!(cell(&flat, "offres", "H2", "organisation_interne_id"), "U1");
+    assert_eq!(cell(&flat, "offres", "H2", "entite_geographique_id"), "999999");
+    assert_eq!(flat.tables["entites_geographiques"].rows(), 2);
+}

@@ -1,0 +1,309 @@
+//! Releases: immutable, versioned folders `<releases>/<publication>/<version>/` holding each table as
+//! CSV and Parquet, its Table Schema, the Data Package descriptor, the disclosure account, the
+//! manifest and SHA256SUMS. A release is written under a temporary name, flushed to disk, then
+//! renamed: a crash leaves the whole release or none of it. `latest` moves only afterwards.
+
+pub mod manifest;
+pub mod schema;
+pub mod verify;
+
+use std::fs::{self, File};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::disclose::Disclosed;
+use crate::source::Provenance;
+use crate::table::write::{write_csv, write_parquet};
+use crate::table::TableError;
+use manifest::{FileRecord, Generator, Manifest, PolicyRecord, SnapshotFileRecord, SnapshotRecord, TableRecord, MANIFEST_FILE, MANIFEST_FORMAT, SUMS_FILE};
+
+pub use verify::{verify_path, VerifyReport};
+
+/// Name of the pointer to the newest complete release of a publication.
+pub const LATEST: &str = "latest";
+const TEMP_PREFIX: &str = ".tmp-";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Table(#[from] TableError),
+    #[error("release {path} already exists with different content; releases are immutable (build from a new snapshot, or remove it by hand if it was never published)")]
+    Conflict { path: String },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> ReleaseError + '_ {
+    move |source| ReleaseError::Io { path: path.display().to_string(), source }
+}
+
+/// The version name of a snapshot instant: ISO 8601 basic format in UTC, safe in paths and URLs,
+/// and sorting in time order.
+pub fn version_name(instant: DateTime<Utc>) -> String {
+    instant.format("%Y%m%dT%H%M%SZ").to_string()
+}
+
+/// Everything a release is made from.
+pub struct ReleaseInput<'a> {
+    pub publication: &'a str,
+    pub taken_at: DateTime<Utc>,
+    /// "snapshot" when the snapshot states its instant, "latest-resource-update" otherwise.
+    pub taken_at_basis: &'a str,
+    pub provenance: &'a Provenance,
+    pub resources_by_type: &'a std::collections::BTreeMap<String, u64>,
+    pub latest_resource_update: Option<DateTime<Utc>>,
+    pub disclosed: &'a Disclosed,
+}
+
+/// What writing a release did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReleaseStatus {
+    Created,
+    /// The same version already existed, byte for byte: nothing was written.
+    Unchanged,
+}
+
+#[derive(Debug, Clone)]
+pub struct WrittenRelease {
+    pub dir: PathBuf,
+    pub version: String,
+    pub status: ReleaseStatus,
+    pub manifest: Manifest,
+}
+
+/// Write the release under `releases_root/<publication>/<version>` atomically and move `latest`.
+pub fn write_release(releases_root: &Path, input: &ReleaseInput<'_>) -> Result<WrittenRelease, ReleaseError> {
+    let publication_dir = releases_root.join(input.publication);
+    fs::create_dir_all(&publication_dir).map_err(io(&publication_dir))?;
+    remove_stale_temporaries(&publication_dir)?;
+    let version = version_name(input.taken_at);
+    let final_dir = publication_dir.join(&version);
+    let temp_dir = publication_dir.join(format!("{TEMP_PREFIX}{version}-{}", std::process::id()));
+    fs::create_dir(&temp_dir).map_err(io(&temp_dir))?;
+
+    let written = write_contents(&temp_dir, input, &version);
+    let manifest = match written {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = fs::remove_dir_all(&temp_dir);
+            return Err(e);
+        }
+    };
+    sync_dir(&temp_dir)?;
+
+    if final_dir.exists() {
+        let same = fs::read(final_dir.join(SUMS_FILE)).ok() == fs::read(temp_dir.join(SUMS_FILE)).ok();
+        fs::remove_dir_all(&temp_dir).map_err(io(&temp_dir))?;
+        if !same {
+            return Err(ReleaseError::Conflict { path: final_dir.display().to_string() });
+        }
+        update_latest(&publication_dir, &version)?;
+        return Ok(WrittenRelease { dir: final_dir, version, status: ReleaseStatus::Unchanged, manifest });
+    }
+    fs::rename(&temp_dir, &final_dir).map_err(io(&final_dir))?;
+    sync_dir(&publication_dir)?;
+    update_latest(&publication_dir, &version)?;
+    Ok(WrittenRelease { dir: final_dir, version, status: ReleaseStatus::Created, manifest })
+}
+
+fn write_contents(dir: &Path, input: &ReleaseInput<'_>, version: &str) -> Result<Manifest, ReleaseError> {
+    let tables = &input.disclosed.tables;
+    let schemas_dir = dir.join("schemas");
+    fs::create_dir(&schemas_dir).map_err(io(&schemas_dir))?;
+    let mut files: Vec<FileRecord> = Vec::new();
+    let mut table_records = Vec::new();
+    let mut package_resources = Vec::new();
+
+    for table in tables.values() {
+        let name = table.name();
+        let rows = table.rows() as u64;
+        let csv = format!("{name}.csv");
+        let parquet = format!("{name}.parquet");
+        let schema_path = format!("schemas/{name}.schema.json");
+        write_csv(table, &dir.join(&csv))?;
+        write_parquet(table, &dir.join(&parquet))?;
+        let table_schema = schema::table_schema(table, tables);
+        write_json(&dir.join(&schema_path), &table_schema)?;
+
+        let csv_record = record(dir, &csv, Some(rows))?;
+        package_resources.push(json!({
+            "name": name,
+            "title": table.spec.title,
+            "description": table.spec.description,
+            "path": csv,
+            "profile": "tabular-data-resource",
+            "format": "csv",
+            "mediatype": "text/csv",
+            "encoding": "utf-8",
+            "bytes": csv_record.bytes,
+            "hash": format!("sha256:{}", csv_record.sha256),
+            "dialect": schema::csv_dialect(),
+            "schema": table_schema,
+        }));
+        files.push(csv_record);
+        files.push(record(dir, &parquet, Some(rows))?);
+        files.push(record(dir, &schema_path, None)?);
+        table_records.push(TableRecord {
+            name: name.to_owned(),
+            rows,
+            columns: table.column_names(),
+            schema: schema_path,
+            schema_version: schema::INITIAL_SCHEMA_VERSION.to_owned(),
+            csv,
+            parquet,
+        });
+    }
+
+    let package = json!({
+        "profile": "tabular-data-package",
+        "name": format!("ror-{}", input.publication),
+        "title": "Répertoire national de l'offre et des ressources en santé (ROR) — données publiques",
+        "description": "Extraction du ROR (Profil 0, accès public) : entités juridiques et géographiques, organisations internes, offres, lieux, horaires, contacts publics, professionnels de ville.",
+        "version": version,
+        "licenses": [{"name": "etalab-2.0", "path": "https://www.etalab.gouv.fr/licence-ouverte-open-licence/", "title": "Licence Ouverte / Open Licence version 2.0"}],
+        "resources": package_resources,
+    });
+    write_json(&dir.join("datapackage.json"), &package)?;
+    files.push(record(dir, "datapackage.json", None)?);
+    let disclosure = json!({"audience": input.disclosed.audience, "policy_sha256": input.disclosed.policy_sha256, "tables": input.disclosed.report});
+    write_json(&dir.join("disclosure.json"), &disclosure)?;
+    files.push(record(dir, "disclosure.json", None)?);
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+
+    let manifest = Manifest {
+        manifest_format: MANIFEST_FORMAT,
+        publication: input.publication.to_owned(),
+        audience: input.disclosed.audience.clone(),
+        version: version.to_owned(),
+        snapshot: SnapshotRecord {
+            source: input.provenance.source.clone(),
+            taken_at: input.taken_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            taken_at_basis: input.taken_at_basis.to_owned(),
+            sha256: input.provenance.sha256.clone(),
+            files: input.provenance.files.iter().map(|f| SnapshotFileRecord { path: f.path.clone(), bytes: f.bytes, sha256: f.sha256.clone() }).collect(),
+            resources_by_type: input.resources_by_type.clone(),
+            latest_resource_update: input.latest_resource_update.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        },
+        generator: Generator { name: env!("CARGO_PKG_NAME").to_owned(), version: env!("CARGO_PKG_VERSION").to_owned() },
+        policy: PolicyRecord { audience: input.disclosed.audience.clone(), sha256: input.disclosed.policy_sha256.clone() },
+        tables: table_records,
+        files,
+    };
+    let manifest_value = serde_json::to_value(&manifest).map_err(|e| ReleaseError::Invalid { path: MANIFEST_FILE.into(), message: e.to_string() })?;
+    write_json(&dir.join(MANIFEST_FILE), &manifest_value)?;
+
+    let mut sums: Vec<(String, String)> = manifest.files.iter().map(|f| (f.path.clone(), f.sha256.clone())).collect();
+    sums.push((MANIFEST_FILE.to_owned(), sha256_file(&dir.join(MANIFEST_FILE))?.1));
+    write_synced(&dir.join(SUMS_FILE), manifest::sums_text(&sums).as_bytes())?;
+    Ok(manifest)
+}
+
+fn record(dir: &Path, relative: &str, rows: Option<u64>) -> Result<FileRecord, ReleaseError> {
+    let (bytes, sha256) = sha256_file(&dir.join(relative))?;
+    Ok(FileRecord { path: relative.to_owned(), bytes, sha256, rows })
+}
+
+/// Size and sha256 of a file, streamed.
+pub fn sha256_file(path: &Path) -> Result<(u64, String), ReleaseError> {
+    let mut file = File::open(path).map_err(io(path))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = file.read(&mut buffer).map_err(io(path))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        total += n as u64;
+    }
+    Ok((total, format!("{:x}", hasher.finalize())))
+}
+
+/// Pretty JSON with a final newline: reviewable in a diff, stable byte for byte.
+fn write_json(path: &Path, value: &Value) -> Result<(), ReleaseError> {
+    let mut text = serde_json::to_string_pretty(value).map_err(|e| ReleaseError::Invalid { path: path.display().to_string(), message: e.to_string() })?;
+    text.push('\n');
+    write_synced(path, text.as_bytes())
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), ReleaseError> {
+    let file = File::create(path).map_err(io(path))?;
+    use std::io::Write;
+    let mut file = file;
+    file.write_all(bytes).map_err(io(path))?;
+    file.sync_all().map_err(io(path))
+}
+
+fn sync_dir(dir: &Path) -> Result<(), ReleaseError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+}
+
+/// Temporary folders left by a crashed run are never releases: remove them.
+fn remove_stale_temporaries(publication_dir: &Path) -> Result<(), ReleaseError> {
+    for entry in fs::read_dir(publication_dir).map_err(io(publication_dir))? {
+        let entry = entry.map_err(io(publication_dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(TEMP_PREFIX) {
+            let path = entry.path();
+            if path.is_dir() {
+                fs::remove_dir_all(&path).map_err(io(&path))?;
+            } else {
+                fs::remove_file(&path).map_err(io(&path))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The version `latest` names, if any.
+pub fn latest_version(publication_dir: &Path) -> Option<String> {
+    fs::read_link(publication_dir.join(LATEST)).ok().map(|p| p.to_string_lossy().into_owned())
+}
+
+/// Point `latest` at `version` unless it already names a newer one. The link is made under a
+/// temporary name and renamed over the old one, so readers always see a complete release.
+fn update_latest(publication_dir: &Path, version: &str) -> Result<(), ReleaseError> {
+    if latest_version(publication_dir).is_some_and(|current| current.as_str() >= version) {
+        return Ok(());
+    }
+    let temp = publication_dir.join(format!("{TEMP_PREFIX}{LATEST}-{}", std::process::id()));
+    let _ = fs::remove_file(&temp);
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(version, &temp).map_err(io(&temp))?;
+    #[cfg(not(unix))]
+    fs::write(&temp, version).map_err(io(&temp))?;
+    let target = publication_dir.join(LATEST);
+    fs::rename(&temp, &target).map_err(io(&target))?;
+    sync_dir(publication_dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn versions_sort_in_time_order() {
+        let a = version_name(Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap());
+        let b = version_name(Utc.with_ymd_and_hms(2026, 11, 2, 3, 4, 5).unwrap());
+        assert_eq!(a, "20260102T030405Z");
+        assert!(a < b);
+    }
+
+    #[test]
+    fn latest_only_moves_forward() {
+        let dir = tempfile::tempdir().unwrap();
+        update_latest(dir.path(), "20260102T000000Z").unwrap();
+        update_latest(dir.path(), "20250102T000000Z").unwrap();
+        assert_eq!(latest_version(dir.path()).unwrap(), "20260102T000000Z");
+        update_latest(dir.path(), "20270102T000000Z").unwrap();
+        assert_eq!(latest_version(dir.path()).unwrap(), "20270102T000000Z");
+    }
+}

@@ -1,0 +1,291 @@
+//! The tables: each one a polars DataFrame with its catalogue definition, built row by row by the
+//! flatteners, always sorted by primary key so every writer downstream is deterministic.
+
+pub mod catalog;
+pub mod spec;
+pub mod write;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use polars::prelude::*;
+
+pub use spec::{ColumnSpec, ColumnType, TableSpec};
+
+/// Errors of the table stage. Building a table only fails on an internal inconsistency (a primary
+/// key seen twice after the snapshot's own duplicate check) or a polars failure.
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    #[error("table {table}: primary key {key:?} appears more than once")]
+    DuplicateKey { table: &'static str, key: String },
+    #[error("table {table}: {source}")]
+    Polars { table: &'static str, source: PolarsError },
+    #[error("writing {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+}
+
+/// One table: its definition and its rows, sorted by primary key.
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub spec: &'static TableSpec,
+    pub frame: DataFrame,
+}
+
+impl Table {
+    pub fn name(&self) -> &'static str {
+        self.spec.name
+    }
+
+    pub fn rows(&self) -> usize {
+        self.frame.height()
+    }
+
+    /// The names of the columns actually present (after the disclosure stage may have dropped some).
+    pub fn column_names(&self) -> Vec<String> {
+        self.frame.get_column_names().iter().map(|s| s.to_string()).collect()
+    }
+
+    /// The catalogue definitions of the columns present, in their order.
+    pub fn column_specs(&self) -> Vec<&'static ColumnSpec> {
+        self.frame
+            .get_column_names()
+            .iter()
+            .filter_map(|n| self.spec.column(n.as_str()))
+            .collect()
+    }
+
+    /// Values of a text column as owned strings (None for null), for joins and checks.
+    pub fn text_values(&self, column: &str) -> Result<Vec<Option<String>>, TableError> {
+        let polars = |source| TableError::Polars { table: self.spec.name, source };
+        let col = self.frame.column(column).map_err(polars)?;
+        let ca = col.str().map_err(polars)?;
+        Ok(ca.iter().map(|v| v.map(str::to_owned)).collect())
+    }
+}
+
+/// All tables of one stage's output, by name (BTreeMap: iteration order is the name order).
+pub type Tables = BTreeMap<&'static str, Table>;
+
+/// A single value on its way into a column.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Null,
+    Text(String),
+    Int(i64),
+    Num(f64),
+    Bool(bool),
+    Date(NaiveDate),
+    DateTime(DateTime<Utc>),
+}
+
+enum ColumnData {
+    Text(Vec<Option<String>>),
+    Int(Vec<Option<i64>>),
+    Num(Vec<Option<f64>>),
+    Bool(Vec<Option<bool>>),
+    Date(Vec<Option<i32>>),
+    DateTime(Vec<Option<i64>>),
+}
+
+impl ColumnData {
+    fn for_type(kind: ColumnType) -> Self {
+        match kind {
+            ColumnType::String | ColumnType::Time => ColumnData::Text(Vec::new()),
+            ColumnType::Integer => ColumnData::Int(Vec::new()),
+            ColumnType::Number => ColumnData::Num(Vec::new()),
+            ColumnType::Boolean => ColumnData::Bool(Vec::new()),
+            ColumnType::Date => ColumnData::Date(Vec::new()),
+            ColumnType::DateTime => ColumnData::DateTime(Vec::new()),
+        }
+    }
+}
+
+const EPOCH: NaiveDate = match NaiveDate::from_ymd_opt(1970, 1, 1) {
+    Some(d) => d,
+    None => panic!("1970-01-01 is a date"),
+};
+
+/// One row being filled by a flattener; unset columns stay null.
+pub struct Row {
+    spec: &'static TableSpec,
+    cells: Vec<Cell>,
+}
+
+impl Row {
+    /// Set a column. Panics on a column the table does not have: that is a bug in a flattener,
+    /// which the unit tests of every flattener exercise.
+    pub fn set(&mut self, column: &str, value: impl Into<Cell>) -> &mut Self {
+        let index = self
+            .spec
+            .column_index(column)
+            .unwrap_or_else(|| panic!("table {} has no column {column}", self.spec.name));
+        self.cells[index] = value.into();
+        self
+    }
+
+    /// The value set so far for a column, if the table has it.
+    pub fn get(&self, column: &str) -> Option<&Cell> {
+        self.spec.column_index(column).map(|i| &self.cells[i])
+    }
+}
+
+impl From<Option<String>> for Cell {
+    fn from(v: Option<String>) -> Self {
+        v.map_or(Cell::Null, Cell::Text)
+    }
+}
+impl From<Option<&str>> for Cell {
+    fn from(v: Option<&str>) -> Self {
+        v.map_or(Cell::Null, |s| Cell::Text(s.to_owned()))
+    }
+}
+impl From<&str> for Cell {
+    fn from(v: &str) -> Self {
+        Cell::Text(v.to_owned())
+    }
+}
+impl From<String> for Cell {
+    fn from(v: String) -> Self {
+        Cell::Text(v)
+    }
+}
+impl From<Option<i64>> for Cell {
+    fn from(v: Option<i64>) -> Self {
+        v.map_or(Cell::Null, Cell::Int)
+    }
+}
+impl From<i64> for Cell {
+    fn from(v: i64) -> Self {
+        Cell::Int(v)
+    }
+}
+impl From<Option<f64>> for Cell {
+    fn from(v: Option<f64>) -> Self {
+        v.map_or(Cell::Null, Cell::Num)
+    }
+}
+impl From<Option<bool>> for Cell {
+    fn from(v: Option<bool>) -> Self {
+        v.map_or(Cell::Null, Cell::Bool)
+    }
+}
+impl From<Option<NaiveDate>> for Cell {
+    fn from(v: Option<NaiveDate>) -> Self {
+        v.map_or(Cell::Null, Cell::Date)
+    }
+}
+impl From<Option<DateTime<Utc>>> for Cell {
+    fn from(v: Option<DateTime<Utc>>) -> Self {
+        v.map_or(Cell::Null, Cell::DateTime)
+    }
+}
+
+/// Accumulates rows column by column, then becomes a sorted `Table`.
+pub struct TableBuilder {
+    spec: &'static TableSpec,
+    columns: Vec<ColumnData>,
+}
+
+impl TableBuilder {
+    pub fn new(spec: &'static TableSpec) -> Self {
+        let columns = spec.columns.iter().map(|c| ColumnData::for_type(c.kind)).collect();
+        TableBuilder { spec, columns }
+    }
+
+    pub fn spec(&self) -> &'static TableSpec {
+        self.spec
+    }
+
+    /// A fresh row of nulls for this table.
+    pub fn row(&self) -> Row {
+        Row { spec: self.spec, cells: vec![Cell::Null; self.spec.columns.len()] }
+    }
+
+    /// Append a row. Panics when a value does not match its column's type (a flattener bug).
+    pub fn push(&mut self, row: Row) {
+        for ((data, cell), spec) in self.columns.iter_mut().zip(row.cells).zip(self.spec.columns) {
+            let mismatch = || panic!("table {}: wrong value type for column {}", self.spec.name, spec.name);
+            match (data, cell) {
+                (ColumnData::Text(v), Cell::Text(s)) => v.push(Some(s)),
+                (ColumnData::Text(v), Cell::Null) => v.push(None),
+                (ColumnData::Int(v), Cell::Int(i)) => v.push(Some(i)),
+                (ColumnData::Int(v), Cell::Null) => v.push(None),
+                (ColumnData::Num(v), Cell::Num(x)) => v.push(Some(x)),
+                (ColumnData::Num(v), Cell::Null) => v.push(None),
+                (ColumnData::Bool(v), Cell::Bool(b)) => v.push(Some(b)),
+                (ColumnData::Bool(v), Cell::Null) => v.push(None),
+                (ColumnData::Date(v), Cell::Date(d)) => v.push(Some((d - EPOCH).num_days() as i32)),
+                (ColumnData::Date(v), Cell::Null) => v.push(None),
+                (ColumnData::DateTime(v), Cell::DateTime(t)) => v.push(Some(t.timestamp_millis())),
+                (ColumnData::DateTime(v), Cell::Null) => v.push(None),
+                _ => mismatch(),
+            }
+        }
+    }
+
+    /// Build the DataFrame, sorted by primary key, refusing duplicate keys.
+    pub fn finish(self) -> Result<Table, TableError> {
+        let table = self.spec.name;
+        let polars = |source| TableError::Polars { table, source };
+        let mut columns = Vec::with_capacity(self.columns.len());
+        for (data, spec) in self.columns.into_iter().zip(self.spec.columns) {
+            let name = PlSmallStr::from_static(spec.name);
+            let column = match data {
+                ColumnData::Text(v) => Column::new(name, v),
+                ColumnData::Int(v) => Column::new(name, v),
+                ColumnData::Num(v) => Column::new(name, v),
+                ColumnData::Bool(v) => Column::new(name, v),
+                ColumnData::Date(v) => Column::new(name, v).cast(&DataType::Date).map_err(polars)?,
+                ColumnData::DateTime(v) => Column::new(name, v)
+                    .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
+                    .map_err(polars)?,
+            };
+            columns.push(column);
+        }
+        let frame = DataFrame::new_infer_height(columns).map_err(polars)?;
+        sorted_table(self.spec, frame)
+    }
+}
+
+/// Sort a frame by the table's primary key and check the key is unique.
+pub fn sorted_table(spec: &'static TableSpec, frame: DataFrame) -> Result<Table, TableError> {
+    let polars = |source| TableError::Polars { table: spec.name, source };
+    let frame = frame
+        .sort([spec.primary_key], SortMultipleOptions::default().with_maintain_order(true))
+        .map_err(polars)?;
+    let keys = frame.column(spec.primary_key).map_err(polars)?.str().map_err(polars)?.clone();
+    let mut previous: Option<&str> = None;
+    for key in keys.iter() {
+        if key.is_some() && key == previous {
+            return Err(TableError::DuplicateKey { table: spec.name, key: key.unwrap_or_default().to_owned() });
+        }
+        previous = key;
+    }
+    Ok(Table { spec, frame })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_sorts_by_primary_key_and_rejects_duplicates() {
+        let spec = &catalog::EQUIPEMENTS;
+        let mut b = TableBuilder::new(spec);
+        for id in ["b", "a", "c"] {
+            let mut r = b.row();
+            r.set("equipement_id", id).set("lieu_id", "L").set("nombre_en_service", Some(2i64));
+            b.push(r);
+        }
+        let t = b.finish().unwrap();
+        assert_eq!(t.text_values("equipement_id").unwrap(), vec![Some("a".into()), Some("b".into()), Some("c".into())]);
+
+        let mut b = TableBuilder::new(spec);
+        for id in ["a", "a"] {
+            let mut r = b.row();
+            r.set("equipement_id", id).set("lieu_id", "L");
+            b.push(r);
+        }
+        assert!(matches!(b.finish(), Err(TableError::DuplicateKey { .. })));
+    }
+}
