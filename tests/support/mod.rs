@@ -1,0 +1,91 @@
+//! Shared helpers for the integration tests: run the real binary, snapshot a folder tree's bytes,
+//! find the Python readers installed by scripts/test.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_ror-opendata");
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn sample_dir() -> PathBuf {
+    repo().join("datasets/sample")
+}
+
+/// Run the binary with arguments; the log goes to the captured stderr.
+pub fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).env_remove("ROR_OPENDATA_LOG").output().expect("the binary runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Assert success and return stdout.
+pub fn ok(args: &[&str]) -> String {
+    let o = run(args);
+    assert!(o.status.success(), "ror-opendata {args:?} failed ({:?}):\n{}\n{}", o.status.code(), stdout(&o), stderr(&o));
+    stdout(&o)
+}
+
+/// Every file under `root` (relative path → bytes); symlinks are recorded as "-> target".
+pub fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        let Ok(entries) = fs::read_dir(dir) else { return };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let relative = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let meta = fs::symlink_metadata(&path).unwrap();
+            if meta.file_type().is_symlink() {
+                out.insert(relative, format!("-> {}", fs::read_link(&path).unwrap().display()).into_bytes());
+            } else if meta.is_dir() {
+                walk(root, &path, out);
+            } else {
+                out.insert(relative, fs::read(&path).unwrap());
+            }
+        }
+    }
+    walk(root, root, &mut out);
+    out
+}
+
+/// The Python with pyarrow, DuckDB and frictionless that scripts/test installs.
+pub fn python() -> PathBuf {
+    let path = std::env::var_os("ROR_OPENDATA_PYTHON").map(PathBuf::from).unwrap_or_else(|| {
+        panic!("ROR_OPENDATA_PYTHON is not set: run the tests with scripts/test, which installs pyarrow, duckdb and frictionless")
+    });
+    assert!(path.exists(), "ROR_OPENDATA_PYTHON={} does not exist", path.display());
+    path
+}
+
+/// The release folder `latest` names under `<out>/releases/public`.
+pub fn latest_release(out: &Path) -> PathBuf {
+    let public = out.join("releases/public");
+    let target = fs::read_link(public.join("latest")).expect("latest exists");
+    public.join(target)
+}
+
+/// Copy a folder tree (files only).
+pub fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap().flatten() {
+        let path = entry.path();
+        let target = to.join(entry.file_name());
+        if path.is_dir() {
+            copy_tree(&path, &target);
+        } else {
+            fs::copy(&path, &target).unwrap();
+        }
+    }
+}
