@@ -130,6 +130,9 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, PipelineError> {
             resources_by_type: &flattened.resources_by_type,
             latest_resource_update: flattened.latest_update,
             disclosed: &disclosed,
+            documents: Vec::new(),
+            keys: Vec::new(),
+            gate: None,
         },
     )?;
     tracing::info!(version = %release.version, dir = %release.dir.display(), status = ?release.status, "release written");

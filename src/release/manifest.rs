@@ -21,6 +21,12 @@ pub struct Manifest {
     pub snapshot: SnapshotRecord,
     pub generator: Generator,
     pub policy: PolicyRecord,
+    /// Pseudonymisation keys used, by id and epoch (never the keys themselves).
+    #[serde(default)]
+    pub keys: Vec<KeyRecord>,
+    /// The quality gate's verdict, when the gate ran.
+    #[serde(default)]
+    pub gate: Option<GateRecord>,
     pub tables: Vec<TableRecord>,
     /// Every file of the release except manifest.json and SHA256SUMS, sorted by path.
     pub files: Vec<FileRecord>,
@@ -56,6 +62,24 @@ pub struct Generator {
 pub struct PolicyRecord {
     pub audience: String,
     pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KeyRecord {
+    pub audience: String,
+    pub key_id: String,
+    pub epoch: u32,
+    pub algorithm: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GateRecord {
+    /// True when no check failed (warnings allowed).
+    pub passed: bool,
+    pub failures: u64,
+    pub warnings: u64,
+    /// The gate's full report inside the release.
+    pub report: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

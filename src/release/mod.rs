@@ -59,6 +59,24 @@ pub struct ReleaseInput<'a> {
     pub resources_by_type: &'a std::collections::BTreeMap<String, u64>,
     pub latest_resource_update: Option<DateTime<Utc>>,
     pub disclosed: &'a Disclosed,
+    /// Documents other stages add to the release (reports), by path inside it.
+    pub documents: Vec<Document>,
+    pub keys: Vec<manifest::KeyRecord>,
+    pub gate: Option<manifest::GateRecord>,
+}
+
+/// A file another stage contributes to the release (a report), listed and hashed like the rest.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub path: String,
+    pub bytes: Vec<u8>,
+}
+
+impl ReleaseInput<'_> {
+    /// A release whose gate failed is kept for inspection but never becomes `latest`.
+    pub fn publishable(&self) -> bool {
+        self.gate.as_ref().is_none_or(|g| g.passed)
+    }
 }
 
 /// What writing a release did.
@@ -103,12 +121,16 @@ pub fn write_release(releases_root: &Path, input: &ReleaseInput<'_>) -> Result<W
         if !same {
             return Err(ReleaseError::Conflict { path: final_dir.display().to_string() });
         }
-        update_latest(&publication_dir, &version)?;
+        if input.publishable() {
+            update_latest(&publication_dir, &version)?;
+        }
         return Ok(WrittenRelease { dir: final_dir, version, status: ReleaseStatus::Unchanged, manifest });
     }
     fs::rename(&temp_dir, &final_dir).map_err(io(&final_dir))?;
     sync_dir(&publication_dir)?;
-    update_latest(&publication_dir, &version)?;
+    if input.publishable() {
+        update_latest(&publication_dir, &version)?;
+    }
     Ok(WrittenRelease { dir: final_dir, version, status: ReleaseStatus::Created, manifest })
 }
 
@@ -174,6 +196,14 @@ fn write_contents(dir: &Path, input: &ReleaseInput<'_>, version: &str) -> Result
     let disclosure = json!({"audience": input.disclosed.audience, "policy_sha256": input.disclosed.policy_sha256, "tables": input.disclosed.report});
     write_json(&dir.join("disclosure.json"), &disclosure)?;
     files.push(record(dir, "disclosure.json", None)?);
+    for document in &input.documents {
+        let path = dir.join(&document.path);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        write_synced(&path, &document.bytes)?;
+        files.push(record(dir, &document.path, None)?);
+    }
     files.sort_by(|a, b| a.path.cmp(&b.path));
 
     let manifest = Manifest {
@@ -192,6 +222,8 @@ fn write_contents(dir: &Path, input: &ReleaseInput<'_>, version: &str) -> Result
         },
         generator: Generator { name: env!("CARGO_PKG_NAME").to_owned(), version: env!("CARGO_PKG_VERSION").to_owned() },
         policy: PolicyRecord { audience: input.disclosed.audience.clone(), sha256: input.disclosed.policy_sha256.clone() },
+        keys: input.keys.clone(),
+        gate: input.gate.clone(),
         tables: table_records,
         files,
     };
