@@ -24,6 +24,16 @@ pub struct Config {
     pub release: ReleaseConfig,
     #[serde(default)]
     pub policy: PolicyConfig,
+    #[serde(default)]
+    pub keys: KeysConfig,
+}
+
+/// Where production keys live (`keys init` makes the folder). Without it, development keys are
+/// created under `<out>/keys` and releases are marked not for publication.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysConfig {
+    pub dir: Option<PathBuf>,
 }
 
 /// Where the snapshot comes from.
@@ -65,6 +75,7 @@ impl Config {
         rebase(&mut config.source.folder);
         rebase(&mut config.release.out_dir);
         rebase(&mut config.policy.public);
+        rebase(&mut config.keys.dir);
         Ok(config)
     }
 }

@@ -8,6 +8,7 @@
 pub mod config;
 pub mod disclose;
 pub mod fhir;
+pub mod keys;
 pub mod release;
 pub mod source;
 pub mod synth;
