@@ -2,6 +2,7 @@
 //! flatteners, always sorted by primary key so every writer downstream is deterministic.
 
 pub mod catalog;
+pub mod digest;
 pub mod spec;
 pub mod write;
 

@@ -24,10 +24,20 @@ fn io_error(path: &Path) -> impl Fn(std::io::Error) -> TableError + '_ {
 
 /// Write the table as CSV to `path` and flush it to disk.
 pub fn write_csv(table: &Table, path: &Path) -> Result<(), TableError> {
-    let polars = |source| TableError::Polars { table: table.spec.name, source };
+    write_frame_csv(&table.frame, table.spec.name, path)
+}
+
+/// Write the table as Parquet (zstd, statistics) to `path` and flush it to disk.
+pub fn write_parquet(table: &Table, path: &Path) -> Result<(), TableError> {
+    write_frame_parquet(&table.frame, table.spec.name, path)
+}
+
+/// Write any frame (changelogs, history stores) as CSV with the same dialect as the tables.
+pub fn write_frame_csv(frame: &DataFrame, label: &'static str, path: &Path) -> Result<(), TableError> {
+    let polars = |source| TableError::Polars { table: label, source };
     let file = File::create(path).map_err(io_error(path))?;
     let mut out = BufWriter::new(file);
-    let mut frame = table.frame.clone();
+    let mut frame = frame.clone();
     CsvWriter::new(&mut out)
         .include_bom(false)
         .include_header(true)
@@ -44,12 +54,12 @@ pub fn write_csv(table: &Table, path: &Path) -> Result<(), TableError> {
     finish_file(out, path)
 }
 
-/// Write the table as Parquet (zstd, statistics) to `path` and flush it to disk.
-pub fn write_parquet(table: &Table, path: &Path) -> Result<(), TableError> {
-    let polars = |source| TableError::Polars { table: table.spec.name, source };
+/// Write any frame as Parquet with the same settings as the tables.
+pub fn write_frame_parquet(frame: &DataFrame, label: &'static str, path: &Path) -> Result<(), TableError> {
+    let polars = |source| TableError::Polars { table: label, source };
     let file = File::create(path).map_err(io_error(path))?;
     let mut out = BufWriter::new(file);
-    let mut frame = table.frame.clone();
+    let mut frame = frame.clone();
     ParquetWriter::new(&mut out)
         .with_compression(ParquetCompression::Zstd(None))
         .with_statistics(StatisticsOptions::full())
