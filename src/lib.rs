@@ -8,6 +8,7 @@
 pub mod config;
 pub mod disclose;
 pub mod fhir;
+pub mod history;
 pub mod keys;
 pub mod release;
 pub mod source;
@@ -20,6 +21,9 @@ use chrono::{DateTime, Utc};
 
 use disclose::{DiscloseError, Policy};
 use fhir::FhirError;
+use history::HistoryError;
+use keys::KeyError;
+use release::previous::PreviousRelease;
 use release::{ReleaseError, ReleaseInput, WrittenRelease};
 use source::SourceError;
 
@@ -37,6 +41,12 @@ pub enum PipelineError {
     Disclose(#[from] DiscloseError),
     #[error(transparent)]
     Release(#[from] ReleaseError),
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error("the snapshot's version {version} is older than the latest release {latest}: releases are built in time order")]
+    OutOfOrder { version: String, latest: String },
     #[error("the snapshot has no instant: it has no snapshot-info.json and no resource has meta.lastUpdated")]
     NoInstant,
 }
@@ -61,9 +71,9 @@ pub enum FailureClass {
 impl PipelineError {
     pub fn class(&self) -> FailureClass {
         match self {
-            PipelineError::Config(_) | PipelineError::Disclose(DiscloseError::Syntax { .. } | DiscloseError::Policy { .. }) => FailureClass::Configuration,
-            PipelineError::Fhir(_) | PipelineError::NoInstant | PipelineError::Disclose(_) => FailureClass::Input,
-            PipelineError::Release(_) => FailureClass::Output,
+            PipelineError::Config(_) | PipelineError::Keys(_) | PipelineError::Disclose(DiscloseError::Syntax { .. } | DiscloseError::Policy { .. }) => FailureClass::Configuration,
+            PipelineError::Fhir(_) | PipelineError::NoInstant | PipelineError::OutOfOrder { .. } | PipelineError::Disclose(_) => FailureClass::Input,
+            PipelineError::Release(_) | PipelineError::History(_) => FailureClass::Output,
         }
     }
 }
@@ -77,6 +87,10 @@ pub struct BuildOptions {
     /// The output folder; releases go to `<out>/releases/<publication>/<version>`.
     pub out_dir: PathBuf,
     pub public_policy: Policy,
+    /// Keys and other settings.
+    pub config: config::Config,
+    /// Build and check everything, but write the release in a scratch folder, never under out_dir.
+    pub dry_run: bool,
 }
 
 /// What `build` produced.
@@ -121,8 +135,31 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, PipelineError> {
     };
     let disclosed = disclose::apply(&options.public_policy, &flattened.tables)?;
     let rows_by_table = disclosed.tables.values().map(|t| (t.name().to_owned(), t.rows())).collect();
-    let release = release::write_release(
-        &options.out_dir.join("releases"),
+
+    let releases_root = options.out_dir.join("releases");
+    let version = release::version_name(taken_at);
+    let previous = previous_release(&releases_root, &version)?;
+    let previous_history = match &previous {
+        Some(p) => p.history()?,
+        None => Default::default(),
+    };
+    let history = history::advance(&previous_history, &disclosed.tables, &version)?;
+    for change in &history.summary {
+        tracing::info!(table = %change.table, added = change.added, removed = change.removed, modified = change.modified, schema_version = %change.schema_version, "changes");
+    }
+
+    // A dry run writes nothing under out/: its release, and development keys it would have to
+    // create, go to a scratch folder removed at the end.
+    let scratch = options.dry_run.then(|| std::env::temp_dir().join(format!("ror-opendata-dry-run-{}", std::process::id())));
+    let key_base = match &scratch {
+        Some(s) if !options.out_dir.join("keys").exists() => s.clone(),
+        _ => options.out_dir.clone(),
+    };
+    let keyring = keys::load_keyring(&options.config, &key_base)?;
+    let signing = keys::load_signing_key(&options.config, &key_base)?;
+    let write_root = scratch.as_ref().map_or(releases_root.clone(), |s| s.join("releases"));
+    let written = release::write_release(
+        &write_root,
         &ReleaseInput {
             publication: PUBLIC_PUBLICATION,
             taken_at,
@@ -131,11 +168,67 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, PipelineError> {
             resources_by_type: &flattened.resources_by_type,
             latest_resource_update: flattened.latest_update,
             disclosed: &disclosed,
+            previous: previous.as_ref(),
+            history: &history,
+            signing: &signing,
+            development_keys: keyring.is_development() || signing.development,
             documents: Vec::new(),
             keys: Vec::new(),
             gate: None,
         },
-    )?;
+    );
+    if let Some(s) = &scratch {
+        let _ = std::fs::remove_dir_all(s);
+    }
+    let release = written?;
     tracing::info!(version = %release.version, dir = %release.dir.display(), status = ?release.status, "release written");
     Ok(BuildOutcome { release, rows_by_table })
+}
+
+/// The release a new version follows. Rebuilding an existing version follows what it followed, so
+/// the rebuild is identical; a version older than `latest` is refused, because the chain and the
+/// history only go forward.
+fn previous_release(releases_root: &Path, version: &str) -> Result<Option<PreviousRelease>, PipelineError> {
+    let publication_dir = releases_root.join(PUBLIC_PUBLICATION);
+    let existing = publication_dir.join(version);
+    if existing.join(release::manifest::MANIFEST_FILE).exists() {
+        let this = release::previous::load(&existing)?;
+        return match this.manifest.previous {
+            Some(p) => Ok(Some(release::previous::load(&publication_dir.join(&p.version))?)),
+            None => Ok(None),
+        };
+    }
+    let latest = release::previous::load_latest(releases_root, PUBLIC_PUBLICATION)?;
+    if let Some(l) = &latest {
+        if l.manifest.version.as_str() > version {
+            return Err(PipelineError::OutOfOrder { version: version.to_owned(), latest: l.manifest.version.clone() });
+        }
+    }
+    Ok(latest)
+}
+
+/// A table rebuilt from the history, with the digest its version's manifest recorded (when that
+/// release is still there to read).
+pub struct AsOf {
+    pub rebuilt: history::asof::Rebuilt,
+    pub published_digest: Option<String>,
+}
+
+/// Rebuild `table` as of `at` (a version, or an RFC 3339 instant: the newest version at or before
+/// it) from the history in the newest release of `publication_dir`.
+pub fn rebuild_as_of(publication_dir: &Path, at: &str, table: &str) -> Result<AsOf, PipelineError> {
+    let latest = release::latest_version(publication_dir).ok_or_else(|| ReleaseError::Invalid { path: publication_dir.display().to_string(), message: "no latest release here".into() })?;
+    let newest = release::previous::load(&publication_dir.join(&latest))?;
+    let stored = newest.history()?;
+    let version = match DateTime::parse_from_rfc3339(at) {
+        Ok(t) => release::version_name(t.with_timezone(&Utc)),
+        Err(_) => at.to_owned(),
+    };
+    let entry = stored.index.at_or_before(&version).ok_or_else(|| HistoryError::UnknownVersion { version: version.clone(), known: stored.index.versions.iter().map(|v| v.version.clone()).collect::<Vec<_>>().join(", ") })?;
+    let store = stored.stores.get(table).ok_or_else(|| HistoryError::Table { table: table.to_owned(), message: "has no history".into() })?;
+    let rebuilt = history::asof::rebuild(&stored.index, store, table, &entry.version)?;
+    let published_digest = release::previous::load(&publication_dir.join(&entry.version))
+        .ok()
+        .and_then(|r| r.manifest.tables.iter().find(|t| t.name == table).map(|t| t.digest.clone()));
+    Ok(AsOf { rebuilt, published_digest })
 }

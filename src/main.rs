@@ -47,6 +47,9 @@ enum Command {
     Verify {
         /// A release folder, a publication folder or a releases folder.
         path: PathBuf,
+        /// The publisher's minisign public key: checks origin, not only integrity.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
     },
     /// Write a deterministic synthetic ROR snapshot (FHIR JSON, as ANS's $export gives it).
     Synth {
@@ -61,10 +64,57 @@ enum Command {
         #[arg(long)]
         taken_at: Option<String>,
     },
+    /// Create or rotate keys: the pseudonymisation master secret and the signing key pair.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// The history of the published tables.
+    History {
+        #[command(subcommand)]
+        action: HistoryAction,
+    },
     /// Lint the disclosure policy files.
     Policy {
         #[command(subcommand)]
         action: PolicyAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Create a key folder: master.key (pseudonyms), signing.key and signing.pub (minisign), owner-only.
+    Init {
+        /// Where to create them; then point `[keys] dir` (or the ROR_OPENDATA_*_KEY_FILE variables) at it.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Start a new pseudonym key epoch for one audience (its pseudonyms all change).
+    Rotate {
+        #[arg(long)]
+        audience: String,
+        /// The key folder (default: `[keys] dir` of the configuration).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum HistoryAction {
+    /// Rebuild a table as a past version published it, and prove it against that version's digest.
+    AsOf {
+        /// A version (20261125T020000Z) or an instant (RFC 3339): the newest version at or before it.
+        at: String,
+        #[arg(long)]
+        table: String,
+        /// The publication folder (default out/releases/public).
+        #[arg(long, default_value = "out/releases/public")]
+        releases: PathBuf,
+        /// Write the rebuilt table here as CSV.
+        #[arg(long)]
+        csv: Option<PathBuf>,
     },
 }
 
@@ -148,9 +198,12 @@ fn try_main(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
         Command::Run(args) => run(args),
         Command::Build(args) => build_command(args),
-        Command::Verify { path } => verify(path),
+        Command::Verify { path, public_key } => verify(path, public_key),
         Command::Synth { scale, seed, out, taken_at } => synth_command(scale, seed, out, taken_at),
         Command::Policy { action: PolicyAction::Check { config } } => policy_check(config),
+        Command::Keys { action: KeysAction::Init { dir } } => keys_init(dir),
+        Command::Keys { action: KeysAction::Rotate { audience, dir, config } } => keys_rotate(audience, dir, config),
+        Command::History { action: HistoryAction::AsOf { at, table, releases, csv } } => history_as_of(at, table, releases, csv),
     }
 }
 
@@ -179,18 +232,10 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         Some(dir) => (dir.clone(), dir.display().to_string()),
         None => (sample_dir(), "sample".to_owned()),
     };
-    let scratch;
-    let out_dir = if args.dry_run {
-        scratch = tempfile_dir()?;
-        scratch.clone()
-    } else {
-        args.out.or(config.release.out_dir.clone()).unwrap_or_else(|| PathBuf::from("out"))
-    };
-    let outcome = build(&BuildOptions { snapshot_dir, source_label: label, out_dir: out_dir.clone(), public_policy: load_public_policy(&config)? });
-    if args.dry_run {
-        let _ = std::fs::remove_dir_all(&out_dir);
-    }
-    report_build(outcome?, args.dry_run);
+    let out_dir = args.out.or(config.release.out_dir.clone()).unwrap_or_else(|| PathBuf::from("out"));
+    let public_policy = load_public_policy(&config)?;
+    let outcome = build(&BuildOptions { snapshot_dir, source_label: label, out_dir, public_policy, config, dry_run: args.dry_run })?;
+    report_build(outcome, args.dry_run);
     Ok(0)
 }
 
@@ -199,15 +244,10 @@ fn build_command(args: BuildArgs) -> Result<u8, Failure> {
     let config = load_config(args.config.as_ref())?;
     let out_dir = args.out.or(config.release.out_dir.clone()).unwrap_or_else(|| PathBuf::from("out"));
     let label = args.snapshot.display().to_string();
-    let outcome = build(&BuildOptions { snapshot_dir: args.snapshot, source_label: label, out_dir, public_policy: load_public_policy(&config)? })?;
+    let public_policy = load_public_policy(&config)?;
+    let outcome = build(&BuildOptions { snapshot_dir: args.snapshot, source_label: label, out_dir, public_policy, config, dry_run: false })?;
     report_build(outcome, false);
     Ok(0)
-}
-
-fn tempfile_dir() -> Result<PathBuf, Failure> {
-    let dir = std::env::temp_dir().join(format!("ror-opendata-dry-run-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(dir)
 }
 
 fn report_build(outcome: ror_opendata::BuildOutcome, dry_run: bool) {
@@ -227,8 +267,12 @@ fn report_build(outcome: ror_opendata::BuildOutcome, dry_run: bool) {
 }
 
 /// `verify`: re-check releases and list every difference.
-fn verify(path: PathBuf) -> Result<u8, Failure> {
-    let report = release::verify_path(&path);
+fn verify(path: PathBuf, public_key: Option<PathBuf>) -> Result<u8, Failure> {
+    let public_key = match public_key {
+        Some(p) => Some(std::fs::read_to_string(&p).map_err(|e| Failure { code: 2, error: anyhow::anyhow!("--public-key {}: {e}", p.display()) })?),
+        None => None,
+    };
+    let report = release::verify_path(&path, &release::VerifyOptions { public_key });
     for problem in &report.problems {
         println!("FAIL {problem}");
     }
@@ -264,5 +308,46 @@ fn policy_check(config: Option<PathBuf>) -> Result<u8, Failure> {
     let config = load_config(config.as_ref())?;
     let policy = load_public_policy(&config)?;
     println!("policy {} (audience {}) classifies every table and column; sha256 {}", policy.origin, policy.audience, policy.sha256);
+    Ok(0)
+}
+
+/// `keys init`: a new key folder; prints where it is and the public signing key, never a secret.
+fn keys_init(dir: PathBuf) -> Result<u8, Failure> {
+    ror_opendata::keys::init_key_dir(&dir).map_err(|e| Failure { code: 2, error: e.into() })?;
+    let public = std::fs::read_to_string(dir.join(ror_opendata::keys::SIGNING_PUBLIC_FILE)).with_context(|| format!("reading {}", dir.display()))?;
+    println!("keys created in {} (owner-only): {}, {}, {}", dir.display(), ror_opendata::keys::MASTER_FILE, ror_opendata::keys::SIGNING_SECRET_FILE, ror_opendata::keys::SIGNING_PUBLIC_FILE);
+    println!("public signing key (publish it in the README and on data.gouv.fr):\n{public}");
+    println!("then set [keys] dir = \"{}\" in ror-opendata.toml", dir.display());
+    Ok(0)
+}
+
+/// `keys rotate`: the audience's next pseudonym epoch.
+fn keys_rotate(audience: String, dir: Option<PathBuf>, config: Option<PathBuf>) -> Result<u8, Failure> {
+    let config = load_config(config.as_ref())?;
+    let dir = dir.or(config.keys.dir).ok_or_else(|| Failure { code: 2, error: anyhow::anyhow!("no key folder: pass --dir or set [keys] dir") })?;
+    let epoch = ror_opendata::keys::rotate(&dir.join(ror_opendata::keys::MASTER_FILE), &audience).map_err(|e| Failure { code: 2, error: e.into() })?;
+    println!("audience {audience}: pseudonym key epoch {epoch} from the next run on");
+    Ok(0)
+}
+
+/// `history as-of`: rebuild a table from the newest release's history and compare digests.
+fn history_as_of(at: String, table: String, releases: PathBuf, csv: Option<PathBuf>) -> Result<u8, Failure> {
+    let outcome = ror_opendata::rebuild_as_of(&releases, &at, &table).map_err(Failure::from)?;
+    if let Some(path) = &csv {
+        ror_opendata::table::write::write_frame_csv(&outcome.rebuilt.frame, "history", path).map_err(|e| Failure { code: 5, error: e.into() })?;
+    }
+    println!("table {table} as of version {}: {} rows, digest {}", outcome.rebuilt.version, outcome.rebuilt.frame.height(), outcome.rebuilt.digest);
+    match &outcome.published_digest {
+        Some(d) if *d == outcome.rebuilt.digest => println!("identical to what version {} published (manifest digest {d})", outcome.rebuilt.version),
+        Some(d) => {
+            println!("DIFFERENT from what version {} published (manifest digest {d})", outcome.rebuilt.version);
+            return Ok(4);
+        }
+        None => println!("the release {} is not here; the history index recorded digest {}", outcome.rebuilt.version, outcome.rebuilt.recorded.digest),
+    }
+    if outcome.rebuilt.recorded.digest != outcome.rebuilt.digest {
+        println!("DIFFERENT from the digest the history index recorded ({})", outcome.rebuilt.recorded.digest);
+        return Ok(4);
+    }
     Ok(0)
 }

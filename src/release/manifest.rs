@@ -20,6 +20,13 @@ pub struct Manifest {
     pub version: String,
     pub snapshot: SnapshotRecord,
     pub generator: Generator,
+    /// The release this one follows: the hash chain back to the first release.
+    #[serde(default)]
+    pub previous: Option<PreviousRecord>,
+    /// True when pseudonym or signing keys were development keys: not for publication.
+    #[serde(default)]
+    pub development_keys: bool,
+    pub signature: SignatureRecord,
     pub policy: PolicyRecord,
     /// Pseudonymisation keys used, by id and epoch (never the keys themselves).
     #[serde(default)]
@@ -28,6 +35,9 @@ pub struct Manifest {
     #[serde(default)]
     pub gate: Option<GateRecord>,
     pub tables: Vec<TableRecord>,
+    /// What changed since the previous release, per table.
+    #[serde(default)]
+    pub changes: Vec<crate::history::TableChanges>,
     /// Every file of the release except manifest.json and SHA256SUMS, sorted by path.
     pub files: Vec<FileRecord>,
 }
@@ -56,6 +66,23 @@ pub struct SnapshotFileRecord {
 pub struct Generator {
     pub name: String,
     pub version: String,
+    /// The git commit the tool was built from ("unknown" outside a checkout).
+    pub git_commit: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PreviousRecord {
+    pub version: String,
+    pub manifest_sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SignatureRecord {
+    pub algorithm: String,
+    /// The minisign key id (as `minisign -V` prints it).
+    pub key_id: String,
+    pub public_key: String,
+    pub file: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -89,8 +116,15 @@ pub struct TableRecord {
     pub columns: Vec<String>,
     pub schema: String,
     pub schema_version: String,
+    /// Table Schema type of each column.
+    pub types: Vec<String>,
+    /// Order-independent digest of the rows (see table::digest).
+    pub digest: String,
     pub csv: String,
     pub parquet: String,
+    pub changes_csv: String,
+    pub changes_parquet: String,
+    pub history: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

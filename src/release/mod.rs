@@ -1,10 +1,15 @@
 //! Releases: immutable, versioned folders `<releases>/<publication>/<version>/` holding each table as
-//! CSV and Parquet, its Table Schema, the Data Package descriptor, the disclosure account, the
-//! manifest and SHA256SUMS. A release is written under a temporary name, flushed to disk, then
-//! renamed: a crash leaves the whole release or none of it. `latest` moves only afterwards.
+//! CSV and Parquet, its Table Schema, its changelog and its history store, the Data Package
+//! descriptor, the disclosure account, release notes, the manifest (chained to the previous
+//! release's), SHA256SUMS and the manifest's signature. A release is written under a temporary name,
+//! flushed to disk, then renamed: a crash leaves the whole release or none of it. `latest` moves
+//! only afterwards.
 
 pub mod manifest;
+mod notes;
+pub mod previous;
 pub mod schema;
+pub mod signature;
 pub mod verify;
 
 use std::fs::{self, File};
@@ -16,12 +21,15 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::disclose::Disclosed;
+use crate::history::HistoryOutput;
+use crate::keys::SigningKey;
 use crate::source::Provenance;
-use crate::table::write::{write_csv, write_parquet};
+use crate::table::write::{write_csv, write_frame_csv, write_frame_parquet, write_parquet};
 use crate::table::TableError;
-use manifest::{FileRecord, Generator, Manifest, PolicyRecord, SnapshotFileRecord, SnapshotRecord, TableRecord, MANIFEST_FILE, MANIFEST_FORMAT, SUMS_FILE};
+use manifest::{FileRecord, Generator, Manifest, PolicyRecord, PreviousRecord, SignatureRecord, SnapshotFileRecord, SnapshotRecord, TableRecord, MANIFEST_FILE, MANIFEST_FORMAT, SUMS_FILE};
+use previous::{PreviousRelease, HISTORY_DIR, HISTORY_INDEX};
 
-pub use verify::{verify_path, VerifyReport};
+pub use verify::{verify_path, VerifyOptions, VerifyReport};
 
 /// Name of the pointer to the newest complete release of a publication.
 pub const LATEST: &str = "latest";
@@ -59,6 +67,12 @@ pub struct ReleaseInput<'a> {
     pub resources_by_type: &'a std::collections::BTreeMap<String, u64>,
     pub latest_resource_update: Option<DateTime<Utc>>,
     pub disclosed: &'a Disclosed,
+    /// The release this one follows (None for the first).
+    pub previous: Option<&'a PreviousRelease>,
+    pub history: &'a HistoryOutput,
+    pub signing: &'a SigningKey,
+    /// Pseudonym or signing keys are development keys: the manifest says the release is not for publication.
+    pub development_keys: bool,
     /// Documents other stages add to the release (reports), by path inside it.
     pub documents: Vec<Document>,
     pub keys: Vec<manifest::KeyRecord>,
@@ -116,6 +130,7 @@ pub fn write_release(releases_root: &Path, input: &ReleaseInput<'_>) -> Result<W
     sync_dir(&temp_dir)?;
 
     if final_dir.exists() {
+        // The signature is hedged (random), so compare what it signs, never the signature itself.
         let same = fs::read(final_dir.join(SUMS_FILE)).ok() == fs::read(temp_dir.join(SUMS_FILE)).ok();
         fs::remove_dir_all(&temp_dir).map_err(io(&temp_dir))?;
         if !same {
@@ -142,6 +157,9 @@ fn write_contents(dir: &Path, input: &ReleaseInput<'_>, version: &str) -> Result
     let mut table_records = Vec::new();
     let mut package_resources = Vec::new();
 
+    for sub in ["changes", HISTORY_DIR] {
+        fs::create_dir(dir.join(sub)).map_err(io(&dir.join(sub)))?;
+    }
     for table in tables.values() {
         let name = table.name();
         let rows = table.rows() as u64;
@@ -150,7 +168,8 @@ fn write_contents(dir: &Path, input: &ReleaseInput<'_>, version: &str) -> Result
         let schema_path = format!("schemas/{name}.schema.json");
         write_csv(table, &dir.join(&csv))?;
         write_parquet(table, &dir.join(&parquet))?;
-        let table_schema = schema::table_schema(table, tables);
+        let schema_version = input.history.schema_version(name).unwrap_or("1.0.0").to_owned();
+        let table_schema = schema::table_schema(table, tables, &schema_version);
         write_json(&dir.join(&schema_path), &table_schema)?;
 
         let csv_record = record(dir, &csv, Some(rows))?;
@@ -171,16 +190,41 @@ fn write_contents(dir: &Path, input: &ReleaseInput<'_>, version: &str) -> Result
         files.push(csv_record);
         files.push(record(dir, &parquet, Some(rows))?);
         files.push(record(dir, &schema_path, None)?);
+
+        let changes = input.history.changes.get(name).ok_or_else(|| ReleaseError::Invalid { path: name.into(), message: "the history stage gave no changelog for this table".into() })?;
+        let (changes_csv, changes_parquet) = (format!("changes/{name}.csv"), format!("changes/{name}.parquet"));
+        write_frame_csv(changes, name, &dir.join(&changes_csv))?;
+        write_frame_parquet(changes, name, &dir.join(&changes_parquet))?;
+        files.push(record(dir, &changes_csv, Some(changes.height() as u64))?);
+        files.push(record(dir, &changes_parquet, Some(changes.height() as u64))?);
+
+        let entry = input.history.index.versions.last().and_then(|v| v.tables.get(name));
         table_records.push(TableRecord {
             name: name.to_owned(),
             rows,
             columns: table.column_names(),
             schema: schema_path,
-            schema_version: schema::INITIAL_SCHEMA_VERSION.to_owned(),
+            schema_version,
+            types: entry.map(|e| e.types.clone()).unwrap_or_default(),
+            digest: entry.map(|e| e.digest.clone()).unwrap_or_default(),
             csv,
             parquet,
+            changes_csv,
+            changes_parquet,
+            history: format!("{HISTORY_DIR}/{name}.parquet"),
         });
     }
+    // Every table's store, including tables no longer published (their history stays readable).
+    for (name, store) in &input.history.stores {
+        let path = format!("{HISTORY_DIR}/{name}.parquet");
+        write_frame_parquet(store, "history", &dir.join(&path))?;
+        files.push(record(dir, &path, Some(store.height() as u64))?);
+    }
+    let index = serde_json::to_value(&input.history.index).map_err(|e| ReleaseError::Invalid { path: HISTORY_INDEX.into(), message: e.to_string() })?;
+    write_json(&dir.join(HISTORY_INDEX), &index)?;
+    files.push(record(dir, HISTORY_INDEX, None)?);
+    write_synced(&dir.join(signature::PUBLIC_KEY_FILE), input.signing.public_text.as_bytes())?;
+    files.push(record(dir, signature::PUBLIC_KEY_FILE, None)?);
 
     let package = json!({
         "profile": "tabular-data-package",
@@ -196,6 +240,9 @@ fn write_contents(dir: &Path, input: &ReleaseInput<'_>, version: &str) -> Result
     let disclosure = json!({"audience": input.disclosed.audience, "policy_sha256": input.disclosed.policy_sha256, "tables": input.disclosed.report});
     write_json(&dir.join("disclosure.json"), &disclosure)?;
     files.push(record(dir, "disclosure.json", None)?);
+    let release_notes = notes::render(input, version);
+    write_synced(&dir.join(notes::NOTES_FILE), release_notes.as_bytes())?;
+    files.push(record(dir, notes::NOTES_FILE, None)?);
     for document in &input.documents {
         let path = dir.join(&document.path);
         if let Some(parent) = path.parent() {
@@ -220,11 +267,24 @@ fn write_contents(dir: &Path, input: &ReleaseInput<'_>, version: &str) -> Result
             resources_by_type: input.resources_by_type.clone(),
             latest_resource_update: input.latest_resource_update.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
         },
-        generator: Generator { name: env!("CARGO_PKG_NAME").to_owned(), version: env!("CARGO_PKG_VERSION").to_owned() },
+        generator: Generator {
+            name: env!("CARGO_PKG_NAME").to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            git_commit: option_env!("ROR_OPENDATA_GIT_COMMIT").unwrap_or("unknown").to_owned(),
+        },
+        previous: input.previous.map(|p| PreviousRecord { version: p.manifest.version.clone(), manifest_sha256: p.manifest_sha256.clone() }),
+        development_keys: input.development_keys,
+        signature: SignatureRecord {
+            algorithm: signature::ALGORITHM.to_owned(),
+            key_id: input.signing.key_id.clone(),
+            public_key: signature::PUBLIC_KEY_FILE.to_owned(),
+            file: signature::SIGNATURE_FILE.to_owned(),
+        },
         policy: PolicyRecord { audience: input.disclosed.audience.clone(), sha256: input.disclosed.policy_sha256.clone() },
         keys: input.keys.clone(),
         gate: input.gate.clone(),
         tables: table_records,
+        changes: input.history.summary.clone(),
         files,
     };
     let manifest_value = serde_json::to_value(&manifest).map_err(|e| ReleaseError::Invalid { path: MANIFEST_FILE.into(), message: e.to_string() })?;
@@ -233,6 +293,10 @@ fn write_contents(dir: &Path, input: &ReleaseInput<'_>, version: &str) -> Result
     let mut sums: Vec<(String, String)> = manifest.files.iter().map(|f| (f.path.clone(), f.sha256.clone())).collect();
     sums.push((MANIFEST_FILE.to_owned(), sha256_file(&dir.join(MANIFEST_FILE))?.1));
     write_synced(&dir.join(SUMS_FILE), manifest::sums_text(&sums).as_bytes())?;
+
+    let manifest_bytes = fs::read(dir.join(MANIFEST_FILE)).map_err(io(&dir.join(MANIFEST_FILE)))?;
+    let signed = signature::sign(input.signing, &manifest_bytes, input.publication, version).map_err(|message| ReleaseError::Invalid { path: signature::SIGNATURE_FILE.into(), message })?;
+    write_synced(&dir.join(signature::SIGNATURE_FILE), signed.as_bytes())?;
     Ok(manifest)
 }
 

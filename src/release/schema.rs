@@ -5,13 +5,9 @@ use serde_json::{json, Map, Value};
 
 use crate::table::{ColumnType, Table, Tables};
 
-/// Version of a table's schema. The integrity issue bumps it by the Frictionless data-versioning
-/// rules; until then every table starts at 1.0.0.
-pub const INITIAL_SCHEMA_VERSION: &str = "1.0.0";
-
 /// The Table Schema of a published table: only its published columns, and only the foreign keys
 /// whose target table is published too.
-pub fn table_schema(table: &Table, published: &Tables) -> Value {
+pub fn table_schema(table: &Table, published: &Tables, version: &str) -> Value {
     let spec = table.spec;
     let fields: Vec<Value> = table
         .column_specs()
@@ -55,7 +51,7 @@ pub fn table_schema(table: &Table, published: &Tables) -> Value {
     schema.insert("name".into(), json!(spec.name));
     schema.insert("title".into(), json!(spec.title));
     schema.insert("description".into(), json!(spec.description));
-    schema.insert("version".into(), json!(INITIAL_SCHEMA_VERSION));
+    schema.insert("version".into(), json!(version));
     schema.insert("fields".into(), Value::Array(fields));
     schema.insert("primaryKey".into(), json!([spec.primary_key]));
     if !foreign_keys.is_empty() {
@@ -82,7 +78,7 @@ mod tests {
         let mut published = Tables::new();
         published.insert("offres", offres.clone());
         published.insert("lieux", lieux);
-        let schema = table_schema(&offres, &published);
+        let schema = table_schema(&offres, &published, "1.0.0");
         let fks = schema["foreignKeys"].as_array().unwrap();
         assert_eq!(fks.len(), 1);
         assert_eq!(fks[0]["reference"]["resource"], "lieux");

@@ -1,13 +1,27 @@
 //! `verify`: re-check a release (or every release under a folder) against its manifest and
-//! SHA256SUMS, and say precisely what differs: a missing or extra file, a size, a digest, a
-//! `latest` pointer naming nothing complete.
+//! SHA256SUMS, its signature, and its tables' row counts and content digests; check the hash chain
+//! from the newest release back to the first; and say precisely what differs: a missing or extra
+//! file, a size, a digest, a signature, a broken link, a `latest` naming nothing complete.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::Path;
 
+use sha2::{Digest, Sha256};
+
 use super::manifest::{parse_sums, Manifest, MANIFEST_FILE, SUMS_FILE};
+use super::previous::read_parquet;
+use super::signature::{self, PUBLIC_KEY_FILE, SIGNATURE_FILE};
 use super::{sha256_file, LATEST, TEMP_PREFIX};
+use crate::table::digest::content_digest;
+
+/// What to trust.
+#[derive(Debug, Default, Clone)]
+pub struct VerifyOptions {
+    /// The public key text to check signatures with. Without it each release's own signing.pub is
+    /// used, which proves integrity but not origin: pin the published key to prove both.
+    pub public_key: Option<String>,
+}
 
 /// The outcome of a verification: what was checked and every problem found.
 #[derive(Debug, Default)]
@@ -23,16 +37,16 @@ impl VerifyReport {
 }
 
 /// Verify `path`: a release folder, a publication folder, or a releases folder.
-pub fn verify_path(path: &Path) -> VerifyReport {
+pub fn verify_path(path: &Path, options: &VerifyOptions) -> VerifyReport {
     let mut report = VerifyReport::default();
     if !path.is_dir() {
         report.problems.push(format!("{}: not a folder", path.display()));
         return report;
     }
     if path.join(MANIFEST_FILE).exists() {
-        verify_release(path, &mut report);
+        verify_release(path, options, &mut report);
     } else {
-        verify_tree(path, 0, &mut report);
+        verify_tree(path, 0, options, &mut report);
         if report.releases.is_empty() && report.problems.is_empty() {
             report.problems.push(format!("{}: holds no release (no {MANIFEST_FILE} found)", path.display()));
         }
@@ -40,7 +54,7 @@ pub fn verify_path(path: &Path) -> VerifyReport {
     report
 }
 
-fn verify_tree(dir: &Path, depth: usize, report: &mut VerifyReport) {
+fn verify_tree(dir: &Path, depth: usize, options: &VerifyOptions, report: &mut VerifyReport) {
     let Ok(entries) = fs::read_dir(dir) else {
         report.problems.push(format!("{}: cannot list", dir.display()));
         return;
@@ -53,9 +67,9 @@ fn verify_tree(dir: &Path, depth: usize, report: &mut VerifyReport) {
             continue;
         }
         if path.join(MANIFEST_FILE).exists() {
-            verify_release(&path, report);
+            verify_release(&path, options, report);
         } else if depth < 2 {
-            verify_tree(&path, depth + 1, report);
+            verify_tree(&path, depth + 1, options, report);
         } else {
             report.problems.push(format!("{}: a folder in a releases tree without {MANIFEST_FILE} (incomplete release?)", path.display()));
         }
@@ -72,19 +86,72 @@ fn verify_tree(dir: &Path, depth: usize, report: &mut VerifyReport) {
             Err(e) => report.problems.push(format!("{}: not a link: {e}", latest.display())),
         }
     }
+    let has_releases = names.iter().any(|n| !n.starts_with('.') && dir.join(n).join(MANIFEST_FILE).exists());
+    if has_releases {
+        verify_chain(dir, &names, report);
+    }
+}
+
+/// Follow `previous` links from the newest release back to the first: every link must name a
+/// release that is here and whose manifest has exactly the recorded sha256.
+fn verify_chain(dir: &Path, names: &[String], report: &mut VerifyReport) {
+    let mut manifests: BTreeMap<String, (Manifest, String)> = BTreeMap::new();
+    for name in names.iter().filter(|n| !n.starts_with('.') && n.as_str() != LATEST) {
+        if let Ok(bytes) = fs::read(dir.join(name).join(MANIFEST_FILE)) {
+            if let Ok(manifest) = serde_json::from_slice::<Manifest>(&bytes) {
+                manifests.insert(name.clone(), (manifest, format!("{:x}", Sha256::digest(&bytes))));
+            }
+        }
+    }
+    let start = fs::read_link(dir.join(LATEST)).ok().map(|t| t.to_string_lossy().into_owned()).or_else(|| manifests.keys().next_back().cloned());
+    let mut on_chain = BTreeSet::new();
+    let mut current = start;
+    while let Some(version) = current.take() {
+        let Some((manifest, _)) = manifests.get(&version) else { break };
+        on_chain.insert(version.clone());
+        let Some(previous) = &manifest.previous else { break };
+        match manifests.get(&previous.version) {
+            None => {
+                report.problems.push(format!("{}: chain broken at {version}: its previous release {} is missing", dir.display(), previous.version));
+                return;
+            }
+            Some((_, sha)) if *sha != previous.manifest_sha256 => {
+                report.problems.push(format!(
+                    "{}: chain broken at {version}: the manifest of its previous release {} has sha256 {sha}, {version} recorded {} (altered or replaced)",
+                    dir.display(),
+                    previous.version,
+                    previous.manifest_sha256
+                ));
+                return;
+            }
+            Some(_) => current = Some(previous.version.clone()),
+        }
+    }
+    for (version, (manifest, _)) in &manifests {
+        let failed_gate = manifest.gate.as_ref().is_some_and(|g| !g.passed);
+        if !on_chain.contains(version) && !failed_gate {
+            report.problems.push(format!("{}: release {version} is not on the chain from the latest release back to the first", dir.display()));
+        }
+    }
 }
 
 /// Check one release folder.
-pub fn verify_release(dir: &Path, report: &mut VerifyReport) {
+pub fn verify_release(dir: &Path, options: &VerifyOptions, report: &mut VerifyReport) {
     let name = dir.display().to_string();
     report.releases.push(name.clone());
-    let mut problem = |message: String| report.problems.push(format!("{name}: {message}"));
+    report.problems.extend(release_problems(dir, options).into_iter().map(|p| format!("{name}: {p}")));
+}
+
+/// Every problem of one release folder, each naming the file or table concerned.
+fn release_problems(dir: &Path, options: &VerifyOptions) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut problem = |message: String| problems.push(message);
 
     let manifest: Manifest = match fs::read(dir.join(MANIFEST_FILE)).map_err(|e| e.to_string()).and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string())) {
         Ok(m) => m,
         Err(e) => {
             problem(format!("{MANIFEST_FILE} cannot be read: {e}"));
-            return;
+            return problems;
         }
     };
     // Through `latest` the folder's own name is the link's target's.
@@ -137,13 +204,47 @@ pub fn verify_release(dir: &Path, report: &mut VerifyReport) {
         },
     }
 
+    // The signature, over the manifest's exact bytes.
+    match (fs::read(dir.join(MANIFEST_FILE)), fs::read_to_string(dir.join(SIGNATURE_FILE))) {
+        (Ok(bytes), Ok(sig)) => {
+            let key = options.public_key.clone().or_else(|| fs::read_to_string(dir.join(PUBLIC_KEY_FILE)).ok());
+            match key {
+                None => problem(format!("{PUBLIC_KEY_FILE} is missing and no public key was given")),
+                Some(key) => {
+                    if let Err(e) = signature::check(&sig, &bytes, &key, &manifest.publication, &manifest.version) {
+                        problem(format!("{SIGNATURE_FILE}: {e}"));
+                    }
+                }
+            }
+        }
+        (_, Err(_)) => problem(format!("{SIGNATURE_FILE} is missing: the manifest is not signed")),
+        _ => {}
+    }
+    // Row counts and content digests, from the Parquet files themselves.
+    for table in &manifest.tables {
+        match read_parquet(&dir.join(&table.parquet)) {
+            Err(e) => problem(format!("{}: {e}", table.parquet)),
+            Ok(frame) => {
+                if frame.height() as u64 != table.rows {
+                    problem(format!("{}: {} rows, the manifest says {}", table.parquet, frame.height(), table.rows));
+                }
+                match content_digest(&frame) {
+                    Ok(d) if d != table.digest => problem(format!("table {}: content digest {d}, the manifest says {}", table.name, table.digest)),
+                    Err(e) => problem(format!("table {}: {e}", table.name)),
+                    _ => {}
+                }
+            }
+        }
+    }
+
     let mut present = Vec::new();
     list_files(dir, dir, &mut present);
     for path in present {
-        if path != SUMS_FILE && !expected.contains_key(&path) {
+        if path != SUMS_FILE && path != SIGNATURE_FILE && !expected.contains_key(&path) {
             problem(format!("{path} is not part of the release (not in the manifest)"));
         }
     }
+    problems
 }
 
 fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) {

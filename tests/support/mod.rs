@@ -89,3 +89,24 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A key folder made by `keys init`, and a configuration file pointing at it: two builds with the
+/// same keys give the same bytes (except the hedged signature).
+pub struct Keys {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+pub fn shared_keys() -> Keys {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    ok(&["keys", "init", "--dir", keys.to_str().unwrap()]);
+    let config = dir.path().join("ror-opendata.toml");
+    fs::write(&config, format!("[keys]\ndir = \"{}\"\n", keys.display())).unwrap();
+    Keys { dir, config }
+}
+
+/// The tree without the signature files, whose bytes are randomised by design (hedged Ed25519).
+pub fn tree_without_signatures(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    tree(root).into_iter().filter(|(path, _)| !path.ends_with(".minisig")).collect()
+}
