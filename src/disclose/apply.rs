@@ -1,15 +1,23 @@
-//! Applying one audience's policy to the full tables: withhold tables, filter rows (in dependency
-//! order, so a `references` filter sees the filtered parent), drop columns, then prove that every
-//! foreign key still resolves inside what the audience gets.
+//! Applying one audience's policy to the full tables, table by table in dependency order (so that a
+//! `references` filter sees what the audience gets of the parent): filter rows on the original
+//! values, apply the column rules (keep, pseudonymise, generalise, band; drop the rest), run the
+//! k-anonymity gate on the published quasi-identifiers, then build the aggregate tables and prove
+//! that every published foreign key still resolves inside what the audience gets.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use polars::prelude::*;
 use serde::Serialize;
 
-use super::policy::{ColumnRule, Policy, RowFilter, TablePolicy};
+use super::aggregate::{aggregate_table, AggregateOutcome};
+use super::operators::{derived_spec, transform};
+use super::policy::{Policy, RowFilter, TablePolicy};
+use super::pseudonym::Pseudonymiser;
+use super::risk::{k_anonymise, RiskOutcome};
 use super::DiscloseError;
-use crate::table::{catalog, ColumnType, Table, Tables};
+use crate::keys::AudienceKey;
+use crate::release::manifest::KeyRecord;
+use crate::table::{catalog, sorted_table, ColumnType, Table, Tables};
 
 /// What one filter removed.
 #[derive(Debug, Clone, Serialize)]
@@ -18,6 +26,13 @@ pub struct FilterOutcome {
     pub rule: String,
     pub reason: Option<String>,
     pub rows_removed: usize,
+}
+
+/// The rule applied to one column, as the DPO reads it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ColumnOutcome {
+    pub column: String,
+    pub rule: String,
 }
 
 /// What the policy did to one table.
@@ -30,6 +45,14 @@ pub struct TableDisclosure {
     pub rows_out: usize,
     pub filters: Vec<FilterOutcome>,
     pub dropped_columns: Vec<String>,
+    /// Every column of the table with its rule (for an aggregate: its own columns, "computed").
+    pub columns: Vec<ColumnOutcome>,
+    /// The k-anonymity gate, for tables that declare quasi-identifiers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub risk: Option<RiskOutcome>,
+    /// The small-count rule, for aggregate tables.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aggregate: Option<AggregateOutcome>,
 }
 
 /// One audience's tables, and the account of how they were made.
@@ -37,18 +60,49 @@ pub struct TableDisclosure {
 pub struct Disclosed {
     pub audience: String,
     pub policy_sha256: String,
+    /// Where the policy was read from ("datasets/policy/drees.toml").
+    pub policy_origin: String,
+    pub risk: super::policy::RiskSettings,
     pub tables: Tables,
     pub report: Vec<TableDisclosure>,
+    /// The pseudonymisation key used (id, epoch, algorithm; never the key), if any.
+    pub keys: Vec<KeyRecord>,
 }
 
-/// Apply `policy` to `tables` (the full, flattened tables).
+/// Apply `policy` to `tables` (the full, flattened tables) for a policy that pseudonymises nothing.
 pub fn apply(policy: &Policy, tables: &Tables) -> Result<Disclosed, DiscloseError> {
+    apply_with_key(policy, tables, None)
+}
+
+/// Apply `policy` to `tables` with the audience's pseudonymisation key (required when the policy
+/// pseudonymises; it must be this audience's key, so that audiences cannot join their pseudonyms).
+pub fn apply_with_key(policy: &Policy, tables: &Tables, key: Option<&AudienceKey>) -> Result<Disclosed, DiscloseError> {
     let apply_error = |table: &str, message: String| DiscloseError::Apply {
         origin: policy.origin.clone(),
         audience: policy.audience.clone(),
         table: table.to_owned(),
         message,
     };
+    let key = match key {
+        Some(k) if k.audience != policy.audience => {
+            return Err(DiscloseError::Policy {
+                origin: policy.origin.clone(),
+                audience: policy.audience.clone(),
+                message: format!("was given the pseudonymisation key of audience {}: each audience has its own key", k.audience),
+            })
+        }
+        Some(k) if policy.pseudonymises() => Some(k),
+        Some(_) => None,
+        None if policy.pseudonymises() => {
+            return Err(DiscloseError::Policy {
+                origin: policy.origin.clone(),
+                audience: policy.audience.clone(),
+                message: "pseudonymises columns but no pseudonymisation key was loaded for this audience".into(),
+            })
+        }
+        None => None,
+    };
+    let pseudonymiser = key.map(Pseudonymiser::new);
     let order = filter_order(policy).map_err(|t| apply_error(&t, "its row filters reference each other in a cycle".into()))?;
     let mut out = Tables::new();
     let mut report = Vec::new();
@@ -64,19 +118,60 @@ pub fn apply(policy: &Policy, tables: &Tables) -> Result<Disclosed, DiscloseErro
                 rows_out: 0,
                 filters: Vec::new(),
                 dropped_columns: spec.columns.iter().map(|c| c.name.to_owned()).collect(),
+                columns: spec.columns.iter().map(|c| ColumnOutcome { column: c.name.to_owned(), rule: "drop".into() }).collect(),
+                risk: None,
+                aggregate: None,
             });
         }
     }
+    // The original primary keys each table kept: `references` filters compare original values,
+    // whatever the parent's key became (a pseudonym, for instance).
+    let mut kept_keys: HashMap<String, HashSet<String>> = HashMap::new();
     for name in order {
         let table_policy = &policy.tables[name.as_str()];
         let table = tables.get(name.as_str()).ok_or_else(|| apply_error(&name, "the flattened snapshot has no such table".into()))?;
-        let (disclosed, account) = disclose_table(table, table_policy, &out).map_err(|m| apply_error(&name, m))?;
-        out.insert(table.spec.name, disclosed);
+        let (disclosed, account, keys) = disclose_table(policy, table, table_policy, &kept_keys, pseudonymiser.as_ref()).map_err(|e| match e {
+            TableFailure::Message(m) => apply_error(&name, m),
+            TableFailure::Risk(outcome) => DiscloseError::Risk {
+                origin: policy.origin.clone(),
+                audience: policy.audience.clone(),
+                table: name.clone(),
+                outcome: Box::new(outcome),
+            },
+        })?;
+        kept_keys.insert(name.clone(), keys);
+        out.insert(disclosed.spec.name, disclosed);
         report.push(account);
+    }
+    for (name, aggregate) in &policy.aggregates {
+        let source = out.get(aggregate.from.as_str()).ok_or_else(|| apply_error(name, format!("counts {}, which was not built", aggregate.from)))?;
+        let min_count = aggregate.min_count.unwrap_or(policy.risk.min_count);
+        let (table, outcome) = aggregate_table(name, source, &aggregate.rows, &aggregate.columns, min_count, None).map_err(|m| apply_error(name, m))?;
+        report.push(TableDisclosure {
+            table: name.clone(),
+            published: true,
+            reason: aggregate.reason.clone(),
+            rows_in: source.rows(),
+            rows_out: table.rows(),
+            filters: Vec::new(),
+            dropped_columns: Vec::new(),
+            columns: table.column_names().into_iter().map(|c| ColumnOutcome { column: c, rule: "computed".into() }).collect(),
+            risk: None,
+            aggregate: Some(outcome),
+        });
+        out.insert(table.spec.name, table);
     }
     check_foreign_keys(&out).map_err(|(t, m)| apply_error(&t, m))?;
     report.sort_by(|a, b| a.table.cmp(&b.table));
-    Ok(Disclosed { audience: policy.audience.clone(), policy_sha256: policy.sha256.clone(), tables: out, report })
+    Ok(Disclosed {
+        audience: policy.audience.clone(),
+        policy_sha256: policy.sha256.clone(),
+        policy_origin: policy.origin.clone(),
+        risk: policy.risk.clone(),
+        tables: out,
+        report,
+        keys: key.map(AudienceKey::record).into_iter().collect(),
+    })
 }
 
 /// Published tables, each after the tables its `references` filters read. Err(table) on a cycle.
@@ -99,29 +194,88 @@ fn filter_order(policy: &Policy) -> Result<Vec<String>, String> {
     Ok(order)
 }
 
-fn disclose_table(table: &Table, policy: &TablePolicy, done: &Tables) -> Result<(Table, TableDisclosure), String> {
+enum TableFailure {
+    Message(String),
+    Risk(RiskOutcome),
+}
+
+impl From<String> for TableFailure {
+    fn from(m: String) -> Self {
+        TableFailure::Message(m)
+    }
+}
+
+type Disclosure = (Table, TableDisclosure, HashSet<String>);
+
+fn disclose_table(policy: &Policy, table: &Table, table_policy: &TablePolicy, kept_keys: &HashMap<String, HashSet<String>>, pseudonymiser: Option<&Pseudonymiser<'_>>) -> Result<Disclosure, TableFailure> {
+    let spec = table.spec;
     let rows_in = table.rows();
     let mut keep = vec![true; rows_in];
     let mut filters = Vec::new();
-    for filter in &policy.rows {
+    for filter in &table_policy.rows {
         let before = keep.iter().filter(|k| **k).count();
-        let accepted = evaluate(table, filter, done)?;
+        let accepted = evaluate(table, filter, kept_keys)?;
         for (k, a) in keep.iter_mut().zip(accepted) {
             *k &= a;
         }
         let after = keep.iter().filter(|k| **k).count();
         filters.push(FilterOutcome { column: filter.column.clone(), rule: describe(filter), reason: filter.reason.clone(), rows_removed: before - after });
     }
-    let mask = BooleanChunked::from_slice(PlSmallStr::from_static("keep"), &keep);
-    let frame = table.frame.filter(&mask).map_err(|e| e.to_string())?;
-    let kept: Vec<&str> = table.spec.columns.iter().filter(|c| policy.columns.get(c.name) == Some(&ColumnRule::Keep)).map(|c| c.name).collect();
-    let dropped = table.spec.columns.iter().filter(|c| !kept.contains(&c.name)).map(|c| c.name.to_owned()).collect();
-    let frame = frame.select(kept).map_err(|e| e.to_string())?;
-    let rows_out = frame.height();
-    Ok((
-        Table { spec: table.spec, frame },
-        TableDisclosure { table: table.spec.name.into(), published: true, reason: policy.reason.clone(), rows_in, rows_out, filters, dropped_columns: dropped },
-    ))
+    let filtered = table.frame.filter(&mask(&keep)).map_err(|e| e.to_string())?;
+
+    let mut columns = Vec::new();
+    let mut rules = Vec::new();
+    let mut dropped = Vec::new();
+    for c in spec.columns {
+        let rule = table_policy.rule(c.name);
+        if rule.publishes() {
+            let source = filtered.column(c.name).map_err(|e| e.to_string())?;
+            columns.push(transform(rule, source, pseudonymiser).map_err(|m| format!("column {}: {m}", c.name))?);
+            rules.push((c.name, rule));
+        } else {
+            dropped.push(c.name.to_owned());
+        }
+    }
+    let mut frame = DataFrame::new_infer_height(columns).map_err(|e| e.to_string())?;
+    let mut original_keys = table.text_values(spec.primary_key).map_err(|e| e.to_string())?.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(v, _)| v).collect::<Vec<_>>();
+
+    let mut risk = None;
+    if !table_policy.quasi_identifiers.is_empty() {
+        let settings = &policy.risk;
+        match k_anonymise(&frame, &table_policy.quasi_identifiers, table_policy.individual.as_deref(), settings.k, settings.max_suppression_percent)? {
+            Ok((published, outcome)) => {
+                if outcome.rows_suppressed > 0 {
+                    frame = frame.filter(&mask(&published)).map_err(|e| e.to_string())?;
+                    original_keys = original_keys.into_iter().zip(&published).filter(|(_, k)| **k).map(|(v, _)| v).collect();
+                }
+                risk = Some(outcome);
+            }
+            Err(outcome) => return Err(TableFailure::Risk(outcome)),
+        }
+    }
+
+    // A pseudonymised primary key no longer sorts like the original: re-sort, so every writer
+    // downstream stays deterministic.
+    let derived = derived_spec(spec, &rules);
+    let disclosed = if table_policy.rule(spec.primary_key).is_keep() { Table { spec: derived, frame } } else { sorted_table(derived, frame).map_err(|e| e.to_string())? };
+    let rows_out = disclosed.rows();
+    let account = TableDisclosure {
+        table: spec.name.into(),
+        published: true,
+        reason: table_policy.reason.clone(),
+        rows_in,
+        rows_out,
+        filters,
+        dropped_columns: dropped,
+        columns: spec.columns.iter().map(|c| ColumnOutcome { column: c.name.to_owned(), rule: table_policy.rule(c.name).describe() }).collect(),
+        risk,
+        aggregate: None,
+    };
+    Ok((disclosed, account, original_keys.into_iter().flatten().collect()))
+}
+
+fn mask(keep: &[bool]) -> BooleanChunked {
+    BooleanChunked::from_slice(PlSmallStr::from_static("keep"), keep)
 }
 
 /// A readable form of a filter: `unite_sensible = false`, `offre_id ∈ offres`.
@@ -137,11 +291,10 @@ pub fn describe(filter: &RowFilter) -> String {
 }
 
 /// Which rows a filter accepts.
-fn evaluate(table: &Table, filter: &RowFilter, done: &Tables) -> Result<Vec<bool>, String> {
+fn evaluate(table: &Table, filter: &RowFilter, kept_keys: &HashMap<String, HashSet<String>>) -> Result<Vec<bool>, String> {
     let column = table.frame.column(&filter.column).map_err(|e| e.to_string())?;
     if let Some(target) = &filter.references {
-        let parent = done.get(target.as_str()).ok_or_else(|| format!("references {target}, which is not built yet"))?;
-        let keys: HashSet<String> = parent.text_values(parent.spec.primary_key).map_err(|e| e.to_string())?.into_iter().flatten().collect();
+        let keys = kept_keys.get(target.as_str()).ok_or_else(|| format!("references {target}, which is not built yet"))?;
         let values = column.str().map_err(|e| e.to_string())?;
         return Ok(values.iter().map(|v| v.is_none_or(|v| keys.contains(v))).collect());
     }
@@ -164,8 +317,9 @@ fn evaluate(table: &Table, filter: &RowFilter, done: &Tables) -> Result<Vec<bool
     Ok(accepted)
 }
 
-/// Every kept foreign key of every published table must point to a row the audience also gets;
-/// otherwise the policy lacks a `references` filter.
+/// Every published foreign key of every published table must point to a row the audience also
+/// gets; otherwise the policy lacks a `references` filter. The message names the column, never the
+/// value (which may be a pseudonym or an identifier the audience must not see).
 fn check_foreign_keys(tables: &Tables) -> Result<(), (String, String)> {
     for table in tables.values() {
         for fk in table.spec.foreign_keys {
@@ -175,11 +329,12 @@ fn check_foreign_keys(tables: &Tables) -> Result<(), (String, String)> {
             }
             let keys: HashSet<String> = target.text_values(target.spec.primary_key).map_err(|e| (table.spec.name.to_owned(), e.to_string()))?.into_iter().flatten().collect();
             let values = table.text_values(fk.column).map_err(|e| (table.spec.name.to_owned(), e.to_string()))?;
-            if let Some(missing) = values.into_iter().flatten().find(|v| !keys.contains(v)) {
+            let missing = values.into_iter().flatten().filter(|v| !keys.contains(v)).count();
+            if missing > 0 {
                 return Err((
                     table.spec.name.to_owned(),
                     format!(
-                        "column {} refers to {} {missing:?}, which this audience does not get; add the row filter {{ column = \"{}\", references = \"{}\" }}",
+                        "column {} refers in {missing} row(s) to {} rows this audience does not get; add the row filter {{ column = \"{}\", references = \"{}\" }}",
                         fk.column, fk.table, fk.column, fk.table
                     ),
                 ));
@@ -187,4 +342,93 @@ fn check_foreign_keys(tables: &Tables) -> Result<(), (String, String)> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::Keyring;
+    use crate::table::TableBuilder;
+
+    /// Tiny full tables: every table empty except a few professionals and their offers.
+    fn tables() -> Tables {
+        let mut tables = Tables::new();
+        for spec in catalog::ALL {
+            tables.insert(spec.name, TableBuilder::new(spec).finish().unwrap());
+        }
+        let mut offres = TableBuilder::new(&catalog::OFFRES);
+        for (id, sensitive) in [("o1", false), ("o2", true)] {
+            let mut r = offres.row();
+            r.set("identifiant_ror", id).set("unite_sensible", Some(sensitive)).set("champ_activite_code", "05");
+            offres.push(r);
+        }
+        tables.insert("offres", offres.finish().unwrap());
+        let mut pros = TableBuilder::new(&catalog::PROFESSIONNELS);
+        for i in 0..12 {
+            let mut r = pros.row();
+            r.set("identifiant_ror", format!("pr{i:02}"))
+                .set("professionnel_id", format!("p{i:02}"))
+                .set("id_nat_ps", format!("8100{i:08}"))
+                .set("nom_exercice", format!("NOM{i}"))
+                .set("profession_code", if i < 11 { "10" } else { "99" })
+                .set("offre_id", if i % 2 == 0 { "o1" } else { "o2" })
+                .set("offre_champ_activite_code", "05");
+            pros.push(r);
+        }
+        tables.insert("professionnels", pros.finish().unwrap());
+        tables
+    }
+
+    fn drees() -> Policy {
+        let (text, origin) = super::super::policy::shipped("drees").unwrap();
+        Policy::parse(text, origin).unwrap()
+    }
+
+    #[test]
+    fn rules_apply_and_the_key_is_recorded() {
+        let ring = Keyring::from_master([9; 32], BTreeMap::new(), true);
+        let key = ring.audience_key("drees");
+        let mut policy = drees();
+        policy.risk.max_suppression_percent = 10.0;
+        let d = apply_with_key(&policy, &tables(), Some(&key)).unwrap();
+        let pros = &d.tables["professionnels"];
+        let names = pros.column_names();
+        assert!(!names.contains(&"nom_exercice".to_owned()));
+        let ids = pros.text_values("id_nat_ps").unwrap();
+        assert!(ids.iter().flatten().all(|v| v.len() == 26 && !v.starts_with("8100")), "{ids:?}");
+        assert_eq!(d.keys, vec![key.record()]);
+        assert!(pros.spec.column("id_nat_ps").unwrap().description.contains("Pseudonymisé"));
+        // Sensitive offers are DREES's to see.
+        assert_eq!(d.tables["offres"].rows(), 2);
+    }
+
+    #[test]
+    fn a_pseudonymising_policy_needs_its_own_audience_key() {
+        let e = apply(&drees(), &tables()).unwrap_err().to_string();
+        assert!(e.contains("audience drees") && e.contains("no pseudonymisation key"), "{e}");
+        let ring = Keyring::from_master([9; 32], BTreeMap::new(), true);
+        let e = apply_with_key(&drees(), &tables(), Some(&ring.audience_key("hdh"))).unwrap_err().to_string();
+        assert!(e.contains("key of audience hdh"), "{e}");
+    }
+
+    #[test]
+    fn the_risk_gate_suppresses_within_the_limit_and_fails_beyond() {
+        let ring = Keyring::from_master([9; 32], BTreeMap::new(), true);
+        let key = ring.audience_key("drees");
+        let mut policy = drees();
+        policy.risk.k = 2;
+        policy.risk.max_suppression_percent = 10.0;
+        let d = apply_with_key(&policy, &tables(), Some(&key)).unwrap();
+        let account = d.report.iter().find(|t| t.table == "professionnels").unwrap();
+        let risk = account.risk.as_ref().unwrap();
+        assert_eq!((risk.rows_suppressed, risk.k_before, risk.k_reached), (1, Some(1), Some(11)));
+        assert_eq!(d.tables["professionnels"].rows(), 11);
+
+        policy.risk.max_suppression_percent = 5.0;
+        let e = apply_with_key(&policy, &tables(), Some(&key)).unwrap_err();
+        assert!(matches!(e, DiscloseError::Risk { .. }));
+        let m = e.to_string();
+        assert!(m.contains("audience drees") && m.contains("table professionnels") && m.contains("1 class of 1"), "{m}");
+        assert!(!m.contains("99"), "the message names sizes, not values: {m}");
+    }
 }
