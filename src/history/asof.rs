@@ -3,7 +3,7 @@
 
 use polars::prelude::*;
 
-use super::{table_error, HistoryError, HistoryIndex, TableVersion, VALID_FROM, VALID_TO};
+use super::{table_error, HistoryError, HistoryIndex, SchemaFields, TableVersion, VALID_FROM, VALID_TO};
 use crate::table::digest::content_digest;
 
 /// A table rebuilt as of a version.
@@ -14,6 +14,7 @@ pub struct Rebuilt {
     pub digest: String,
     /// What the history index recorded for that version.
     pub recorded: TableVersion,
+    pub fields: SchemaFields,
 }
 
 /// The rows valid in `version`: valid_from ≤ version < valid_to (versions sort as text).
@@ -29,12 +30,13 @@ pub fn rebuild(index: &HistoryIndex, store: &DataFrame, table: &str, version: &s
     let err = table_error(table);
     let entry = index.find(version)?;
     let recorded = entry.tables.get(table).cloned().ok_or_else(|| HistoryError::Table { table: table.to_owned(), message: format!("was not published in version {version}") })?;
+    let fields = index.fields(table, &recorded).cloned().ok_or_else(|| HistoryError::Table { table: table.to_owned(), message: format!("the index has no schema {} for it", recorded.schema_version) })?;
     let mask = rows_valid_in(store, version).map_err(&err)?;
     let frame = store
         .filter(&mask)
-        .and_then(|f| f.select(recorded.columns.iter().map(String::as_str)))
-        .and_then(|f| f.sort([recorded.primary_key.as_str()], SortMultipleOptions::default()))
+        .and_then(|f| f.select(fields.columns.iter().map(String::as_str)))
+        .and_then(|f| f.sort([fields.primary_key.as_str()], SortMultipleOptions::default()))
         .map_err(&err)?;
     let digest = content_digest(&frame).map_err(&err)?;
-    Ok(Rebuilt { version: version.to_owned(), frame, digest, recorded })
+    Ok(Rebuilt { version: version.to_owned(), frame, digest, recorded, fields })
 }

@@ -38,16 +38,22 @@ pub(crate) fn table_error(table: &str) -> impl Fn(PolarsError) -> HistoryError +
     move |e| HistoryError::Table { table: table.to_owned(), message: e.to_string() }
 }
 
-/// One table as published in one version: enough to rebuild it and prove it.
+/// One table as published in one version: enough, with its schema, to rebuild it and prove it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TableVersion {
+    pub rows: u64,
+    pub digest: String,
+    pub schema_version: String,
+}
+
+/// A table's columns at one schema version. Stored once per schema version, not once per night,
+/// so the index grows by a digest per table and night, nothing more.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SchemaFields {
     pub primary_key: String,
     pub columns: Vec<String>,
     /// Table Schema type of each column.
     pub types: Vec<String>,
-    pub rows: u64,
-    pub digest: String,
-    pub schema_version: String,
 }
 
 /// One version of the publication, in the history index.
@@ -57,13 +63,21 @@ pub struct VersionEntry {
     pub tables: BTreeMap<String, TableVersion>,
 }
 
-/// history/index.json: every version the store can rebuild, oldest first.
+/// history/index.json: every version the store can rebuild, oldest first, and every schema version
+/// of every table.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct HistoryIndex {
+    /// table → schema version → fields.
+    pub schemas: BTreeMap<String, BTreeMap<String, SchemaFields>>,
     pub versions: Vec<VersionEntry>,
 }
 
 impl HistoryIndex {
+    /// The fields of a table as a version published it.
+    pub fn fields(&self, table: &str, recorded: &TableVersion) -> Option<&SchemaFields> {
+        self.schemas.get(table).and_then(|s| s.get(&recorded.schema_version))
+    }
+
     pub fn find(&self, version: &str) -> Result<&VersionEntry, HistoryError> {
         self.versions.iter().find(|v| v.version == version).ok_or_else(|| HistoryError::UnknownVersion {
             version: version.to_owned(),
@@ -125,33 +139,29 @@ pub fn advance(previous: &PreviousHistory, tables: &Tables, version: &str) -> Re
     let mut changes = BTreeMap::new();
     let mut summary = Vec::new();
     let mut entry = VersionEntry { version: version.to_owned(), tables: BTreeMap::new() };
+    let mut schemas = previous.index.schemas.clone();
 
     for table in tables.values() {
         let name = table.name();
-        let before = last.and_then(|l| l.tables.get(name));
-        let outcome = diff::advance_table(table, previous.stores.get(name), before.map(|b| b.columns.as_slice()), version)?;
+        let before = last.and_then(|l| l.tables.get(name)).and_then(|b| previous.index.fields(name, b).map(|f| (b, f)));
+        let outcome = diff::advance_table(table, previous.stores.get(name), before.map(|(_, f)| f.columns.as_slice()), version)?;
         let current_fields = fields(table);
         let data_changed = outcome.added + outcome.removed + outcome.modified > 0;
         let (change, previous_version) = match before {
             None => (SchemaChange::New, None),
-            Some(b) => {
-                let previous_fields: Vec<(String, String)> = b.columns.iter().cloned().zip(b.types.iter().cloned()).collect();
+            Some((b, f)) => {
+                let previous_fields: Vec<(String, String)> = f.columns.iter().cloned().zip(f.types.iter().cloned()).collect();
                 (versioning::classify(&previous_fields, &current_fields, data_changed), Some(b.schema_version.clone()))
             }
         };
         let schema_version = versioning::bump(previous_version.as_deref().unwrap_or("1.0.0"), change);
         let digest = crate::table::digest::content_digest(&table.frame).map_err(table_error(name))?;
-        entry.tables.insert(
-            name.to_owned(),
-            TableVersion {
-                primary_key: table.spec.primary_key.to_owned(),
-                columns: current_fields.iter().map(|f| f.0.clone()).collect(),
-                types: current_fields.iter().map(|f| f.1.clone()).collect(),
-                rows: table.rows() as u64,
-                digest,
-                schema_version: schema_version.clone(),
-            },
-        );
+        schemas.entry(name.to_owned()).or_insert_with(BTreeMap::new).entry(schema_version.clone()).or_insert_with(|| SchemaFields {
+            primary_key: table.spec.primary_key.to_owned(),
+            columns: current_fields.iter().map(|f| f.0.clone()).collect(),
+            types: current_fields.iter().map(|f| f.1.clone()).collect(),
+        });
+        entry.tables.insert(name.to_owned(), TableVersion { rows: table.rows() as u64, digest, schema_version: schema_version.clone() });
         summary.push(TableChanges {
             table: name.to_owned(),
             added: outcome.added,
@@ -170,7 +180,7 @@ pub fn advance(previous: &PreviousHistory, tables: &Tables, version: &str) -> Re
             stores.insert(name.clone(), diff::close_all(name, store, version)?);
         }
     }
-    let mut index = previous.index.clone();
+    let mut index = HistoryIndex { schemas, versions: previous.index.versions.clone() };
     index.versions.push(entry);
     Ok(HistoryOutput { index, stores, changes, summary })
 }

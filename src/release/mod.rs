@@ -199,13 +199,14 @@ fn write_contents(dir: &Path, input: &ReleaseInput<'_>, version: &str) -> Result
         files.push(record(dir, &changes_parquet, Some(changes.height() as u64))?);
 
         let entry = input.history.index.versions.last().and_then(|v| v.tables.get(name));
+        let fields = entry.and_then(|e| input.history.index.fields(name, e));
         table_records.push(TableRecord {
             name: name.to_owned(),
             rows,
             columns: table.column_names(),
             schema: schema_path,
             schema_version,
-            types: entry.map(|e| e.types.clone()).unwrap_or_default(),
+            types: fields.map(|f| f.types.clone()).unwrap_or_default(),
             digest: entry.map(|e| e.digest.clone()).unwrap_or_default(),
             csv,
             parquet,
