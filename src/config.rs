@@ -26,6 +26,9 @@ pub struct Config {
     pub policy: PolicyConfig,
     #[serde(default)]
     pub keys: KeysConfig,
+    /// The quality gate's thresholds and check levels (src/gate/config.rs).
+    #[serde(default)]
+    pub gate: crate::gate::GateConfig,
 }
 
 /// Where production keys live (`keys init` makes the folder). Without it, development keys are
@@ -76,6 +79,8 @@ impl Config {
         rebase(&mut config.release.out_dir);
         rebase(&mut config.policy.public);
         rebase(&mut config.keys.dir);
+        rebase(&mut config.gate.exceptions);
+        config.gate.validate().map_err(|message| ConfigError::Invalid { path: path.display().to_string(), message })?;
         Ok(config)
     }
 }

@@ -8,6 +8,7 @@
 pub mod config;
 pub mod disclose;
 pub mod fhir;
+pub mod gate;
 pub mod history;
 pub mod keys;
 pub mod release;

@@ -34,11 +34,18 @@ pub fn write_parquet(table: &Table, path: &Path) -> Result<(), TableError> {
 
 /// Write any frame (changelogs, history stores) as CSV with the same dialect as the tables.
 pub fn write_frame_csv(frame: &DataFrame, label: &'static str, path: &Path) -> Result<(), TableError> {
-    let polars = |source| TableError::Polars { table: label, source };
     let file = File::create(path).map_err(io_error(path))?;
     let mut out = BufWriter::new(file);
+    encode_csv(frame, label, &mut out)?;
+    finish_file(out, path)
+}
+
+/// The CSV bytes of a frame, into any writer: what `write_frame_csv` writes, byte for byte (the
+/// quality gate reads them back before the release is written).
+pub fn encode_csv<W: Write>(frame: &DataFrame, label: &'static str, out: &mut W) -> Result<(), TableError> {
+    let polars = |source| TableError::Polars { table: label, source };
     let mut frame = frame.clone();
-    CsvWriter::new(&mut out)
+    CsvWriter::new(out)
         .include_bom(false)
         .include_header(true)
         .with_separator(b',')
@@ -51,22 +58,28 @@ pub fn write_frame_csv(frame: &DataFrame, label: &'static str, path: &Path) -> R
         .with_float_scientific(Some(false))
         .finish(&mut frame)
         .map_err(polars)?;
-    finish_file(out, path)
+    Ok(())
 }
 
 /// Write any frame as Parquet with the same settings as the tables.
 pub fn write_frame_parquet(frame: &DataFrame, label: &'static str, path: &Path) -> Result<(), TableError> {
-    let polars = |source| TableError::Polars { table: label, source };
     let file = File::create(path).map_err(io_error(path))?;
     let mut out = BufWriter::new(file);
+    encode_parquet(frame, label, &mut out)?;
+    finish_file(out, path)
+}
+
+/// The Parquet bytes of a frame, into any writer: what `write_frame_parquet` writes, byte for byte.
+pub fn encode_parquet<W: Write>(frame: &DataFrame, label: &'static str, out: &mut W) -> Result<(), TableError> {
+    let polars = |source| TableError::Polars { table: label, source };
     let mut frame = frame.clone();
-    ParquetWriter::new(&mut out)
+    ParquetWriter::new(out)
         .with_compression(ParquetCompression::Zstd(None))
         .with_statistics(StatisticsOptions::full())
         .with_row_group_size(Some(ROW_GROUP_ROWS))
         .finish(&mut frame)
         .map_err(polars)?;
-    finish_file(out, path)
+    Ok(())
 }
 
 /// Flush and fsync, so a rename that follows commits complete files only.

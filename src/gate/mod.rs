@@ -1,0 +1,273 @@
+//! The quality gate: every check a release must pass before it may become `latest` — schema
+//! (types, required values, keys, ANS code lists), French health identifiers (FINESS, SIREN,
+//! SIRET, idNatStruct, RPPS/ADELI, ROR ids, COG, postal codes, coordinates), drift against the
+//! previous release, freshness, CSV/Parquet parity and data.gouv.fr's limits.
+//!
+//! French publishers spread these over frictionless, Validata, csv-detective and the platform's own
+//! analysis, and none of those knows a FINESS key. Here they run as one stage whose report goes into
+//! the release (gate.json, gate.md), whose verdict goes into the manifest, and whose failure stops
+//! `latest` from moving and makes the run exit with code 4.
+//!
+//! The gate is a pure function of its inputs (the public tables, the snapshot instants, the previous
+//! release, the configuration and its exceptions file), so its report is as deterministic as the
+//! rest of the release. The one exception is the optional snapshot-age check, which compares with
+//! the wall clock unless `[gate] now` is set; its verdict, never the clock itself, reaches the files.
+
+pub mod checks;
+pub mod config;
+pub mod drift;
+pub mod exceptions;
+pub mod freshness;
+pub mod identifiers;
+pub mod limits;
+pub mod nomenclature;
+pub mod parity;
+pub mod report;
+pub mod schema;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use polars::prelude::PolarsError;
+use serde::Serialize;
+
+use crate::release::previous::PreviousRelease;
+use crate::table::Tables;
+use checks::{CheckDef, Family};
+pub use config::{CheckConfig, GateConfig, Level};
+use exceptions::Exceptions;
+pub use report::GateReport;
+
+/// Errors that stop the gate from judging at all (as opposed to findings, which are its verdict).
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    #[error("configuration [gate]: {0}")]
+    Config(String),
+    #[error("gate exceptions {origin}: {message}")]
+    Exceptions { origin: String, message: String },
+    #[error("gate: table {table}: {source}")]
+    Polars { table: String, source: PolarsError },
+    #[error("gate: {path}: {message}")]
+    Read { path: String, message: String },
+}
+
+impl GateError {
+    /// True when the operator must fix the configuration (exit code 2).
+    pub fn is_configuration(&self) -> bool {
+        matches!(self, GateError::Config(_) | GateError::Exceptions { .. })
+    }
+}
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Failure,
+    Warning,
+}
+
+/// One problem: which check, where, how many values out of how many, and a few examples.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub check: &'static str,
+    pub family: Family,
+    pub severity: Severity,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    /// Invalid values (or rows) found.
+    pub count: u64,
+    /// Values (or rows) checked, when the check counts; 0 otherwise.
+    pub checked: u64,
+    pub message: String,
+    /// Up to five distinct examples, in table order (which is primary-key order).
+    pub examples: Vec<String>,
+}
+
+impl Finding {
+    /// `table.column`, `table` or nothing: where the finding is.
+    pub fn location(&self) -> String {
+        match (&self.table, &self.column) {
+            (Some(t), Some(c)) => format!("{t}.{c}"),
+            (Some(t), None) => t.clone(),
+            _ => String::new(),
+        }
+    }
+}
+
+/// At most this many examples per finding: enough to find the rows, short enough to read.
+pub const MAX_EXAMPLES: usize = 5;
+/// Examples longer than this are cut, so one odd value cannot swamp the report.
+const MAX_EXAMPLE_CHARS: usize = 80;
+
+/// Counts checked and invalid values of one column for one check, keeping a few examples.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub checked: u64,
+    pub invalid: u64,
+    pub examples: Vec<String>,
+}
+
+impl Tally {
+    pub fn valid(&mut self) {
+        self.checked += 1;
+    }
+
+    pub fn invalid(&mut self, example: impl Into<String>) {
+        self.checked += 1;
+        self.invalid += 1;
+        let mut example: String = example.into();
+        if example.chars().count() > MAX_EXAMPLE_CHARS {
+            example = example.chars().take(MAX_EXAMPLE_CHARS).collect::<String>() + "…";
+        }
+        if self.examples.len() < MAX_EXAMPLES && !self.examples.contains(&example) {
+            self.examples.push(example);
+        }
+    }
+}
+
+/// What the checks share while they run: the configuration, the exceptions, and what they found.
+pub struct Context<'a> {
+    pub config: &'a GateConfig,
+    exceptions: &'a Exceptions,
+    exception_uses: BTreeMap<usize, u64>,
+    findings: Vec<Finding>,
+    ran: BTreeSet<&'static str>,
+    skipped: BTreeMap<&'static str, String>,
+}
+
+impl<'a> Context<'a> {
+    pub fn new(config: &'a GateConfig, exceptions: &'a Exceptions) -> Self {
+        Context { config, exceptions, exception_uses: BTreeMap::new(), findings: Vec::new(), ran: BTreeSet::new(), skipped: BTreeMap::new() }
+    }
+
+    /// Whether a check runs at all; records that it did.
+    pub fn runs(&mut self, check: &str) -> bool {
+        let def = checks::get(check);
+        if self.config.level(def) == Level::Off {
+            return false;
+        }
+        self.ran.insert(def.id);
+        true
+    }
+
+    /// Record why a check could not run (no previous release, a column the policy dropped…).
+    pub fn skip(&mut self, check: &str, reason: impl Into<String>) {
+        let def = checks::get(check);
+        self.skipped.entry(def.id).or_insert_with(|| reason.into());
+    }
+
+    /// True (and counted) when the exceptions file accepts this value for this check.
+    pub fn excepted(&mut self, check: &str, table: &str, column: &str, value: &str) -> bool {
+        match self.exceptions.find(check, table, column, value) {
+            Some(index) => {
+                *self.exception_uses.entry(index).or_default() += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Report a counting check's tally for one column, if anything was invalid. A `fail` check
+    /// within its tolerance only warns.
+    pub fn tally(&mut self, check: &str, table: &str, column: &str, tally: Tally, what: &str) {
+        if tally.invalid == 0 {
+            return;
+        }
+        let def = checks::get(check);
+        let severity = match self.config.level(def) {
+            Level::Off => return,
+            Level::Warn => Severity::Warning,
+            Level::Fail => {
+                let share = 100.0 * tally.invalid as f64 / tally.checked.max(1) as f64;
+                if share > self.config.tolerance(def) {
+                    Severity::Failure
+                } else {
+                    Severity::Warning
+                }
+            }
+        };
+        let message = format!("{table}.{column}: {} of {} value(s) {what}", tally.invalid, tally.checked);
+        self.push(def, severity, Some(table), Some(column), tally.invalid, tally.checked, message, tally.examples);
+    }
+
+    /// Report a finding of a check that does not count values. `at_most` lowers the severity (a
+    /// schema change that came with a policy change is only a warning).
+    #[allow(clippy::too_many_arguments)]
+    pub fn finding(&mut self, check: &str, at_most: Severity, table: Option<&str>, column: Option<&str>, count: u64, message: String, examples: Vec<String>) {
+        let def = checks::get(check);
+        let severity = match self.config.level(def) {
+            Level::Off => return,
+            Level::Warn => Severity::Warning,
+            Level::Fail => at_most,
+        };
+        self.push(def, severity, table, column, count, 0, message, examples);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push(&mut self, def: &'static CheckDef, severity: Severity, table: Option<&str>, column: Option<&str>, count: u64, checked: u64, message: String, examples: Vec<String>) {
+        self.ran.insert(def.id);
+        self.findings.push(Finding {
+            check: def.id,
+            family: def.family,
+            severity,
+            table: table.map(str::to_owned),
+            column: column.map(str::to_owned),
+            count,
+            checked,
+            message,
+            examples,
+        });
+    }
+
+    fn finish(self, tables: Vec<report::TableFiles>, previous_version: Option<String>) -> GateReport {
+        let uses = self.exception_uses;
+        report::GateReport::new(self.config, self.findings, self.ran, self.skipped, self.exceptions, &uses, tables, previous_version)
+    }
+}
+
+/// What the gate judges when a release is built.
+pub struct GateInput<'a> {
+    /// The audience's tables, as they will be written.
+    pub tables: &'a Tables,
+    pub taken_at: DateTime<Utc>,
+    /// "snapshot" or "latest-resource-update" (then the update lag is zero by construction).
+    pub taken_at_basis: &'a str,
+    pub latest_update: Option<DateTime<Utc>>,
+    pub policy_sha256: &'a str,
+    /// The release this one follows, for the drift checks.
+    pub previous: Option<&'a PreviousRelease>,
+    pub config: &'a GateConfig,
+}
+
+/// Run every check on the tables of a release about to be written.
+pub fn run(input: &GateInput<'_>) -> Result<GateReport, GateError> {
+    input.config.validate().map_err(GateError::Config)?;
+    let exceptions = Exceptions::load(input.config)?;
+    let mut ctx = Context::new(input.config, &exceptions);
+    limits::column_names(&mut ctx, input.tables);
+    schema::check(&mut ctx, input.tables, &parity::Unparsed::new());
+    identifiers::check(&mut ctx, input.tables);
+    let files = parity::check_encoded(&mut ctx, input.tables)?;
+    drift::check(&mut ctx, input.tables, input.policy_sha256, input.previous);
+    let now = input.config.reference_instant().map_err(GateError::Config)?.unwrap_or_else(Utc::now);
+    freshness::check(&mut ctx, input.taken_at, input.taken_at_basis, input.latest_update, now);
+    let previous_version = input.previous.map(|p| p.manifest.version.clone());
+    Ok(ctx.finish(files, previous_version))
+}
+
+/// Run the checks that need only the files (schema, identifiers, parity, limits) on a release
+/// folder already written: what a reuser's validator would see, and what `frictionless validate`
+/// is compared with in the tests.
+pub fn check_release_dir(dir: &Path, config: &GateConfig) -> Result<GateReport, GateError> {
+    config.validate().map_err(GateError::Config)?;
+    let exceptions = Exceptions::load(config)?;
+    let mut ctx = Context::new(config, &exceptions);
+    let written = parity::check_written(&mut ctx, dir)?;
+    limits::column_names(&mut ctx, &written.tables);
+    schema::check(&mut ctx, &written.tables, &written.unparsed);
+    identifiers::check(&mut ctx, &written.tables);
+    Ok(ctx.finish(written.files, None))
+}

@@ -1,0 +1,457 @@
+//! Parity: each CSV and its Parquet file hold the same rows, and those are the rows that were built;
+//! the CSV follows its declared dialect (UTF-8 without BOM, the header, `,`, `"`, `\n`).
+//!
+//! Where the files come from. When a release is built, the gate encodes every table with the
+//! release's own writers (`table::write::encode_csv`/`encode_parquet`, the functions the files are
+//! written with) into memory and reads those bytes back with polars' readers. The other way — having
+//! `release::write_release` call back into the gate once the files are on disk — would make the
+//! manifest, which records the gate's verdict, depend on a hook inside the writer. Encoding here
+//! keeps the gate a pure function that runs before anything is written, and loses nothing: the
+//! writers are deterministic, so these are the very bytes the release holds (gate.json records
+//! their sha256, which the tests compare with the manifest's), and a change made to the files after
+//! the release is written is `verify`'s business (SHA256SUMS, signature). `check_written` runs the
+//! same comparison on a folder already written, which is how a planted mismatch is tested.
+//!
+//! How rows are compared. The CSV is read as text and every cell parsed by its column's Table
+//! Schema type (integer, number, boolean, date, datetime); a cell that does not parse is a `types`
+//! finding, as frictionless would report it. The typed CSV frame, the Parquet frame and the built
+//! table are then compared as typed values: equal as a whole (the common case, one pass), or else
+//! column by column when the rows line up by primary key, naming the columns and keys that differ,
+//! or by canonical row hashes (`table::digest::row_hashes`, the hashes the history stage uses) when
+//! rows are missing or extra.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Cursor;
+use std::path::Path;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use polars::prelude::*;
+use sha2::{Digest, Sha256};
+
+use super::report::{FileFacts, TableFiles};
+use super::{limits, Context, GateError, Severity, Tally};
+use crate::table::digest::row_hashes;
+use crate::table::write::{encode_csv, encode_parquet};
+use crate::table::{catalog, ColumnType, Table, TableSpec, Tables};
+
+fn polars_error(table: &str) -> impl Fn(PolarsError) -> GateError + '_ {
+    move |source| GateError::Polars { table: table.to_owned(), source }
+}
+
+/// Encode every table as the release will write it, check both encodings, and return their facts.
+pub fn check_encoded(ctx: &mut Context<'_>, tables: &Tables) -> Result<Vec<TableFiles>, GateError> {
+    let mut facts = Vec::new();
+    for table in tables.values() {
+        let name = table.name();
+        let encoding = |e: crate::table::TableError| GateError::Read { path: name.to_owned(), message: format!("cannot be encoded: {e}") };
+        let mut csv = Vec::new();
+        encode_csv(&table.frame, name, &mut csv).map_err(encoding)?;
+        let mut parquet = Vec::new();
+        encode_parquet(&table.frame, name, &mut parquet).map_err(encoding)?;
+        facts.push(check_files(ctx, table.spec, Some(&table.frame), &csv, &parquet)?.files);
+    }
+    Ok(facts)
+}
+
+/// Cells of CSV files that did not parse as their column's type: table → column → rows. The schema
+/// checks skip them, as frictionless does: a cell that is not an integer is a type error, not also
+/// a missing value.
+pub type Unparsed = BTreeMap<String, BTreeMap<String, BTreeSet<usize>>>;
+
+/// The tables of a release folder as read from its CSV files, and what the gate learnt reading them.
+pub struct Written {
+    pub tables: Tables,
+    pub unparsed: Unparsed,
+    pub files: Vec<TableFiles>,
+}
+
+/// Check the files of a release folder already written (its manifest lists them), and return the
+/// tables as read from the CSV files, for the schema and identifier checks.
+pub fn check_written(ctx: &mut Context<'_>, dir: &Path) -> Result<Written, GateError> {
+    let read_error = |path: &Path, message: String| GateError::Read { path: path.display().to_string(), message };
+    let manifest_path = dir.join(crate::release::manifest::MANIFEST_FILE);
+    let manifest: serde_json::Value = std::fs::read(&manifest_path)
+        .map_err(|e| read_error(&manifest_path, format!("cannot read: {e}")))
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| read_error(&manifest_path, format!("not JSON: {e}"))))?;
+    let entries = manifest["tables"].as_array().ok_or_else(|| read_error(&manifest_path, "lists no tables".into()))?;
+    let mut written = Written { tables: Tables::new(), unparsed: Unparsed::new(), files: Vec::new() };
+    for entry in entries {
+        let field = |key: &str| entry[key].as_str().ok_or_else(|| read_error(&manifest_path, format!("a table without {key}")));
+        let name = field("name")?;
+        let spec = catalog::table(name).ok_or_else(|| read_error(&manifest_path, format!("table {name} is not in the catalogue")))?;
+        let read = |relative: &str| {
+            let path = dir.join(relative);
+            std::fs::read(&path).map_err(|e| read_error(&path, format!("cannot read: {e}")))
+        };
+        let (csv, parquet) = (read(field("csv")?)?, read(field("parquet")?)?);
+        let read = check_files(ctx, spec, None, &csv, &parquet)?;
+        if let Some(frame) = read.frame {
+            written.tables.insert(spec.name, Table { spec, frame });
+        }
+        written.unparsed.insert(name.to_owned(), read.unparsed);
+        written.files.push(read.files);
+    }
+    Ok(written)
+}
+
+/// One table's files, read back.
+pub struct ReadBack {
+    /// The table as read from the CSV (None when it cannot be read at all).
+    pub frame: Option<DataFrame>,
+    /// Rows whose cell did not parse, by column.
+    pub unparsed: BTreeMap<String, BTreeSet<usize>>,
+    pub files: TableFiles,
+}
+
+/// Check one table's CSV and Parquet bytes against each other and, when given, against the built
+/// frame.
+pub fn check_files(ctx: &mut Context<'_>, spec: &'static TableSpec, built: Option<&DataFrame>, csv: &[u8], parquet: &[u8]) -> Result<ReadBack, GateError> {
+    let name = spec.name;
+    let facts = |bytes: &[u8], extension: &str| FileFacts { path: format!("{name}.{extension}"), bytes: bytes.len() as u64, sha256: format!("{:x}", Sha256::digest(bytes)) };
+    let (csv_facts, parquet_facts) = (facts(csv, "csv"), facts(parquet, "parquet"));
+    limits::file_size(ctx, name, &csv_facts);
+    limits::file_size(ctx, name, &parquet_facts);
+
+    let columns: Vec<String> = match built {
+        Some(frame) => frame.get_column_names().iter().map(|c| c.to_string()).collect(),
+        None => Vec::new(),
+    };
+    let runs_parity = ctx.runs("parity");
+    if ctx.runs("csv_dialect") {
+        dialect(ctx, name, csv, built.map(|_| columns.as_slice()));
+    }
+    let (from_csv, unparsed) = match parse_csv(ctx, spec, csv) {
+        Ok((frame, unparsed)) => (Some(frame), unparsed),
+        Err(message) => {
+            ctx.finding("parity", Severity::Failure, Some(name), None, 1, format!("{name}.csv cannot be read as CSV: {message}"), Vec::new());
+            (None, BTreeMap::new())
+        }
+    };
+    let from_parquet = match ParquetReader::new(Cursor::new(parquet)).finish() {
+        Ok(frame) => Some(frame),
+        Err(e) => {
+            ctx.finding("parity", Severity::Failure, Some(name), None, 1, format!("{name}.parquet cannot be read: {e}"), Vec::new());
+            None
+        }
+    };
+    let rows = from_parquet.as_ref().or(from_csv.as_ref()).map_or(0, |f| f.height() as u64);
+    if runs_parity {
+        if let (Some(c), Some(p)) = (&from_csv, &from_parquet) {
+            compare(ctx, spec, ("CSV", c), ("Parquet", p))?;
+        }
+        if let (Some(p), Some(b)) = (&from_parquet, built) {
+            compare(ctx, spec, ("Parquet", p), ("built table", b))?;
+        }
+    }
+    Ok(ReadBack { frame: from_csv, unparsed, files: TableFiles { table: name.to_owned(), rows, csv: csv_facts, parquet: parquet_facts } })
+}
+
+/// UTF-8, no BOM, the expected header (when the columns are known), `\n` line ends, a final `\n`.
+fn dialect(ctx: &mut Context<'_>, name: &str, csv: &[u8], columns: Option<&[String]>) {
+    let file = format!("{name}.csv");
+    let mut problems = Vec::new();
+    if let Err(e) = std::str::from_utf8(csv) {
+        problems.push(format!("not valid UTF-8 (first bad byte at offset {})", e.valid_up_to()));
+    }
+    if csv.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        problems.push("starts with a byte-order mark".to_owned());
+    }
+    let header_end = csv.iter().position(|&b| b == b'\n');
+    let header = String::from_utf8_lossy(&csv[..header_end.unwrap_or(csv.len())]);
+    if header.ends_with('\r') {
+        problems.push("lines end with \\r\\n, the dialect declares \\n".to_owned());
+    }
+    if let Some(columns) = columns {
+        let expected = columns.join(",");
+        if header.trim_end_matches('\r') != expected {
+            problems.push(format!("header {:?} is not {expected:?}", header.chars().take(200).collect::<String>()));
+        }
+    }
+    if !csv.ends_with(b"\n") {
+        problems.push("does not end with \\n".to_owned());
+    }
+    if !problems.is_empty() {
+        let count = problems.len() as u64;
+        ctx.finding("csv_dialect", Severity::Failure, Some(name), None, count, format!("{file}: {}", problems.join("; ")), Vec::new());
+    }
+}
+
+/// Read CSV bytes as text and parse every cell by its column's type, the way a Table Schema reader
+/// does ("" is missing). Cells that do not parse are `types` findings, become null, and are
+/// returned by column.
+pub fn parse_csv(ctx: &mut Context<'_>, spec: &'static TableSpec, csv: &[u8]) -> Result<(DataFrame, BTreeMap<String, BTreeSet<usize>>), String> {
+    let text = CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(Some(0))
+        .into_reader_with_file_handle(Cursor::new(csv))
+        .finish()
+        .map_err(|e| e.to_string())?;
+    let check_types = ctx.runs("types");
+    let mut columns = Vec::with_capacity(text.width());
+    let mut unparsed = BTreeMap::new();
+    for column in text.columns() {
+        let column_name = column.name().clone();
+        let values = column.str().map_err(|e| e.to_string())?;
+        let kind = spec.column(column_name.as_str()).map(|c| c.kind);
+        let mut tally = Tally::default();
+        let mut failed = BTreeSet::new();
+        let typed = parse_column(column_name.clone(), values, kind, &mut tally, &mut failed).map_err(|e| e.to_string())?;
+        if !failed.is_empty() {
+            unparsed.insert(column_name.to_string(), failed);
+        }
+        if check_types {
+            let what = format!("are not of type {}", kind.map_or("string", |k| k.table_schema_type()));
+            ctx.tally("types", spec.name, column_name.as_str(), tally, &what);
+        }
+        columns.push(typed);
+    }
+    Ok((DataFrame::new_infer_height(columns).map_err(|e| e.to_string())?, unparsed))
+}
+
+fn parse_column(name: PlSmallStr, values: &StringChunked, kind: Option<ColumnType>, tally: &mut Tally, failed: &mut BTreeSet<usize>) -> PolarsResult<Column> {
+    // Cells parse one by one with the exact formats the Table Schemas declare, rather than with
+    // polars' own inference, so "what parses" is the schema's definition and not a reader's.
+    fn typed<T>(values: &StringChunked, tally: &mut Tally, failed: &mut BTreeSet<usize>, parse: impl Fn(&str) -> Option<T>) -> Vec<Option<T>> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(row, v)| match v.filter(|s| !s.is_empty()) {
+                None => None,
+                Some(s) => match parse(s) {
+                    Some(t) => {
+                        tally.valid();
+                        Some(t)
+                    }
+                    None => {
+                        tally.invalid(s);
+                        failed.insert(row);
+                        None
+                    }
+                },
+            })
+            .collect()
+    }
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("a date");
+    Ok(match kind {
+        None | Some(ColumnType::String) | Some(ColumnType::Time) => {
+            // Text stays text; "" is missing. Times are checked by the schema check, once.
+            Column::new(name, values.iter().map(|v| v.filter(|s| !s.is_empty())).collect::<Vec<_>>())
+        }
+        Some(ColumnType::Integer) => Column::new(name, typed(values, tally, failed, |s| s.parse::<i64>().ok())),
+        Some(ColumnType::Number) => Column::new(name, typed(values, tally, failed, |s| s.parse::<f64>().ok())),
+        Some(ColumnType::Boolean) => Column::new(
+            name,
+            typed(values, tally, failed, |s| match s {
+                "true" => Some(true),
+                "false" => Some(false),
+                _ => None,
+            }),
+        ),
+        Some(ColumnType::Date) => Column::new(name, typed(values, tally, failed, |s| NaiveDate::parse_from_str(s, crate::table::write::CSV_DATE_FORMAT).ok().map(|d| (d - epoch).num_days() as i32)))
+            .cast(&DataType::Date)?,
+        Some(ColumnType::DateTime) => Column::new(
+            name,
+            typed(values, tally, failed, |s| NaiveDateTime::parse_from_str(s, crate::table::write::CSV_DATETIME_FORMAT).ok().map(|t| t.and_utc().timestamp_millis())),
+        )
+        .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))?,
+    })
+}
+
+/// A cell for an example: text as is, other values as polars prints them, null as `null`.
+fn cell(column: &Column, row: usize) -> String {
+    if let Ok(text) = column.str() {
+        return text.get(row).map_or("null".to_owned(), |s| format!("{s:?}"));
+    }
+    match column.get(row) {
+        Ok(AnyValue::Null) | Err(_) => "null".to_owned(),
+        Ok(v) => v.to_string(),
+    }
+}
+
+/// Compare two frames of one table; report what differs, where.
+fn compare(ctx: &mut Context<'_>, spec: &'static TableSpec, (a_label, a): (&str, &DataFrame), (b_label, b): (&str, &DataFrame)) -> Result<(), GateError> {
+    let name = spec.name;
+    let (a_columns, b_columns) = (a.get_column_names(), b.get_column_names());
+    if a_columns != b_columns {
+        let list = |c: &[&PlSmallStr]| c.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",");
+        let message = format!("{name}: the {a_label} has columns [{}], the {b_label} [{}]", list(&a_columns), list(&b_columns));
+        ctx.finding("parity", Severity::Failure, Some(name), None, 1, message, Vec::new());
+        return Ok(());
+    }
+    if a.equals_missing(b) {
+        return Ok(());
+    }
+    let pk = spec.primary_key;
+    let keys = |f: &DataFrame| -> Vec<String> { f.column(pk).map(|c| (0..f.height()).map(|i| cell(c, i)).collect()).unwrap_or_default() };
+    let (a_keys, b_keys) = (keys(a), keys(b));
+    if a.height() == b.height() && a_keys == b_keys {
+        // Same rows by key: name the columns whose values differ, with the keys.
+        for column in a_columns {
+            let (ca, cb) = (a.column(column).map_err(polars_error(name))?, b.column(column).map_err(polars_error(name))?);
+            if ca.dtype() != cb.dtype() {
+                let message = format!("{name}.{column}: {} in the {a_label}, {} in the {b_label}", ca.dtype(), cb.dtype());
+                ctx.finding("parity", Severity::Failure, Some(name), Some(column.as_str()), 1, message, Vec::new());
+                continue;
+            }
+            let same = ca.as_materialized_series().equal_missing(cb.as_materialized_series()).map_err(polars_error(name))?;
+            let mut tally = Tally::default();
+            for (row, equal) in same.iter().enumerate() {
+                if equal.unwrap_or(false) {
+                    tally.valid();
+                } else {
+                    tally.invalid(format!("{pk}={}: {a_label} {} ≠ {b_label} {}", a_keys[row], cell(ca, row), cell(cb, row)));
+                }
+            }
+            ctx.tally("parity", name, column.as_str(), tally, &format!("differ between the {a_label} and the {b_label}"));
+        }
+        return Ok(());
+    }
+    // Rows missing or extra: compare the multisets of canonical row hashes.
+    let (ha, hb) = (row_hashes(a).map_err(polars_error(name))?, row_hashes(b).map_err(polars_error(name))?);
+    let only = |mine: &[[u8; 32]], mine_keys: &[String], theirs: &[[u8; 32]]| -> Tally {
+        let mut counts: HashMap<&[u8; 32], usize> = HashMap::new();
+        for h in theirs {
+            *counts.entry(h).or_default() += 1;
+        }
+        let mut tally = Tally::default();
+        for (row, h) in mine.iter().enumerate() {
+            match counts.get_mut(h) {
+                Some(n) if *n > 0 => {
+                    *n -= 1;
+                    tally.valid();
+                }
+                _ => tally.invalid(format!("{pk}={}", mine_keys[row])),
+            }
+        }
+        tally
+    };
+    let (only_a, only_b) = (only(&ha, &a_keys, &hb), only(&hb, &b_keys, &ha));
+    let count = only_a.invalid + only_b.invalid;
+    let message = format!(
+        "{name}: {} row(s) of the {a_label} are not in the {b_label}, {} row(s) of the {b_label} are not in the {a_label} ({} and {} rows)",
+        only_a.invalid,
+        only_b.invalid,
+        a.height(),
+        b.height()
+    );
+    let mut examples = only_a.examples;
+    examples.extend(only_b.examples);
+    examples.truncate(super::MAX_EXAMPLES);
+    ctx.finding("parity", Severity::Failure, Some(name), None, count, message, examples);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gate::exceptions::Exceptions;
+    use crate::gate::{Finding, GateConfig};
+    use crate::table::{catalog, TableBuilder};
+    use chrono::{TimeZone, Utc};
+
+    fn horaires() -> Table {
+        let mut b = TableBuilder::new(&catalog::HORAIRES);
+        for (id, rang, start) in [("1-1", 1i64, "09:00:00"), ("1-2", 2, "14:00:00"), ("2-1", 1, "08:30:00")] {
+            let mut r = b.row();
+            r.set("horaire_id", id)
+                .set("offre_id", &id[..1])
+                .set("rang", rang)
+                .set("type_horaire_libelle", "Horaire \"d'ouverture\", matin\nsuite")
+                .set("heure_debut", start)
+                .set("date_debut", Some(NaiveDate::from_ymd_opt(2025, 4, 8).unwrap()));
+            b.push(r);
+        }
+        b.finish().unwrap()
+    }
+
+    fn geo() -> Table {
+        let mut b = TableBuilder::new(&catalog::ENTITES_GEOGRAPHIQUES);
+        let mut r = b.row();
+        r.set("identifiant_ror", "EG1")
+            .set("latitude", Some(48.931392))
+            .set("longitude", Some(-0.1))
+            .set("zone_poser_helicoptere", Some(true))
+            .set("date_mise_a_jour", Some(Utc.with_ymd_and_hms(2025, 4, 8, 13, 5, 27).unwrap()));
+        b.push(r);
+        b.finish().unwrap()
+    }
+
+    fn encoded(table: &Table) -> (Vec<u8>, Vec<u8>) {
+        let (mut csv, mut parquet) = (Vec::new(), Vec::new());
+        encode_csv(&table.frame, table.name(), &mut csv).unwrap();
+        encode_parquet(&table.frame, table.name(), &mut parquet).unwrap();
+        (csv, parquet)
+    }
+
+    fn check(table: &Table, built: Option<&DataFrame>, csv: &[u8], parquet: &[u8]) -> Vec<Finding> {
+        let (config, exceptions) = (GateConfig::default(), Exceptions::none());
+        let mut ctx = Context::new(&config, &exceptions);
+        check_files(&mut ctx, table.spec, built, csv, parquet).unwrap();
+        ctx.findings
+    }
+
+    #[test]
+    fn every_type_survives_both_encodings() {
+        for table in [horaires(), geo()] {
+            let (csv, parquet) = encoded(&table);
+            assert_eq!(check(&table, Some(&table.frame), &csv, &parquet), Vec::<Finding>::new(), "{}", table.name());
+        }
+    }
+
+    #[test]
+    fn a_value_changed_in_the_csv_after_writing_is_named_with_its_key() {
+        let table = horaires();
+        let (csv, parquet) = encoded(&table);
+        let planted = String::from_utf8(csv).unwrap().replacen("14:00:00", "15:00:00", 1);
+        let findings = check(&table, Some(&table.frame), planted.as_bytes(), &parquet);
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        let f = &findings[0];
+        assert_eq!((f.check, f.table.as_deref(), f.column.as_deref(), f.count, f.checked), ("parity", Some("horaires"), Some("heure_debut"), 1, 3));
+        assert_eq!(f.examples, [r#"horaire_id="1-2": CSV "15:00:00" ≠ Parquet "14:00:00""#]);
+        assert_eq!(f.severity, Severity::Failure);
+    }
+
+    #[test]
+    fn a_row_removed_from_the_csv_is_counted_by_row_hashes() {
+        let table = horaires();
+        let (csv, parquet) = encoded(&table);
+        let text = String::from_utf8(csv).unwrap();
+        // The record spans two lines: its label holds a quoted line break.
+        let lines: Vec<&str> = text.split_inclusive('\n').collect();
+        let at = lines.iter().position(|l| l.starts_with("2-1,")).unwrap();
+        let planted: String = lines.iter().enumerate().filter(|(i, _)| *i != at && *i != at + 1).map(|(_, l)| *l).collect();
+        assert_ne!(planted, text);
+        let findings = check(&table, None, planted.as_bytes(), &parquet);
+        let f = findings.iter().find(|f| f.check == "parity").expect("parity finding");
+        assert!(f.message.contains("horaires: 0 row(s) of the CSV are not in the Parquet, 1 row(s) of the Parquet are not in the CSV"), "{}", f.message);
+        assert_eq!(f.examples, [r#"horaire_id="2-1""#]);
+    }
+
+    #[test]
+    fn a_parquet_file_that_is_not_the_built_table_is_caught() {
+        let table = geo();
+        let mut changed = table.frame.clone();
+        changed.with_column(Column::new("latitude".into(), [Some(43.0f64)])).unwrap();
+        let (csv, parquet) = encoded(&Table { spec: table.spec, frame: changed });
+        let findings = check(&table, Some(&table.frame), &csv, &parquet);
+        let f = findings.iter().find(|f| f.check == "parity" && f.message.contains("built table")).expect("built-table parity");
+        assert_eq!(f.column.as_deref(), Some("latitude"));
+        assert_eq!(f.examples, [r#"identifiant_ror="EG1": Parquet 43.0 ≠ built table 48.931392"#]);
+    }
+
+    #[test]
+    fn values_of_the_wrong_type_and_a_bad_dialect_are_named() {
+        let table = horaires();
+        let (csv, parquet) = encoded(&table);
+        let planted = String::from_utf8(csv).unwrap().replacen(",2,", ",deux,", 1).replace('\n', "\r\n");
+        let findings = check(&table, Some(&table.frame), planted.as_bytes(), &parquet);
+        let types = findings.iter().find(|f| f.check == "types").expect("type finding");
+        assert_eq!((types.column.as_deref(), types.examples.as_slice()), (Some("rang"), ["deux".to_owned()].as_slice()));
+        assert!(types.message.contains("are not of type integer"), "{}", types.message);
+        let dialect = findings.iter().find(|f| f.check == "csv_dialect").expect("dialect finding");
+        assert!(dialect.message.contains("\\r\\n"), "{}", dialect.message);
+        let bom = [b"\xEF\xBB\xBF".as_slice(), planted.as_bytes()].concat();
+        let findings = check(&table, Some(&table.frame), &bom, &parquet);
+        assert!(findings.iter().any(|f| f.check == "csv_dialect" && f.message.contains("byte-order mark")));
+    }
+}

@@ -1,0 +1,296 @@
+//! Schema checks: what the release's Table Schemas promise, checked on the data itself — columns and
+//! their types, required values, primary keys present and unique, foreign keys that resolve inside
+//! the release, and coded columns drawn from their ANS value set. The first four are exactly what
+//! `frictionless validate` checks on the written files (the tests compare the two); the code lists
+//! are what frictionless cannot know, since the Table Schemas carry no enumerations.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use polars::prelude::*;
+
+use super::nomenclature::Nomenclatures;
+use super::parity::Unparsed;
+use super::{Context, Severity, Tally};
+use crate::table::{ColumnType, Table, Tables};
+
+/// The polars type a column of this catalogue type has in a built table and in its Parquet file.
+pub fn dtype_of(kind: ColumnType) -> DataType {
+    match kind {
+        ColumnType::String | ColumnType::Time => DataType::String,
+        ColumnType::Integer => DataType::Int64,
+        ColumnType::Number => DataType::Float64,
+        ColumnType::Boolean => DataType::Boolean,
+        ColumnType::Date => DataType::Date,
+        ColumnType::DateTime => DataType::Datetime(TimeUnit::Milliseconds, None),
+    }
+}
+
+/// A column's text values (None for null or empty: the Table Schemas declare "" as missing), or
+/// None when the column is absent or not text.
+pub fn text_column<'t>(table: &'t Table, column: &str) -> Option<impl Iterator<Item = Option<&'t str>>> {
+    let values = table.frame.column(column).ok()?.str().ok()?;
+    Some(values.iter().map(|v| v.filter(|s| !s.is_empty())))
+}
+
+/// Run the schema checks. `unparsed` names the cells of CSV files read back that were not of their
+/// column's type: already reported, they are not also counted as missing.
+pub fn check(ctx: &mut Context<'_>, tables: &Tables, unparsed: &Unparsed) {
+    for table in tables.values() {
+        columns(ctx, table);
+        times(ctx, table);
+        required(ctx, table, unparsed.get(table.name()));
+        primary_key(ctx, table);
+        foreign_keys(ctx, table, tables);
+    }
+    codes(ctx, tables);
+}
+
+/// Every column is in the catalogue, with the catalogue's type.
+fn columns(ctx: &mut Context<'_>, table: &Table) {
+    if !ctx.runs("columns") {
+        return;
+    }
+    let name = table.name();
+    for column in table.frame.columns() {
+        let column_name = column.name().as_str();
+        match table.spec.column(column_name) {
+            None => ctx.finding("columns", Severity::Failure, Some(name), Some(column_name), 1, format!("{name}.{column_name}: not a column of the catalogue"), Vec::new()),
+            Some(spec) => {
+                let expected = dtype_of(spec.kind);
+                if column.dtype() != &expected {
+                    ctx.finding(
+                        "columns",
+                        Severity::Failure,
+                        Some(name),
+                        Some(column_name),
+                        1,
+                        format!("{name}.{column_name}: stored as {}, the catalogue says {} ({expected})", column.dtype(), spec.kind.table_schema_type()),
+                        Vec::new(),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Time columns hold `HH:MM:SS` (they are text in the files so every reader agrees on them).
+fn times(ctx: &mut Context<'_>, table: &Table) {
+    if !ctx.runs("types") {
+        return;
+    }
+    for spec in table.column_specs().into_iter().filter(|c| c.kind == ColumnType::Time) {
+        let Some(values) = text_column(table, spec.name) else { continue };
+        let mut tally = Tally::default();
+        for value in values.flatten() {
+            if is_time(value) {
+                tally.valid();
+            } else {
+                tally.invalid(value);
+            }
+        }
+        ctx.tally("types", table.name(), spec.name, tally, "are not a time of day HH:MM:SS");
+    }
+}
+
+pub fn is_time(value: &str) -> bool {
+    let b = value.as_bytes();
+    b.len() == 8
+        && b[2] == b':'
+        && b[5] == b':'
+        && [0, 1, 3, 4, 6, 7].iter().all(|&i| b[i].is_ascii_digit())
+        && (b[0] - b'0') * 10 + (b[1] - b'0') < 24
+        && b[3] < b'6'
+        && b[6] < b'6'
+}
+
+/// Required columns have a value in every row.
+fn required(ctx: &mut Context<'_>, table: &Table, unparsed: Option<&BTreeMap<String, BTreeSet<usize>>>) {
+    if !ctx.runs("required") {
+        return;
+    }
+    let key = key_values(table);
+    for spec in table.column_specs().into_iter().filter(|c| c.required && c.name != table.spec.primary_key) {
+        let Ok(column) = table.frame.column(spec.name) else { continue };
+        let mut tally = Tally::default();
+        let empty_text = column.str().ok();
+        let not_typed = unparsed.and_then(|u| u.get(spec.name));
+        for row in 0..table.rows() {
+            if not_typed.is_some_and(|rows| rows.contains(&row)) {
+                continue;
+            }
+            let missing = match &empty_text {
+                Some(text) => text.get(row).is_none_or(str::is_empty),
+                None => column.get(row).is_ok_and(|v| v.is_null()),
+            };
+            if missing {
+                tally.invalid(format!("{}={}", table.spec.primary_key, key.get(row).cloned().flatten().unwrap_or_default()));
+            } else {
+                tally.valid();
+            }
+        }
+        ctx.tally("required", table.name(), spec.name, tally, "are empty in a required column (examples are the rows' keys)");
+    }
+}
+
+fn key_values(table: &Table) -> Vec<Option<String>> {
+    table.text_values(table.spec.primary_key).unwrap_or_default()
+}
+
+/// The primary key is present and unique.
+fn primary_key(ctx: &mut Context<'_>, table: &Table) {
+    if !ctx.runs("primary_key") {
+        return;
+    }
+    let name = table.name();
+    let pk = table.spec.primary_key;
+    let Some(values) = text_column(table, pk) else {
+        ctx.finding("primary_key", Severity::Failure, Some(name), Some(pk), 1, format!("{name}: primary key column {pk} is missing or not text"), Vec::new());
+        return;
+    };
+    let mut seen = HashSet::new();
+    let mut tally = Tally::default();
+    for value in values {
+        match value {
+            None => tally.invalid("(empty)"),
+            Some(v) if !seen.insert(v) => tally.invalid(v),
+            Some(_) => tally.valid(),
+        }
+    }
+    ctx.tally("primary_key", name, pk, tally, "are an empty or repeated primary key");
+}
+
+/// Foreign keys resolve to a row of their target table, when the target is published (the Table
+/// Schemas declare only those).
+fn foreign_keys(ctx: &mut Context<'_>, table: &Table, tables: &Tables) {
+    if !ctx.runs("foreign_keys") {
+        return;
+    }
+    for fk in table.spec.foreign_keys {
+        let Some(target) = tables.get(fk.table) else { continue };
+        let Some(values) = text_column(table, fk.column) else { continue };
+        let Some(keys) = text_column(target, fk.reference) else { continue };
+        let keys: HashSet<&str> = keys.flatten().collect();
+        let mut tally = Tally::default();
+        for value in values.flatten() {
+            if keys.contains(value) {
+                tally.valid();
+            } else {
+                tally.invalid(value);
+            }
+        }
+        ctx.tally("foreign_keys", table.name(), fk.column, tally, &format!("refer to no row of {}.{}", fk.table, fk.reference));
+    }
+}
+
+/// Coded columns hold codes of their value set, apart from documented exceptions.
+fn codes(ctx: &mut Context<'_>, tables: &Tables) {
+    if !ctx.runs("codes") {
+        return;
+    }
+    let nomenclatures = match Nomenclatures::load() {
+        Ok(n) => n,
+        Err(e) => {
+            ctx.finding("codes", Severity::Failure, None, None, 1, format!("the embedded value sets cannot be read: {e}"), Vec::new());
+            return;
+        }
+    };
+    for table in tables.values() {
+        for column in table.column_names() {
+            let Some((value_set, codes)) = nomenclatures.for_column(table.name(), &column) else { continue };
+            let Some(values) = text_column(table, &column) else { continue };
+            let mut tally = Tally::default();
+            for value in values.flatten() {
+                if codes.contains(value) || ctx.excepted("codes", table.name(), &column, value) {
+                    tally.valid();
+                } else {
+                    tally.invalid(value);
+                }
+            }
+            ctx.tally("codes", table.name(), &column, tally, &format!("are not codes of {value_set}"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gate::exceptions::Exceptions;
+    use crate::gate::{GateConfig, Severity};
+    use crate::table::{catalog, TableSpec};
+
+    /// A table built straight from a frame, bypassing the builder's own key check: the gate must
+    /// catch what a future stage (or a bug) could produce.
+    fn raw(spec: &'static TableSpec, frame: DataFrame) -> Table {
+        Table { spec, frame }
+    }
+
+    fn run(tables: &Tables) -> Vec<crate::gate::Finding> {
+        let config = GateConfig::default();
+        let exceptions = Exceptions::parse(crate::gate::exceptions::SHIPPED, "shipped").unwrap();
+        let mut ctx = Context::new(&config, &exceptions);
+        check(&mut ctx, tables, &Unparsed::new());
+        ctx.findings
+    }
+
+    fn lieux() -> Table {
+        raw(&catalog::LIEUX, df!("identifiant_ror" => ["L1", "L2"], "statut_code" => [Some("3"), Some("9")]).unwrap())
+    }
+
+    #[test]
+    fn a_duplicate_primary_key_is_caught_with_the_key() {
+        let offres = raw(&catalog::OFFRES, df!("identifiant_ror" => ["A", "B", "B", ""], "lieu_id" => [Some("L1"), None, Some("L2"), None]).unwrap());
+        let tables = Tables::from([("offres", offres), ("lieux", lieux())]);
+        let findings = run(&tables);
+        let pk = findings.iter().find(|f| f.check == "primary_key").expect("duplicate found");
+        assert_eq!((pk.table.as_deref(), pk.column.as_deref(), pk.count, pk.checked), (Some("offres"), Some("identifiant_ror"), 2, 4));
+        assert_eq!(pk.examples, ["B", "(empty)"]);
+        assert_eq!(pk.severity, Severity::Failure);
+        assert!(pk.message.contains("offres.identifiant_ror: 2 of 4 value(s)"), "{}", pk.message);
+    }
+
+    #[test]
+    fn a_dangling_foreign_key_is_caught_with_the_value() {
+        let offres = raw(&catalog::OFFRES, df!("identifiant_ror" => ["A", "B", "C"], "lieu_id" => [Some("L1"), Some("L-GONE"), None]).unwrap());
+        let tables = Tables::from([("offres", offres.clone()), ("lieux", lieux())]);
+        let findings = run(&tables);
+        let fk = findings.iter().find(|f| f.check == "foreign_keys").expect("dangling key found");
+        assert_eq!((fk.table.as_deref(), fk.column.as_deref(), fk.count, fk.checked), (Some("offres"), Some("lieu_id"), 1, 2));
+        assert_eq!(fk.examples, ["L-GONE"]);
+        assert!(fk.message.contains("refer to no row of lieux.identifiant_ror"), "{}", fk.message);
+        // A target the audience does not get is no foreign key in its Table Schema.
+        assert!(run(&Tables::from([("offres", offres)])).iter().all(|f| f.check != "foreign_keys"));
+    }
+
+    #[test]
+    fn codes_outside_their_value_set_warn_unless_excepted() {
+        let offres = raw(&catalog::OFFRES, df!("identifiant_ror" => ["A", "B", "C"], "type_offre_code" => ["157", "999", "01"], "champ_activite_code" => ["01", "05", "06"]).unwrap());
+        let findings = run(&Tables::from([("offres", offres), ("lieux", lieux())]));
+        let mut codes: Vec<(String, Vec<String>, Severity)> =
+            findings.iter().filter(|f| f.check == "codes").map(|f| (f.location(), f.examples.clone(), f.severity)).collect();
+        codes.sort();
+        let expected = [("lieux.statut_code", "9"), ("offres.champ_activite_code", "06"), ("offres.type_offre_code", "999")];
+        assert_eq!(codes, expected.map(|(l, e)| (l.to_owned(), vec![e.to_owned()], Severity::Warning)));
+    }
+
+    #[test]
+    fn types_required_and_columns() {
+        let horaires = raw(
+            &catalog::HORAIRES,
+            df!("horaire_id" => ["1-1", "1-2"], "offre_id" => [Some("1"), None], "rang" => [1i32, 2], "heure_debut" => ["09:00:00", "9h"], "extra" => [1i64, 2]).unwrap(),
+        );
+        let findings = run(&Tables::from([("horaires", horaires)]));
+        let find = |check: &str, column: &str| findings.iter().find(|f| f.check == check && f.column.as_deref() == Some(column)).unwrap_or_else(|| panic!("{check} {column}: {findings:#?}"));
+        assert!(find("columns", "extra").message.contains("not a column of the catalogue"));
+        assert!(find("columns", "rang").message.contains("stored as i32, the catalogue says integer"));
+        assert_eq!(find("types", "heure_debut").examples, ["9h"]);
+        assert_eq!(find("required", "offre_id").examples, ["horaire_id=1-2"]);
+    }
+
+    #[test]
+    fn times_are_checked_strictly() {
+        assert!(is_time("00:00:00") && is_time("23:59:59"));
+        for bad in ["24:00:00", "9:00:00", "09:60:00", "09:00", "09:00:00Z", "ab:cd:ef"] {
+            assert!(!is_time(bad), "{bad}");
+        }
+    }
+}
