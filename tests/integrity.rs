@@ -11,42 +11,6 @@ use std::process::Command;
 
 use support::*;
 
-/// A night's snapshot: the sample with its instant moved and some edits applied.
-fn night(work: &Path, n: usize, edit: impl FnOnce(&Path)) -> PathBuf {
-    let dir = work.join(format!("snapshot-{n}"));
-    copy_tree(&sample_dir(), &dir);
-    fs::write(dir.join("snapshot-info.json"), format!("{{\"taken_at\": \"2026-11-{:02}T02:00:00Z\"}}", 24 + n)).unwrap();
-    edit(&dir);
-    dir
-}
-
-fn edit_json(path: &Path, change: impl FnOnce(&mut serde_json::Value)) {
-    let text = fs::read_to_string(path).unwrap();
-    let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
-    change(&mut value);
-    fs::write(path, serde_json::to_string_pretty(&value).unwrap()).unwrap();
-}
-
-const VILLE: &str = "ans-ig/HealthcareService-ror-healthcareservice-exemple-ville.json";
-const PLACE: &str = "ans-ig/Location-ror-location-exemple.json";
-
-fn rename_ville(dir: &Path) {
-    edit_json(&dir.join(VILLE), |v| v["name"] = "Cabinet du Dr Julie JOURDIN (Versailles)".into());
-}
-
-fn remove_place_add_offer(dir: &Path) {
-    rename_ville(dir);
-    fs::remove_file(dir.join(PLACE)).unwrap();
-    fs::write(
-        dir.join("new-offer.json"),
-        r#"{"resourceType":"HealthcareService","id":"nouvelle-offre","meta":{"lastUpdated":"2026-11-26T10:00:00+01:00"},
-            "extension":[{"url":"https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-healthcareservice-sensitive-unit","valueBoolean":false}],
-            "providedBy":{"reference":"Organization/4947"},"location":[{"reference":"Location/1215"}],"name":"Nouvelle offre de ville",
-            "type":[{"coding":[{"system":"https://mos.esante.gouv.fr/NOS/TRE_R227-ChampActivite/FHIR/TRE-R227-ChampActivite","code":"05","display":"Ambulatoire"}]}]}"#,
-    )
-    .unwrap();
-}
-
 fn changes(release: &Path, table: &str) -> Vec<String> {
     let text = fs::read_to_string(release.join(format!("changes/{table}.csv"))).unwrap();
     text.lines().skip(1).map(str::to_owned).collect()

@@ -5,6 +5,9 @@
 //! flushed to disk, then renamed: a crash leaves the whole release or none of it. `latest` moves
 //! only afterwards.
 
+pub mod catalog;
+pub mod docs;
+pub mod feed;
 pub mod manifest;
 mod notes;
 pub mod previous;
@@ -145,6 +148,12 @@ pub fn write_release(releases_root: &Path, input: &ReleaseInput<'_>) -> Result<W
     sync_dir(&publication_dir)?;
     if input.publishable() {
         update_latest(&publication_dir, &version)?;
+        // The feed beside the releases follows `latest`: a copy of the newest release's entries.
+        let feed = fs::read_to_string(final_dir.join(feed::FEED_FILE)).map_err(io(&final_dir))?;
+        let target = publication_dir.join(feed::FEED_FILE);
+        let temp = publication_dir.join(format!("{TEMP_PREFIX}{}", feed::FEED_FILE));
+        write_synced(&temp, feed.replacen(" xml:base=\"../\"", "", 1).as_bytes())?;
+        fs::rename(&temp, &target).map_err(io(&target))?;
     }
     Ok(WrittenRelease { dir: final_dir, version, status: ReleaseStatus::Created, manifest })
 }
@@ -252,6 +261,7 @@ fn write_contents(dir: &Path, input: &ReleaseInput<'_>, version: &str) -> Result
         write_synced(&path, &document.bytes)?;
         files.push(record(dir, &document.path, None)?);
     }
+    reuser_documents(dir, input, version, &table_records, &mut files)?;
     files.sort_by(|a, b| a.path.cmp(&b.path));
 
     let manifest = Manifest {
@@ -299,6 +309,59 @@ fn write_contents(dir: &Path, input: &ReleaseInput<'_>, version: &str) -> Result
     let signed = signature::sign(input.signing, &manifest_bytes, input.publication, version).map_err(|message| ReleaseError::Invalid { path: signature::SIGNATURE_FILE.into(), message })?;
     write_synced(&dir.join(signature::SIGNATURE_FILE), signed.as_bytes())?;
     Ok(manifest)
+}
+
+/// What reusers read before the data: the documentation page, the Atom feed of releases and the
+/// DCAT-AP catalogue (last, because it lists every other file with its checksum).
+fn reuser_documents(dir: &Path, input: &ReleaseInput<'_>, version: &str, tables: &[TableRecord], files: &mut Vec<FileRecord>) -> Result<(), ReleaseError> {
+    let invalid = |path: &str, message: String| ReleaseError::Invalid { path: path.to_owned(), message };
+    let taken_at = input.taken_at.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let schema_version = |t: &str| input.history.schema_version(t).unwrap_or("1.0.0").to_owned();
+    let (markdown, html) = docs::render(input.disclosed, version, &taken_at, &schema_version).map_err(|m| invalid(docs::HTML_FILE, m))?;
+    for (path, text) in [(docs::MARKDOWN_FILE, markdown), (docs::HTML_FILE, html)] {
+        write_synced(&dir.join(path), text.as_bytes())?;
+        files.push(record(dir, path, None)?);
+    }
+
+    // The feed: this release, then every release back along the chain.
+    let mut entries = vec![feed::FeedEntry {
+        version: version.to_owned(),
+        updated: taken_at.clone(),
+        rows: tables.iter().map(|t| (t.name.clone(), t.rows)).collect(),
+        changes: input.history.summary.clone(),
+    }];
+    let mut next = input.previous.map(|p| (p.dir.clone(), p.manifest.clone()));
+    while let Some((release_dir, m)) = next.take() {
+        entries.push(feed::FeedEntry {
+            version: m.version.clone(),
+            updated: m.snapshot.taken_at.clone(),
+            rows: m.tables.iter().map(|t| (t.name.clone(), t.rows)).collect(),
+            changes: m.changes.clone(),
+        });
+        if let (Some(p), Some(parent)) = (&m.previous, release_dir.parent()) {
+            let loaded = previous::load(&parent.join(&p.version))?;
+            next = Some((loaded.dir, loaded.manifest));
+        }
+    }
+    write_synced(&dir.join(feed::FEED_FILE), feed::render(input.publication, &entries, "../").as_bytes())?;
+    files.push(record(dir, feed::FEED_FILE, None)?);
+
+    let first = entries.last().map(|e| e.updated.clone()).unwrap_or_else(|| taken_at.clone());
+    let schemas: Vec<(String, String)> = tables.iter().map(|t| (t.name.clone(), t.schema.clone())).collect();
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    let catalog = catalog::render(&catalog::CatalogInput {
+        publication: input.publication,
+        version,
+        taken_at: &taken_at,
+        first_release: &first,
+        snapshot_sha256: &input.provenance.sha256,
+        previous_version: input.previous.map(|p| p.manifest.version.as_str()),
+        files,
+        schemas: &schemas,
+    });
+    write_json(&dir.join(catalog::CATALOG_FILE), &catalog)?;
+    files.push(record(dir, catalog::CATALOG_FILE, None)?);
+    Ok(())
 }
 
 fn record(dir: &Path, relative: &str, rows: Option<u64>) -> Result<FileRecord, ReleaseError> {

@@ -1,0 +1,153 @@
+//! The documentation page of a release, in Markdown and in HTML from the same tera templates
+//! (templates/documentation.*.tera): every table with its purpose, keys and columns (type,
+//! description, code list, example values), how the public subset is defined, how to verify the
+//! files and rebuild a past version.
+
+use serde::Serialize;
+use tera::{Context, Tera};
+
+use crate::disclose::Disclosed;
+use crate::table::Table;
+
+pub const MARKDOWN_FILE: &str = "documentation.md";
+pub const HTML_FILE: &str = "documentation.html";
+const MARKDOWN_TEMPLATE: &str = include_str!("../../templates/documentation.md.tera");
+const HTML_TEMPLATE: &str = include_str!("../../templates/documentation.html.tera");
+/// How many distinct example values each column shows.
+const EXAMPLES: usize = 3;
+
+const RULES_EN: &str = "The public files hold exactly the ROR's public profile (Profil 0, CU23): legal and geographic \
+entities, internal organisations, offers, places, opening hours; contacts and telecoms only at confidentiality level 1 \
+(open access); practitioners' identities only for ambulatory (champ 05) offers. Never public: offers of sensitive units \
+and everything attached to them, bed capacities and availability, specific equipment, the ORSAN recourse level and \
+helipad flag, contacts and telecoms at levels 2 and 3, hospital and medico-social practitioners' identities.";
+
+#[derive(Serialize)]
+struct ColumnDoc {
+    name: String,
+    kind: String,
+    description: String,
+    code_list: String,
+    examples: String,
+}
+
+#[derive(Serialize)]
+struct ForeignKeyDoc {
+    column: String,
+    table: String,
+    reference: String,
+}
+
+#[derive(Serialize)]
+struct TableDoc {
+    name: String,
+    title: String,
+    description: String,
+    rows: usize,
+    schema_version: String,
+    primary_key: String,
+    foreign_keys: Vec<ForeignKeyDoc>,
+    columns: Vec<ColumnDoc>,
+}
+
+/// The ANS terminology a column's codes come from, as its description names it ("TRE_R227…").
+fn code_list(description: &str) -> String {
+    description
+        .split(|c: char| c == '(' || c == ')' || c == ' ' || c == ',')
+        .find(|w| w.starts_with("TRE_") || w.starts_with("JDV_"))
+        .map(|w| w.trim_end_matches([':', ';', '.']).to_owned())
+        .unwrap_or_default()
+}
+
+/// The first distinct values of a column, in primary-key order, as text a table cell can hold.
+fn examples(table: &Table, column: &str) -> String {
+    let Ok(text) = table.frame.column(column).and_then(|c| c.cast(&polars::prelude::DataType::String)) else { return String::new() };
+    let Ok(values) = text.str() else { return String::new() };
+    let mut seen: Vec<String> = Vec::new();
+    for v in values.iter().flatten() {
+        let v = v.replace(['\n', '\r'], " ").replace('|', "\\|");
+        if !seen.contains(&v) {
+            seen.push(v);
+            if seen.len() == EXAMPLES {
+                break;
+            }
+        }
+    }
+    seen.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
+}
+
+/// The public subset in the policy's own words: withheld tables and each row filter's reason.
+fn rules_fr(disclosed: &Disclosed) -> String {
+    let mut rules = Vec::new();
+    for t in &disclosed.report {
+        if !t.published {
+            rules.push(format!("table {} non publiée{}", t.table, t.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()));
+        }
+        for f in &t.filters {
+            if let Some(reason) = &f.reason {
+                rules.push(format!("{} : {reason}", t.table));
+            }
+        }
+    }
+    rules.join(" ; ")
+}
+
+fn context(disclosed: &Disclosed, version: &str, taken_at: &str, schema_versions: &dyn Fn(&str) -> String) -> Context {
+    let tables: Vec<TableDoc> = disclosed
+        .tables
+        .values()
+        .map(|t| TableDoc {
+            name: t.name().to_owned(),
+            title: t.spec.title.to_owned(),
+            description: t.spec.description.to_owned(),
+            rows: t.rows(),
+            schema_version: schema_versions(t.name()),
+            primary_key: t.spec.primary_key.to_owned(),
+            foreign_keys: t
+                .spec
+                .foreign_keys
+                .iter()
+                .filter(|fk| disclosed.tables.contains_key(fk.table) && t.frame.column(fk.column).is_ok())
+                .map(|fk| ForeignKeyDoc { column: fk.column.to_owned(), table: fk.table.to_owned(), reference: fk.reference.to_owned() })
+                .collect(),
+            columns: t
+                .column_specs()
+                .into_iter()
+                .map(|c| ColumnDoc {
+                    name: c.name.to_owned(),
+                    kind: c.kind.table_schema_type().to_owned(),
+                    description: c.description.to_owned(),
+                    code_list: code_list(c.description),
+                    examples: examples(t, c.name),
+                })
+                .collect(),
+        })
+        .collect();
+    let mut ctx = Context::new();
+    ctx.insert("version", version);
+    ctx.insert("taken_at", taken_at);
+    ctx.insert("rules_fr", &rules_fr(disclosed));
+    ctx.insert("rules_en", RULES_EN);
+    ctx.insert("tables", &tables);
+    ctx
+}
+
+/// Render (markdown, html). Template errors are bugs in the shipped templates: the message says so.
+pub fn render(disclosed: &Disclosed, version: &str, taken_at: &str, schema_versions: &dyn Fn(&str) -> String) -> Result<(String, String), String> {
+    let ctx = context(disclosed, version, taken_at, schema_versions);
+    let markdown = Tera::one_off(MARKDOWN_TEMPLATE, &ctx, false).map_err(|e| format!("documentation template (markdown): {e:?}"))?;
+    let html = Tera::one_off(HTML_TEMPLATE, &ctx, true).map_err(|e| format!("documentation template (html): {e:?}"))?;
+    Ok((markdown, html))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_lists_come_from_descriptions() {
+        assert_eq!(code_list("Code du champ d'activité (TRE_R227-ChampActivite : 01 MCO)."), "TRE_R227-ChampActivite");
+        assert_eq!(code_list("Niveau de confidentialité (TRE_R283)."), "TRE_R283");
+        assert_eq!(code_list("Nom de l'offre."), "");
+    }
+}
