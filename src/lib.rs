@@ -50,6 +50,11 @@ pub enum PipelineError {
     OutOfOrder { version: String, latest: String },
     #[error("the snapshot has no instant: it has no snapshot-info.json and no resource has meta.lastUpdated")]
     NoInstant,
+    #[error(transparent)]
+    Gate(#[from] gate::GateError),
+    /// The release was written for inspection, marked failed in its manifest; `latest` did not move.
+    #[error("the quality gate refused release {publication}/{version}: {failures} failing check(s); the release is in {dir}, marked failed, and `latest` was not moved (details in its gate.md)\n{details}")]
+    GateRefused { publication: String, version: String, dir: String, failures: u64, details: String },
 }
 
 impl From<SourceError> for PipelineError {
@@ -67,6 +72,8 @@ pub enum FailureClass {
     Input,
     /// Writing the release failed (disk, permissions, an existing different release).
     Output,
+    /// The quality gate refused the release: read its report, fix the source or the thresholds.
+    Checks,
 }
 
 impl PipelineError {
@@ -75,6 +82,9 @@ impl PipelineError {
             PipelineError::Config(_) | PipelineError::Keys(_) | PipelineError::Disclose(DiscloseError::Syntax { .. } | DiscloseError::Policy { .. }) => FailureClass::Configuration,
             PipelineError::Fhir(_) | PipelineError::NoInstant | PipelineError::OutOfOrder { .. } | PipelineError::Disclose(_) => FailureClass::Input,
             PipelineError::Release(_) | PipelineError::History(_) => FailureClass::Output,
+            PipelineError::Gate(e) if e.is_configuration() => FailureClass::Configuration,
+            PipelineError::Gate(_) => FailureClass::Output,
+            PipelineError::GateRefused { .. } => FailureClass::Checks,
         }
     }
 }
@@ -140,6 +150,23 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, PipelineError> {
     let releases_root = options.out_dir.join("releases");
     let version = release::version_name(taken_at);
     let previous = previous_release(&releases_root, &version)?;
+
+    // The gate judges the public tables before anything is written. A refused release is still
+    // written, marked failed, so the operator can inspect exactly what was refused; `latest` does
+    // not move, and the run ends with the gate's findings (exit code 4).
+    let gate_report = gate::run(&gate::GateInput {
+        tables: &disclosed.tables,
+        taken_at,
+        taken_at_basis: basis,
+        latest_update: flattened.latest_update,
+        policy_sha256: &disclosed.policy_sha256,
+        previous: previous.as_ref(),
+        config: &options.config.gate,
+    })?;
+    for line in gate_report.lines() {
+        tracing::warn!("gate: {line}");
+    }
+    tracing::info!(passed = gate_report.passed, failures = gate_report.failures, warnings = gate_report.warnings, "quality gate");
     let previous_history = match &previous {
         Some(p) => p.history()?,
         None => Default::default(),
@@ -173,9 +200,9 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, PipelineError> {
             history: &history,
             signing: &signing,
             development_keys: keyring.is_development() || signing.development,
-            documents: Vec::new(),
+            documents: gate_report.documents(),
             keys: Vec::new(),
-            gate: None,
+            gate: Some(gate_report.record()),
         },
     );
     if let Some(s) = &scratch {
@@ -183,6 +210,15 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, PipelineError> {
     }
     let release = written?;
     tracing::info!(version = %release.version, dir = %release.dir.display(), status = ?release.status, "release written");
+    if !gate_report.passed {
+        return Err(PipelineError::GateRefused {
+            publication: PUBLIC_PUBLICATION.to_owned(),
+            version: release.version,
+            dir: release.dir.display().to_string(),
+            failures: gate_report.failures,
+            details: gate_report.lines().join("\n"),
+        });
+    }
     Ok(BuildOutcome { release, rows_by_table })
 }
 

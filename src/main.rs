@@ -15,7 +15,8 @@ const EXIT_HELP: &str = "Exit codes:
   1  internal error (a bug: please report it with the log)
   2  configuration or usage error (command line, ror-opendata.toml, policy file)
   3  invalid or unreadable input (the snapshot): the message names file, resource and field
-  4  checks failed (verify found a difference)
+  4  checks failed: the quality gate refused the release (written, marked failed, `latest` not
+     moved; its gate.md says why), or verify found a difference
   5  the release could not be written (disk, permissions, an existing different release)";
 
 #[derive(Parser)]
@@ -166,6 +167,7 @@ impl From<PipelineError> for Failure {
             FailureClass::Configuration => 2,
             FailureClass::Input => 3,
             FailureClass::Output => 5,
+            FailureClass::Checks => 4,
         };
         Failure { code, error: e.into() }
     }

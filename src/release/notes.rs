@@ -26,7 +26,7 @@ pub fn render(input: &ReleaseInput<'_>, version: &str) -> String {
     }
     if let Some(gate) = &input.gate {
         let verdict = if gate.passed { "réussi" } else { "ÉCHOUÉ — version non publiable" };
-        let _ = writeln!(out, "- Contrôle qualité : {verdict} ({} échec(s), {} avertissement(s), voir `{}`)", gate.failures, gate.warnings, gate.report);
+        let _ = writeln!(out, "- Contrôle qualité : {verdict} ({} échec(s), {} avertissement(s), voir la dernière section et `{}`)", gate.failures, gate.warnings, gate.report);
     }
     let _ = writeln!(out, "\n## Tables et changements\n");
     let _ = writeln!(out, "| table | lignes | ajoutées | supprimées | modifiées | version du schéma |");
@@ -54,5 +54,12 @@ L'historique complet est dans `history/<table>.parquet` (une ligne par version d
     let _ = writeln!(out, "    sha256sum -c SHA256SUMS");
     let _ = writeln!(out, "    minisign -Vm manifest.json -p {PUBLIC_KEY_FILE}    # signature {SIGNATURE_FILE}, clé {}", input.signing.key_id);
     let _ = writeln!(out, "    ror-opendata verify .");
+    // The quality gate's readable report (gate.md) is a section of the notes, one heading level down.
+    if let Some(gate) = input.documents.iter().find(|d| d.path == crate::gate::report::MARKDOWN_FILE) {
+        let _ = writeln!(out);
+        for line in String::from_utf8_lossy(&gate.bytes).lines() {
+            let _ = writeln!(out, "{}{line}", if line.starts_with('#') { "#" } else { "" });
+        }
+    }
     out
 }
