@@ -1,6 +1,7 @@
 //! ror-opendata.toml: every key optional, every default works with no file at all. Unknown keys are
 //! errors, so a typo never silently changes what gets published.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -60,6 +61,30 @@ pub struct ReleaseConfig {
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
     pub public: Option<PathBuf>,
+    pub drees: Option<PathBuf>,
+    pub hdh: Option<PathBuf>,
+    /// Any other audience: its name and its policy file.
+    #[serde(default)]
+    pub audiences: BTreeMap<String, PathBuf>,
+}
+
+impl PolicyConfig {
+    /// Every audience: public, drees, hdh, then the others the configuration names.
+    pub fn audience_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = ["public", "drees", "hdh"].map(String::from).to_vec();
+        names.extend(self.audiences.keys().filter(|a| !["public", "drees", "hdh"].contains(&a.as_str())).cloned());
+        names
+    }
+
+    /// The policy file configured for an audience (None: the shipped one, if any).
+    pub fn path(&self, audience: &str) -> Option<&Path> {
+        match audience {
+            "public" => self.public.as_deref().or(self.audiences.get("public").map(PathBuf::as_path)),
+            "drees" => self.drees.as_deref().or(self.audiences.get("drees").map(PathBuf::as_path)),
+            "hdh" => self.hdh.as_deref().or(self.audiences.get("hdh").map(PathBuf::as_path)),
+            other => self.audiences.get(other).map(PathBuf::as_path),
+        }
+    }
 }
 
 impl Config {
@@ -78,6 +103,13 @@ impl Config {
         rebase(&mut config.source.folder);
         rebase(&mut config.release.out_dir);
         rebase(&mut config.policy.public);
+        rebase(&mut config.policy.drees);
+        rebase(&mut config.policy.hdh);
+        for path in config.policy.audiences.values_mut() {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        }
         rebase(&mut config.keys.dir);
         rebase(&mut config.gate.exceptions);
         config.gate.validate().map_err(|message| ConfigError::Invalid { path: path.display().to_string(), message })?;

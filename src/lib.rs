@@ -79,6 +79,7 @@ pub enum FailureClass {
 impl PipelineError {
     pub fn class(&self) -> FailureClass {
         match self {
+            PipelineError::Disclose(e) if e.is_check_failure() => FailureClass::Checks,
             PipelineError::Config(_) | PipelineError::Keys(_) | PipelineError::Disclose(DiscloseError::Syntax { .. } | DiscloseError::Policy { .. }) => FailureClass::Configuration,
             PipelineError::Fhir(_) | PipelineError::NoInstant | PipelineError::OutOfOrder { .. } | PipelineError::Disclose(_) => FailureClass::Input,
             PipelineError::Release(_) | PipelineError::History(_) => FailureClass::Output,
@@ -123,13 +124,18 @@ pub fn sample_dir() -> PathBuf {
 
 /// Load the public policy: the file the configuration names, or the shipped one.
 pub fn load_public_policy(config: &config::Config) -> Result<Policy, PipelineError> {
-    match &config.policy.public {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| DiscloseError::Syntax { origin: path.display().to_string(), message: format!("cannot read: {e}") })?;
-            Ok(Policy::parse(&text, &path.display().to_string())?)
-        }
-        None => Ok(Policy::parse(disclose::PUBLIC_POLICY, "datasets/policy/public.toml")?),
-    }
+    load_policy(config, PUBLIC_PUBLICATION)
+}
+
+/// Load one audience's policy: the file the configuration names, or the shipped one.
+pub fn load_policy(config: &config::Config, audience: &str) -> Result<Policy, PipelineError> {
+    Ok(disclose::policy::load(audience, config.policy.path(audience))?)
+}
+
+/// Load every audience's policy. A run checks them all, not only the one it builds: a column some
+/// policy leaves unclassified stops the night (deny by default), before anything is written.
+pub fn load_policies(config: &config::Config) -> Result<Vec<Policy>, PipelineError> {
+    config.policy.audience_names().iter().map(|a| load_policy(config, a)).collect()
 }
 
 /// snapshot → tables → public tables → release. Nothing is written unless every stage succeeded;
@@ -200,8 +206,8 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, PipelineError> {
             history: &history,
             signing: &signing,
             development_keys: keyring.is_development() || signing.development,
-            documents: gate_report.documents(),
-            keys: Vec::new(),
+            documents: [gate_report.documents(), disclosed.documents()].concat(),
+            keys: disclosed.keys.clone(),
             gate: Some(gate_report.record()),
         },
     );

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use ror_opendata::config::Config;
-use ror_opendata::{build, load_public_policy, release, sample_dir, synth, BuildOptions, FailureClass, PipelineError};
+use ror_opendata::{build, load_policies, load_policy, load_public_policy, release, sample_dir, synth, BuildOptions, FailureClass, PipelineError};
 
 const EXIT_HELP: &str = "Exit codes:
   0  success
@@ -16,7 +16,9 @@ const EXIT_HELP: &str = "Exit codes:
   2  configuration or usage error (command line, ror-opendata.toml, policy file)
   3  invalid or unreadable input (the snapshot): the message names file, resource and field
   4  checks failed: the quality gate refused the release (written, marked failed, `latest` not
-     moved; its gate.md says why), or verify found a difference
+     moved; its gate.md says why), the disclosure gate found classes under k beyond the
+     suppression limit (nothing written; the message names table, quasi-identifiers and class
+     sizes), or verify found a difference
   5  the release could not be written (disk, permissions, an existing different release)";
 
 #[derive(Parser)]
@@ -121,8 +123,16 @@ enum HistoryAction {
 
 #[derive(Subcommand)]
 enum PolicyAction {
-    /// Check that the policy classifies every table and column (deny by default).
+    /// Check that every audience's policy classifies every table and column (deny by default).
     Check {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Print an audience's policy as a table: every table, filter and column with its rule.
+    Show {
+        /// public, drees, hdh, or an audience named under [policy.audiences].
+        #[arg(long, default_value = "public")]
+        audience: String,
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -203,6 +213,7 @@ fn try_main(cli: Cli) -> Result<u8, Failure> {
         Command::Verify { path, public_key } => verify(path, public_key),
         Command::Synth { scale, seed, out, taken_at } => synth_command(scale, seed, out, taken_at),
         Command::Policy { action: PolicyAction::Check { config } } => policy_check(config),
+        Command::Policy { action: PolicyAction::Show { audience, config } } => policy_show(audience, config),
         Command::Keys { action: KeysAction::Init { dir } } => keys_init(dir),
         Command::Keys { action: KeysAction::Rotate { audience, dir, config } } => keys_rotate(audience, dir, config),
         Command::History { action: HistoryAction::AsOf { at, table, releases, csv } } => history_as_of(at, table, releases, csv),
@@ -235,6 +246,7 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         None => (sample_dir(), "sample".to_owned()),
     };
     let out_dir = args.out.or(config.release.out_dir.clone()).unwrap_or_else(|| PathBuf::from("out"));
+    load_policies(&config)?;
     let public_policy = load_public_policy(&config)?;
     let outcome = build(&BuildOptions { snapshot_dir, source_label: label, out_dir, public_policy, config, dry_run: args.dry_run })?;
     report_build(outcome, args.dry_run);
@@ -246,6 +258,7 @@ fn build_command(args: BuildArgs) -> Result<u8, Failure> {
     let config = load_config(args.config.as_ref())?;
     let out_dir = args.out.or(config.release.out_dir.clone()).unwrap_or_else(|| PathBuf::from("out"));
     let label = args.snapshot.display().to_string();
+    load_policies(&config)?;
     let public_policy = load_public_policy(&config)?;
     let outcome = build(&BuildOptions { snapshot_dir: args.snapshot, source_label: label, out_dir, public_policy, config, dry_run: false })?;
     report_build(outcome, false);
@@ -305,11 +318,20 @@ fn synth_command(scale: f64, seed: u64, out: PathBuf, taken_at: Option<String>) 
     Ok(0)
 }
 
-/// `policy check`: parse every policy and check it against the catalogue.
+/// `policy check`: parse every audience's policy and check it against the catalogue.
 fn policy_check(config: Option<PathBuf>) -> Result<u8, Failure> {
     let config = load_config(config.as_ref())?;
-    let policy = load_public_policy(&config)?;
-    println!("policy {} (audience {}) classifies every table and column; sha256 {}", policy.origin, policy.audience, policy.sha256);
+    for policy in load_policies(&config)? {
+        println!("policy {} (audience {}) classifies every table and column; sha256 {}", policy.origin, policy.audience, policy.sha256);
+    }
+    Ok(0)
+}
+
+/// `policy show`: one audience's policy as the data-protection officer reads it.
+fn policy_show(audience: String, config: Option<PathBuf>) -> Result<u8, Failure> {
+    let config = load_config(config.as_ref())?;
+    let policy = load_policy(&config, &audience)?;
+    print!("{}", ror_opendata::disclose::show::render(&policy));
     Ok(0)
 }
 

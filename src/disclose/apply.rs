@@ -147,6 +147,7 @@ pub fn apply_with_key(policy: &Policy, tables: &Tables, key: Option<&AudienceKey
         let source = out.get(aggregate.from.as_str()).ok_or_else(|| apply_error(name, format!("counts {}, which was not built", aggregate.from)))?;
         let min_count = aggregate.min_count.unwrap_or(policy.risk.min_count);
         let (table, outcome) = aggregate_table(name, source, &aggregate.rows, &aggregate.columns, min_count, None).map_err(|m| apply_error(name, m))?;
+        tracing::info!(audience = %policy.audience, table = %name, cells = outcome.cells, primary = outcome.primary_suppressed, secondary = outcome.secondary_suppressed, "small-count rule");
         report.push(TableDisclosure {
             table: name.clone(),
             published: true,
@@ -244,6 +245,7 @@ fn disclose_table(policy: &Policy, table: &Table, table_policy: &TablePolicy, ke
         let settings = &policy.risk;
         match k_anonymise(&frame, &table_policy.quasi_identifiers, table_policy.individual.as_deref(), settings.k, settings.max_suppression_percent)? {
             Ok((published, outcome)) => {
+                tracing::info!(audience = %policy.audience, table = spec.name, k = outcome.k_required, k_reached = ?outcome.k_reached, rows_suppressed = outcome.rows_suppressed, "k-anonymity gate");
                 if outcome.rows_suppressed > 0 {
                     frame = frame.filter(&mask(&published)).map_err(|e| e.to_string())?;
                     original_keys = original_keys.into_iter().zip(&published).filter(|(_, k)| **k).map(|(v, _)| v).collect();

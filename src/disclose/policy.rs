@@ -163,6 +163,37 @@ pub fn shipped(audience: &str) -> Option<(&'static str, &'static str)> {
     }
 }
 
+/// Load an audience's policy: the file at `path` when the configuration names one, else the shipped
+/// policy. The file must say it is this audience's, so that a misplaced file cannot hand one audience
+/// another's rules.
+pub fn load(audience: &str, path: Option<&std::path::Path>) -> Result<Policy, DiscloseError> {
+    let policy = match path {
+        Some(path) => {
+            let origin = path.display().to_string();
+            let text = std::fs::read_to_string(path).map_err(|e| DiscloseError::Syntax { origin: origin.clone(), message: format!("cannot read: {e}") })?;
+            Policy::parse(&text, &origin)?
+        }
+        None => match shipped(audience) {
+            Some((text, origin)) => Policy::parse(text, origin)?,
+            None => {
+                return Err(DiscloseError::Policy {
+                    origin: "ror-opendata.toml".into(),
+                    audience: audience.to_owned(),
+                    message: format!("no policy file: name it under [policy.audiences] as {audience} = \"<file>.toml\""),
+                })
+            }
+        },
+    };
+    if policy.audience != audience {
+        return Err(DiscloseError::Policy {
+            origin: policy.origin.clone(),
+            audience: policy.audience.clone(),
+            message: format!("is configured as the policy of audience {audience}: a policy file serves the audience it names"),
+        });
+    }
+    Ok(policy)
+}
+
 /// Parse one column rule, or say what is allowed.
 fn parse_rule(value: &toml::Value) -> Result<ColumnRule, String> {
     const HELP: &str = "expected \"keep\", \"drop\", { pseudonymise = \"<kind>\" }, { generalise = \"<level>\" } or { band = [<edges>] }";
@@ -428,6 +459,18 @@ mod tests {
             assert!(matches!(p.tables["professionnels"].rule("id_nat_ps"), ColumnRule::Pseudonymise(IdentifierKind::IdnatPs)));
             assert_eq!(p.tables["professionnels"].rule("nom_exercice"), &ColumnRule::Drop);
         }
+    }
+
+    #[test]
+    fn a_policy_serves_the_audience_it_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.toml");
+        std::fs::write(&path, DREES_POLICY).unwrap();
+        assert_eq!(load("drees", Some(&path)).unwrap().audience, "drees");
+        let e = load("hdh", Some(&path)).unwrap_err().to_string();
+        assert!(e.contains("audience drees") && e.contains("policy of audience hdh"), "{e}");
+        let e = load("region_bretagne", None).unwrap_err().to_string();
+        assert!(e.contains("audience region_bretagne") && e.contains("[policy.audiences]"), "{e}");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 use serde_json::{json, Value};
 
 use super::apply::{Disclosed, TableDisclosure};
+use crate::release::Document;
 
 /// File names inside a release.
 pub const JSON_FILE: &str = "disclosure.json";
@@ -18,6 +19,12 @@ impl Disclosed {
     /// failed gate is an error, and nothing is released), so this re-derives it from the account.
     pub fn gate_passed(&self) -> bool {
         self.report.iter().all(|t| t.risk.as_ref().is_none_or(|r| r.passed))
+    }
+
+    /// The report files the release stores beside the tables (disclosure.json is written by the
+    /// release writer itself, from `report_json`).
+    pub fn documents(&self) -> Vec<Document> {
+        vec![Document { path: MARKDOWN_FILE.to_owned(), bytes: self.report_markdown().into_bytes() }]
     }
 
     /// disclosure.json: the audience, the policy, the keys, the gate and every table's account.

@@ -247,7 +247,7 @@ fn write_contents(dir: &Path, input: &ReleaseInput<'_>, version: &str) -> Result
     });
     write_json(&dir.join("datapackage.json"), &package)?;
     files.push(record(dir, "datapackage.json", None)?);
-    let disclosure = json!({"audience": input.disclosed.audience, "policy_sha256": input.disclosed.policy_sha256, "tables": input.disclosed.report});
+    let disclosure = input.disclosed.report_json();
     write_json(&dir.join("disclosure.json"), &disclosure)?;
     files.push(record(dir, "disclosure.json", None)?);
     let release_notes = notes::render(input, version);
