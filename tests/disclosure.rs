@@ -8,6 +8,7 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
+use std::path::Path;
 use std::sync::OnceLock;
 
 use polars::prelude::*;
@@ -243,4 +244,273 @@ fn risk_and_aggregate_figures_match_the_data() {
         assert!(md.contains(&d.keys[0].key_id) && md.contains(&format!("époque {}", d.keys[0].epoch)), "{md}");
         assert!(md.contains(&d.policy_sha256));
     }
+}
+
+/// Run the binary with a log filter (the support helper removes ROR_OPENDATA_LOG).
+fn run_logged(args: &[&str], filter: &str) -> std::process::Output {
+    std::process::Command::new(BIN).args(args).env("ROR_OPENDATA_LOG", filter).env_remove(ror_opendata::keys::MASTER_KEY_ENV).output().unwrap()
+}
+
+/// A configuration whose public policy is the shipped one edited by `edit`, and the path to it.
+fn edited_public_policy(dir: &Path, edit: impl Fn(&str) -> String) -> std::path::PathBuf {
+    let shipped = fs::read_to_string(repo().join("datasets/policy/public.toml")).unwrap();
+    let edited = edit(&shipped);
+    assert_ne!(edited, shipped, "the edit changed nothing");
+    fs::write(dir.join("public.toml"), edited).unwrap();
+    let config = dir.join("ror-opendata.toml");
+    fs::write(&config, "[policy]\npublic = \"public.toml\"\n").unwrap();
+    config
+}
+
+fn offres_quasi_identifiers(qi: &str) -> impl Fn(&str) -> String + '_ {
+    move |p: &str| p.replacen("[tables.offres]\npublish = true\nquasi_identifiers = []\n", &format!("[tables.offres]\npublish = true\nquasi_identifiers = [{qi}]\n"), 1)
+}
+
+fn csv_rows(path: &Path) -> Vec<BTreeMap<String, String>> {
+    let text = fs::read_to_string(path).unwrap();
+    let mut reader = text.lines();
+    let header: Vec<String> = reader.next().unwrap().split(',').map(str::to_owned).collect();
+    // The tables recounted here have no quoted comma in the columns read (codes and ids); rows
+    // with quotes are parsed by a reader that handles them, DuckDB, in check_release.py.
+    text.lines()
+        .skip(1)
+        .map(|line| header.iter().cloned().zip(split_csv(line)).collect())
+        .collect()
+}
+
+/// RFC 4180 split of one line (fields may be quoted; no embedded newline in the tables read here).
+fn split_csv(line: &str) -> Vec<String> {
+    let (mut fields, mut field, mut quoted, mut chars) = (Vec::new(), String::new(), false, line.chars().peekable());
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => fields.push(std::mem::take(&mut field)),
+            (c, _) => field.push(c),
+        }
+    }
+    fields.push(field);
+    fields
+}
+
+#[test]
+fn the_public_report_is_in_the_release_and_its_figures_match_the_data() {
+    let out = tempfile::tempdir().unwrap();
+    ok(&["run", "--out", out.path().to_str().unwrap()]);
+    let release = latest_release(out.path());
+    let report: Value = serde_json::from_slice(&fs::read(release.join("disclosure.json")).unwrap()).unwrap();
+    let md = fs::read_to_string(release.join("disclosure.md")).unwrap();
+    let manifest: Value = serde_json::from_slice(&fs::read(release.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(report["policy_sha256"], manifest["policy"]["sha256"]);
+    assert_eq!(report["gate"]["passed"], true);
+    assert!(md.contains(report["policy_sha256"].as_str().unwrap()) && md.contains("**réussi**"), "{md}");
+    assert!(manifest["files"].as_array().unwrap().iter().any(|f| f["path"] == "disclosure.md"), "disclosure.md is not in the manifest");
+
+    // Recount every filter from the snapshot's full tables and the published parents, with the
+    // policy file read here, not through the library's policy code.
+    let policy: toml::Value = toml::from_str(&fs::read_to_string(repo().join("datasets/policy/public.toml")).unwrap()).unwrap();
+    let full = sample_tables();
+    let tables = report["tables"].as_array().unwrap();
+    assert_eq!(tables.len(), full.len(), "every table of the catalogue is accounted for");
+    for account in tables {
+        let name = account["table"].as_str().unwrap();
+        let table_policy = &policy["tables"][name];
+        assert_eq!(account["rows_in"].as_u64().unwrap() as usize, full[name].rows(), "{name}");
+        if !account["published"].as_bool().unwrap() {
+            assert!(!release.join(format!("{name}.csv")).exists(), "{name} withheld but released");
+            continue;
+        }
+        let published = csv_rows(&release.join(format!("{name}.csv")));
+        assert_eq!(account["rows_out"].as_u64().unwrap() as usize, published.len(), "{name}: rows_out");
+        // Columns: the rule of each, and the header is exactly the published ones.
+        let header: Vec<String> = fs::read_to_string(release.join(format!("{name}.csv"))).unwrap().lines().next().unwrap().split(',').map(str::to_owned).collect();
+        let kept: Vec<String> = account["columns"].as_array().unwrap().iter().filter(|c| c["rule"] != "drop").map(|c| c["column"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(header, kept, "{name}: columns");
+        for c in account["columns"].as_array().unwrap() {
+            assert_eq!(c["rule"].as_str().unwrap(), table_policy["columns"][c["column"].as_str().unwrap()].as_str().unwrap(), "{name}: rule");
+        }
+        // Filters, in order, on the full table's values.
+        let mut alive = vec![true; full[name].rows()];
+        let filters = table_policy.get("rows").and_then(|r| r.as_array()).cloned().unwrap_or_default();
+        assert_eq!(account["filters"].as_array().unwrap().len(), filters.len());
+        for (filter, reported) in filters.iter().zip(account["filters"].as_array().unwrap()) {
+            let values = text(&full[name], filter["column"].as_str().unwrap());
+            let parent_keys: Option<HashSet<String>> =
+                filter.get("references").and_then(|t| t.as_str()).map(|target| csv_rows(&release.join(format!("{target}.csv"))).into_iter().map(|r| r["identifiant_ror"].clone()).collect());
+            let accepts = |v: &Option<String>| -> bool {
+                if let Some(keys) = &parent_keys {
+                    return v.as_ref().is_none_or(|v| keys.contains(v));
+                }
+                let wanted = filter["equals"].clone();
+                let wanted = match wanted {
+                    toml::Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                v.as_deref() == Some(wanted.as_str())
+            };
+            let mut removed = 0;
+            for (row, v) in values.iter().enumerate() {
+                if alive[row] && !accepts(v) {
+                    alive[row] = false;
+                    removed += 1;
+                }
+            }
+            assert_eq!(reported["rows_removed"].as_u64().unwrap(), removed, "{name}: filter {filter}");
+        }
+        assert_eq!(alive.iter().filter(|a| **a).count(), published.len(), "{name}: what the filters keep is what is published");
+    }
+}
+
+#[test]
+fn classes_under_k_are_suppressed_within_the_limit_and_the_run_fails_closed_beyond() {
+    // Within the limit: a few rare combinations of offer characteristics are withheld.
+    let dir = tempfile::tempdir().unwrap();
+    let config = edited_public_policy(dir.path(), offres_quasi_identifiers("\"champ_activite_code\", \"mode_prise_en_charge_code\", \"public_pris_en_charge_code\""));
+    let out = tempfile::tempdir().unwrap();
+    ok(&["run", "--config", config.to_str().unwrap(), "--out", out.path().to_str().unwrap()]);
+    let release = latest_release(out.path());
+    let report: Value = serde_json::from_slice(&fs::read(release.join("disclosure.json")).unwrap()).unwrap();
+    let account = report["tables"].as_array().unwrap().iter().find(|t| t["table"] == "offres").unwrap().clone();
+    let risk = &account["risk"];
+    let suppressed = risk["rows_suppressed"].as_u64().unwrap();
+    assert!(suppressed > 0 && suppressed <= risk["suppression_limit"].as_u64().unwrap(), "{risk}");
+    let offres = csv_rows(&release.join("offres.csv"));
+    let mut classes: HashMap<(String, String, String), usize> = HashMap::new();
+    for r in &offres {
+        *classes.entry((r["champ_activite_code"].clone(), r["mode_prise_en_charge_code"].clone(), r["public_pris_en_charge_code"].clone())).or_default() += 1;
+    }
+    let smallest = *classes.values().min().unwrap();
+    assert!(smallest >= 5, "a published class of {smallest}");
+    assert_eq!(risk["k_reached"].as_u64().unwrap() as usize, smallest);
+    let filtered: u64 = account["filters"].as_array().unwrap().iter().map(|f| f["rows_removed"].as_u64().unwrap()).sum();
+    assert_eq!(account["rows_in"].as_u64().unwrap() - filtered - suppressed, offres.len() as u64);
+    // Children follow: no schedule of a withheld offer.
+    let ids: HashSet<String> = offres.iter().map(|r| r["identifiant_ror"].clone()).collect();
+    assert!(csv_rows(&release.join("horaires.csv")).iter().all(|h| ids.contains(&h["offre_id"])));
+
+    // Beyond the limit: every offer is unique on its functional id; nothing is released.
+    let dir = tempfile::tempdir().unwrap();
+    let config = edited_public_policy(dir.path(), offres_quasi_identifiers("\"identifiant_offre\""));
+    let out = tempfile::tempdir().unwrap();
+    let o = run_logged(&["run", "--config", config.to_str().unwrap(), "--out", out.path().to_str().unwrap()], "debug");
+    let message = stderr(&o);
+    assert_eq!(o.status.code(), Some(4), "{message}");
+    for fragment in ["audience public", "table offres", "k-anonymity gate failed", "quasi-identifiers (identifiant_offre)", "classes of 1"] {
+        assert!(message.contains(fragment), "lacks {fragment:?}: {message}");
+    }
+    assert!(tree(out.path()).is_empty(), "something was written: {:?}", tree(out.path()).keys().collect::<Vec<_>>());
+    assert!(!message.contains(ror_opendata::synth::CANARY_MARKER));
+}
+
+#[test]
+fn an_unclassified_column_of_any_audience_stops_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = fs::read_to_string(repo().join("datasets/policy/hdh.toml")).unwrap();
+    fs::write(dir.path().join("hdh.toml"), shipped.replacen("nombre_en_service = \"keep\"\n", "", 1)).unwrap();
+    let config = dir.path().join("ror-opendata.toml");
+    fs::write(&config, "[policy]\nhdh = \"hdh.toml\"\n").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let o = run(&["run", "--config", config.to_str().unwrap(), "--out", out.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("(audience hdh)") && stderr(&o).contains("column equipements.nombre_en_service is not classified"), "{}", stderr(&o));
+    assert!(tree(out.path()).is_empty(), "something was released");
+    let o = run(&["policy", "check", "--config", config.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let checked = ok(&["policy", "check"]);
+    for audience in ["public", "drees", "hdh"] {
+        assert!(checked.contains(&format!("(audience {audience}) classifies every table and column")), "{checked}");
+    }
+    let shown = ok(&["policy", "show", "--audience", "drees"]);
+    assert!(shown.contains("pseudonymise (idnat_ps)") && shown.contains("capacites — published"), "{shown}");
+    let o = run(&["policy", "show", "--audience", "nobody"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+/// Hex (both cases) and base64 forms of a secret: none may appear anywhere.
+fn secret_forms(secret: &[u8]) -> Vec<String> {
+    use base64_forms::*;
+    let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    vec![hex.clone(), hex.to_uppercase(), base64(secret), hex[..32].to_owned()]
+}
+
+mod base64_forms {
+    /// Standard base64 with padding (no crate for one function).
+    pub fn base64(bytes: &[u8]) -> String {
+        const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for i in 0..4 {
+                out.push(if i <= chunk.len() { A[((n >> (18 - 6 * i)) & 63) as usize] as char } else { '=' });
+            }
+        }
+        out
+    }
+}
+
+#[test]
+fn no_secret_or_canary_reaches_an_output_a_log_line_or_an_error() {
+    let out = tempfile::tempdir().unwrap();
+    let mut texts: Vec<(String, Vec<u8>)> = Vec::new();
+    for (i, format) in ["human", "json"].iter().enumerate() {
+        let o = run_logged(&["run", "--log-format", format, "--out", out.path().to_str().unwrap()], "trace");
+        assert!(o.status.success(), "{}", stderr(&o));
+        texts.push((format!("run {i} stdout"), o.stdout));
+        texts.push((format!("run {i} stderr"), o.stderr));
+    }
+    // A failing run's message, at trace level too.
+    let dir = tempfile::tempdir().unwrap();
+    let config = edited_public_policy(dir.path(), offres_quasi_identifiers("\"nom\""));
+    let o = run_logged(&["run", "--config", config.to_str().unwrap(), "--out", dir.path().join("out").to_str().unwrap()], "trace");
+    assert_eq!(o.status.code(), Some(4));
+    texts.push(("failed run stderr".into(), o.stderr));
+    for audience in ["public", "drees", "hdh"] {
+        texts.push((format!("policy show {audience}"), ok(&["policy", "show", "--audience", audience]).into_bytes()));
+    }
+    for (path, bytes) in tree(&out.path().join("releases")) {
+        texts.push((path, bytes));
+    }
+    // The library's own reports for the sensitive audiences.
+    for audience in ["drees", "hdh"] {
+        let d = disclose(audience);
+        texts.push((format!("{audience} disclosure.json"), d.report_json().to_string().into_bytes()));
+        texts.push((format!("{audience} disclosure.md"), d.report_markdown().into_bytes()));
+    }
+
+    // Secrets: the development master key this run created, and every audience key derived from it
+    // (derived here with the specification, not through the library).
+    let master_hex = fs::read_to_string(out.path().join("keys/master.key")).unwrap();
+    let master: Vec<u8> = (0..32).map(|i| u8::from_str_radix(&master_hex.trim()[2 * i..2 * i + 2], 16).unwrap()).collect();
+    let mut secrets = secret_forms(&master);
+    for audience in ["public", "drees", "hdh"] {
+        let hkdf = hkdf::Hkdf::<sha2::Sha256>::new(Some(b"ror-opendata pseudonym keys v1"), &master);
+        let mut key = [0u8; 32];
+        hkdf.expand(format!("ror-opendata/pseudonym/{audience}/epoch-1").as_bytes(), &mut key).unwrap();
+        secrets.extend(secret_forms(&key));
+    }
+    let canaries: HashSet<String> = serde_json::from_slice(&fs::read(sample_dir().join("snapshot-canaries.json")).unwrap()).unwrap();
+    let marker = ror_opendata::synth::CANARY_MARKER;
+    for (what, bytes) in &texts {
+        let text = String::from_utf8_lossy(bytes);
+        for secret in &secrets {
+            assert!(!text.contains(secret.as_str()), "{what} contains a key");
+        }
+        assert!(!text.contains(marker), "{what} contains a canary");
+        // The canary RPPS numbers carry no marker: look for each 12-digit number.
+        for token in text.split(|c: char| !c.is_ascii_digit()).filter(|t| t.len() == 12) {
+            assert!(!canaries.contains(token), "{what} contains the canary RPPS {token}");
+        }
+    }
+    // And the Parquet files, decoded by a real reader (zstd hides bytes from the search above).
+    let check = std::process::Command::new(python())
+        .arg(repo().join("tests/support/check_release.py"))
+        .arg(latest_release(out.path()))
+        .args(["--canaries", sample_dir().join("snapshot-canaries.json").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
 }
