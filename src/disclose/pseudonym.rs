@@ -225,6 +225,18 @@ impl<'k> Pseudonymiser<'k> {
     }
 }
 
+/// The correspondence old → new pseudonym of `values` across a key rotation of one audience: what an
+/// authorised recipient needs so that longitudinal studies survive the rotation. Sorted by old
+/// pseudonym (never by the identifiers themselves, whose order could reveal them), deduplicated. It
+/// must only leave the job encrypted to that recipient (delivery).
+pub fn correspondence<'v>(kind: IdentifierKind, values: impl IntoIterator<Item = &'v str>, old: &AudienceKey, new: &AudienceKey) -> Vec<(String, String)> {
+    let (old, new) = (Pseudonymiser::new(old), Pseudonymiser::new(new));
+    let mut pairs: Vec<(String, String)> = values.into_iter().map(|v| (old.pseudonym(kind, v), new.pseudonym(kind, v))).collect();
+    pairs.sort();
+    pairs.dedup();
+    pairs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,6 +281,17 @@ mod tests {
         for (kind, input, expected) in cases {
             assert_eq!(canonical(kind, input), expected, "{kind} {input:?}");
         }
+    }
+
+    #[test]
+    fn a_rotation_has_a_correspondence_table() {
+        let ring = Keyring::from_master([3; 32], BTreeMap::new(), false);
+        let (old, new) = (ring.audience_key_at("hdh", 1), ring.audience_key_at("hdh", 2));
+        let pairs = correspondence(IdentifierKind::IdnatPs, ["810001234567", "10001234567", "0751012345"], &old, &new);
+        assert_eq!(pairs.len(), 2, "the same professional written twice is one pair");
+        let p = Pseudonymiser::new(&new);
+        assert!(pairs.iter().any(|(_, n)| *n == p.pseudonym(IdentifierKind::IdnatPs, "0751012345")));
+        assert!(pairs.iter().all(|(o, n)| o != n));
     }
 
     #[test]

@@ -88,6 +88,14 @@ impl Disclosed {
     }
 }
 
+/// "4 classes de 2, 1 classe de 5": sizes only, never the values that define a class.
+fn small_classes_fr(r: &super::risk::RiskOutcome) -> String {
+    if r.class_sizes_under_k.is_empty() {
+        return "aucune".into();
+    }
+    r.class_sizes_under_k.iter().map(|(size, n)| format!("{n} classe{} de {size}", if *n == 1 { "" } else { "s" })).collect::<Vec<_>>().join(", ")
+}
+
 fn table_section(t: &TableDisclosure, line: &mut dyn FnMut(String)) {
     line(String::new());
     line(format!("## {}", t.table));
@@ -121,7 +129,7 @@ fn table_section(t: &TableDisclosure, line: &mut dyn FnMut(String)) {
             r.suppression_limit,
             r.k_reached.map_or("—".into(), |k| k.to_string()),
             r.k_required,
-            r.describe_small_classes()
+            small_classes_fr(r)
         ));
     }
     if let Some(a) = &t.aggregate {
