@@ -99,7 +99,7 @@ impl GateConfig {
             ));
         }
         for (key, value) in [("max_update_lag_hours", Some(self.max_update_lag_hours)), ("max_snapshot_age_hours", self.max_snapshot_age_hours), ("max_null_share_jump_points", Some(self.max_null_share_jump_points))] {
-            if value.is_some_and(|v| !(v >= 0.0)) {
+            if value.is_some_and(|v| v.is_nan() || v < 0.0) {
                 return Err(format!("[gate] {key} must be a number of at least 0"));
             }
         }

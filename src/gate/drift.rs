@@ -194,7 +194,7 @@ mod tests {
     #[test]
     fn an_unchanged_table_has_no_drift() {
         let t = lieux(200, 200);
-        assert_eq!(run(&[t.clone()], &previous(&[&t], "policy")), Vec::<Finding>::new());
+        assert_eq!(run(std::slice::from_ref(&t), &previous(&[&t], "policy")), Vec::<Finding>::new());
     }
 
     #[test]

@@ -200,8 +200,11 @@ pub fn coordinates(latitude: Option<f64>, longitude: Option<f64>) -> Verdict {
     }
 }
 
+/// A rule judging one value.
+type Rule = fn(&str) -> Verdict;
+
 /// (check, table, column, rule).
-const SIMPLE: &[(&str, &str, &str, fn(&str) -> Verdict)] = &[
+const SIMPLE: &[(&str, &str, &str, Rule)] = &[
     ("finess", "entites_juridiques", "finess_ej", finess),
     ("finess", "entites_geographiques", "finess_eg", finess),
     ("siren", "entites_juridiques", "siren", siren),
