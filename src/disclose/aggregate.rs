@@ -140,8 +140,7 @@ fn cheapest_cycle_closing(masked: &[Vec<bool>], values: &[Vec<u64>], r: usize, c
     let mut done = vec![false; n];
     distance[r] = 0;
     let cell = |a: usize, b: usize| if a < rows { (a, b - rows) } else { (b, a - rows) };
-    loop {
-        let Some(u) = (0..n).filter(|v| !done[*v] && distance[*v] != u128::MAX).min_by_key(|v| (distance[*v], *v)) else { break };
+    while let Some(u) = (0..n).filter(|v| !done[*v] && distance[*v] != u128::MAX).min_by_key(|v| (distance[*v], *v)) {
         if u == rows + c {
             break;
         }
@@ -175,6 +174,11 @@ fn cheapest_cycle_closing(masked: &[Vec<bool>], values: &[Vec<u64>], r: usize, c
     }
     path
 }
+
+/// The columns of an aggregate table as they are filled: cell id, row label, column label, count
+/// (None when masked), masked.
+#[derive(Default)]
+struct Cells(Vec<String>, Vec<String>, Vec<String>, Vec<Option<i64>>, Vec<bool>);
 
 /// What one aggregate table is, for the disclosure report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -213,7 +217,7 @@ pub fn aggregate_table(name: &str, source: &Table, rows: &str, columns: &str, mi
         keys.dedup();
     }
     let spec = aggregate_spec(name, source.spec, rows, columns, min_count, title);
-    let mut out: (Vec<String>, Vec<String>, Vec<String>, Vec<Option<i64>>, Vec<bool>) = Default::default();
+    let mut out = Cells::default();
     let (mut primary, mut secondary, mut cells) = (0, 0, 0);
     if !row_keys.is_empty() {
         let grid: Vec<Vec<u64>> = row_keys.iter().map(|r| column_keys.iter().map(|c| counts.get(&(*r, *c)).copied().unwrap_or(0)).collect()).collect();
@@ -301,11 +305,12 @@ mod tests {
             for x in m[rank].iter_mut() {
                 *x = *x * inv % P;
             }
-            for r in 0..m.len() {
-                if r != rank && m[r][col] != 0 {
-                    let f = m[r][col];
-                    for c in 0..width {
-                        m[r][c] = (m[r][c] + P - f * m[rank][c] % P) % P;
+            let pivot_row = m[rank].clone();
+            for (r, row) in m.iter_mut().enumerate() {
+                if r != rank && row[col] != 0 {
+                    let f = row[col];
+                    for (x, p) in row.iter_mut().zip(&pivot_row) {
+                        *x = (*x + P - f * p % P) % P;
                     }
                 }
             }

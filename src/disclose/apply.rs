@@ -136,7 +136,7 @@ pub fn apply_with_key(policy: &Policy, tables: &Tables, key: Option<&AudienceKey
                 origin: policy.origin.clone(),
                 audience: policy.audience.clone(),
                 table: name.clone(),
-                outcome: Box::new(outcome),
+                outcome,
             },
         })?;
         kept_keys.insert(name.clone(), keys);
@@ -197,7 +197,7 @@ fn filter_order(policy: &Policy) -> Result<Vec<String>, String> {
 
 enum TableFailure {
     Message(String),
-    Risk(RiskOutcome),
+    Risk(Box<RiskOutcome>),
 }
 
 impl From<String> for TableFailure {
@@ -252,7 +252,7 @@ fn disclose_table(policy: &Policy, table: &Table, table_policy: &TablePolicy, ke
                 }
                 risk = Some(outcome);
             }
-            Err(outcome) => return Err(TableFailure::Risk(outcome)),
+            Err(outcome) => return Err(TableFailure::Risk(Box::new(outcome))),
         }
     }
 

@@ -101,7 +101,7 @@ fn table_section(t: &TableDisclosure, line: &mut dyn FnMut(String)) {
     line(format!("## {}", t.table));
     line(String::new());
     if let Some(reason) = &t.reason {
-        line(format!("{reason}"));
+        line(reason.clone());
         line(String::new());
     }
     if !t.published {
