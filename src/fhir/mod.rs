@@ -3,6 +3,8 @@
 
 pub mod codes;
 pub mod flatten;
+pub mod identifiers;
+pub mod nomenclature;
 pub mod model;
 
 pub use flatten::{flatten_snapshot, Flattened};

@@ -10,29 +10,7 @@ use super::schema::text_column;
 use super::{Context, Tally};
 use crate::table::{Table, Tables};
 
-/// Luhn sum check over a string of digits (letters count as 0: the A or B of a Corsican FINESS).
-/// The rightmost character is the key.
-pub fn luhn_valid(number: &str) -> bool {
-    let sum: u32 = number
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = if b.is_ascii_digit() { u32::from(b - b'0') } else { 0 };
-            if i % 2 == 1 {
-                let doubled = d * 2;
-                if doubled > 9 {
-                    doubled - 9
-                } else {
-                    doubled
-                }
-            } else {
-                d
-            }
-        })
-        .sum();
-    !number.is_empty() && sum % 10 == 0
-}
+pub use crate::fhir::identifiers::luhn_valid;
 
 fn digits(value: &str, n: usize) -> bool {
     value.len() == n && value.bytes().all(|b| b.is_ascii_digit())

@@ -5,44 +5,33 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Deserialize;
+use crate::fhir::nomenclature;
 
 use super::GateError;
 
-/// One embedded JDV file.
-struct ValueSetFile {
-    name: &'static str,
-    text: &'static str,
-}
-
-macro_rules! jdv {
-    ($name:literal) => {
-        ValueSetFile { name: $name, text: include_str!(concat!("../../datasets/nomenclatures/", $name, "-ROR-FHIR.json")) }
-    };
-}
-
-const FILES: &[ValueSetFile] = &[
-    jdv!("JDV_J17-ActiviteOperationnelle"),
-    jdv!("JDV_J19-ModePriseEnCharge"),
-    jdv!("JDV_J20-ChampActivite"),
-    jdv!("JDV_J29-PublicPrisEnCharge"),
-    jdv!("JDV_J34-CategorieOrganisation"),
-    jdv!("JDV_J55-CategorieEG"),
-    jdv!("JDV_J187-NatureCapacite"),
-    jdv!("JDV_J188-TypeStatutCapacite"),
-    jdv!("JDV_J189-TemporaliteCapacite"),
-    jdv!("JDV_J190-GenreCapacite"),
-    jdv!("JDV_J191-TypeFermetureCapacite"),
-    jdv!("JDV_J192-TypeLitSupplementaire"),
-    jdv!("JDV_J193-TypeSourceCapacite"),
-    jdv!("JDV_J194-TypeCrise"),
-    jdv!("JDV_J195-AffectationTemporaire"),
-    jdv!("JDV_J198-FonctionLieu"),
-    jdv!("JDV_J203-TypeOrganisationInterne"),
-    jdv!("JDV_J221-NatureContact"),
-    jdv!("JDV_J222-NiveauConfidentialite"),
-    jdv!("JDV_J224-StatutLieu"),
-    jdv!("JDV_J225-CanalCommunication"),
+/// The value sets the gate checks columns against (embedded in crate::fhir::nomenclature).
+const FILES: &[&str] = &[
+    "JDV_J17-ActiviteOperationnelle",
+    "JDV_J19-ModePriseEnCharge",
+    "JDV_J20-ChampActivite",
+    "JDV_J29-PublicPrisEnCharge",
+    "JDV_J34-CategorieOrganisation",
+    "JDV_J55-CategorieEG",
+    "JDV_J187-NatureCapacite",
+    "JDV_J188-TypeStatutCapacite",
+    "JDV_J189-TemporaliteCapacite",
+    "JDV_J190-GenreCapacite",
+    "JDV_J191-TypeFermetureCapacite",
+    "JDV_J192-TypeLitSupplementaire",
+    "JDV_J193-TypeSourceCapacite",
+    "JDV_J194-TypeCrise",
+    "JDV_J195-AffectationTemporaire",
+    "JDV_J198-FonctionLieu",
+    "JDV_J203-TypeOrganisationInterne",
+    "JDV_J221-NatureContact",
+    "JDV_J222-NiveauConfidentialite",
+    "JDV_J224-StatutLieu",
+    "JDV_J225-CanalCommunication",
 ];
 
 /// (table, column, JDV): which value set each coded column draws from.
@@ -72,27 +61,6 @@ pub const CODED_COLUMNS: &[(&str, &str, &str)] = &[
     ("capacites", "affectation_temporaire_code", "JDV_J195-AffectationTemporaire"),
 ];
 
-#[derive(Deserialize)]
-struct ValueSetJson {
-    compose: Compose,
-}
-
-#[derive(Deserialize)]
-struct Compose {
-    include: Vec<Include>,
-}
-
-#[derive(Deserialize)]
-struct Include {
-    #[serde(default)]
-    concept: Vec<Concept>,
-}
-
-#[derive(Deserialize)]
-struct Concept {
-    code: String,
-}
-
 /// The codes of every embedded value set, by JDV name. A JDV may include several code systems
 /// (J55 does); a column accepts a code of any of them, since the table keeps the code, not the system.
 pub struct Nomenclatures {
@@ -102,9 +70,10 @@ pub struct Nomenclatures {
 impl Nomenclatures {
     pub fn load() -> Result<Nomenclatures, GateError> {
         let mut codes = BTreeMap::new();
-        for file in FILES {
-            let parsed: ValueSetJson = serde_json::from_str(file.text).map_err(|e| GateError::Read { path: format!("datasets/nomenclatures/{}-ROR-FHIR.json", file.name), message: e.to_string() })?;
-            codes.insert(file.name, parsed.compose.include.into_iter().flat_map(|i| i.concept).map(|c| c.code).collect());
+        for name in FILES {
+            let read_error = |message: String| GateError::Read { path: format!("datasets/nomenclatures/{name}-ROR-FHIR.json"), message };
+            let file = nomenclature::file(name).ok_or_else(|| read_error("not embedded".into()))?;
+            codes.insert(*name, file.concepts().map_err(read_error)?.into_iter().map(|c| c.code).collect());
         }
         Ok(Nomenclatures { codes })
     }

@@ -2,7 +2,6 @@
 //! (so each coding has the exact code and display ANS publishes), the few TRE lists that have no JDV
 //! file here, and every system, profile and extension URL the generator writes.
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::SynthError;
@@ -148,144 +147,7 @@ impl Coding {
     }
 }
 
-/// A JDV file embedded in the binary, named by its value-set name (file name without `-ROR-FHIR.json`).
-pub struct ValueSetFile {
-    pub name: &'static str,
-    pub text: &'static str,
-}
-
-pub const VALUE_SET_FILES: [ValueSetFile; 21] = [
-    ValueSetFile {
-        name: "JDV_J17-ActiviteOperationnelle",
-        text: include_str!(
-            "../../datasets/nomenclatures/JDV_J17-ActiviteOperationnelle-ROR-FHIR.json"
-        ),
-    },
-    ValueSetFile {
-        name: "JDV_J187-NatureCapacite",
-        text: include_str!("../../datasets/nomenclatures/JDV_J187-NatureCapacite-ROR-FHIR.json"),
-    },
-    ValueSetFile {
-        name: "JDV_J188-TypeStatutCapacite",
-        text: include_str!(
-            "../../datasets/nomenclatures/JDV_J188-TypeStatutCapacite-ROR-FHIR.json"
-        ),
-    },
-    ValueSetFile {
-        name: "JDV_J189-TemporaliteCapacite",
-        text: include_str!(
-            "../../datasets/nomenclatures/JDV_J189-TemporaliteCapacite-ROR-FHIR.json"
-        ),
-    },
-    ValueSetFile {
-        name: "JDV_J19-ModePriseEnCharge",
-        text: include_str!("../../datasets/nomenclatures/JDV_J19-ModePriseEnCharge-ROR-FHIR.json"),
-    },
-    ValueSetFile {
-        name: "JDV_J190-GenreCapacite",
-        text: include_str!("../../datasets/nomenclatures/JDV_J190-GenreCapacite-ROR-FHIR.json"),
-    },
-    ValueSetFile {
-        name: "JDV_J191-TypeFermetureCapacite",
-        text: include_str!(
-            "../../datasets/nomenclatures/JDV_J191-TypeFermetureCapacite-ROR-FHIR.json"
-        ),
-    },
-    ValueSetFile {
-        name: "JDV_J192-TypeLitSupplementaire",
-        text: include_str!(
-            "../../datasets/nomenclatures/JDV_J192-TypeLitSupplementaire-ROR-FHIR.json"
-        ),
-    },
-    ValueSetFile {
-        name: "JDV_J193-TypeSourceCapacite",
-        text: include_str!(
-            "../../datasets/nomenclatures/JDV_J193-TypeSourceCapacite-ROR-FHIR.json"
-        ),
-    },
-    ValueSetFile {
-        name: "JDV_J194-TypeCrise",
-        text: include_str!("../../datasets/nomenclatures/JDV_J194-TypeCrise-ROR-FHIR.json"),
-    },
-    ValueSetFile {
-        name: "JDV_J195-AffectationTemporaire",
-        text: include_str!(
-            "../../datasets/nomenclatures/JDV_J195-AffectationTemporaire-ROR-FHIR.json"
-        ),
-    },
-    ValueSetFile {
-        name: "JDV_J198-FonctionLieu",
-        text: include_str!("../../datasets/nomenclatures/JDV_J198-FonctionLieu-ROR-FHIR.json"),
-    },
-    ValueSetFile {
-        name: "JDV_J20-ChampActivite",
-        text: include_str!("../../datasets/nomenclatures/JDV_J20-ChampActivite-ROR-FHIR.json"),
-    },
-    ValueSetFile {
-        name: "JDV_J203-TypeOrganisationInterne",
-        text: include_str!(
-            "../../datasets/nomenclatures/JDV_J203-TypeOrganisationInterne-ROR-FHIR.json"
-        ),
-    },
-    ValueSetFile {
-        name: "JDV_J221-NatureContact",
-        text: include_str!("../../datasets/nomenclatures/JDV_J221-NatureContact-ROR-FHIR.json"),
-    },
-    ValueSetFile {
-        name: "JDV_J222-NiveauConfidentialite",
-        text: include_str!(
-            "../../datasets/nomenclatures/JDV_J222-NiveauConfidentialite-ROR-FHIR.json"
-        ),
-    },
-    ValueSetFile {
-        name: "JDV_J224-StatutLieu",
-        text: include_str!("../../datasets/nomenclatures/JDV_J224-StatutLieu-ROR-FHIR.json"),
-    },
-    ValueSetFile {
-        name: "JDV_J225-CanalCommunication",
-        text: include_str!(
-            "../../datasets/nomenclatures/JDV_J225-CanalCommunication-ROR-FHIR.json"
-        ),
-    },
-    ValueSetFile {
-        name: "JDV_J29-PublicPrisEnCharge",
-        text: include_str!("../../datasets/nomenclatures/JDV_J29-PublicPrisEnCharge-ROR-FHIR.json"),
-    },
-    ValueSetFile {
-        name: "JDV_J34-CategorieOrganisation",
-        text: include_str!(
-            "../../datasets/nomenclatures/JDV_J34-CategorieOrganisation-ROR-FHIR.json"
-        ),
-    },
-    ValueSetFile {
-        name: "JDV_J55-CategorieEG",
-        text: include_str!("../../datasets/nomenclatures/JDV_J55-CategorieEG-ROR-FHIR.json"),
-    },
-];
-
-#[derive(Deserialize)]
-struct ValueSetJson {
-    compose: Compose,
-}
-
-#[derive(Deserialize)]
-struct Compose {
-    include: Vec<Include>,
-}
-
-#[derive(Deserialize)]
-struct Include {
-    system: String,
-    #[serde(default)]
-    concept: Vec<Concept>,
-}
-
-#[derive(Deserialize)]
-struct Concept {
-    code: String,
-    #[serde(default)]
-    display: String,
-}
+pub use crate::fhir::nomenclature::{ValueSetFile, VALUE_SET_FILES};
 
 /// The concepts of one JDV, across all the code systems it includes.
 pub struct ValueSet {
@@ -295,26 +157,13 @@ pub struct ValueSet {
 
 impl ValueSet {
     pub fn parse(file: &ValueSetFile) -> Result<Self, SynthError> {
-        let parsed: ValueSetJson =
-            serde_json::from_str(file.text).map_err(|e| SynthError::Nomenclature {
-                file: file.name,
-                detail: e.to_string(),
-            })?;
-        let concepts = parsed
-            .compose
-            .include
+        let concepts = file
+            .concepts()
+            .map_err(|detail| SynthError::Nomenclature { file: file.name, detail })?
             .into_iter()
-            .flat_map(|inc| {
-                let system = inc.system;
-                inc.concept
-                    .into_iter()
-                    .map(move |c| Coding::new(system.clone(), c.code, c.display))
-            })
+            .map(|c| Coding::new(c.system, c.code, c.display))
             .collect();
-        Ok(ValueSet {
-            name: file.name,
-            concepts,
-        })
+        Ok(ValueSet { name: file.name, concepts })
     }
 
     /// The concept with this code. Codes whose display is empty in ANS's file are refused: a coding

@@ -2,48 +2,9 @@
 //! valid Luhn key, and each is derived from an entity's index so it is unique without keeping a
 //! registry of the numbers already handed out.
 
-/// The key digit that makes `payload` followed by that digit a valid Luhn number. Letters (the A or B
-/// of Corsican FINESS numbers) count as 0, as FINESS does.
-pub fn luhn_key(payload: &str) -> u8 {
-    // The key will be the rightmost digit, so the payload's rightmost digit is the first doubled one.
-    let sum: u32 = payload
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = if b.is_ascii_digit() {
-                u32::from(b - b'0')
-            } else {
-                0
-            };
-            if i % 2 == 0 {
-                let doubled = d * 2;
-                if doubled > 9 {
-                    doubled - 9
-                } else {
-                    doubled
-                }
-            } else {
-                d
-            }
-        })
-        .sum();
-    // `sum % 10` is below 10, so the result fits in a u8.
-    ((10 - sum % 10) % 10) as u8
-}
-
-/// Whether `number` (digits, or A/B counted as 0) passes the Luhn check.
+pub use crate::fhir::identifiers::luhn_key;
 #[cfg(test)]
-pub fn luhn_valid(number: &str) -> bool {
-    match number.len().checked_sub(1) {
-        Some(last) if number.is_char_boundary(last) => {
-            let (payload, key) = number.split_at(last);
-            key.bytes().all(|b| b.is_ascii_digit())
-                && key.as_bytes().first().map(|k| k - b'0') == Some(luhn_key(payload))
-        }
-        _ => false,
-    }
-}
+pub use crate::fhir::identifiers::luhn_valid;
 
 /// A bijection of `0..modulus` (the multiplier is prime and divides no modulus used here), so
 /// consecutive indices give numbers that do not look consecutive while staying unique.
