@@ -87,6 +87,52 @@ impl PolicyConfig {
     }
 }
 
+/// A secret (API key, client secret) read from the environment or a file at run time. It is never
+/// part of the configuration file, and it cannot leak through `{:?}`, `{}` or `config show`: its
+/// Debug and Serialize forms are a fixed placeholder. Call `expose` only where the value is sent.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub const REDACTED: &'static str = "***redacted***";
+
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// Read a secret from a file (surrounding whitespace trimmed). The error names the file only.
+    pub fn from_file(path: &Path) -> Result<Secret, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        let value = text.trim();
+        if value.is_empty() {
+            return Err(ConfigError::Invalid { path: path.display().to_string(), message: "the secret file is empty".into() });
+        }
+        Ok(Secret(value.to_owned()))
+    }
+
+    /// Read a secret from an environment variable; None when unset or empty.
+    pub fn from_env(variable: &str) -> Option<Secret> {
+        std::env::var(variable).ok().filter(|v| !v.trim().is_empty()).map(|v| Secret(v.trim().to_owned()))
+    }
+
+    /// The value, for the one place that sends it (a header, a form field).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(Secret::REDACTED)
+    }
+}
+
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(Secret::REDACTED)
+    }
+}
+
 impl Config {
     /// Read a configuration file. Relative paths inside it are relative to the file's folder.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -120,6 +166,14 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let secret = Secret::new("s3cr3t-value");
+        assert_eq!(format!("{secret:?}"), Secret::REDACTED);
+        assert_eq!(serde_json::to_string(&secret).unwrap(), format!("\"{}\"", Secret::REDACTED));
+        assert_eq!(secret.expose(), "s3cr3t-value");
+    }
 
     #[test]
     fn unknown_keys_are_errors() {
