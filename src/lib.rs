@@ -103,13 +103,18 @@ pub struct BuildOptions {
     pub config: config::Config,
     /// Build and check everything, but write the release in a scratch folder, never under out_dir.
     pub dry_run: bool,
+    /// Build only the capacity publication (`run --only capacites`), fast enough to run hourly.
+    pub capacity_only: bool,
 }
 
 /// What `build` produced.
 #[derive(Debug)]
 pub struct BuildOutcome {
+    /// The public release (the capacity release with `capacity_only`).
     pub release: WrittenRelease,
     pub rows_by_table: Vec<(String, usize)>,
+    /// The other publications written: the capacity series and each restricted audience's release.
+    pub others: Vec<WrittenRelease>,
 }
 
 /// The folder of the embedded sample snapshot: beside the sources when run from a checkout.
@@ -150,40 +155,12 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, PipelineError> {
         (None, Some(t)) => (t, "latest-resource-update"),
         (None, None) => return Err(PipelineError::NoInstant),
     };
-    let disclosed = disclose::apply(&options.public_policy, &flattened.tables)?;
-    let rows_by_table = disclosed.tables.values().map(|t| (t.name().to_owned(), t.rows())).collect();
-
     let releases_root = options.out_dir.join("releases");
     let version = release::version_name(taken_at);
-    let previous = previous_release(&releases_root, &version)?;
 
-    // The gate judges the public tables before anything is written. A refused release is still
-    // written, marked failed, so the operator can inspect exactly what was refused; `latest` does
-    // not move, and the run ends with the gate's findings (exit code 4).
-    let gate_report = gate::run(&gate::GateInput {
-        tables: &disclosed.tables,
-        taken_at,
-        taken_at_basis: basis,
-        latest_update: flattened.latest_update,
-        policy_sha256: &disclosed.policy_sha256,
-        previous: previous.as_ref(),
-        config: &options.config.gate,
-    })?;
-    for line in gate_report.lines() {
-        tracing::warn!("gate: {line}");
-    }
-    tracing::info!(passed = gate_report.passed, failures = gate_report.failures, warnings = gate_report.warnings, "quality gate");
-    let previous_history = match &previous {
-        Some(p) => p.history()?,
-        None => Default::default(),
-    };
-    let history = history::advance(&previous_history, &disclosed.tables, &version)?;
-    for change in &history.summary {
-        tracing::info!(table = %change.table, added = change.added, removed = change.removed, modified = change.modified, schema_version = %change.schema_version, "changes");
-    }
-
-    // A dry run writes nothing under out/: its release, and development keys it would have to
-    // create, go to a scratch folder removed at the end.
+    // A dry run writes nothing under out/: its releases, and development keys it would have to
+    // create, go to a scratch folder removed at the end. Keys come first: every audience but the
+    // public one pseudonymises with its own key.
     let scratch = options.dry_run.then(|| std::env::temp_dir().join(format!("ror-opendata-dry-run-{}", std::process::id())));
     let key_base = match &scratch {
         Some(s) if !options.out_dir.join("keys").exists() => s.clone(),
@@ -192,47 +169,198 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, PipelineError> {
     let keyring = keys::load_keyring(&options.config, &key_base)?;
     let signing = keys::load_signing_key(&options.config, &key_base)?;
     let write_root = scratch.as_ref().map_or(releases_root.clone(), |s| s.join("releases"));
-    let written = release::write_release(
-        &write_root,
+    let context = ReleaseContext { snapshot: &snapshot, flattened: &flattened, taken_at, basis, version: &version, releases_root: &releases_root, write_root: &write_root, keyring: &keyring, signing: &signing, config: &options.config };
+
+    let written = build_publications(options, &context);
+    if let Some(s) = &scratch {
+        let _ = std::fs::remove_dir_all(s);
+    }
+    written
+}
+
+/// What every publication of one run shares.
+struct ReleaseContext<'a> {
+    snapshot: &'a source::Snapshot,
+    flattened: &'a fhir::Flattened,
+    taken_at: DateTime<Utc>,
+    basis: &'a str,
+    version: &'a str,
+    /// Where previous releases are read from.
+    releases_root: &'a Path,
+    /// Where this run writes (a scratch folder on a dry run).
+    write_root: &'a Path,
+    keyring: &'a keys::Keyring,
+    signing: &'a keys::SigningKey,
+    config: &'a config::Config,
+}
+
+/// The publications of one run, each disclosed, gated and written on its own: the public release,
+/// the public capacity series (`capacites`), and one release per other audience (drees, hdh, …) —
+/// the sensitive extracts `deliver` packages. Every audience is disclosed before anything is
+/// written, so a disclosure failure of any audience releases nothing.
+fn build_publications(options: &BuildOptions, ctx: &ReleaseContext<'_>) -> Result<BuildOutcome, PipelineError> {
+    let mut disclosed_by_publication: Vec<(String, disclose::Disclosed)> = Vec::new();
+    if !options.capacity_only {
+        let mut policies = vec![options.public_policy.clone()];
+        for audience in options.config.policy.audience_names().into_iter().filter(|a| a != PUBLIC_PUBLICATION) {
+            policies.push(load_policy(&options.config, &audience)?);
+        }
+        for policy in &policies {
+            let key = ctx.keyring.audience_key(&policy.audience);
+            match disclose::apply_with_key(policy, &ctx.flattened.tables, Some(&key)) {
+                Ok(d) => disclosed_by_publication.push((policy.audience.clone(), d)),
+                Err(e) => {
+                    if e.is_check_failure() && !options.dry_run {
+                        write_disclosure_failure(&options.out_dir, ctx.version, policy, &e);
+                    }
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+    disclosed_by_publication.push((CAPACITY_PUBLICATION.to_owned(), capacity_disclosure(&options.public_policy, &ctx.flattened.tables)?));
+
+    let mut outcome: Option<BuildOutcome> = None;
+    let mut others = Vec::new();
+    let mut refused: Option<PipelineError> = None;
+    for (publication, disclosed) in &disclosed_by_publication {
+        let (release, passed, details, failures) = release_publication(ctx, publication, disclosed)?;
+        if !passed && refused.is_none() {
+            refused = Some(PipelineError::GateRefused { publication: publication.clone(), version: release.version.clone(), dir: release.dir.display().to_string(), failures, details });
+        }
+        if outcome.is_none() && (publication == PUBLIC_PUBLICATION || options.capacity_only) {
+            let rows_by_table = disclosed.tables.values().map(|t| (t.name().to_owned(), t.rows())).collect();
+            outcome = Some(BuildOutcome { release, rows_by_table, others: Vec::new() });
+        } else {
+            others.push(release);
+        }
+    }
+    if let Some(e) = refused {
+        return Err(e);
+    }
+    let mut outcome = outcome.expect("the public or the capacity publication is always built");
+    outcome.others = others;
+    Ok(outcome)
+}
+
+/// Gate, history and release of one publication. Returns the release, whether the gate passed,
+/// its failing lines and how many checks failed.
+fn release_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &disclose::Disclosed) -> Result<(WrittenRelease, bool, String, u64), PipelineError> {
+    let previous = previous_release(ctx.releases_root, publication, ctx.version)?;
+    // The gate judges the tables before anything is written. A refused release is still
+    // written, marked failed, so the operator can inspect exactly what was refused; `latest` does
+    // not move, and the run ends with the gate's findings (exit code 4).
+    let gate_report = gate::run(&gate::GateInput {
+        tables: &disclosed.tables,
+        taken_at: ctx.taken_at,
+        taken_at_basis: ctx.basis,
+        latest_update: ctx.flattened.latest_update,
+        policy_sha256: &disclosed.policy_sha256,
+        previous: previous.as_ref(),
+        config: &ctx.config.gate,
+    })?;
+    for line in gate_report.lines() {
+        tracing::warn!(publication, "gate: {line}");
+    }
+    tracing::info!(publication, passed = gate_report.passed, failures = gate_report.failures, warnings = gate_report.warnings, "quality gate");
+    let previous_history = match &previous {
+        Some(p) => p.history()?,
+        None => Default::default(),
+    };
+    let history = history::advance(&previous_history, &disclosed.tables, ctx.version)?;
+    for change in &history.summary {
+        tracing::info!(publication, table = %change.table, added = change.added, removed = change.removed, modified = change.modified, schema_version = %change.schema_version, "changes");
+    }
+    let release = release::write_release(
+        ctx.write_root,
         &ReleaseInput {
-            publication: PUBLIC_PUBLICATION,
-            taken_at,
-            taken_at_basis: basis,
-            provenance: &snapshot.provenance,
-            resources_by_type: &flattened.resources_by_type,
-            latest_resource_update: flattened.latest_update,
-            disclosed: &disclosed,
+            publication,
+            taken_at: ctx.taken_at,
+            taken_at_basis: ctx.basis,
+            provenance: &ctx.snapshot.provenance,
+            resources_by_type: &ctx.flattened.resources_by_type,
+            latest_resource_update: ctx.flattened.latest_update,
+            disclosed,
             previous: previous.as_ref(),
             history: &history,
-            signing: &signing,
-            development_keys: keyring.is_development() || signing.development,
+            signing: ctx.signing,
+            development_keys: ctx.keyring.is_development() || ctx.signing.development,
             documents: [gate_report.documents(), disclosed.documents()].concat(),
             keys: disclosed.keys.clone(),
             gate: Some(gate_report.record()),
         },
+    )?;
+    tracing::info!(publication, version = %release.version, dir = %release.dir.display(), status = ?release.status, "release written");
+    Ok((release, gate_report.passed, gate_report.lines().join("\n"), gate_report.failures))
+}
+
+/// The publication of the public capacity series: `capacites_departement` alone, under the public
+/// audience's small-count threshold, so that `run --only capacites` can refresh it hourly without
+/// rebuilding (or moving) the nightly releases.
+pub const CAPACITY_PUBLICATION: &str = "capacites";
+
+fn capacity_disclosure(public_policy: &Policy, tables: &table::Tables) -> Result<disclose::Disclosed, PipelineError> {
+    let apply_error = |message: String| DiscloseError::Apply { origin: public_policy.origin.clone(), audience: public_policy.audience.clone(), table: disclose::capacity::TABLE.to_owned(), message };
+    let (table, outcome) = disclose::capacity::capacity_by_departement(tables, public_policy.risk.min_count).map_err(apply_error)?;
+    tracing::info!(table = disclose::capacity::TABLE, cells = outcome.cells, primary = outcome.primary_suppressed, secondary = outcome.secondary_suppressed, "small-count rule");
+    let account = disclose::TableDisclosure {
+        table: disclose::capacity::TABLE.to_owned(),
+        published: true,
+        reason: Some("Capacités courantes en lits et places sommées par département et champ d'activité ; jamais le détail (Profil 0).".into()),
+        rows_in: tables.get("capacites").map_or(0, table::Table::rows),
+        rows_out: table.rows(),
+        filters: Vec::new(),
+        dropped_columns: Vec::new(),
+        columns: table.column_names().into_iter().map(|c| disclose::apply::ColumnOutcome { column: c, rule: "computed".into() }).collect(),
+        risk: None,
+        aggregate: Some(outcome),
+    };
+    let mut out = table::Tables::new();
+    out.insert(table.spec.name, table);
+    Ok(disclose::Disclosed {
+        audience: public_policy.audience.clone(),
+        policy_sha256: public_policy.sha256.clone(),
+        policy_origin: public_policy.origin.clone(),
+        risk: public_policy.risk.clone(),
+        tables: out,
+        report: vec![account],
+        keys: Vec::new(),
+    })
+}
+
+/// When the k-anonymity gate fails closed nothing is released, but the data-protection officer
+/// still gets the report of why: `<out>/reports/<audience>/<version>-disclosure-failed.{json,md}`.
+/// Only counts, names and sizes go in, as in every disclosure report. Best effort: the run fails
+/// with the same message whether or not the file could be written.
+fn write_disclosure_failure(out_dir: &Path, version: &str, policy: &Policy, error: &DiscloseError) {
+    let DiscloseError::Risk { table, outcome, .. } = error else { return };
+    let dir = out_dir.join("reports").join(&policy.audience);
+    let json = serde_json::json!({
+        "audience": policy.audience,
+        "version": version,
+        "policy": {"origin": policy.origin, "sha256": policy.sha256},
+        "gate": {"passed": false, "table": table, "risk": outcome},
+        "error": error.to_string(),
+    });
+    let markdown = format!(
+        "# Contrôle de la divulgation — audience « {} » — ÉCHEC\n\n- Version : {version}\n- Politique : `{}`, sha256 `{}`\n- Table : {table}\n- Rien n'a été publié pour aucune audience.\n\n{error}\n",
+        policy.audience, policy.origin, policy.sha256
     );
-    if let Some(s) = &scratch {
-        let _ = std::fs::remove_dir_all(s);
+    let written = std::fs::create_dir_all(&dir).and_then(|_| {
+        std::fs::write(dir.join(format!("{version}-disclosure-failed.json")), serde_json::to_string_pretty(&json).unwrap_or_default() + "\n")?;
+        std::fs::write(dir.join(format!("{version}-disclosure-failed.md")), markdown)
+    });
+    match written {
+        Ok(()) => tracing::error!(report = %dir.display(), "disclosure gate failed: report written"),
+        Err(e) => tracing::error!(dir = %dir.display(), "disclosure gate failed; its report could not be written: {e}"),
     }
-    let release = written?;
-    tracing::info!(version = %release.version, dir = %release.dir.display(), status = ?release.status, "release written");
-    if !gate_report.passed {
-        return Err(PipelineError::GateRefused {
-            publication: PUBLIC_PUBLICATION.to_owned(),
-            version: release.version,
-            dir: release.dir.display().to_string(),
-            failures: gate_report.failures,
-            details: gate_report.lines().join("\n"),
-        });
-    }
-    Ok(BuildOutcome { release, rows_by_table })
 }
 
 /// The release a new version follows. Rebuilding an existing version follows what it followed, so
 /// the rebuild is identical; a version older than `latest` is refused, because the chain and the
 /// history only go forward.
-fn previous_release(releases_root: &Path, version: &str) -> Result<Option<PreviousRelease>, PipelineError> {
-    let publication_dir = releases_root.join(PUBLIC_PUBLICATION);
+fn previous_release(releases_root: &Path, publication: &str, version: &str) -> Result<Option<PreviousRelease>, PipelineError> {
+    let publication_dir = releases_root.join(publication);
     let existing = publication_dir.join(version);
     if existing.join(release::manifest::MANIFEST_FILE).exists() {
         let this = release::previous::load(&existing)?;
@@ -241,7 +369,7 @@ fn previous_release(releases_root: &Path, version: &str) -> Result<Option<Previo
             None => Ok(None),
         };
     }
-    let latest = release::previous::load_latest(releases_root, PUBLIC_PUBLICATION)?;
+    let latest = release::previous::load_latest(releases_root, publication)?;
     if let Some(l) = &latest {
         if l.manifest.version.as_str() > version {
             return Err(PipelineError::OutOfOrder { version: version.to_owned(), latest: l.manifest.version.clone() });

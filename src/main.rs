@@ -152,6 +152,17 @@ struct RunArgs {
     /// Build and check everything in a scratch folder; write nothing under --out.
     #[arg(long)]
     dry_run: bool,
+    /// Refresh only these datasets: `capacites` rebuilds the public capacity series
+    /// (out/releases/capacites) from the snapshot, fast enough to run hourly.
+    #[arg(long, value_enum)]
+    only: Option<Only>,
+}
+
+/// Datasets `run --only` can refresh on their own.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Only {
+    /// capacites_departement: beds and places by département and champ d'activité.
+    Capacites,
 }
 
 #[derive(clap::Args)]
@@ -248,7 +259,7 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
     let out_dir = args.out.or(config.release.out_dir.clone()).unwrap_or_else(|| PathBuf::from("out"));
     load_policies(&config)?;
     let public_policy = load_public_policy(&config)?;
-    let outcome = build(&BuildOptions { snapshot_dir, source_label: label, out_dir, public_policy, config, dry_run: args.dry_run })?;
+    let outcome = build(&BuildOptions { snapshot_dir, source_label: label, out_dir, public_policy, config, dry_run: args.dry_run, capacity_only: args.only == Some(Only::Capacites) })?;
     report_build(outcome, args.dry_run);
     Ok(0)
 }
@@ -260,7 +271,7 @@ fn build_command(args: BuildArgs) -> Result<u8, Failure> {
     let label = args.snapshot.display().to_string();
     load_policies(&config)?;
     let public_policy = load_public_policy(&config)?;
-    let outcome = build(&BuildOptions { snapshot_dir: args.snapshot, source_label: label, out_dir, public_policy, config, dry_run: false })?;
+    let outcome = build(&BuildOptions { snapshot_dir: args.snapshot, source_label: label, out_dir, public_policy, config, dry_run: false, capacity_only: false })?;
     report_build(outcome, false);
     Ok(0)
 }
@@ -272,12 +283,19 @@ fn report_build(outcome: ror_opendata::BuildOutcome, dry_run: bool) {
         (false, release::ReleaseStatus::Created) => "created",
         (false, release::ReleaseStatus::Unchanged) => "unchanged (already released, identical)",
     };
-    println!("release public/{} {status}", r.version);
+    println!("release {}/{} {status}", r.manifest.publication, r.version);
     if !dry_run {
         println!("  {}", r.dir.display());
     }
     for (table, rows) in &outcome.rows_by_table {
         println!("  {table:<24} {rows:>9} rows");
+    }
+    for other in &outcome.others {
+        let status = if dry_run { "built (dry run, nothing kept)" } else if other.status == release::ReleaseStatus::Unchanged { "unchanged (already released, identical)" } else { "created" };
+        println!("release {}/{} {status}", other.manifest.publication, other.version);
+        if !dry_run {
+            println!("  {}", other.dir.display());
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod aggregate;
 pub mod apply;
+pub mod capacity;
 pub mod operators;
 pub mod policy;
 pub mod pseudonym;

@@ -203,6 +203,10 @@ pub fn check(ctx: &mut Context<'_>, tables: &Tables) {
         if !ctx.runs(check) {
             continue;
         }
+        if transformed(t, column) {
+            ctx.skip(check, format!("{table}.{column} is pseudonymised or generalised by this audience's policy"));
+            continue;
+        }
         let Some(values) = text_column(t, column) else { continue };
         let mut tally = Tally::default();
         for value in values.flatten() {
@@ -224,8 +228,20 @@ pub fn check(ctx: &mut Context<'_>, tables: &Tables) {
     }
 }
 
+/// True when the audience's policy transformed the column (pseudonymised, generalised, banded): it no
+/// longer holds the identifier its check knows, so checking it would only flag every value. The
+/// disclosure stage describes such a column differently from the catalogue (`derived_spec`).
+fn transformed(table: &Table, column: &str) -> bool {
+    let original = crate::table::catalog::table(table.spec.name).and_then(|s| s.column(column));
+    matches!((original, table.spec.column(column)), (Some(o), Some(c)) if o.description != c.description)
+}
+
 fn practitioners(ctx: &mut Context<'_>, table: &Table) {
     if !ctx.runs("id_nat_ps") {
+        return;
+    }
+    if transformed(table, "id_nat_ps") {
+        ctx.skip("id_nat_ps", "professionnels.id_nat_ps is pseudonymised by this audience's policy");
         return;
     }
     let Some(values) = text_column(table, "id_nat_ps") else { return };
