@@ -11,7 +11,9 @@ pub mod fhir;
 pub mod gate;
 pub mod history;
 pub mod keys;
+pub mod ops;
 pub mod release;
+pub mod report;
 pub mod source;
 pub mod synth;
 pub mod table;
@@ -53,6 +55,12 @@ pub enum PipelineError {
     #[error(transparent)]
     Gate(#[from] gate::GateError),
     /// The release was written for inspection, marked failed in its manifest; `latest` did not move.
+    /// Another run holds the lock of the output folder, or the lock file cannot be made.
+    #[error(transparent)]
+    Lock(#[from] ops::lock::LockError),
+    /// The report page could not be written (the release itself is complete).
+    #[error(transparent)]
+    Report(#[from] report::ReportError),
     #[error("the quality gate refused release {publication}/{version}: {failures} failing check(s); the release is in {dir}, marked failed, and `latest` was not moved (details in its gate.md)\n{details}")]
     GateRefused { publication: String, version: String, dir: String, failures: u64, details: String },
 }
@@ -74,6 +82,25 @@ pub enum FailureClass {
     Output,
     /// The quality gate refused the release: read its report, fix the source or the thresholds.
     Checks,
+    /// The release is written but publishing or delivering it did not complete: rerun the step
+    /// the message names (it is idempotent).
+    Incomplete,
+    /// Another run holds the lock: nothing was done.
+    Locked,
+}
+
+impl FailureClass {
+    /// The exit code of each class, the contract with schedulers (README, `--help`).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            FailureClass::Configuration => 2,
+            FailureClass::Input => 3,
+            FailureClass::Checks => 4,
+            FailureClass::Output => 5,
+            FailureClass::Incomplete => 6,
+            FailureClass::Locked => 7,
+        }
+    }
 }
 
 impl PipelineError {
@@ -86,6 +113,8 @@ impl PipelineError {
             PipelineError::Gate(e) if e.is_configuration() => FailureClass::Configuration,
             PipelineError::Gate(_) => FailureClass::Output,
             PipelineError::GateRefused { .. } => FailureClass::Checks,
+            PipelineError::Lock(ops::lock::LockError::Held { .. }) => FailureClass::Locked,
+            PipelineError::Lock(ops::lock::LockError::Io { .. }) | PipelineError::Report(_) => FailureClass::Output,
         }
     }
 }
@@ -146,10 +175,14 @@ pub fn load_policies(config: &config::Config) -> Result<Vec<Policy>, PipelineErr
 /// snapshot → tables → public tables → release. Nothing is written unless every stage succeeded;
 /// the release itself is written atomically.
 pub fn build(options: &BuildOptions) -> Result<BuildOutcome, PipelineError> {
+    let stage = ops::stage::Stage::start("snapshot");
     let snapshot = source::open_folder(&options.snapshot_dir, &options.source_label)?;
     tracing::info!(files = snapshot.provenance.files.len(), sha256 = %snapshot.provenance.sha256, "snapshot opened");
+    stage.done(snapshot.provenance.files.len() as u64, snapshot.provenance.files.iter().map(|f| f.bytes).sum());
+    let stage = ops::stage::Stage::start("flatten");
     let flattened = fhir::flatten_snapshot(&snapshot)?;
     tracing::info!(resources = flattened.resources_by_type.values().sum::<u64>(), "snapshot flattened");
+    stage.done(flattened.resources_by_type.values().sum(), 0);
     let (taken_at, basis): (DateTime<Utc>, &str) = match (snapshot.provenance.taken_at, flattened.latest_update) {
         (Some(t), _) => (t, "snapshot"),
         (None, Some(t)) => (t, "latest-resource-update"),
@@ -207,8 +240,12 @@ fn build_publications(options: &BuildOptions, ctx: &ReleaseContext<'_>) -> Resul
         }
         for policy in &policies {
             let key = ctx.keyring.audience_key(&policy.audience);
+            let stage = ops::stage::Stage::start("disclose").publication(&policy.audience);
             match disclose::apply_with_key(policy, &ctx.flattened.tables, Some(&key)) {
-                Ok(d) => disclosed_by_publication.push((policy.audience.clone(), d)),
+                Ok(d) => {
+                    stage.done(d.tables.values().map(|t| t.rows() as u64).sum(), 0);
+                    disclosed_by_publication.push((policy.audience.clone(), d));
+                }
                 Err(e) => {
                     if e.is_check_failure() && !options.dry_run {
                         write_disclosure_failure(&options.out_dir, ctx.version, policy, &e);
@@ -250,6 +287,7 @@ fn release_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &
     // The gate judges the tables before anything is written. A refused release is still
     // written, marked failed, so the operator can inspect exactly what was refused; `latest` does
     // not move, and the run ends with the gate's findings (exit code 4).
+    let stage = ops::stage::Stage::start("gate").publication(publication);
     let gate_report = gate::run(&gate::GateInput {
         tables: &disclosed.tables,
         taken_at: ctx.taken_at,
@@ -263,6 +301,8 @@ fn release_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &
         tracing::warn!(publication, "gate: {line}");
     }
     tracing::info!(publication, passed = gate_report.passed, failures = gate_report.failures, warnings = gate_report.warnings, "quality gate");
+    stage.done(gate_report.failures + gate_report.warnings, 0);
+    let stage = ops::stage::Stage::start("history").publication(publication);
     let previous_history = match &previous {
         Some(p) => p.history()?,
         None => Default::default(),
@@ -271,6 +311,8 @@ fn release_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &
     for change in &history.summary {
         tracing::info!(publication, table = %change.table, added = change.added, removed = change.removed, modified = change.modified, schema_version = %change.schema_version, "changes");
     }
+    stage.done(history.summary.iter().map(|c| c.added + c.removed + c.modified).sum(), 0);
+    let stage = ops::stage::Stage::start("release").publication(publication);
     let release = release::write_release(
         ctx.write_root,
         &ReleaseInput {
@@ -291,6 +333,7 @@ fn release_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &
         },
     )?;
     tracing::info!(publication, version = %release.version, dir = %release.dir.display(), status = ?release.status, "release written");
+    stage.done(release.manifest.files.len() as u64, release.manifest.files.iter().map(|f| f.bytes).sum());
     Ok((release, gate_report.passed, gate_report.lines().join("\n"), gate_report.failures))
 }
 

@@ -8,7 +8,8 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use ror_opendata::config::Config;
-use ror_opendata::{build, load_policies, load_policy, load_public_policy, release, sample_dir, synth, BuildOptions, FailureClass, PipelineError};
+use ror_opendata::ops::{self, logging};
+use ror_opendata::{build, load_policies, load_policy, load_public_policy, release, sample_dir, synth, BuildOptions, PipelineError};
 
 const EXIT_HELP: &str = "Exit codes:
   0  success
@@ -19,7 +20,9 @@ const EXIT_HELP: &str = "Exit codes:
      moved; its gate.md says why), the disclosure gate found classes under k beyond the
      suppression limit (nothing written; the message names table, quasi-identifiers and class
      sizes), or verify found a difference
-  5  the release could not be written (disk, permissions, an existing different release)";
+  5  the release could not be written (disk, permissions, an existing different release)
+  6  publish or delivery incomplete: the release is written; the message says which step to rerun
+  7  another run holds the lock of the output folder (<out>/state/run.lock): nothing was done";
 
 #[derive(Parser)]
 #[command(name = "ror-opendata", version, about = "Publish France's ROR as open data: snapshot, flatten, disclose, release.", after_help = EXIT_HELP)]
@@ -184,12 +187,7 @@ struct Failure {
 
 impl From<PipelineError> for Failure {
     fn from(e: PipelineError) -> Self {
-        let code = match e.class() {
-            FailureClass::Configuration => 2,
-            FailureClass::Input => 3,
-            FailureClass::Output => 5,
-            FailureClass::Checks => 4,
-        };
+        let code = e.class().exit_code();
         Failure { code, error: e.into() }
     }
 }
@@ -203,7 +201,13 @@ impl From<anyhow::Error> for Failure {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let format = cli.log_format;
-    init_logging(format, cli.quiet);
+    logging::init(
+        match format {
+            LogFormat::Human => logging::LogFormat::Human,
+            LogFormat::Json => logging::LogFormat::Json,
+        },
+        cli.quiet,
+    );
     match try_main(cli) {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
@@ -219,8 +223,8 @@ fn main() -> ExitCode {
 
 fn try_main(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
-        Command::Run(args) => run(args),
-        Command::Build(args) => build_command(args),
+        Command::Run(args) => run(args, cli.log_format),
+        Command::Build(args) => build_command(args, cli.log_format),
         Command::Verify { path, public_key } => verify(path, public_key),
         Command::Synth { scale, seed, out, taken_at } => synth_command(scale, seed, out, taken_at),
         Command::Policy { action: PolicyAction::Check { config } } => policy_check(config),
@@ -231,17 +235,6 @@ fn try_main(cli: Cli) -> Result<u8, Failure> {
     }
 }
 
-fn init_logging(format: LogFormat, quiet: bool) {
-    let default = if quiet { "warn" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ROR_OPENDATA_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let color = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).with_ansi(color);
-    match format {
-        LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-    }
-}
-
 fn load_config(path: Option<&PathBuf>) -> Result<Config, Failure> {
     match path {
         Some(p) => Config::load(p).map_err(|e| PipelineError::from(e).into()),
@@ -249,34 +242,74 @@ fn load_config(path: Option<&PathBuf>) -> Result<Config, Failure> {
     }
 }
 
-/// `run`: the whole night on a snapshot folder (the embedded sample by default).
-fn run(args: RunArgs) -> Result<u8, Failure> {
+/// Hold the run lock of `out_dir` for as long as the returned guard lives: two runs writing the
+/// same releases would interleave. A dry run writes nothing there, so it takes no lock.
+fn lock_out_dir(out_dir: &std::path::Path, dry_run: bool) -> Result<Option<ops::lock::RunLock>, Failure> {
+    if dry_run {
+        return Ok(None);
+    }
+    Ok(Some(ops::lock::acquire(out_dir).map_err(PipelineError::from)?))
+}
+
+/// `run`: the whole night, in order — snapshot, build (flatten, disclose, gate, history, release),
+/// the report page, then the steps that leave the machine (publish, deliver). Each step starts only
+/// when the previous one succeeded, so nothing is published from a failed night.
+fn run(args: RunArgs, format: LogFormat) -> Result<u8, Failure> {
     let config = load_config(args.config.as_ref())?;
     let (snapshot_dir, label) = match args.source.or(config.source.folder.clone()) {
         Some(dir) => (dir.clone(), dir.display().to_string()),
         None => (sample_dir(), "sample".to_owned()),
     };
     let out_dir = args.out.or(config.release.out_dir.clone()).unwrap_or_else(|| PathBuf::from("out"));
+    let _lock = lock_out_dir(&out_dir, args.dry_run)?;
     load_policies(&config)?;
     let public_policy = load_public_policy(&config)?;
-    let outcome = build(&BuildOptions { snapshot_dir, source_label: label, out_dir, public_policy, config, dry_run: args.dry_run, capacity_only: args.only == Some(Only::Capacites) })?;
-    report_build(outcome, args.dry_run);
+    let built = build(&BuildOptions { snapshot_dir, source_label: label, out_dir: out_dir.clone(), public_policy, config, dry_run: args.dry_run, capacity_only: args.only == Some(Only::Capacites) });
+    if !args.dry_run {
+        write_report(&out_dir, &built)?;
+    }
+    let outcome = built?;
+    report_build(outcome, args.dry_run, format);
     Ok(0)
 }
 
+/// The report page of the night's public release, beside the releases (out/reports/public/), also
+/// when the gate refused it: that is the night its reader needs it most.
+fn write_report(out_dir: &std::path::Path, built: &Result<ror_opendata::BuildOutcome, PipelineError>) -> Result<(), Failure> {
+    let release_dir = match built {
+        Ok(outcome) if outcome.release.manifest.publication == ror_opendata::PUBLIC_PUBLICATION => outcome.release.dir.clone(),
+        Err(PipelineError::GateRefused { publication, dir, .. }) if publication == ror_opendata::PUBLIC_PUBLICATION => PathBuf::from(dir),
+        _ => return Ok(()),
+    };
+    let written = ror_opendata::report::write(&ror_opendata::report::ReportInput { release_dir: &release_dir, out_dir, stages: &ops::stage::journal() }).map_err(PipelineError::from)?;
+    tracing::info!(html = %written.html.display(), markdown = %written.markdown.display(), "report page written");
+    Ok(())
+}
+
 /// `build`: a release from a stored snapshot folder.
-fn build_command(args: BuildArgs) -> Result<u8, Failure> {
+fn build_command(args: BuildArgs, format: LogFormat) -> Result<u8, Failure> {
     let config = load_config(args.config.as_ref())?;
     let out_dir = args.out.or(config.release.out_dir.clone()).unwrap_or_else(|| PathBuf::from("out"));
+    let _lock = lock_out_dir(&out_dir, false)?;
     let label = args.snapshot.display().to_string();
     load_policies(&config)?;
     let public_policy = load_public_policy(&config)?;
     let outcome = build(&BuildOptions { snapshot_dir: args.snapshot, source_label: label, out_dir, public_policy, config, dry_run: false, capacity_only: false })?;
-    report_build(outcome, false);
+    report_build(outcome, false, format);
     Ok(0)
 }
 
-fn report_build(outcome: ror_opendata::BuildOutcome, dry_run: bool) {
+fn report_build(outcome: ror_opendata::BuildOutcome, dry_run: bool, format: LogFormat) {
+    if let LogFormat::Json = format {
+        // A scheduler reading JSON gets the result as one JSON line too.
+        let releases: Vec<serde_json::Value> = std::iter::once(&outcome.release)
+            .chain(&outcome.others)
+            .map(|r| serde_json::json!({"publication": r.manifest.publication, "version": r.version, "status": if dry_run { "dry-run" } else if r.status == release::ReleaseStatus::Unchanged { "unchanged" } else { "created" }, "dir": if dry_run { None } else { Some(r.dir.display().to_string()) }}))
+            .collect();
+        let rows: serde_json::Map<String, serde_json::Value> = outcome.rows_by_table.iter().map(|(t, n)| (t.clone(), (*n).into())).collect();
+        println!("{}", serde_json::json!({"releases": releases, "rows": rows}));
+        return;
+    }
     let r = &outcome.release;
     let status = match (dry_run, &r.status) {
         (true, _) => "built (dry run, nothing kept)",
