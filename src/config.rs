@@ -30,9 +30,6 @@ pub struct Config {
     /// The quality gate's thresholds and check levels (src/gate/config.rs).
     #[serde(default)]
     pub gate: crate::gate::GateConfig,
-    /// Where and how the public release is published on data.gouv.fr (src/publish/config.rs).
-    #[serde(default)]
-    pub publish: crate::publish::config::PublishConfig,
 }
 
 /// Where production keys live (`keys init` makes the folder). Without it, development keys are
@@ -44,11 +41,24 @@ pub struct KeysConfig {
 }
 
 /// Where the snapshot comes from.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     /// A folder of FHIR files; the embedded sample when absent.
     pub folder: Option<PathBuf>,
+    /// `folder` (the default) or `fhir`: take the snapshot from the ROR FHIR API.
+    pub kind: Option<SourceKind>,
+    /// `[source.fhir]`: the ROR FHIR API (src/source/fhir/config.rs).
+    #[serde(default)]
+    pub fhir: crate::source::fhir::FhirConfig,
+}
+
+/// What `[source] kind` may say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Folder,
+    Fhir,
 }
 
 /// Where releases go.
@@ -150,6 +160,8 @@ impl Config {
             }
         };
         rebase(&mut config.source.folder);
+        rebase(&mut config.source.fhir.client_secret_file);
+        rebase(&mut config.source.fhir.snapshots_dir);
         rebase(&mut config.release.out_dir);
         rebase(&mut config.policy.public);
         rebase(&mut config.policy.drees);
@@ -161,7 +173,6 @@ impl Config {
         }
         rebase(&mut config.keys.dir);
         rebase(&mut config.gate.exceptions);
-        config.publish.rebase(base);
         config.gate.validate().map_err(|message| ConfigError::Invalid { path: path.display().to_string(), message })?;
         Ok(config)
     }

@@ -12,7 +12,6 @@ pub mod gate;
 pub mod history;
 pub mod keys;
 pub mod ops;
-pub mod publish;
 pub mod release;
 pub mod report;
 pub mod source;
@@ -41,11 +40,11 @@ pub enum PipelineError {
     Config(#[from] config::ConfigError),
     #[error(transparent)]
     Fhir(#[from] FhirError),
+    /// Taking a snapshot from the ROR FHIR API failed (src/source/fhir).
+    #[error(transparent)]
+    Api(#[from] source::fhir::FhirSourceError),
     #[error(transparent)]
     Disclose(#[from] DiscloseError),
-    /// Publishing to data.gouv.fr failed or was refused (src/publish).
-    #[error(transparent)]
-    Publish(#[from] publish::PublishError),
     #[error(transparent)]
     Release(#[from] ReleaseError),
     #[error(transparent)]
@@ -117,12 +116,9 @@ impl PipelineError {
             PipelineError::Gate(e) if e.is_configuration() => FailureClass::Configuration,
             PipelineError::Gate(_) => FailureClass::Output,
             PipelineError::GateRefused { .. } => FailureClass::Checks,
-            PipelineError::Publish(e) => match e.class() {
-                publish::PublishFailure::Configuration => FailureClass::Configuration,
-                publish::PublishFailure::Input => FailureClass::Input,
-                publish::PublishFailure::Checks => FailureClass::Checks,
-                publish::PublishFailure::Incomplete => FailureClass::Incomplete,
-            },
+            PipelineError::Api(e) if e.is_configuration() => FailureClass::Configuration,
+            PipelineError::Api(e) if e.is_storage() => FailureClass::Output,
+            PipelineError::Api(_) => FailureClass::Input,
             PipelineError::Lock(ops::lock::LockError::Held { .. }) => FailureClass::Locked,
             PipelineError::Lock(ops::lock::LockError::Io { .. }) | PipelineError::Report(_) => FailureClass::Output,
         }

@@ -49,9 +49,9 @@ enum Command {
     Run(RunArgs),
     /// Build a release from a stored snapshot folder.
     Build(BuildArgs),
-    /// Publish a public release to data.gouv.fr (or any udata): print the plan (create, upload,
-    /// replace in place, keep, update metadata, reorder), then apply it unless --dry-run.
-    Publish(PublishArgs),
+    /// Take a snapshot from the ROR FHIR API ($export, or search) and store it, checked and
+    /// immutable, under <out>/<transaction time>; `build --snapshot` then works offline.
+    Snapshot(SnapshotArgs),
     /// Check a release, or every release under a folder, against its manifest and SHA256SUMS.
     Verify {
         /// A release folder, a publication folder or a releases folder.
@@ -146,7 +146,8 @@ enum PolicyAction {
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// A folder of FHIR JSON files; the embedded sample when absent.
+    /// A folder of FHIR JSON files, or the http(s) base URL of the ROR FHIR API (then ROR_TOKEN_URL,
+    /// ROR_CLIENT_ID and ROR_CLIENT_SECRET give the credentials); the embedded sample when absent.
     #[arg(long)]
     source: Option<PathBuf>,
     /// The output folder (releases go to <out>/releases/public/<version>).
@@ -162,27 +163,6 @@ struct RunArgs {
     /// (out/releases/capacites) from the snapshot, fast enough to run hourly.
     #[arg(long, value_enum)]
     only: Option<Only>,
-    /// Do not publish to data.gouv.fr even when a target is configured (`publish` does it later).
-    #[arg(long)]
-    no_publish: bool,
-}
-
-#[derive(clap::Args)]
-struct PublishArgs {
-    /// The release folder; the newest public release (<out>/releases/public/latest) when absent.
-    #[arg(long)]
-    release: Option<PathBuf>,
-    /// The output folder (its state/ keeps which resource ids hold which files).
-    #[arg(long)]
-    out: Option<PathBuf>,
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Print the plan; change nothing on the platform.
-    #[arg(long)]
-    dry_run: bool,
-    /// Publish even a release whose gate failed or that was built with development keys.
-    #[arg(long)]
-    force: bool,
 }
 
 /// Datasets `run --only` can refresh on their own.
@@ -190,6 +170,21 @@ struct PublishArgs {
 enum Only {
     /// capacites_departement: beds and places by département and champ d'activité.
     Capacites,
+}
+
+#[derive(clap::Args)]
+struct SnapshotArgs {
+    /// The ROR FHIR API base URL (over ROR_FHIR_URL and [source.fhir] base_url).
+    #[arg(long)]
+    source: Option<String>,
+    /// The folder of stored snapshots (default [source.fhir] snapshots_dir, or out/snapshots).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Only the offers updated since the newest stored snapshot (`_lastUpdated=ge…`), merged onto it.
+    #[arg(long)]
+    delta: bool,
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -249,7 +244,7 @@ fn try_main(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
         Command::Run(args) => run(args, cli.log_format),
         Command::Build(args) => build_command(args, cli.log_format),
-        Command::Publish(args) => publish_command(args),
+        Command::Snapshot(args) => snapshot_command(args),
         Command::Verify { path, public_key } => verify(path, public_key),
         Command::Synth { scale, seed, out, taken_at } => synth_command(scale, seed, out, taken_at),
         Command::Policy { action: PolicyAction::Check { config } } => policy_check(config),
@@ -281,51 +276,18 @@ fn lock_out_dir(out_dir: &std::path::Path, dry_run: bool) -> Result<Option<ops::
 /// when the previous one succeeded, so nothing is published from a failed night.
 fn run(args: RunArgs, format: LogFormat) -> Result<u8, Failure> {
     let config = load_config(args.config.as_ref())?;
-    let (snapshot_dir, label) = match args.source.or(config.source.folder.clone()) {
-        Some(dir) => (dir.clone(), dir.display().to_string()),
-        None => (sample_dir(), "sample".to_owned()),
-    };
     let out_dir = args.out.or(config.release.out_dir.clone()).unwrap_or_else(|| PathBuf::from("out"));
     let _lock = lock_out_dir(&out_dir, args.dry_run)?;
+    let (snapshot_dir, label, _scratch_snapshot) = run_source(args.source, &config, &out_dir, args.dry_run)?;
     load_policies(&config)?;
     let public_policy = load_public_policy(&config)?;
-    let capacity_only = args.only == Some(Only::Capacites);
-    let publish_config = config.clone();
-    let built = build(&BuildOptions { snapshot_dir, source_label: label, out_dir: out_dir.clone(), public_policy, config, dry_run: args.dry_run, capacity_only });
+    let built = build(&BuildOptions { snapshot_dir, source_label: label, out_dir: out_dir.clone(), public_policy, config, dry_run: args.dry_run, capacity_only: args.only == Some(Only::Capacites) });
     if !args.dry_run {
         write_report(&out_dir, &built)?;
     }
     let outcome = built?;
     report_build(outcome, args.dry_run, format);
-    if !args.dry_run && !args.no_publish && !capacity_only {
-        match ror_opendata::publish::publish_configured(&publish_config, &out_dir, None, false, false).map_err(PipelineError::from)? {
-            Some(outcome) => report_publish(&outcome, false),
-            None => tracing::info!("publishing skipped: no data.gouv.fr target configured (DATAGOUV_API_URL, DATAGOUV_API_KEY, DATAGOUV_ORGANIZATION)"),
-        }
-    }
     Ok(0)
-}
-
-/// `publish`: a public release onto its data.gouv.fr dataset, plan first.
-fn publish_command(args: PublishArgs) -> Result<u8, Failure> {
-    let config = load_config(args.config.as_ref())?;
-    let out_dir = args.out.or(config.release.out_dir.clone()).unwrap_or_else(|| PathBuf::from("out"));
-    let _lock = lock_out_dir(&out_dir, args.dry_run)?;
-    let outcome = ror_opendata::publish::publish_configured(&config, &out_dir, args.release.as_deref(), args.dry_run, args.force)
-        .map_err(PipelineError::from)?
-        .ok_or(PipelineError::from(ror_opendata::publish::PublishError::NoTarget))?;
-    report_publish(&outcome, args.dry_run);
-    Ok(0)
-}
-
-fn report_publish(outcome: &ror_opendata::publish::PublishOutcome, dry_run: bool) {
-    println!("publish plan for release {}:", outcome.version);
-    println!("{}", outcome.plan);
-    match (&outcome.dataset_url, dry_run) {
-        (_, true) => println!("dry run: nothing was changed"),
-        (Some(url), false) => println!("published release {} to {url}: {} file(s), {} bytes uploaded", outcome.version, outcome.files_uploaded, outcome.bytes_uploaded),
-        (None, false) => {}
-    }
 }
 
 /// The report page of the night's public release, beside the releases (out/reports/public/), also
@@ -339,6 +301,55 @@ fn write_report(out_dir: &std::path::Path, built: &Result<ror_opendata::BuildOut
     let written = ror_opendata::report::write(&ror_opendata::report::ReportInput { release_dir: &release_dir, out_dir, stages: &ops::stage::journal() }).map_err(PipelineError::from)?;
     tracing::info!(html = %written.html.display(), markdown = %written.markdown.display(), "report page written");
     Ok(())
+}
+
+/// The snapshot a run builds from: a folder (the embedded sample by default), or a new snapshot
+/// taken from the ROR FHIR API when the source is an http(s) URL or `[source] kind = "fhir"`. A
+/// dry run stores that snapshot in a scratch folder, never under out/, removed when the run ends.
+fn run_source(source: Option<PathBuf>, config: &Config, out_dir: &std::path::Path, dry_run: bool) -> Result<(PathBuf, String, ScratchDir), Failure> {
+    use ror_opendata::config::SourceKind;
+    use ror_opendata::source::fhir;
+    let url = source.as_ref().and_then(|s| s.to_str()).filter(|s| s.starts_with("http://") || s.starts_with("https://")).map(str::to_owned);
+    if url.is_none() && (source.is_some() || config.source.kind != Some(SourceKind::Fhir)) {
+        return Ok(match source.or(config.source.folder.clone()) {
+            Some(dir) => (dir.clone(), dir.display().to_string(), ScratchDir(None)),
+            None => (sample_dir(), "sample".to_owned(), ScratchDir(None)),
+        });
+    }
+    let snapshots_dir = if dry_run {
+        std::env::temp_dir().join(format!("ror-opendata-dry-run-snapshots-{}", std::process::id()))
+    } else {
+        fhir::default_snapshots_dir(&config.source.fhir, out_dir)
+    };
+    let scratch = ScratchDir(dry_run.then(|| snapshots_dir.clone()));
+    let stored = fhir::take_snapshot(&fhir::SnapshotRequest { config: &config.source.fhir, base_override: url.as_deref(), snapshots_dir: &snapshots_dir, delta: false }).map_err(PipelineError::from)?;
+    Ok((stored.dir, stored.source, scratch))
+}
+
+/// A folder removed when dropped.
+struct ScratchDir(Option<PathBuf>);
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.0 {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// `snapshot`: take a snapshot from the ROR FHIR API and store it.
+fn snapshot_command(args: SnapshotArgs) -> Result<u8, Failure> {
+    use ror_opendata::source::fhir;
+    let config = load_config(args.config.as_ref())?;
+    let out_dir = config.release.out_dir.clone().unwrap_or_else(|| PathBuf::from("out"));
+    let snapshots_dir = args.out.unwrap_or_else(|| fhir::default_snapshots_dir(&config.source.fhir, &out_dir));
+    let stored = fhir::take_snapshot(&fhir::SnapshotRequest { config: &config.source.fhir, base_override: args.source.as_deref(), snapshots_dir: &snapshots_dir, delta: args.delta }).map_err(PipelineError::from)?;
+    println!("snapshot {} stored ({} files)", stored.taken_at.format("%Y-%m-%dT%H:%M:%SZ"), stored.files);
+    println!("  {}", stored.dir.display());
+    for (kind, count) in &stored.resources_by_type {
+        println!("  {kind:<20} {count:>9}");
+    }
+    Ok(0)
 }
 
 /// `build`: a release from a stored snapshot folder.

@@ -1,7 +1,9 @@
 //! Where a snapshot comes from. Today: a folder of FHIR JSON files (the embedded sample, the output
 //! of ANS's `$export`, a stored snapshot). A `Snapshot` names its files and carries provenance
 //! (source, instant, sha256 of everything read); `reader` streams its resources one by one.
+//! `fhir` takes a snapshot from the ROR FHIR API and stores it as such a folder.
 
+pub mod fhir;
 pub mod folder;
 pub mod reader;
 
