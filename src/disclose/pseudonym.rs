@@ -317,3 +317,65 @@ mod tests {
         assert!(out.bytes().all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b)));
     }
 }
+
+/// Properties over arbitrary identifiers and keys (proptest): a pseudonym depends only on the
+/// identifier's canonical form, the audience and the key epoch.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::keys::Keyring;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    fn keyring(master: [u8; 32], epoch: u32) -> Keyring {
+        Keyring::from_master(master, BTreeMap::from([("drees".to_owned(), epoch)]), false)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// The same RPPS, however it is written (spaces, dots, the "8" prefix of idNat_PS), gets
+        /// one pseudonym, 26 base32 characters long, every time it is computed.
+        #[test]
+        fn an_rpps_has_one_stable_pseudonym_whatever_its_spelling(master in any::<[u8; 32]>(), rpps in "[0-9]{11}", sep in prop::sample::select(vec!["", " ", ".", "-"])) {
+            let ring = keyring(master, 0);
+            let key = ring.audience_key("public");
+            let p = Pseudonymiser::new(&key);
+            let spaced = rpps.as_bytes().chunks(3).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join(sep);
+            let reference = p.pseudonym(IdentifierKind::IdnatPs, &rpps);
+            prop_assert_eq!(reference.len(), PSEUDONYM_LEN);
+            prop_assert!(reference.bytes().all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b)));
+            prop_assert_eq!(&p.pseudonym(IdentifierKind::IdnatPs, &format!("8{rpps}")), &reference);
+            prop_assert_eq!(&p.pseudonym(IdentifierKind::IdnatPs, &format!("  {spaced} ")), &reference);
+            prop_assert_eq!(&Pseudonymiser::new(&keyring(master, 0).audience_key("public")).pseudonym(IdentifierKind::IdnatPs, &rpps), &reference);
+        }
+
+        /// Audiences, epochs and masters separate pseudonyms: no two of them share one, so no
+        /// recipient can join its extract with another's or with the open data.
+        #[test]
+        fn audiences_and_epochs_never_share_a_pseudonym(master in any::<[u8; 32]>(), other in any::<[u8; 32]>(), rpps in "[0-9]{11}", epoch in 1u32..1000) {
+            prop_assume!(master != other);
+            let ring = keyring(master, epoch);
+            let of = |key: &crate::keys::AudienceKey| Pseudonymiser::new(key).pseudonym(IdentifierKind::IdnatPs, &rpps);
+            let all = [
+                of(&ring.audience_key("public")),
+                of(&ring.audience_key("drees")),
+                of(&ring.audience_key("hdh")),
+                of(&ring.audience_key_at("drees", epoch - 1)),
+                of(&keyring(other, epoch).audience_key("drees")),
+            ];
+            let distinct: std::collections::BTreeSet<_> = all.iter().collect();
+            prop_assert_eq!(distinct.len(), all.len(), "{:?}", all);
+        }
+
+        /// Different identifiers get different pseudonyms (128 bits: a collision here is a bug).
+        #[test]
+        fn different_identifiers_get_different_pseudonyms(master in any::<[u8; 32]>(), a in "[0-9]{11}", b in "[0-9]{11}") {
+            prop_assume!(a != b);
+            let ring = keyring(master, 0);
+            let key = ring.audience_key("hdh");
+            let p = Pseudonymiser::new(&key);
+            prop_assert_ne!(p.pseudonym(IdentifierKind::IdnatPs, &a), p.pseudonym(IdentifierKind::IdnatPs, &b));
+        }
+    }
+}

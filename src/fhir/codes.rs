@@ -2,7 +2,7 @@
 //! codings by ANS terminology (TRE_Rxx, whichever spelling of the system), references, and FHIR
 //! dates and instants normalised to UTC.
 
-use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 
 use super::model::{CodeableConcept, Coding, Extension, Identifier, Meta, Reference};
 
@@ -82,23 +82,42 @@ pub fn parse_reference(reference: &Reference) -> Option<(String, String)> {
     Some((kind.to_owned(), id.to_owned()))
 }
 
+/// The years an instant recorded by the ROR can fall in. Instants are recording times (updates,
+/// capacity declarations), all made by a directory created in 2016; a year outside this range is
+/// a sentinel or a corruption, never a real update, and would poison freshness and versions.
+pub const PLAUSIBLE_INSTANT_YEARS: std::ops::RangeInclusive<i32> = 1900..=2100;
+
 /// A FHIR instant or dateTime as UTC, truncated to the second (the precision of the CSV files).
 /// A bare date counts as midnight UTC; a year or year-month alone is refused (no instant to give).
 pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+    let instant = if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         let t = t.with_timezone(&Utc);
-        return DateTime::from_timestamp(t.timestamp(), 0).ok_or_else(|| format!("{text:?} is out of range"));
+        DateTime::from_timestamp(t.timestamp(), 0).ok_or_else(|| format!("{text:?} is out of range"))?
+    } else if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        d.and_time(NaiveTime::MIN).and_utc()
+    } else {
+        return Err(format!("{text:?} is not a FHIR dateTime (expected e.g. 2025-04-08T13:05:27+02:00)"));
+    };
+    if !PLAUSIBLE_INSTANT_YEARS.contains(&instant.year()) {
+        return Err(format!(
+            "{text:?} is outside {}–{}: not a recording time of the ROR",
+            PLAUSIBLE_INSTANT_YEARS.start(),
+            PLAUSIBLE_INSTANT_YEARS.end()
+        ));
     }
-    if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(d.and_time(NaiveTime::MIN).and_utc());
-    }
-    Err(format!("{text:?} is not a FHIR dateTime (expected e.g. 2025-04-08T13:05:27+02:00)"))
+    Ok(instant)
 }
 
-/// A FHIR date (or the date part of a dateTime).
+/// A FHIR date (or the date part of a dateTime). Year 0000 does not exist in FHIR (its date type
+/// starts at 0001); far-future dates such as 9999-12-31 are accepted, as sources use them for
+/// "no end".
 pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
     let head = text.get(..10).unwrap_or(text);
-    NaiveDate::parse_from_str(head, "%Y-%m-%d").map_err(|_| format!("{text:?} is not a FHIR date (expected YYYY-MM-DD)"))
+    let date = NaiveDate::parse_from_str(head, "%Y-%m-%d").map_err(|_| format!("{text:?} is not a FHIR date (expected YYYY-MM-DD)"))?;
+    if date.year() < 1 {
+        return Err(format!("{text:?} is not a FHIR date: years start at 0001"));
+    }
+    Ok(date)
 }
 
 /// A FHIR time "HH:MM:SS" (fractional seconds dropped), normalised.
@@ -137,5 +156,9 @@ mod tests {
         assert_eq!(parse_instant("2025-04-08T13:05:27.000+02:00").unwrap().to_rfc3339(), "2025-04-08T11:05:27+00:00");
         assert!(parse_instant("2025-13").is_err());
         assert_eq!(parse_time("09:00:00.5").unwrap(), "09:00:00");
+        assert!(parse_instant("0000-01-01T00:00:00Z").unwrap_err().contains("outside 1900–2100"));
+        assert!(parse_instant("9999-12-31T23:59:59Z").unwrap_err().contains("outside 1900–2100"));
+        assert!(parse_date("0000-06-01").unwrap_err().contains("years start at 0001"));
+        assert_eq!(parse_date("9999-12-31").unwrap().to_string(), "9999-12-31");
     }
 }

@@ -43,6 +43,11 @@ struct EntryShape<'a> {
     resource: Option<&'a RawValue>,
 }
 
+/// The largest single resource accepted. ANS's offers weigh about 9 KB with their hours and
+/// contacts; a resource a thousand times that is a corrupt or hostile file, and its strings would
+/// end up in CSV cells that no spreadsheet opens.
+pub const MAX_RESOURCE_BYTES: usize = 8 * 1024 * 1024;
+
 /// Resource types that carry no directory data (search outcomes): skipped silently.
 const IGNORED_TYPES: &[&str] = &["OperationOutcome"];
 
@@ -173,12 +178,34 @@ where
     }
     let location = format!("{position} ({})", header.resource_type);
     let id = match header.id {
+        Some(id) if !id.trim().is_empty() && !is_fhir_id(id) => {
+            return Err(SourceError::Resource {
+                file: file.to_owned(),
+                location,
+                message: format!("field id: {id:?} is not a FHIR id (1 to 64 of A-Z a-z 0-9 - .)"),
+            }
+            .into());
+        }
+        Some(id) if value.get().len() > MAX_RESOURCE_BYTES => {
+            return Err(SourceError::Resource {
+                file: file.to_owned(),
+                location: format!("{position} ({}/{id})", header.resource_type),
+                message: format!("the resource is {} bytes, above the {} bytes one ROR resource may hold", value.get().len(), MAX_RESOURCE_BYTES),
+            }
+            .into());
+        }
         Some(id) if !id.trim().is_empty() => id,
         _ => {
             return Err(SourceError::Resource { file: file.to_owned(), location, message: "field id: missing or empty".into() }.into());
         }
     };
     visit(RawResource { file, position, resource_type: header.resource_type, id, json: value })
+}
+
+/// FHIR's id type: `[A-Za-z0-9\-\.]{1,64}`. Ids become primary keys, file-derived names and
+/// pseudonym inputs, so one with a slash or a space is refused at the door.
+fn is_fhir_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
 #[cfg(test)]
@@ -207,6 +234,8 @@ mod tests {
     fn errors_name_the_place() {
         let e = collect(r#"{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Location"}}]}"#).unwrap_err().to_string();
         assert!(e.contains("f.json: entry[0] (Location): field id"), "{e}");
+        let e = collect(r#"{"resourceType":"Location","id":"../etc"}"#).unwrap_err().to_string();
+        assert!(e.contains("field id: \"../etc\" is not a FHIR id"), "{e}");
         let e = collect("{\"resourceType\":\"Location\",\n \"id\": }").unwrap_err().to_string();
         assert!(e.contains("malformed JSON at line 2"), "{e}");
         let e = collect(r#"{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Bundle","id":"x"}}]}"#).unwrap_err().to_string();
