@@ -30,6 +30,9 @@ pub struct Config {
     /// The quality gate's thresholds and check levels (src/gate/config.rs).
     #[serde(default)]
     pub gate: crate::gate::GateConfig,
+    /// Where and how the public release is published on data.gouv.fr (src/publish/config.rs).
+    #[serde(default)]
+    pub publish: crate::publish::config::PublishConfig,
 }
 
 /// Where production keys live (`keys init` makes the folder). Without it, development keys are
@@ -173,6 +176,7 @@ impl Config {
         }
         rebase(&mut config.keys.dir);
         rebase(&mut config.gate.exceptions);
+        config.publish.rebase(base);
         config.gate.validate().map_err(|message| ConfigError::Invalid { path: path.display().to_string(), message })?;
         Ok(config)
     }

@@ -12,6 +12,7 @@ pub mod gate;
 pub mod history;
 pub mod keys;
 pub mod ops;
+pub mod publish;
 pub mod release;
 pub mod report;
 pub mod source;
@@ -45,6 +46,9 @@ pub enum PipelineError {
     Api(#[from] source::fhir::FhirSourceError),
     #[error(transparent)]
     Disclose(#[from] DiscloseError),
+    /// Publishing to data.gouv.fr failed or was refused (src/publish).
+    #[error(transparent)]
+    Publish(#[from] publish::PublishError),
     #[error(transparent)]
     Release(#[from] ReleaseError),
     #[error(transparent)]
@@ -119,6 +123,12 @@ impl PipelineError {
             PipelineError::Api(e) if e.is_configuration() => FailureClass::Configuration,
             PipelineError::Api(e) if e.is_storage() => FailureClass::Output,
             PipelineError::Api(_) => FailureClass::Input,
+            PipelineError::Publish(e) => match e.class() {
+                publish::PublishFailure::Configuration => FailureClass::Configuration,
+                publish::PublishFailure::Input => FailureClass::Input,
+                publish::PublishFailure::Checks => FailureClass::Checks,
+                publish::PublishFailure::Incomplete => FailureClass::Incomplete,
+            },
             PipelineError::Lock(ops::lock::LockError::Held { .. }) => FailureClass::Locked,
             PipelineError::Lock(ops::lock::LockError::Io { .. }) | PipelineError::Report(_) => FailureClass::Output,
         }

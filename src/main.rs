@@ -52,6 +52,9 @@ enum Command {
     /// Take a snapshot from the ROR FHIR API ($export, or search) and store it, checked and
     /// immutable, under <out>/<transaction time>; `build --snapshot` then works offline.
     Snapshot(SnapshotArgs),
+    /// Publish a public release to data.gouv.fr (or any udata): print the plan (create, upload,
+    /// replace in place, keep, update metadata, reorder), then apply it unless --dry-run.
+    Publish(PublishArgs),
     /// Check a release, or every release under a folder, against its manifest and SHA256SUMS.
     Verify {
         /// A release folder, a publication folder or a releases folder.
@@ -163,6 +166,27 @@ struct RunArgs {
     /// (out/releases/capacites) from the snapshot, fast enough to run hourly.
     #[arg(long, value_enum)]
     only: Option<Only>,
+    /// Do not publish to data.gouv.fr even when a target is configured (`publish` does it later).
+    #[arg(long)]
+    no_publish: bool,
+}
+
+#[derive(clap::Args)]
+struct PublishArgs {
+    /// The release folder; the newest public release (<out>/releases/public/latest) when absent.
+    #[arg(long)]
+    release: Option<PathBuf>,
+    /// The output folder (its state/ keeps which resource ids hold which files).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Print the plan; change nothing on the platform.
+    #[arg(long)]
+    dry_run: bool,
+    /// Publish even a release whose gate failed or that was built with development keys.
+    #[arg(long)]
+    force: bool,
 }
 
 /// Datasets `run --only` can refresh on their own.
@@ -245,6 +269,7 @@ fn try_main(cli: Cli) -> Result<u8, Failure> {
         Command::Run(args) => run(args, cli.log_format),
         Command::Build(args) => build_command(args, cli.log_format),
         Command::Snapshot(args) => snapshot_command(args),
+        Command::Publish(args) => publish_command(args),
         Command::Verify { path, public_key } => verify(path, public_key),
         Command::Synth { scale, seed, out, taken_at } => synth_command(scale, seed, out, taken_at),
         Command::Policy { action: PolicyAction::Check { config } } => policy_check(config),
@@ -281,13 +306,43 @@ fn run(args: RunArgs, format: LogFormat) -> Result<u8, Failure> {
     let (snapshot_dir, label, _scratch_snapshot) = run_source(args.source, &config, &out_dir, args.dry_run)?;
     load_policies(&config)?;
     let public_policy = load_public_policy(&config)?;
-    let built = build(&BuildOptions { snapshot_dir, source_label: label, out_dir: out_dir.clone(), public_policy, config, dry_run: args.dry_run, capacity_only: args.only == Some(Only::Capacites) });
+    let capacity_only = args.only == Some(Only::Capacites);
+    let publish_config = config.clone();
+    let built = build(&BuildOptions { snapshot_dir, source_label: label, out_dir: out_dir.clone(), public_policy, config, dry_run: args.dry_run, capacity_only });
     if !args.dry_run {
         write_report(&out_dir, &built)?;
     }
     let outcome = built?;
     report_build(outcome, args.dry_run, format);
+    if !args.dry_run && !args.no_publish && !capacity_only {
+        match ror_opendata::publish::publish_configured(&publish_config, &out_dir, None, false, false).map_err(PipelineError::from)? {
+            Some(outcome) => report_publish(&outcome, false),
+            None => tracing::info!("publishing skipped: no data.gouv.fr target configured (DATAGOUV_API_URL, DATAGOUV_API_KEY, DATAGOUV_ORGANIZATION)"),
+        }
+    }
     Ok(0)
+}
+
+/// `publish`: a public release onto its data.gouv.fr dataset, plan first.
+fn publish_command(args: PublishArgs) -> Result<u8, Failure> {
+    let config = load_config(args.config.as_ref())?;
+    let out_dir = args.out.or(config.release.out_dir.clone()).unwrap_or_else(|| PathBuf::from("out"));
+    let _lock = lock_out_dir(&out_dir, args.dry_run)?;
+    let outcome = ror_opendata::publish::publish_configured(&config, &out_dir, args.release.as_deref(), args.dry_run, args.force)
+        .map_err(PipelineError::from)?
+        .ok_or(PipelineError::from(ror_opendata::publish::PublishError::NoTarget))?;
+    report_publish(&outcome, args.dry_run);
+    Ok(0)
+}
+
+fn report_publish(outcome: &ror_opendata::publish::PublishOutcome, dry_run: bool) {
+    println!("publish plan for release {}:", outcome.version);
+    println!("{}", outcome.plan);
+    match (&outcome.dataset_url, dry_run) {
+        (_, true) => println!("dry run: nothing was changed"),
+        (Some(url), false) => println!("published release {} to {url}: {} file(s), {} bytes uploaded", outcome.version, outcome.files_uploaded, outcome.bytes_uploaded),
+        (None, false) => {}
+    }
 }
 
 /// The report page of the night's public release, beside the releases (out/reports/public/), also
