@@ -288,8 +288,6 @@ fn aggregate_spec(name: &str, source: &'static TableSpec, rows: &str, columns: &
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::{Rng, SeedableRng};
-    use rand_chacha::ChaCha8Rng;
 
     const P: u64 = 1_000_000_007;
 
@@ -399,36 +397,34 @@ mod tests {
         assert!(derivable(&m).is_empty(), "{m:?}");
     }
 
-    #[test]
-    fn property_no_masked_cell_is_derivable_from_the_totals() {
-        let mut rng = ChaCha8Rng::seed_from_u64(20261125);
-        for case in 0..1500 {
-            let (r, c) = (rng.random_range(1..=6), rng.random_range(1..=6));
-            let min_count = [2, 5, 11][case % 3];
-            let counts: Vec<Vec<u64>> = (0..r)
-                .map(|_| {
-                    (0..c)
-                        .map(|_| match rng.random_range(0..10) {
-                            0 => 0,
-                            1..=3 => rng.random_range(1..min_count),
-                            _ => rng.random_range(min_count..200),
-                        })
-                        .collect()
-                })
-                .collect();
+    /// A table of counts where small, zero and large cells all occur, for each threshold in use.
+    fn count_tables() -> impl proptest::strategy::Strategy<Value = (Vec<Vec<u64>>, u64)> {
+        use proptest::prelude::*;
+        (1usize..=6, 1usize..=6, prop::sample::select(vec![2u64, 5, 11])).prop_flat_map(|(r, c, min_count)| {
+            let cell = prop_oneof![1 => Just(0u64), 3 => 1..min_count, 6 => min_count..200];
+            (prop::collection::vec(prop::collection::vec(cell, c), r), Just(min_count))
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1500))]
+
+        /// The small-count rule: no published cell under the threshold, no masked cell derivable
+        /// from the published cells and totals, the same masking every time.
+        #[test]
+        fn property_no_masked_cell_is_derivable_from_the_totals((counts, min_count) in count_tables()) {
             let m = suppress(&counts, min_count);
-            assert_eq!(m.values, with_margins(&counts));
+            proptest::prop_assert_eq!(&m.values, &with_margins(&counts));
             for (i, row) in m.values.iter().enumerate() {
                 for (j, v) in row.iter().enumerate() {
                     if *v > 0 && *v < min_count {
-                        assert!(m.masked[i][j], "case {case}: small cell ({i}, {j}) = {v} published in {counts:?}");
+                        proptest::prop_assert!(m.masked[i][j], "small cell ({}, {}) = {} published in {:?}", i, j, v, counts);
                     }
                 }
             }
             let leaks = derivable(&m);
-            assert!(leaks.is_empty(), "case {case}: masked cells {leaks:?} derivable from the totals of {counts:?} masked as {:?}", m.masked);
-            // The run is deterministic.
-            assert_eq!(m, suppress(&counts, min_count));
+            proptest::prop_assert!(leaks.is_empty(), "masked cells {:?} derivable from the totals of {:?} masked as {:?}", leaks, counts, m.masked);
+            proptest::prop_assert_eq!(&m, &suppress(&counts, min_count));
         }
     }
 }
