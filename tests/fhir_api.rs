@@ -53,11 +53,9 @@ fn config(work: &Path, fhir: &str) -> PathBuf {
         support::ok(&["keys", "init", "--dir", keys.to_str().unwrap()]);
     }
     let path = work.join("ror-opendata.toml");
-    fs::write(
-        &path,
-        format!("[keys]\ndir = \"{}\"\n\n[source.fhir]\nmax_retries = 3\npoll_interval_seconds = 1\ndeadline_seconds = 120\nrequest_timeout_seconds = 60\n{fhir}\n", keys.display()),
-    )
-    .unwrap();
+    let defaults = ["max_retries = 3", "poll_interval_seconds = 1", "deadline_seconds = 120", "request_timeout_seconds = 60"];
+    let kept: Vec<&str> = defaults.into_iter().filter(|d| !fhir.contains(d.split(" = ").next().unwrap())).collect();
+    fs::write(&path, format!("[keys]\ndir = \"{}\"\n\n[source.fhir]\n{}\n{fhir}\n", keys.display(), kept.join("\n"))).unwrap();
     path
 }
 
@@ -179,4 +177,214 @@ fn resources_in(folder: &Path) -> u64 {
     })
     .unwrap();
     n
+}
+
+/// The stored files of a snapshot, path → sha256, from its provenance.
+fn stored_files(info: &serde_json::Value) -> BTreeMap<String, String> {
+    info["files"].as_array().unwrap().iter().map(|f| (f["path"].as_str().unwrap().to_owned(), f["sha256"].as_str().unwrap().to_owned())).collect()
+}
+
+#[test]
+fn transient_faults_end_in_the_same_snapshot() {
+    let work = tempfile::tempdir().unwrap();
+    let data = [sample_export(), fixtures()];
+    let data: Vec<&Path> = data.iter().map(PathBuf::as_path).collect();
+    let config = config(work.path(), "");
+    let clean = FhirServer::start(&data, &["--file-size", "3000"]);
+    succeeded(&snapshot(&clean, &work.path().join("clean"), &config, &[]));
+    let (_, clean_info) = stored(&work.path().join("clean"));
+
+    // 429 then 503 on the kick-off, the token revoked at the first download, which is then cut
+    // halfway, then answered with half a JSON body: every one retried, the result identical.
+    let faults = ["throttle", "unavailable", "expire-token", "cut-download", "truncated-json"];
+    let mut args = vec!["--file-size", "3000"];
+    for f in &faults {
+        args.extend(["--fault", f]);
+    }
+    let server = FhirServer::start(&data, &args);
+    let snaps = work.path().join("snaps");
+    let o = snapshot(&server, &snaps, &config, &[]);
+    succeeded(&o);
+    let (dir, info) = stored(&snaps);
+    assert_eq!(stored_files(&info), stored_files(&clean_info), "the same stored files, byte for byte");
+    let stats = server.stats();
+    for f in faults {
+        assert_eq!(stats["faults_served"][f], 1, "fault {f} was served: {stats}");
+    }
+    assert!(stats["tokens_issued"].as_u64().unwrap() >= 2, "the token was renewed after the 401: {stats}");
+    let log = stderr(&o);
+    assert!(log.contains("429 Too Many Requests") && log.contains("503 Service Unavailable") && log.contains("renewing it once"), "{log}");
+    assert_no_secret_in_tree(&dir);
+}
+
+/// One persistent fault: the snapshot fails with exit code 3, a message holding `expected`, and
+/// leaves nothing behind.
+fn fails_cleanly(fhir: &str, server_args: &[&str], expected: &[&str]) -> FhirServer {
+    let work = tempfile::tempdir().unwrap();
+    let data = [sample_export(), fixtures()];
+    let data: Vec<&Path> = data.iter().map(PathBuf::as_path).collect();
+    let server = FhirServer::start(&data, server_args);
+    let config = config(work.path(), fhir);
+    let snaps = work.path().join("snaps");
+    let o = snapshot(&server, &snaps, &config, &[]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{server_args:?}: {}\n{err}", stdout(&o));
+    let last = err.lines().rev().find(|l| l.starts_with("error:")).unwrap_or_else(|| panic!("no error line: {err}"));
+    for e in expected {
+        assert!(last.contains(e), "{server_args:?}: {e:?} not in the error:\n{last}");
+    }
+    assert_nothing_stored(&snaps);
+    server
+}
+
+#[test]
+fn persistent_faults_fail_clearly_and_store_nothing() {
+    fails_cleanly("", &["--fault", "unavailable=always"], &["export kick-off", "503 Service Unavailable", "Service temporairement indisponible", "after 4 attempt(s)", "rerun later"]);
+    fails_cleanly("", &["--fault", "cut-download=always"], &["download of", "/Binary/", "nothing was stored"]);
+    fails_cleanly("", &["--fault", "truncated-json=always"], &["/Binary/", "malformed JSON", "nothing was stored"]);
+    fails_cleanly("", &["--fault", "export-error"], &["export job", "failed", "HAPI-1234: database connection lost"]);
+    fails_cleanly("method = \"search\"", &["--fault", "broken-next"], &["search page", "410", "does not exist and may have expired", "rerun"]);
+    fails_cleanly("profile_code = \"CU99\"", &[], &["403", "Valeur CU99 non autorisée pour le header Ror-Profil-Utilisateur-Code", "check the Ror-* headers"]);
+}
+
+#[test]
+fn deadlines_stop_a_stalled_job_and_a_slow_server() {
+    let stalled = fails_cleanly("deadline_seconds = 3", &["--fault", "stall-export=always"], &["deadline of 3 s passed while waiting for export job", "nothing was stored"]);
+    assert_eq!(stalled.stats()["jobs_cancelled"], 1, "the abandoned job was cancelled");
+    fails_cleanly("deadline_seconds = 2", &["--fault", "slow", "--slow-seconds", "8"], &["deadline of 2 s passed while export kick-off"]);
+}
+
+#[test]
+fn bad_credentials_and_missing_settings_are_named() {
+    let work = tempfile::tempdir().unwrap();
+    let data = [sample_export(), fixtures()];
+    let data: Vec<&Path> = data.iter().map(PathBuf::as_path).collect();
+    let server = FhirServer::start(&data, &[]);
+    let config = config(work.path(), "");
+    let snaps = work.path().join("snaps");
+    let args = ["snapshot", "--out", snaps.to_str().unwrap(), "--config", config.to_str().unwrap()];
+
+    let o = run_with(&server, &args, &[("ROR_CLIENT_SECRET", "not-the-secret")]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("refused the client credentials (401): OAuth2 error invalid_client: Invalid client or Invalid client credentials; check ROR_CLIENT_ID and ROR_CLIENT_SECRET"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("not-the-secret"), "a wrong secret is a secret too");
+
+    let o = run_with(&server, &args, &[("ROR_TOKEN_URL", "")]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no token URL: set ROR_TOKEN_URL or [source.fhir] token_url"), "{}", stderr(&o));
+
+    // A secret from a file (relative to the configuration) works like the environment's.
+    fs::write(work.path().join("client.secret"), format!("{CLIENT_SECRET}\n")).unwrap();
+    let with_file = work.path().join("file.toml");
+    fs::write(&with_file, fs::read_to_string(&config).unwrap() + "client_secret_file = \"client.secret\"\n").unwrap();
+    let mut command = Command::new(BIN);
+    command.args(["snapshot", "--out", snaps.to_str().unwrap(), "--config", with_file.to_str().unwrap()]).env("ROR_OPENDATA_LOG", "debug").env_remove("ROR_CLIENT_SECRET");
+    for (k, v) in server.env().into_iter().filter(|(k, _)| *k != "ROR_CLIENT_SECRET") {
+        command.env(k, v);
+    }
+    let o = command.output().unwrap();
+    succeeded(&o);
+    assert_no_secret(&stderr(&o), "the log");
+}
+
+#[test]
+fn dangling_references_in_what_the_api_sent_store_nothing() {
+    // ANS's examples alone point to organisations and places they do not contain.
+    let work = tempfile::tempdir().unwrap();
+    let data = [fixtures()];
+    let data: Vec<&Path> = data.iter().map(PathBuf::as_path).collect();
+    let server = FhirServer::start(&data, &[]);
+    let snaps = work.path().join("snaps");
+    let o = snapshot(&server, &snaps, &config(work.path(), ""), &[]);
+    assert_eq!(o.status.code(), Some(3));
+    let err = stderr(&o);
+    assert!(err.contains("snapshot check failed (dangling references): 6 reference(s) to resources not in the snapshot") && err.contains("HealthcareService/1234564: field providedBy.reference: Organization/999999"), "{err}");
+    assert_nothing_stored(&snaps);
+}
+
+#[test]
+fn search_snapshot_checks_counts_and_follows_pages() {
+    let work = tempfile::tempdir().unwrap();
+    let data = [sample_export(), fixtures()];
+    let data: Vec<&Path> = data.iter().map(PathBuf::as_path).collect();
+    let server = FhirServer::start(&data, &[]);
+    let config = config(work.path(), "method = \"search\"");
+    let snaps = work.path().join("snaps");
+    succeeded(&snapshot(&server, &snaps, &config, &[]));
+    let (dir, info) = stored(&snaps);
+    assert_eq!(info["method"], "search");
+    let offers = info["resources_by_type"]["HealthcareService"].as_u64().unwrap();
+    let pages = info["files"].as_array().unwrap().len() as u64;
+    assert_eq!(pages, offers.div_ceil(200), "one stored file per page of 200 offers");
+    let counts = info["checks"].as_array().unwrap().iter().find(|c| c["name"] == "counts against total").unwrap();
+    assert!(counts["detail"].as_str().unwrap().starts_with(&format!("{offers} offers announced, {offers} received")), "{counts}");
+    let first = info["requests"][0].as_str().unwrap();
+    assert!(first.contains("HealthcareService?_include=HealthcareService%3Aorganization&_include%3Aiterate=Organization%3Apartof&_include=HealthcareService%3Alocation&_revinclude=PractitionerRole%3Aservice&_include=PractitionerRole%3Apractitioner&_count=200"), "{first}");
+    assert!(info["requests"].as_array().unwrap().iter().any(|r| r.as_str().unwrap().contains("_getpages=")), "next links followed");
+    let opened = ror_opendata::source::open_folder(&dir, "t").unwrap();
+    ror_opendata::fhir::flatten_snapshot(&opened).expect("the search snapshot flattens");
+}
+
+#[test]
+fn delta_merged_onto_the_last_snapshot_builds_like_the_new_files() {
+    let work = tempfile::tempdir().unwrap();
+    let data = [sample_export(), fixtures()];
+    let data: Vec<&Path> = data.iter().map(PathBuf::as_path).collect();
+    let config = config(work.path(), "");
+    let snaps = work.path().join("snaps");
+    {
+        let night1 = FhirServer::start(&data, &[]);
+        succeeded(&snapshot(&night1, &snaps, &config, &[]));
+    }
+
+    // The next day one offer of ANS's examples is renamed; the delta brings it and its links.
+    let edited = work.path().join("edited-fixtures");
+    support::copy_tree(&fixtures(), &edited);
+    support::edit_json(&edited.join("HealthcareService-ror-healthcareservice-exemple-ville.json"), |v| {
+        v["name"] = "Cabinet du Dr Julie JOURDIN (Versailles)".into();
+        v["meta"]["lastUpdated"] = "2026-11-26T01:30:00Z".into();
+    });
+    let data2 = [sample_export(), edited.clone()];
+    let data2: Vec<&Path> = data2.iter().map(PathBuf::as_path).collect();
+    let night2 = FhirServer::start(&data2, &["--now", "2026-11-26T02:00:00Z"]);
+    let out = succeeded(&snapshot(&night2, &snaps, &config, &["--delta"]));
+    assert!(out.contains("snapshot 2026-11-26T02:00:00Z stored"), "{out}");
+    let delta_dir = snaps.join("20261126T020000Z");
+    let info: serde_json::Value = serde_json::from_str(&fs::read_to_string(delta_dir.join("snapshot-info.json")).unwrap()).unwrap();
+    assert_eq!(info["method"], "delta");
+    assert_eq!(info["base"]["taken_at"], "2026-11-25T02:00:00Z");
+    assert!(info["requests"][0].as_str().unwrap().contains("_lastUpdated=ge2026-11-25T02%3A00%3A00Z"), "{}", info["requests"]);
+    assert!(info["resources_by_type"]["HealthcareService"].as_u64().unwrap() > 3000);
+    assert_no_secret_in_tree(&delta_dir);
+
+    let folder = as_folder(work.path(), "files2", "2026-11-26T02:00:00Z", &data2);
+    let from_delta = build(&delta_dir, &work.path().join("out-delta"), &config);
+    let from_files = build(&folder, &work.path().join("out-files"), &config);
+    assert_eq!(from_delta.0, from_files.0, "table rows and digests");
+    assert_eq!(from_delta.1, from_files.1, "CSV bytes");
+    assert!(String::from_utf8_lossy(&from_delta.1["offres.csv"]).contains("Cabinet du Dr Julie JOURDIN (Versailles)"));
+
+    // Without a stored snapshot there is nothing to merge onto.
+    let o = snapshot(&night2, &work.path().join("empty"), &config, &["--delta"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no snapshot in") && stderr(&o).contains("take a full one first"), "{}", stderr(&o));
+}
+
+#[test]
+fn run_takes_the_snapshot_from_a_url() {
+    let work = tempfile::tempdir().unwrap();
+    let data = [sample_export(), fixtures()];
+    let data: Vec<&Path> = data.iter().map(PathBuf::as_path).collect();
+    let server = FhirServer::start(&data, &[]);
+    let config = config(work.path(), "");
+    let out = work.path().join("out");
+    let base = server.base_url();
+    let o = run_with(&server, &["run", "--source", &base, "--out", out.to_str().unwrap(), "--config", config.to_str().unwrap()], &[("ROR_FHIR_URL", "")]);
+    succeeded(&o);
+    let release = support::latest_release(&out);
+    let manifest = fs::read_to_string(release.join("manifest.json")).unwrap();
+    assert!(manifest.contains(&base), "the manifest names the API as the source");
+    assert!(out.join("snapshots/20261125T020000Z/snapshot-info.json").is_file());
+    assert_no_secret(&manifest, "the manifest");
+    assert_no_secret_in_tree(&out);
 }
