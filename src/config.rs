@@ -30,6 +30,10 @@ pub struct Config {
     /// The quality gate's thresholds and check levels (src/gate/config.rs).
     #[serde(default)]
     pub gate: crate::gate::GateConfig,
+    /// The recipients of sensitive extracts, by name (src/deliver/config.rs); with none, drees and
+    /// hdh get development outboxes under `<out>/outbox/`.
+    #[serde(default)]
+    pub recipients: BTreeMap<String, crate::deliver::config::RecipientConfig>,
     /// Where and how the public release is published on data.gouv.fr (src/publish/config.rs).
     #[serde(default)]
     pub publish: crate::publish::config::PublishConfig,
@@ -175,6 +179,9 @@ impl Config {
             }
         }
         rebase(&mut config.keys.dir);
+        for recipient in config.recipients.values_mut() {
+            crate::deliver::config::rebase(recipient, base);
+        }
         rebase(&mut config.gate.exceptions);
         config.publish.rebase(base);
         config.gate.validate().map_err(|message| ConfigError::Invalid { path: path.display().to_string(), message })?;

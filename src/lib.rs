@@ -6,6 +6,7 @@
 //! and policy give byte-identical releases.
 
 pub mod config;
+pub mod deliver;
 pub mod disclose;
 pub mod fhir;
 pub mod gate;
@@ -46,6 +47,9 @@ pub enum PipelineError {
     Api(#[from] source::fhir::FhirSourceError),
     #[error(transparent)]
     Disclose(#[from] DiscloseError),
+    /// A sensitive extract could not be delivered (src/deliver); the releases are complete.
+    #[error(transparent)]
+    Deliver(#[from] deliver::DeliverError),
     /// Publishing to data.gouv.fr failed or was refused (src/publish).
     #[error(transparent)]
     Publish(#[from] publish::PublishError),
@@ -120,6 +124,8 @@ impl PipelineError {
             PipelineError::Gate(e) if e.is_configuration() => FailureClass::Configuration,
             PipelineError::Gate(_) => FailureClass::Output,
             PipelineError::GateRefused { .. } => FailureClass::Checks,
+            PipelineError::Deliver(e) if e.is_configuration() => FailureClass::Configuration,
+            PipelineError::Deliver(_) => FailureClass::Incomplete,
             PipelineError::Api(e) if e.is_configuration() => FailureClass::Configuration,
             PipelineError::Api(e) if e.is_storage() => FailureClass::Output,
             PipelineError::Api(_) => FailureClass::Input,

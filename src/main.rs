@@ -49,6 +49,9 @@ enum Command {
     Run(RunArgs),
     /// Build a release from a stored snapshot folder.
     Build(BuildArgs),
+    /// Send the newest release of each recipient (drees, hdh, …) encrypted to its age key, to its
+    /// SFTP drop box or outbox, with a receipt and a line in the hash-chained audit log.
+    Deliver(DeliverArgs),
     /// Take a snapshot from the ROR FHIR API ($export, or search) and store it, checked and
     /// immutable, under <out>/<transaction time>; `build --snapshot` then works offline.
     Snapshot(SnapshotArgs),
@@ -166,9 +169,27 @@ struct RunArgs {
     /// (out/releases/capacites) from the snapshot, fast enough to run hourly.
     #[arg(long, value_enum)]
     only: Option<Only>,
+    /// Build the recipients' releases but do not deliver them (`deliver` sends them later).
+    #[arg(long)]
+    no_deliver: bool,
     /// Do not publish to data.gouv.fr even when a target is configured (`publish` does it later).
     #[arg(long)]
     no_publish: bool,
+}
+
+#[derive(clap::Args)]
+struct DeliverArgs {
+    /// One recipient (a name under [recipients]); every recipient when absent.
+    #[arg(long)]
+    recipient: Option<String>,
+    /// The output folder holding the releases (<out>/releases/<audience>) and deliveries.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Make and check the packages, send and log nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(clap::Args)]
@@ -268,6 +289,7 @@ fn try_main(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
         Command::Run(args) => run(args, cli.log_format),
         Command::Build(args) => build_command(args, cli.log_format),
+        Command::Deliver(args) => deliver_command(args),
         Command::Snapshot(args) => snapshot_command(args),
         Command::Publish(args) => publish_command(args),
         Command::Verify { path, public_key } => verify(path, public_key),
@@ -320,7 +342,34 @@ fn run(args: RunArgs, format: LogFormat) -> Result<u8, Failure> {
             None => tracing::info!("publishing skipped: no data.gouv.fr target configured (DATAGOUV_API_URL, DATAGOUV_API_KEY, DATAGOUV_ORGANIZATION)"),
         }
     }
+    if !args.dry_run && !args.no_deliver && !capacity_only {
+        let deliveries = ror_opendata::deliver::deliver(&publish_config, &out_dir, None, false).map_err(PipelineError::from)?;
+        report_deliveries(&deliveries);
+    }
     Ok(0)
+}
+
+/// `deliver`: the sensitive extracts, to one recipient or all of them.
+fn deliver_command(args: DeliverArgs) -> Result<u8, Failure> {
+    let config = load_config(args.config.as_ref())?;
+    let out_dir = args.out.or(config.release.out_dir.clone()).unwrap_or_else(|| PathBuf::from("out"));
+    let _lock = lock_out_dir(&out_dir, args.dry_run)?;
+    let deliveries = ror_opendata::deliver::deliver(&config, &out_dir, args.recipient.as_deref(), args.dry_run).map_err(PipelineError::from)?;
+    report_deliveries(&deliveries);
+    Ok(0)
+}
+
+fn report_deliveries(deliveries: &[ror_opendata::deliver::Delivery]) {
+    use ror_opendata::deliver::DeliveryStatus;
+    for d in deliveries {
+        let status = match &d.status {
+            DeliveryStatus::Delivered { remote_bytes, receipt } => format!("delivered ({remote_bytes} bytes), receipt {}", receipt.display()),
+            DeliveryStatus::AlreadyDelivered { receipt } => format!("already delivered, receipt {}", receipt.display()),
+            DeliveryStatus::DryRun => "dry run: package made and checked, nothing sent".to_owned(),
+        };
+        println!("delivery {} {} -> {}: {status}", d.recipient, d.package.file_name, d.target);
+        println!("  sha256 {}", d.package.sha256);
+    }
 }
 
 /// `publish`: a public release onto its data.gouv.fr dataset, plan first.

@@ -36,9 +36,18 @@ impl VerifyReport {
     }
 }
 
-/// Verify `path`: a release folder, a publication folder, or a releases folder.
+/// Verify `path`: a release folder, a publication folder, or a releases folder (then also the
+/// delivery audit log beside it, `<out>/deliveries/audit.jsonl`), or an audit log itself.
 pub fn verify_path(path: &Path, options: &VerifyOptions) -> VerifyReport {
     let mut report = VerifyReport::default();
+    if path.is_file() && path.extension().is_some_and(|e| e == "jsonl") {
+        report.releases.push(path.display().to_string());
+        report.problems.extend(crate::deliver::audit::verify(path));
+        return report;
+    }
+    if let Some(log) = path.parent().map(|out| crate::deliver::audit_log(out)).filter(|l| path.file_name().is_some_and(|n| n == "releases") && l.exists()) {
+        report.problems.extend(crate::deliver::audit::verify(&log));
+    }
     if !path.is_dir() {
         report.problems.push(format!("{}: not a folder", path.display()));
         return report;
