@@ -15,7 +15,9 @@ const EXIT_HELP: &str = "Exit codes:
   0  success
   1  internal error (a bug: please report it with the log)
   2  configuration or usage error (command line, ror-opendata.toml, policy file)
-  3  invalid or unreadable input (the snapshot): the message names file, resource and field
+  3  invalid or unreadable input (the snapshot): the message names file, resource and field;
+     or the ROR FHIR API gave no complete snapshot (unreachable, credentials or headers refused,
+     export failed, deadline passed): nothing was stored, the message says what to fix or rerun
   4  checks failed: the quality gate refused the release (written, marked failed, `latest` not
      moved; its gate.md says why), the disclosure gate found classes under k beyond the
      suppression limit (nothing written; the message names table, quasi-identifiers and class

@@ -388,3 +388,20 @@ fn run_takes_the_snapshot_from_a_url() {
     assert_no_secret(&manifest, "the manifest");
     assert_no_secret_in_tree(&out);
 }
+
+#[test]
+fn tokens_are_renewed_before_they_expire() {
+    // Tokens that live 30 s with a renewal margin of 60 s are always "about to expire": each
+    // request renews first, and the server never has to refuse one.
+    let work = tempfile::tempdir().unwrap();
+    let data = [sample_export(), fixtures()];
+    let data: Vec<&Path> = data.iter().map(PathBuf::as_path).collect();
+    let server = FhirServer::start(&data, &["--token-ttl", "30", "--file-size", "5000"]);
+    let snaps = work.path().join("snaps");
+    succeeded(&snapshot(&server, &snaps, &config(work.path(), "token_refresh_margin_seconds = 60"), &[]));
+    let (_, info) = stored(&snaps);
+    let stats = server.stats();
+    let requests = info["requests"].as_array().unwrap().len() as u64;
+    assert_eq!(stats["tokens_issued"].as_u64().unwrap(), requests, "one fresh token per request: {stats}");
+    assert_eq!(stats["unauthorized"], 0, "no request went out with an expired token: {stats}");
+}
