@@ -16,7 +16,7 @@ pub enum ConfigError {
 }
 
 /// The effective configuration.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -41,7 +41,7 @@ pub struct Config {
 
 /// Where production keys live (`keys init` makes the folder). Without it, development keys are
 /// created under `<out>/keys` and releases are marked not for publication.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeysConfig {
     pub dir: Option<PathBuf>,
@@ -69,7 +69,7 @@ pub enum SourceKind {
 }
 
 /// Where releases go.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseConfig {
     /// The output folder (releases under <out>/releases); ./out when absent.
@@ -77,7 +77,7 @@ pub struct ReleaseConfig {
 }
 
 /// The policy files, per audience; the shipped ones when absent.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
     pub public: Option<PathBuf>,

@@ -124,6 +124,8 @@ impl PipelineError {
             PipelineError::Gate(e) if e.is_configuration() => FailureClass::Configuration,
             PipelineError::Gate(_) => FailureClass::Output,
             PipelineError::GateRefused { .. } => FailureClass::Checks,
+            PipelineError::Lock(ops::lock::LockError::Held { .. }) => FailureClass::Locked,
+            PipelineError::Lock(ops::lock::LockError::Io { .. }) | PipelineError::Report(_) => FailureClass::Output,
             PipelineError::Deliver(e) if e.is_configuration() => FailureClass::Configuration,
             PipelineError::Deliver(_) => FailureClass::Incomplete,
             PipelineError::Api(e) if e.is_configuration() => FailureClass::Configuration,

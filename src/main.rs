@@ -96,6 +96,21 @@ enum Command {
         #[command(subcommand)]
         action: PolicyAction,
     },
+    /// The configuration the job runs with.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Print the effective configuration as TOML (defaults filled in, secrets redacted) and the
+    /// environment variables that override it.
+    Show {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -298,6 +313,7 @@ fn try_main(cli: Cli) -> Result<u8, Failure> {
         Command::Synth { scale, seed, out, taken_at } => synth_command(scale, seed, out, taken_at),
         Command::Policy { action: PolicyAction::Check { config } } => policy_check(config),
         Command::Policy { action: PolicyAction::Show { audience, config } } => policy_show(audience, config),
+        Command::Config { action: ConfigAction::Show { config } } => config_show(config),
         Command::Keys { action: KeysAction::Init { dir } } => keys_init(dir),
         Command::Keys { action: KeysAction::Rotate { audience, dir, config } } => keys_rotate(audience, dir, config),
         Command::History { action: HistoryAction::AsOf { at, table, releases, csv } } => history_as_of(at, table, releases, csv),
@@ -546,6 +562,41 @@ fn policy_check(config: Option<PathBuf>) -> Result<u8, Failure> {
     let config = load_config(config.as_ref())?;
     for policy in load_policies(&config)? {
         println!("policy {} (audience {}) classifies every table and column; sha256 {}", policy.origin, policy.audience, policy.sha256);
+    }
+    Ok(0)
+}
+
+/// Environment variables that override the configuration, and whether each holds a secret.
+const ENVIRONMENT: &[(&str, bool)] = &[
+    ("DATAGOUV_API_URL", false),
+    ("DATAGOUV_API_KEY", true),
+    ("DATAGOUV_ORGANIZATION", false),
+    ("ROR_FHIR_URL", false),
+    ("ROR_TOKEN_URL", false),
+    ("ROR_CLIENT_ID", false),
+    ("ROR_CLIENT_SECRET", true),
+    ("ROR_OPENDATA_MASTER_KEY_FILE", false),
+    ("ROR_OPENDATA_SIGNING_KEY_FILE", false),
+    ("ROR_OPENDATA_LOG", false),
+];
+
+/// `config show`: the effective configuration, re-loadable as a ror-opendata.toml. Secrets are
+/// `Secret`s, which serialise as a placeholder; the environment's are listed, secrets redacted.
+fn config_show(path: Option<PathBuf>) -> Result<u8, Failure> {
+    let config = load_config(path.as_ref())?;
+    let text = toml::to_string(&config).context("printing the configuration as TOML")?;
+    match &path {
+        Some(p) => println!("# effective configuration: {} with every default filled in", p.display()),
+        None => println!("# effective configuration: no file, every default"),
+    }
+    print!("{text}");
+    println!("
+# environment overrides");
+    for (name, secret) in ENVIRONMENT {
+        match std::env::var(name) {
+            Ok(value) if !value.is_empty() => println!("# {name} = {}", if *secret { ror_opendata::config::Secret::REDACTED.to_owned() } else { format!("{value:?}") }),
+            _ => println!("# {name} (not set)"),
+        }
     }
     Ok(0)
 }

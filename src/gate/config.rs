@@ -23,7 +23,7 @@ pub enum Level {
 }
 
 /// Per-check overrides: `[gate.checks.<check>]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckConfig {
     pub level: Option<Level>,
@@ -33,7 +33,7 @@ pub struct CheckConfig {
 }
 
 /// `[gate]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GateConfig {
     /// The instant the snapshot's age is measured at (RFC 3339); the wall clock when absent. Set it
