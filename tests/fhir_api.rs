@@ -118,8 +118,12 @@ fn assert_nothing_stored(snaps: &Path) {
     assert!(left.is_empty(), "a failed snapshot left {left:?} in {}", snaps.display());
 }
 
-/// Build the public release from a snapshot folder; return its table records and CSV files.
-fn build(snapshot: &Path, out: &Path, config: &Path) -> (BTreeMap<String, (u64, String)>, BTreeMap<String, Vec<u8>>) {
+/// A public release as the comparisons see it: table → (rows, digest) from the manifest, and
+/// every CSV file's bytes.
+type Built = (BTreeMap<String, (u64, String)>, BTreeMap<String, Vec<u8>>);
+
+/// Build the public release from a snapshot folder.
+fn build(snapshot: &Path, out: &Path, config: &Path) -> Built {
     let o = Command::new(BIN).args(["build", "--snapshot", snapshot.to_str().unwrap(), "--out", out.to_str().unwrap(), "--config", config.to_str().unwrap()]).output().unwrap();
     succeeded(&o);
     let release = support::latest_release(out);
@@ -387,6 +391,18 @@ fn run_takes_the_snapshot_from_a_url() {
     assert!(out.join("snapshots/20261125T020000Z/snapshot-info.json").is_file());
     assert_no_secret(&manifest, "the manifest");
     assert_no_secret_in_tree(&out);
+
+    // `[source] kind = "fhir"` does the same without --source (the base URL from ROR_FHIR_URL).
+    let by_config = work.path().join("kind.toml");
+    fs::write(&by_config, format!("[source]\nkind = \"fhir\"\n{}", fs::read_to_string(&config).unwrap())).unwrap();
+    let out2 = work.path().join("out2");
+    succeeded(&run_with(&server, &["run", "--out", out2.to_str().unwrap(), "--config", by_config.to_str().unwrap()], &[]));
+    assert!(out2.join("snapshots/20261125T020000Z/snapshot-info.json").is_file());
+    assert_eq!(
+        fs::read(support::latest_release(&out2).join("offres.csv")).unwrap(),
+        fs::read(release.join("offres.csv")).unwrap(),
+        "the same offers either way"
+    );
 }
 
 #[test]

@@ -67,8 +67,12 @@ impl TokenSource {
         let response = http.post(self.token_url.clone()).form(&form).timeout(timeout).send().map_err(|e| super::client::transport_error("token request", &url, &e))?;
         let status = response.status();
         let body = response.text().unwrap_or_default();
-        if !status.is_success() {
+        if matches!(status.as_u16(), 400 | 401 | 403) {
             return Err(FhirSourceError::Credentials { url, status: status.as_u16(), detail: outcome::describe(&body) });
+        }
+        if !status.is_success() {
+            // Keycloak down or throttling says nothing about the credentials.
+            return Err(FhirSourceError::refused("token request", &url, status.as_u16(), outcome::describe(&body)));
         }
         let parsed: TokenResponse = serde_json::from_str(&body).map_err(|e| FhirSourceError::Credentials {
             url: url.clone(),
