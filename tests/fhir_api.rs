@@ -248,6 +248,7 @@ fn persistent_faults_fail_clearly_and_store_nothing() {
     fails_cleanly("", &["--fault", "truncated-json=always"], &["/Binary/", "malformed JSON", "nothing was stored"]);
     fails_cleanly("", &["--fault", "export-error"], &["export job", "failed", "HAPI-1234: database connection lost"]);
     fails_cleanly("method = \"search\"", &["--fault", "broken-next"], &["search page", "410", "does not exist and may have expired", "rerun"]);
+    fails_cleanly("", &["--fault", "expire-token=always"], &["refused a freshly issued token (401)", "Token invalide ou expiré", "check that this client is enabled"]);
     fails_cleanly("profile_code = \"CU99\"", &[], &["403", "Valeur CU99 non autorisée pour le header Ror-Profil-Utilisateur-Code", "check the Ror-* headers"]);
 }
 
@@ -420,4 +421,28 @@ fn tokens_are_renewed_before_they_expire() {
     let requests = info["requests"].as_array().unwrap().len() as u64;
     assert_eq!(stats["tokens_issued"].as_u64().unwrap(), requests, "one fresh token per request: {stats}");
     assert_eq!(stats["unauthorized"], 0, "no request went out with an expired token: {stats}");
+}
+
+#[test]
+fn a_region_filter_exports_that_region_and_its_links() {
+    let work = tempfile::tempdir().unwrap();
+    let data = [sample_export(), fixtures()];
+    let data: Vec<&Path> = data.iter().map(PathBuf::as_path).collect();
+    let server = FhirServer::start(&data, &[]);
+    let snaps = work.path().join("snaps");
+    succeeded(&snapshot(&server, &snaps, &config(work.path(), "regions = [\"53\"]"), &[]));
+    let (dir, info) = stored(&snaps);
+    assert!(info["requests"][0].as_str().unwrap().contains("&_typeFilter=HealthcareService%3F_tag%3Dhttps%3A%2F%2Fmos.esante.gouv.fr%2FNOS%2FTRE_R30-RegionOM%2FFHIR%2FTRE-R30-RegionOM%7C53"), "{}", info["requests"]);
+    let snapshot = ror_opendata::source::open_folder(&dir, "t").unwrap();
+    let mut offers = 0;
+    ror_opendata::source::for_each_resource::<ror_opendata::source::SourceError, _>(&snapshot, |r| {
+        if r.resource_type == "HealthcareService" {
+            offers += 1;
+            let v: serde_json::Value = serde_json::from_str(r.json.get()).unwrap();
+            assert_eq!(v["meta"]["tag"][0]["code"], "53", "only Bretagne's offers");
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert!(offers > 0 && offers < 3003, "{offers}");
 }

@@ -102,6 +102,7 @@ pub fn run(api: &mut Api, writer: &mut SnapshotWriter) -> Result<Exported, FhirS
 
     let mut checks = Vec::new();
     let mut announced_mismatch = Vec::new();
+    let progress = crate::ops::progress::bar(manifest.output.len() as u64, "export files");
     for (index, file) in manifest.output.iter().enumerate() {
         let url = status_url.join(&file.url).map_err(|e| FhirSourceError::ExportFailed { job: job_id.clone(), detail: format!("output url {:?}: {e}", file.url) })?;
         let download_name = format!("{:04}.json", index + 1);
@@ -113,6 +114,7 @@ pub fn run(api: &mut Api, writer: &mut SnapshotWriter) -> Result<Exported, FhirS
         writer.record_download(&label, saved.bytes, &saved.sha256, &stored_name);
         let held = writer.add_file(&stored_name, &dest, &label, OnDuplicate::Compare)?;
         std::fs::remove_file(&dest).ok();
+        progress.inc(1);
         tracing::info!(file = index + 1, of = manifest.output.len(), bytes = saved.bytes, resources = held, kind = %file.kind, "export file stored");
         if let Some(count) = file.count {
             if count != held {
@@ -120,6 +122,7 @@ pub fn run(api: &mut Api, writer: &mut SnapshotWriter) -> Result<Exported, FhirS
             }
         }
     }
+    progress.finish_and_clear();
     if !announced_mismatch.is_empty() {
         return Err(FhirSourceError::Check { check: "counts against the job's output".into(), message: announced_mismatch.join("; ") });
     }

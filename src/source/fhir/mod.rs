@@ -106,6 +106,7 @@ pub fn take_snapshot(request: &SnapshotRequest<'_>) -> Result<StoredSnapshot, Fh
     let method = settings.method;
     let started = Utc::now();
     tracing::info!(source = %source, method = if base.is_some() { "delta" } else { match method { Method::Export => "export", Method::Search => "search" } }, "taking a snapshot from the ROR FHIR API");
+    let stage = crate::ops::stage::Stage::start("fetch");
     let mut api = Api::new(settings)?;
     let mut writer = SnapshotWriter::create(request.snapshots_dir)?;
     let meta = match base {
@@ -120,6 +121,7 @@ pub fn take_snapshot(request: &SnapshotRequest<'_>) -> Result<StoredSnapshot, Fh
         }
     };
     let stored = writer.finish(meta)?;
+    stage.done(stored.resources_by_type.values().sum(), stored.bytes_received);
     tracing::info!(dir = %stored.dir.display(), files = stored.files, resources = stored.resources_by_type.values().sum::<u64>(), "snapshot stored");
     Ok(stored)
 }

@@ -99,6 +99,8 @@ pub struct StoredSnapshot {
     pub taken_at: DateTime<Utc>,
     pub resources_by_type: BTreeMap<String, u64>,
     pub files: usize,
+    /// Bytes received from the API, as downloaded.
+    pub bytes_received: u64,
 }
 
 #[derive(Serialize)]
@@ -280,7 +282,8 @@ impl SnapshotWriter {
         }
         fs::rename(&self.partial, &dir).map_err(|e| store_error(&dir, format!("cannot move the finished snapshot into place: {e}")))?;
         self.committed = true;
-        Ok(StoredSnapshot { dir, source: meta.source.clone(), taken_at: meta.taken_at, resources_by_type: std::mem::take(&mut self.by_type), files: self.files.len() })
+        let bytes_received = self.downloads.iter().map(|d| d.bytes).sum();
+        Ok(StoredSnapshot { dir, source: meta.source.clone(), taken_at: meta.taken_at, resources_by_type: std::mem::take(&mut self.by_type), files: self.files.len(), bytes_received })
     }
 }
 
