@@ -356,15 +356,41 @@ fn run(args: RunArgs, format: LogFormat) -> Result<u8, Failure> {
     report_build(outcome, args.dry_run, format);
     if !args.dry_run && !args.no_publish && !capacity_only {
         match ror_opendata::publish::publish_configured(&publish_config, &out_dir, None, false, false).map_err(PipelineError::from)? {
+            Some(outcome) if matches!(format, LogFormat::Json) => println!("{}", publish_json(&outcome)),
             Some(outcome) => report_publish(&outcome, false),
             None => tracing::info!("publishing skipped: no data.gouv.fr target configured (DATAGOUV_API_URL, DATAGOUV_API_KEY, DATAGOUV_ORGANIZATION)"),
         }
     }
     if !args.dry_run && !args.no_deliver && !capacity_only {
         let deliveries = ror_opendata::deliver::deliver(&publish_config, &out_dir, None, false).map_err(PipelineError::from)?;
-        report_deliveries(&deliveries);
+        match format {
+            LogFormat::Json => println!("{}", deliveries_json(&deliveries)),
+            LogFormat::Human => report_deliveries(&deliveries),
+        }
     }
     Ok(0)
+}
+
+/// `run`'s publish result as one JSON line, for `--log-format json` (standard output stays JSON).
+fn publish_json(outcome: &ror_opendata::publish::PublishOutcome) -> serde_json::Value {
+    serde_json::json!({"publish": {"version": outcome.version, "dataset_url": outcome.dataset_url, "files_uploaded": outcome.files_uploaded, "bytes_uploaded": outcome.bytes_uploaded}})
+}
+
+/// `run`'s deliveries as one JSON line, for `--log-format json`.
+fn deliveries_json(deliveries: &[ror_opendata::deliver::Delivery]) -> serde_json::Value {
+    use ror_opendata::deliver::DeliveryStatus;
+    let items: Vec<serde_json::Value> = deliveries
+        .iter()
+        .map(|d| {
+            let (status, receipt) = match &d.status {
+                DeliveryStatus::Delivered { receipt, .. } => ("delivered", Some(receipt.display().to_string())),
+                DeliveryStatus::AlreadyDelivered { receipt } => ("already-delivered", Some(receipt.display().to_string())),
+                DeliveryStatus::DryRun => ("dry-run", None),
+            };
+            serde_json::json!({"recipient": d.recipient, "package": d.package.file_name, "sha256": d.package.sha256, "target": d.target.to_string(), "status": status, "receipt": receipt})
+        })
+        .collect();
+    serde_json::json!({"deliveries": items})
 }
 
 /// `deliver`: the sensitive extracts, to one recipient or all of them.

@@ -152,6 +152,9 @@ fn json_logs_are_json_lines_with_the_documented_fields() {
     assert!(!log.contains('\u{1b}'), "no terminal control codes (colours, progress) in a JSON log");
     let lines = json_lines(&log);
     assert!(lines.len() > 5, "{log}");
+    // The result on standard output is JSON lines too: the releases, then the deliveries.
+    let results = json_lines(&stdout(&o));
+    assert!(results.iter().any(|r| r["releases"].as_array().is_some_and(|a| a.iter().any(|x| x["publication"] == "public" && x["status"] == "created"))), "{results:?}");
     for line in &lines {
         for field in ror_opendata::ops::logging::JSON_FIELDS {
             assert!(line.contains_key(*field), "line without {field}: {line:?}");
@@ -446,4 +449,30 @@ fn the_systemd_units_pass_systemd_analyze_verify_with_their_hardening() {
     assert!(sysusers.contains("u ror-opendata "), "the dedicated user is declared");
     // The production configuration the units name loads (unknown keys would be errors).
     ror_opendata::config::Config::load(&deploy.join("ror-opendata.toml")).unwrap();
+}
+
+/// Run the binary under a pseudo-terminal (util-linux `script`), as a person at a terminal would;
+/// returns everything the terminal received.
+fn on_a_terminal(args: &str, work: &Path) -> String {
+    let log = work.join("terminal.log");
+    let o = Command::new("script").arg("-qec").arg(format!("{BIN} {args}")).arg(&log).stdin(Stdio::null()).output().expect("script (util-linux) runs");
+    assert!(o.status.success(), "{args}: {}", String::from_utf8_lossy(&fs::read(&log).unwrap_or_default()));
+    String::from_utf8_lossy(&fs::read(&log).unwrap()).into_owned()
+}
+
+#[test]
+fn progress_shows_on_a_terminal_only_and_never_in_json_mode() {
+    let work = tempfile::tempdir().unwrap();
+    // The spinner line is "<frame> <stage> <elapsed>", e.g. "⠁ flatten 0s"; log lines say stage="flatten".
+    let spinner = |text: &str| text.split("flatten ").skip(1).any(|rest| rest.split('s').next().is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit())));
+    let human = on_a_terminal(&format!("run --out {}", work.path().join("a").display()), work.path());
+    assert!(spinner(&human), "no spinner on a terminal:\n{human}");
+    let json = on_a_terminal(&format!("--log-format json run --out {}", work.path().join("b").display()), work.path());
+    assert!(!json.contains('\u{1b}') && !spinner(&json), "control codes in a JSON log on a terminal");
+    // script(1) frames the session with its own "Script started/done" lines.
+    for line in json.lines().map(|l| l.trim_end_matches('\r')).filter(|l| !l.is_empty() && !l.starts_with("Script ")) {
+        assert!(serde_json::from_str::<Value>(line).is_ok(), "not JSON: {line:?}");
+    }
+    let piped = run(&["run", "--out", work.path().join("c").to_str().unwrap()]);
+    assert!(piped.status.success() && !spinner(&stderr(&piped)) && !stderr(&piped).contains('\u{1b}'), "progress or colours in a pipe");
 }

@@ -30,11 +30,11 @@ pub const JSON_FIELDS: &[&str] = &["timestamp", "level", "message"];
 pub fn init(format: LogFormat, quiet: bool) {
     let default = if quiet { "warn" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("ROR_OPENDATA_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
     match format {
-        LogFormat::Human => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Human => builder.with_writer(|| super::progress::TerminalWriter).with_ansi(std::io::stderr().is_terminal()).init(),
         // No colour codes in JSON, whatever the terminal: a collector parses every byte.
-        LogFormat::Json => builder.with_ansi(false).json().flatten_event(true).init(),
+        LogFormat::Json => builder.with_writer(std::io::stderr).with_ansi(false).json().flatten_event(true).init(),
     }
     super::progress::enable(super::progress::should_show(format, std::io::stderr().is_terminal()));
 }

@@ -2,7 +2,9 @@
 //! watching — standard error is a terminal and the log is human. Never in JSON mode (it would
 //! corrupt the JSON lines) and never under a scheduler or in a pipe (control codes in a log file).
 
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -12,6 +14,8 @@ use super::logging::LogFormat;
 /// Off until `logging::init` decides: a library caller (a test, another program) never gets
 /// control codes on its standard error.
 static ENABLED: AtomicBool = AtomicBool::new(false);
+/// The spinner on screen, if any: log lines are written around it, not through it.
+static ACTIVE: Mutex<Option<ProgressBar>> = Mutex::new(None);
 
 /// Whether progress may be drawn: a human log on a terminal, and a terminal that can draw it.
 pub fn should_show(format: LogFormat, stderr_is_terminal: bool) -> bool {
@@ -35,7 +39,32 @@ pub fn spinner(stage: &str) -> Option<ProgressBar> {
     bar.set_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
     bar.set_message(stage.to_owned());
     bar.enable_steady_tick(Duration::from_millis(120));
+    *ACTIVE.lock().unwrap_or_else(|p| p.into_inner()) = Some(bar.clone());
     Some(bar)
+}
+
+/// Clear a spinner and forget it (stages run one after the other: one spinner at a time).
+pub fn finish(bar: ProgressBar) {
+    bar.finish_and_clear();
+    *ACTIVE.lock().unwrap_or_else(|p| p.into_inner()) = None;
+}
+
+/// Standard error for the human log: a line is written with the spinner lifted, so log lines and
+/// the spinner never share a terminal line.
+pub struct TerminalWriter;
+
+impl Write for TerminalWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match active {
+            Some(bar) => bar.suspend(|| std::io::stderr().write_all(buf)).map(|()| buf.len()),
+            None => std::io::stderr().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }
 
 /// A bar over `len` items (files, tables); hidden when progress is off, so callers need no branch.

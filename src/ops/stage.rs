@@ -54,7 +54,7 @@ impl Stage {
     /// Log the stage's event and record it for the report.
     pub fn done(mut self, items: u64, bytes: u64) -> StageRecord {
         if let Some(s) = self.spinner.take() {
-            s.finish_and_clear();
+            super::progress::finish(s);
         }
         let duration_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         tracing::info!(stage = self.name, publication = self.publication.as_deref(), duration_ms, items, bytes, "{STAGE_FINISHED}");
@@ -67,7 +67,7 @@ impl Stage {
 impl Drop for Stage {
     fn drop(&mut self) {
         if let Some(s) = self.spinner.take() {
-            s.finish_and_clear();
+            super::progress::finish(s);
         }
     }
 }
