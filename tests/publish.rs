@@ -75,13 +75,18 @@ impl Scenario {
     /// Small parts (64 KiB) so that chunked uploads are exercised on the sample's files; a short
     /// timeout and back-off so that faults cost little time.
     fn new(name: &str) -> Scenario {
+        Scenario::with_parts(name, 65536)
+    }
+
+    /// Parts of `part_bytes` above the same threshold.
+    fn with_parts(name: &str, part_bytes: u64) -> Scenario {
         let dir = tempfile::tempdir().unwrap();
         let marker = format!("test/{name}");
         let config = dir.path().join("ror-opendata.toml");
         std::fs::write(
             &config,
             format!(
-                "[publish]\nchunk_threshold_bytes = 65536\nchunk_size_bytes = 65536\ntimeout_seconds = 3\nattempts = 4\nbackoff_ms = 20\nmax_backoff_ms = 200\n\n[publish.dataset]\nmarker = \"{marker}\"\ntitle = \"ROR (test {name})\"\ntags = [\"sante\", \"ror\", \"test-{name}\"]\n"
+                "[publish]\nchunk_threshold_bytes = {part_bytes}\nchunk_size_bytes = {part_bytes}\ntimeout_seconds = 3\nattempts = 4\nbackoff_ms = 20\nmax_backoff_ms = 200\n\n[publish.dataset]\nmarker = \"{marker}\"\ntitle = \"ROR (test {name})\"\ntags = [\"sante\", \"ror\", \"test-{name}\"]\n"
             ),
         )
         .unwrap();
@@ -267,7 +272,9 @@ fn run_publishes_the_sample_when_a_target_is_configured() {
     let config = dir.path().join("ror-opendata.toml");
     let keys = std::fs::read_to_string(&releases.keys_config).unwrap();
     std::fs::write(&config, format!("{keys}\n[publish.dataset]\nmarker = \"test/run\"\n")).unwrap();
+    // Each run in its own output folder: this test is about the publish step, not rebuilding.
     let run = |extra: &[&str], target: bool| {
+        let out = if target && extra.is_empty() { out.clone() } else { dir.path().join(format!("out-{}-{target}", extra.len())) };
         let mut c = Command::new(BIN);
         c.args(["run", "--no-deliver", "--out", out.to_str().unwrap(), "--config", config.to_str().unwrap()]).args(extra).env_remove("ROR_OPENDATA_LOG");
         if target {
@@ -288,9 +295,12 @@ fn run_publishes_the_sample_when_a_target_is_configured() {
     check_dataset(&server, &scenario, &support::latest_release(&scenario.out()));
 }
 
-/// A faulty publication, then a clean one: the dataset ends exactly as the release says.
-fn faulty_then_clean(server: &Udata, proxy: &FaultProxy, name: &str, release_before: Option<&Path>, release: &Path, rules: Value, expect_code: i32) -> Output {
-    let s = Scenario::new(name);
+/// A faulty publication, then a clean one: the dataset ends exactly as the release says. The
+/// faulty run's log must show each way of recovering in `recoveries` (so the test proves the
+/// fault hit where it was meant to).
+fn faulty_then_clean(server: &Udata, proxy: &FaultProxy, name: &str, release_before: Option<&Path>, release: &Path, rules: Value, expect_code: i32, recoveries: &[&str]) -> Output {
+    // Parts of 256 KiB: fewer requests than the lifecycle test's 64 KiB, still several files in parts.
+    let s = Scenario::with_parts(name, 262144);
     if let Some(before) = release_before {
         succeeded(&s.publish(server, &server.base_url, before, &[]));
     }
@@ -301,6 +311,9 @@ fn faulty_then_clean(server: &Udata, proxy: &FaultProxy, name: &str, release_bef
     assert!(proxy.fired().len() > fired_before, "{name}: no fault was injected");
     assert_eq!(faulty.status.code(), Some(expect_code), "{name}: {}", describe(&faulty));
     assert!(!stderr(&faulty).contains(&server.publisher_key), "{name}: the key is in the log");
+    for recovery in recoveries {
+        assert!(stderr(&faulty).contains(recovery), "{name}: the log does not show {recovery:?}:\n{}", stderr(&faulty));
+    }
     if expect_code == 0 {
         check_dataset(server, &s, release);
     }
@@ -335,9 +348,10 @@ fn faults_then_a_clean_rerun_leave_exactly_the_release() {
             {"method": "GET", "path": "^/api/1/datasets/[^/]+/$", "fault": "status", "status": 502, "times": 1},
         ]),
         0,
+        &["HTTP 500: injected 500; retrying", "HTTP 503: injected 503; re-reading before trying again", "HTTP 423: injected 423; retrying", "HTTP 502: injected 502; retrying"],
     );
     // The connection dropped in the middle of uploads (whole files and parts).
-    faulty_then_clean(&server, &proxy, "dropped", None, &releases.r1, json!([{"method": "POST", "path": upload, "fault": "drop_upload", "skip": 2, "times": 3}]), 0);
+    faulty_then_clean(&server, &proxy, "dropped", None, &releases.r1, json!([{"method": "POST", "path": upload, "fault": "drop_upload", "skip": 2, "times": 3}]), 0, &["no answer", "re-reading before trying again"]);
     // Answers lost after the server applied the POST: the dataset's creation, new uploads, and
     // replacements in place. Nothing may be duplicated.
     faulty_then_clean(
@@ -351,8 +365,9 @@ fn faults_then_a_clean_rerun_leave_exactly_the_release() {
             {"method": "POST", "path": upload, "fault": "lose_response", "skip": 1, "times": 3},
         ]),
         0,
+        &["the dataset had been created: using it", "the upload had been applied: using it"],
     );
-    faulty_then_clean(&server, &proxy, "lost-replace", Some(&releases.r1), &releases.r2, json!([{"method": "POST", "path": replace, "fault": "lose_response", "skip": 1, "times": 3}]), 0);
+    faulty_then_clean(&server, &proxy, "lost-replace", Some(&releases.r1), &releases.r2, json!([{"method": "POST", "path": replace, "fault": "lose_response", "skip": 1, "times": 3}]), 0, &["the upload had been applied: using it"]);
     // Answers slower than the timeout (3 s): the GET is retried, the POST re-read.
     faulty_then_clean(
         &server,
@@ -365,9 +380,10 @@ fn faults_then_a_clean_rerun_leave_exactly_the_release() {
             {"method": "POST", "path": upload, "fault": "stall", "seconds": 5, "skip": 4, "times": 1},
         ]),
         0,
+        &["timed out", "the upload had been applied: using it"],
     );
     // The platform failing for good: exit 6, saying what to rerun; the rerun completes.
-    let faulty = faulty_then_clean(&server, &proxy, "down", None, &releases.r1, json!([{"method": "POST", "path": upload, "fault": "status", "status": 500, "skip": 10, "times": 1000}]), 6);
+    let faulty = faulty_then_clean(&server, &proxy, "down", None, &releases.r1, json!([{"method": "POST", "path": upload, "fault": "status", "status": 500, "skip": 10, "times": 1000}]), 6, &[]);
     assert!(stderr(&faulty).contains("is incomplete") && stderr(&faulty).contains(&format!("Rerun `ror-opendata publish --release {}`", releases.r1.display())), "{}", describe(&faulty));
 }
 
@@ -391,6 +407,8 @@ fn a_publication_killed_midway_completes_on_rerun_without_duplicates() {
     let partial = server.datasets_with_marker(&s.marker);
     assert_eq!(partial.len(), 1);
     assert_eq!(partial[0]["private"], true, "a dataset whose files are not all there stays a draft");
-    succeeded(&s.publish(&server, &server.base_url, &releases.r1, &[]));
+    // The upload the killed job never heard back about is recognised by its bytes and kept.
+    let rerun = succeeded(&s.publish(&server, &server.base_url, &releases.r1, &[]));
+    assert!(rerun.contains("~ metadata") && rerun.contains("title, description, type"), "{rerun}");
     check_dataset(&server, &s, &releases.r1);
 }
