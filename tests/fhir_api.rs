@@ -228,7 +228,8 @@ fn fails_cleanly(fhir: &str, server_args: &[&str], expected: &[&str]) -> FhirSer
     let data = [sample_export(), fixtures()];
     let data: Vec<&Path> = data.iter().map(PathBuf::as_path).collect();
     let server = FhirServer::start(&data, server_args);
-    let config = config(work.path(), fhir);
+    // Two retries are enough to tell a persistent fault from a passing one.
+    let config = config(work.path(), &format!("max_retries = 2\n{fhir}"));
     let snaps = work.path().join("snaps");
     let o = snapshot(&server, &snaps, &config, &[]);
     let err = stderr(&o);
@@ -243,7 +244,7 @@ fn fails_cleanly(fhir: &str, server_args: &[&str], expected: &[&str]) -> FhirSer
 
 #[test]
 fn persistent_faults_fail_clearly_and_store_nothing() {
-    fails_cleanly("", &["--fault", "unavailable=always"], &["export kick-off", "503 Service Unavailable", "Service temporairement indisponible", "after 4 attempt(s)", "rerun later"]);
+    fails_cleanly("", &["--fault", "unavailable=always"], &["export kick-off", "503 Service Unavailable", "Service temporairement indisponible", "after 3 attempt(s)", "rerun later"]);
     fails_cleanly("", &["--fault", "cut-download=always"], &["download of", "/Binary/", "nothing was stored"]);
     fails_cleanly("", &["--fault", "truncated-json=always"], &["/Binary/", "malformed JSON", "nothing was stored"]);
     fails_cleanly("", &["--fault", "export-error"], &["export job", "failed", "HAPI-1234: database connection lost"]);
