@@ -349,24 +349,35 @@ fn run(args: RunArgs, format: LogFormat) -> Result<u8, Failure> {
     let capacity_only = args.only == Some(Only::Capacites);
     let publish_config = config.clone();
     let built = build(&BuildOptions { snapshot_dir, source_label: label, out_dir: out_dir.clone(), public_policy, config, dry_run: args.dry_run, capacity_only });
-    if !args.dry_run {
-        write_report(&out_dir, &built)?;
+    // The report page is written as soon as the release is, so a failure further on still leaves
+    // it; it is written again at the end with the publish and deliver stages.
+    let report_dir = if args.dry_run { None } else { report_release_dir(&built) };
+    if let Some(dir) = &report_dir {
+        write_report(&out_dir, dir)?;
     }
     let outcome = built?;
     report_build(outcome, args.dry_run, format);
     if !args.dry_run && !args.no_publish && !capacity_only {
-        match ror_opendata::publish::publish_configured(&publish_config, &out_dir, None, false, false).map_err(PipelineError::from)? {
+        let stage = ops::stage::Stage::start("publish");
+        let published = ror_opendata::publish::publish_configured(&publish_config, &out_dir, None, false, false).map_err(PipelineError::from)?;
+        stage.done(published.as_ref().map_or(0, |o| o.files_uploaded as u64), published.as_ref().map_or(0, |o| o.bytes_uploaded));
+        match published {
             Some(outcome) if matches!(format, LogFormat::Json) => println!("{}", publish_json(&outcome)),
             Some(outcome) => report_publish(&outcome, false),
             None => tracing::info!("publishing skipped: no data.gouv.fr target configured (DATAGOUV_API_URL, DATAGOUV_API_KEY, DATAGOUV_ORGANIZATION)"),
         }
     }
     if !args.dry_run && !args.no_deliver && !capacity_only {
+        let stage = ops::stage::Stage::start("deliver");
         let deliveries = ror_opendata::deliver::deliver(&publish_config, &out_dir, None, false).map_err(PipelineError::from)?;
+        stage.done(deliveries.len() as u64, 0);
         match format {
             LogFormat::Json => println!("{}", deliveries_json(&deliveries)),
             LogFormat::Human => report_deliveries(&deliveries),
         }
+    }
+    if let Some(dir) = &report_dir {
+        write_report(&out_dir, dir)?;
     }
     Ok(0)
 }
@@ -438,15 +449,19 @@ fn report_publish(outcome: &ror_opendata::publish::PublishOutcome, dry_run: bool
     }
 }
 
-/// The report page of the night's public release, beside the releases (out/reports/public/), also
-/// when the gate refused it: that is the night its reader needs it most.
-fn write_report(out_dir: &std::path::Path, built: &Result<ror_opendata::BuildOutcome, PipelineError>) -> Result<(), Failure> {
-    let release_dir = match built {
-        Ok(outcome) if outcome.release.manifest.publication == ror_opendata::PUBLIC_PUBLICATION => outcome.release.dir.clone(),
-        Err(PipelineError::GateRefused { publication, dir, .. }) if publication == ror_opendata::PUBLIC_PUBLICATION => PathBuf::from(dir),
-        _ => return Ok(()),
-    };
-    let written = ror_opendata::report::write(&ror_opendata::report::ReportInput { release_dir: &release_dir, out_dir, stages: &ops::stage::journal() }).map_err(PipelineError::from)?;
+/// The public release a night's report page is about: the one built, or the one the gate refused
+/// (that is the night its reader needs the page most). None for a capacity-only run.
+fn report_release_dir(built: &Result<ror_opendata::BuildOutcome, PipelineError>) -> Option<PathBuf> {
+    match built {
+        Ok(outcome) if outcome.release.manifest.publication == ror_opendata::PUBLIC_PUBLICATION => Some(outcome.release.dir.clone()),
+        Err(PipelineError::GateRefused { publication, dir, .. }) if publication == ror_opendata::PUBLIC_PUBLICATION => Some(PathBuf::from(dir)),
+        _ => None,
+    }
+}
+
+/// The report page of the night's public release, beside the releases (out/reports/public/).
+fn write_report(out_dir: &std::path::Path, release_dir: &std::path::Path) -> Result<(), Failure> {
+    let written = ror_opendata::report::write(&ror_opendata::report::ReportInput { release_dir, out_dir, stages: &ops::stage::journal() }).map_err(PipelineError::from)?;
     tracing::info!(html = %written.html.display(), markdown = %written.markdown.display(), "report page written");
     Ok(())
 }

@@ -170,7 +170,7 @@ fn json_logs_are_json_lines_with_the_documented_fields() {
         assert!(stage["duration_ms"].is_u64() && stage["items"].is_u64() && stage["bytes"].is_u64(), "{stage:?}");
     }
     let names: Vec<&str> = stages.iter().map(|s| s["stage"].as_str().unwrap()).collect();
-    for expected in ["snapshot", "flatten", "disclose", "gate", "history", "release"] {
+    for expected in ["snapshot", "flatten", "disclose", "gate", "history", "release", "publish", "deliver"] {
         assert!(names.contains(&expected), "no {expected} stage event in {names:?}");
     }
     let snapshot = stages.iter().find(|s| s["stage"] == "snapshot").unwrap();
