@@ -249,6 +249,7 @@ fn persistent_faults_fail_clearly_and_store_nothing() {
     fails_cleanly("", &["--fault", "truncated-json=always"], &["/Binary/", "malformed JSON", "nothing was stored"]);
     fails_cleanly("", &["--fault", "export-error"], &["export job", "failed", "HAPI-1234: database connection lost"]);
     fails_cleanly("method = \"search\"", &["--fault", "broken-next"], &["search page", "410", "does not exist and may have expired", "rerun"]);
+    fails_cleanly("method = \"search\"", &["--fault", "cap-search"], &["counts against total", "announced 3003 offers and its 1 page(s) held 200", "use the $export method"]);
     fails_cleanly("", &["--fault", "expire-token=always"], &["refused a freshly issued token (401)", "Token invalide ou expiré", "check that this client is enabled"]);
     fails_cleanly("profile_code = \"CU99\"", &[], &["403", "Valeur CU99 non autorisée pour le header Ror-Profil-Utilisateur-Code", "check the Ror-* headers"]);
 }

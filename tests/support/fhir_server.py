@@ -15,6 +15,8 @@ Faults, switched on with --fault NAME[=COUNT] (COUNT times, default 1; "always" 
   cut-download    a download announces its full length, sends half and closes the connection
   truncated-json  a download is a well-formed HTTP answer whose JSON body stops halfway
   broken-next     the first search page's next link names an expired search (410)
+  cap-search      a search stops after its first page but announces the full total (as the
+                  ROR does past 10,000 offers)
   stall-export    the export job never completes (202 for ever)
   export-error    the export job fails (500 OperationOutcome on its status URL)
   slow            API answers wait --slow-seconds before they start
@@ -85,6 +87,7 @@ class State:
         self.tokens = {}  # token -> expiry (monotonic)
         self.jobs = {}  # job id -> {"polls": n, "files": [[resources]], "request": url}
         self.searches = {}  # search id -> [match keys]
+        self.totals = {}  # search id -> the total announced
         self.faults = {}
         for spec in args.fault:
             name, _, count = spec.partition("=")
@@ -344,8 +347,12 @@ class Handler(BaseHTTPRequestHandler):
                 continue
             matches.append(key)
         search_id = str(uuid.uuid4())
+        total = len(matches)
+        if self.state.take_fault("cap-search"):
+            matches = matches[:count]
         with self.state.lock:
             self.state.searches[search_id] = matches
+            self.state.totals[search_id] = total
         self.send_page(search_id, 0, count, self.base_url() + self.path[len(BASE_PATH):])
 
     def updated_since(self, key, since):
@@ -383,7 +390,9 @@ class Handler(BaseHTTPRequestHandler):
             if offset == 0 and self.state.take_fault("broken-next"):
                 next_id = str(uuid.uuid4())
             links.append({"relation": "next", "url": "%s?%s" % (self.base_url(), urlencode({"_getpages": next_id, "_getpagesoffset": offset + count, "_count": count, "_pretty": "true", "_bundletype": "searchset"}))})
-        bundle = {"resourceType": "Bundle", "id": str(uuid.uuid4()), "meta": {"lastUpdated": self.state.args.now}, "type": "searchset", "total": len(matches), "link": links, "entry": entries}
+        with self.state.lock:
+            total = self.state.totals.get(search_id, len(matches))
+        bundle = {"resourceType": "Bundle", "id": str(uuid.uuid4()), "meta": {"lastUpdated": self.state.args.now}, "type": "searchset", "total": total, "link": links, "entry": entries}
         self.send_json(200, bundle)
 
 

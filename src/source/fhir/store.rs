@@ -26,6 +26,26 @@ const LINKED_TYPES: &[&str] = &["Organization", "Location", "HealthcareService",
 const DOWNLOADS: &str = ".downloads";
 /// At most this many examples in a failed check's message.
 const EXAMPLES: usize = 5;
+/// The hidden temporary folder of a snapshot being written: `<prefix><pid>-<uuid>`.
+const PARTIAL_PREFIX: &str = ".snapshot.partial-";
+
+/// Remove the temporary folders of snapshot processes that died without cleaning up (killed, or
+/// the machine stopped): at national scale each holds gigabytes. A folder whose process is still
+/// running is left alone. Where /proc does not exist, nothing is removed.
+fn remove_abandoned(parent: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = fs::read_dir(parent) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix(PARTIAL_PREFIX).and_then(|rest| rest.split('-').next()).and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if !Path::new("/proc").join(pid.to_string()).exists() {
+            tracing::warn!(folder = %entry.path().display(), "removing the temporary folder of an interrupted snapshot");
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
 
 /// What to do with a resource whose type and id were already stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,7 +162,8 @@ impl SnapshotWriter {
     /// Start a snapshot under `parent` (created if needed), in a hidden temporary folder.
     pub fn create(parent: &Path) -> Result<SnapshotWriter, FhirSourceError> {
         fs::create_dir_all(parent).map_err(|e| store_error(parent, format!("cannot create: {e}")))?;
-        let partial = parent.join(format!(".snapshot.partial-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()));
+        remove_abandoned(parent);
+        let partial = parent.join(format!("{PARTIAL_PREFIX}{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()));
         fs::create_dir_all(partial.join(DOWNLOADS)).map_err(|e| store_error(&partial, format!("cannot create: {e}")))?;
         Ok(SnapshotWriter {
             parent: parent.to_path_buf(),
@@ -441,6 +462,18 @@ mod tests {
         let e = w.finish(meta()).unwrap_err().to_string();
         assert!(e.contains("2 reference(s)") && e.contains("field location.reference: Location/l1") && e.contains("Organization/o1"), "{e}");
         assert_eq!(fs::read_dir(&snaps).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn abandoned_temporary_folders_are_removed_live_ones_kept() {
+        let work = tempfile::tempdir().unwrap();
+        let dead = work.path().join(format!("{PARTIAL_PREFIX}4294967295-abc"));
+        let alive = work.path().join(format!("{PARTIAL_PREFIX}{}-def", std::process::id()));
+        fs::create_dir_all(&dead).unwrap();
+        fs::create_dir_all(&alive).unwrap();
+        let w = SnapshotWriter::create(work.path()).unwrap();
+        assert!(!dead.exists() && alive.exists());
+        drop(w);
     }
 
     #[test]
