@@ -298,7 +298,18 @@ fn run_publishes_the_sample_when_a_target_is_configured() {
 /// A faulty publication, then a clean one: the dataset ends exactly as the release says. The
 /// faulty run's log must show each way of recovering in `recoveries` (so the test proves the
 /// fault hit where it was meant to).
-fn faulty_then_clean(server: &Udata, proxy: &FaultProxy, name: &str, release_before: Option<&Path>, release: &Path, rules: Value, expect_code: i32, recoveries: &[&str]) -> Output {
+struct FaultCase<'a> {
+    name: &'a str,
+    /// A release published cleanly first (to fault replacements rather than creations).
+    before: Option<&'a Path>,
+    release: &'a Path,
+    rules: Value,
+    exit_code: i32,
+    recoveries: &'a [&'a str],
+}
+
+fn faulty_then_clean(server: &Udata, proxy: &FaultProxy, case: FaultCase<'_>) -> Output {
+    let FaultCase { name, before: release_before, release, rules, exit_code: expect_code, recoveries } = case;
     // Parts of 256 KiB: fewer requests than the lifecycle test's 64 KiB, still several files in parts.
     let s = Scenario::with_parts(name, 262144);
     if let Some(before) = release_before {
@@ -338,52 +349,91 @@ fn faults_then_a_clean_rerun_leave_exactly_the_release() {
     faulty_then_clean(
         &server,
         &proxy,
-        "status",
-        None,
-        &releases.r1,
-        json!([
-            {"method": "GET", "path": "^/api/1/me/$", "fault": "status", "status": 500, "times": 1},
-            {"method": "POST", "path": upload, "fault": "status", "status": 503, "skip": 3, "times": 2},
-            {"method": "PUT", "path": "^/api/1/datasets/[^/]+/resources/[^/]+/$", "fault": "status", "status": 423, "skip": 2, "times": 2},
-            {"method": "GET", "path": "^/api/1/datasets/[^/]+/$", "fault": "status", "status": 502, "times": 1},
-        ]),
-        0,
-        &["HTTP 500: injected 500; retrying", "HTTP 503: injected 503; re-reading before trying again", "HTTP 423: injected 423; retrying", "HTTP 502: injected 502; retrying"],
+        FaultCase {
+            name: "status",
+            before: None,
+            release: &releases.r1,
+            rules: json!([
+                {"method": "GET", "path": "^/api/1/me/$", "fault": "status", "status": 500, "times": 1},
+                {"method": "POST", "path": upload, "fault": "status", "status": 503, "skip": 3, "times": 2},
+                {"method": "PUT", "path": "^/api/1/datasets/[^/]+/resources/[^/]+/$", "fault": "status", "status": 423, "skip": 2, "times": 2},
+                {"method": "GET", "path": "^/api/1/datasets/[^/]+/$", "fault": "status", "status": 502, "times": 1},
+            ]),
+            exit_code: 0,
+            recoveries: &["HTTP 500: injected 500; retrying", "HTTP 503: injected 503; re-reading before trying again", "HTTP 423: injected 423; retrying", "HTTP 502: injected 502; retrying"],
+        },
     );
     // The connection dropped in the middle of uploads (whole files and parts).
-    faulty_then_clean(&server, &proxy, "dropped", None, &releases.r1, json!([{"method": "POST", "path": upload, "fault": "drop_upload", "skip": 2, "times": 3}]), 0, &["no answer", "re-reading before trying again"]);
+    faulty_then_clean(
+        &server,
+        &proxy,
+        FaultCase {
+            name: "dropped",
+            before: None,
+            release: &releases.r1,
+            rules: json!([{"method": "POST", "path": upload, "fault": "drop_upload", "skip": 2, "times": 3}]),
+            exit_code: 0,
+            recoveries: &["no answer", "re-reading before trying again"],
+        },
+    );
     // Answers lost after the server applied the POST: the dataset's creation, new uploads, and
     // replacements in place. Nothing may be duplicated.
     faulty_then_clean(
         &server,
         &proxy,
-        "lost",
-        None,
-        &releases.r1,
-        json!([
-            {"method": "POST", "path": "^/api/1/datasets/$", "fault": "lose_response", "times": 1},
-            {"method": "POST", "path": upload, "fault": "lose_response", "skip": 1, "times": 3},
-        ]),
-        0,
-        &["the dataset had been created: using it", "the upload had been applied: using it"],
+        FaultCase {
+            name: "lost",
+            before: None,
+            release: &releases.r1,
+            rules: json!([
+                {"method": "POST", "path": "^/api/1/datasets/$", "fault": "lose_response", "times": 1},
+                {"method": "POST", "path": upload, "fault": "lose_response", "skip": 1, "times": 3},
+            ]),
+            exit_code: 0,
+            recoveries: &["the dataset had been created: using it", "the upload had been applied: using it"],
+        },
     );
-    faulty_then_clean(&server, &proxy, "lost-replace", Some(&releases.r1), &releases.r2, json!([{"method": "POST", "path": replace, "fault": "lose_response", "skip": 1, "times": 3}]), 0, &["the upload had been applied: using it"]);
+    faulty_then_clean(
+        &server,
+        &proxy,
+        FaultCase {
+            name: "lost-replace",
+            before: Some(&releases.r1),
+            release: &releases.r2,
+            rules: json!([{"method": "POST", "path": replace, "fault": "lose_response", "skip": 1, "times": 3}]),
+            exit_code: 0,
+            recoveries: &["the upload had been applied: using it"],
+        },
+    );
     // Answers slower than the timeout (3 s): the GET is retried, the POST re-read.
     faulty_then_clean(
         &server,
         &proxy,
-        "slow",
-        None,
-        &releases.r1,
-        json!([
-            {"method": "GET", "path": "^/api/1/datasets/licenses/$", "fault": "stall", "seconds": 5, "times": 1},
-            {"method": "POST", "path": upload, "fault": "stall", "seconds": 5, "skip": 4, "times": 1},
-        ]),
-        0,
-        &["timed out", "the upload had been applied: using it"],
+        FaultCase {
+            name: "slow",
+            before: None,
+            release: &releases.r1,
+            rules: json!([
+                {"method": "GET", "path": "^/api/1/datasets/licenses/$", "fault": "stall", "seconds": 5, "times": 1},
+                {"method": "POST", "path": upload, "fault": "stall", "seconds": 5, "skip": 4, "times": 1},
+            ]),
+            exit_code: 0,
+            recoveries: &["timed out", "the upload had been applied: using it"],
+        },
     );
     // The platform failing for good: exit 6, saying what to rerun; the rerun completes.
-    let faulty = faulty_then_clean(&server, &proxy, "down", None, &releases.r1, json!([{"method": "POST", "path": upload, "fault": "status", "status": 500, "skip": 10, "times": 1000}]), 6, &[]);
+    let faulty = faulty_then_clean(
+        &server,
+        &proxy,
+        FaultCase {
+            name: "down",
+            before: None,
+            release: &releases.r1,
+            rules: json!([{"method": "POST", "path": upload, "fault": "status", "status": 500, "skip": 10, "times": 1000}]),
+            exit_code: 6,
+            recoveries: &[],
+        },
+    );
     assert!(stderr(&faulty).contains("is incomplete") && stderr(&faulty).contains(&format!("Rerun `ror-opendata publish --release {}`", releases.r1.display())), "{}", describe(&faulty));
 }
 

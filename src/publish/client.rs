@@ -110,10 +110,7 @@ impl Client {
 
     /// DELETE, retried (deleting twice answers 404, which the caller may accept).
     pub fn delete(&self, path: &str) -> Result<(), ClientError> {
-        match self.retried(Method::DELETE, path, None) {
-            Ok(_) => Ok(()),
-            Err(e) => Err(e),
-        }
+        self.retried(Method::DELETE, path, None).map(|_| ())
     }
 
     /// POST a JSON body once.

@@ -46,7 +46,7 @@ pub enum PublishError {
     #[error("release {path}: {message}")]
     Release { path: String, message: String },
     /// The release must not be published (gate failed, development keys) and --force was not given.
-    #[error("release {dir} is not for publication: {reason}. Nothing was published; fix the cause and build again, or pass --force to publish it anyway")]
+    #[error("release {dir} is not for publication: {reason}. Nothing was published; fix the cause and build again, or publish it anyway with `ror-opendata publish --release {dir} --force`")]
     Refused { dir: String, reason: String },
     #[error("publish state {path}: {message}")]
     State { path: String, message: String },
