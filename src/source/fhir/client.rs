@@ -197,7 +197,7 @@ fn save(mut response: Response, dest: &Path) -> Result<Saved, String> {
 }
 
 /// The server's Retry-After: seconds, or an HTTP date.
-fn retry_after(response: &Response) -> Option<Duration> {
+pub fn retry_after(response: &Response) -> Option<Duration> {
     let value = response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
     parse_retry_after(value, chrono::Utc::now())
 }

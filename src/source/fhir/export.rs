@@ -144,13 +144,7 @@ fn poll(api: &mut Api, status_url: &Url, job_id: &str) -> Result<Manifest, FhirS
         match status {
             StatusCode::ACCEPTED => {
                 let progress = response.headers().get("X-Progress").and_then(|v| v.to_str().ok()).unwrap_or("in progress").to_owned();
-                let wait = response
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(std::time::Duration::from_secs)
-                    .unwrap_or(api.settings.poll_interval);
+                let wait = super::client::retry_after(&response).unwrap_or(api.settings.poll_interval);
                 tracing::info!(job = %job_id, progress = %progress, wait_seconds = wait.as_secs(), "export job running");
                 api.pause(wait, &what)?;
             }
