@@ -47,7 +47,8 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
-    /// The whole night: snapshot, build the public release.
+    /// The whole night, in order: snapshot, build (flatten, disclose, gate, history, release), report
+    /// page, publish, deliver — under the output folder's lock (exit codes below).
     Run(RunArgs),
     /// Build a release from a stored snapshot folder.
     Build(BuildArgs),

@@ -4,7 +4,10 @@
 //!
 //! flock and not a PID file alone: the kernel releases the lock when the holder dies, however it
 //! dies (kill -9, power loss of the process, OOM), so a crash never leaves a stale lock behind. The
-//! PID written inside is only for the message.
+//! PID written inside is only for the message. A run that ends normally removes the file (and the
+//! state folder if nothing else is in it), so a refused night leaves the output folder as it was;
+//! because of that, a run that gets the lock checks that the file it locked is still the one at
+//! the path, and starts over if the previous holder removed it in between.
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -22,8 +25,7 @@ pub enum LockError {
     Io { path: String, source: std::io::Error },
 }
 
-/// The held lock; dropping it releases the lock (the file stays, so its inode is never swapped
-/// under a waiting run).
+/// The held lock; dropping it removes the file and releases the lock.
 #[derive(Debug)]
 pub struct RunLock {
     file: File,
@@ -38,9 +40,12 @@ impl RunLock {
 
 impl Drop for RunLock {
     fn drop(&mut self) {
-        // Emptied so a reader never sees the PID of a finished run; the kernel releases the lock
-        // when the file is closed right after.
-        let _ = self.file.set_len(0);
+        // Removed while still locked: a run that opened it before sees, once it gets the lock, that
+        // the path no longer names this file, and takes a fresh one (see `acquire`).
+        let _ = fs::remove_file(&self.path);
+        if let Some(dir) = self.path.parent() {
+            let _ = fs::remove_dir(dir);
+        }
         let _ = self.file.unlock();
     }
 }
@@ -54,24 +59,39 @@ pub fn lock_path(out_dir: &Path) -> PathBuf {
 pub fn acquire(out_dir: &Path) -> Result<RunLock, LockError> {
     let path = lock_path(out_dir);
     let io = |source| LockError::Io { path: path.display().to_string(), source };
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).map_err(io)?;
-    }
-    // Not truncated on open: the holder's PID must still be there for the run that finds it held.
-    let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(TryLockError::WouldBlock) => {
-            let mut text = String::new();
-            let _ = file.read_to_string(&mut text);
-            return Err(LockError::Held { path: path.display().to_string(), holder: describe_holder(&text) });
+    let mut file = loop {
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(io)?;
         }
-        Err(TryLockError::Error(e)) => return Err(io(e)),
-    }
+        // Not truncated on open: the holder's PID must still be there for the run that finds it held.
+        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                return Err(LockError::Held { path: path.display().to_string(), holder: describe_holder(&text) });
+            }
+            Err(TryLockError::Error(e)) => return Err(io(e)),
+        }
+        if still_at_path(&file, &path) {
+            break file;
+        }
+        // The previous holder removed the file between our open and our lock: lock the new one.
+    };
     file.set_len(0).map_err(io)?;
     file.seek(SeekFrom::Start(0)).map_err(io)?;
     writeln!(file, "{}", std::process::id()).and_then(|()| file.flush()).map_err(io)?;
     Ok(RunLock { file, path })
+}
+
+/// Whether `path` still names the open `file` (same device and inode).
+fn still_at_path(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }
 
 /// What the lock file says about its holder: it writes its PID right after locking, so an empty
@@ -98,9 +118,32 @@ mod tests {
         assert!(e.contains(&format!("pid {}", std::process::id())), "{e}");
         assert!(e.contains("another run holds the lock"), "{e}");
         drop(first);
+        assert!(!lock_path(dir.path()).exists() && !dir.path().join(STATE_DIR).exists(), "a finished run leaves nothing");
         let again = acquire(dir.path()).unwrap();
         drop(again);
-        assert_eq!(fs::read_to_string(lock_path(dir.path())).unwrap(), "");
+    }
+
+    #[test]
+    fn a_lock_file_removed_by_its_previous_holder_is_not_locked_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = acquire(dir.path()).unwrap();
+        // Someone opened the file while it was held; the holder then finished and removed it.
+        let stale = File::open(lock_path(dir.path())).unwrap();
+        drop(first);
+        assert!(!still_at_path(&stale, &lock_path(dir.path())));
+        let second = acquire(dir.path()).unwrap();
+        assert!(!still_at_path(&stale, second.path()), "the new holder locked a fresh file");
+        assert!(acquire(dir.path()).is_err());
+    }
+
+    #[test]
+    fn the_state_folder_stays_when_it_holds_other_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = acquire(dir.path()).unwrap();
+        fs::write(dir.path().join(STATE_DIR).join("publish.json"), "{}").unwrap();
+        drop(lock);
+        assert!(dir.path().join(STATE_DIR).join("publish.json").exists());
+        assert!(!lock_path(dir.path()).exists());
     }
 
     #[test]
