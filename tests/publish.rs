@@ -225,6 +225,12 @@ fn publish_creates_then_uploads_nothing_then_replaces_in_place() {
     let printed = succeeded(&s.publish(&server, api, &releases.r2, &[]));
     assert!(printed.contains("0 file(s), 0 bytes uploaded") && printed.contains("dataset: unchanged"), "{printed}");
     assert_eq!(resource_ids(&check_dataset(&server, &s, &releases.r2)), ids);
+
+    // Someone deleted the dataset on the platform: the next publication makes a new one.
+    server.delete(&format!("/api/1/datasets/{}/", dataset["id"].as_str().unwrap()));
+    let printed = succeeded(&s.publish(&server, api, &releases.r2, &[]));
+    assert!(printed.contains("dataset: create"), "{printed}");
+    assert_ne!(check_dataset(&server, &s, &releases.r2)["id"], dataset["id"]);
 }
 
 #[test]
@@ -233,7 +239,6 @@ fn bad_keys_outsiders_and_unpublishable_releases_change_nothing() {
     let releases = releases();
     let s = Scenario::new("refusals");
     let api = server.base_url.as_str();
-    let before = server.dataset_count();
 
     let o = s.command(api, "not-a-key", &server.organization, &releases.r1, &[]).output().unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", describe(&o));
@@ -260,7 +265,12 @@ fn bad_keys_outsiders_and_unpublishable_releases_change_nothing() {
         let o = s.publish(&server, api, &copy, &["--dry-run", "--force"]);
         assert!(o.status.success() && stderr(&o).contains("publishing anyway (--force)"), "{}", describe(&o));
     }
-    assert_eq!(server.dataset_count(), before, "nothing was created");
+    // No server at all: nothing was changed, rerun later (exit 6).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let o = s.publish(&server, &format!("http://{closed}"), &releases.r1, &[]);
+    assert_eq!(o.status.code(), Some(6), "{}", describe(&o));
+    assert!(stderr(&o).contains("is unavailable") && stderr(&o).contains("Nothing was changed") && stderr(&o).contains("rerun `ror-opendata publish --release"), "{}", describe(&o));
+    assert!(server.datasets_with_marker(&s.marker).is_empty(), "nothing was created");
 }
 
 #[test]

@@ -53,6 +53,9 @@ pub enum PublishError {
     /// The platform does not support what the release needs (Parquet, the licence…).
     #[error("{root}: {message}. Nothing was changed.")]
     Platform { root: String, message: String },
+    /// The platform could not be read before anything changed (down, 5xx, timeouts after retries).
+    #[error("{root} is unavailable: {message}. Nothing was changed; rerun `ror-opendata publish --release {dir}` when it answers again")]
+    Unavailable { root: String, dir: String, message: String },
     /// Something failed after changes began: the dataset may show part of the new release.
     #[error("publishing release {version} to {root} is incomplete: {message}. Rerun `ror-opendata publish --release {dir}` to complete it: files already in place are skipped and nothing is duplicated")]
     Incomplete { version: String, root: String, dir: String, message: String },
@@ -77,7 +80,7 @@ impl PublishError {
             PublishError::Config(_) | PublishError::NoTarget | PublishError::Auth { .. } | PublishError::Permission(_) | PublishError::Platform { .. } => PublishFailure::Configuration,
             PublishError::Release { .. } => PublishFailure::Input,
             PublishError::Refused { .. } => PublishFailure::Checks,
-            PublishError::State { .. } | PublishError::Incomplete { .. } => PublishFailure::Incomplete,
+            PublishError::State { .. } | PublishError::Incomplete { .. } | PublishError::Unavailable { .. } => PublishFailure::Incomplete,
         }
     }
 }
@@ -118,7 +121,7 @@ pub fn publish(options: &PublishOptions<'_>) -> Result<PublishOutcome, PublishEr
     let target = options.target;
     let retry = RetryPolicy { attempts: config.attempts, backoff: Duration::from_millis(config.backoff_ms), max_backoff: Duration::from_millis(config.max_backoff_ms) };
     let client = Client::new(target, Duration::from_secs(config.timeout_seconds), retry).map_err(|e| PublishError::Config(e.to_string()))?;
-    let vocabulary = preflight(&client, target, config)?;
+    let vocabulary = preflight(&client, target, config, release_dir)?;
 
     let description = description::render(
         release_dir,
@@ -129,7 +132,7 @@ pub fn publish(options: &PublishOptions<'_>) -> Result<PublishOutcome, PublishEr
 
     let state_path = state::state_path(&options.state_dir, &target.root, &target.organization, &config.dataset.marker);
     let mut state = state::load(&state_path)?.unwrap_or_else(|| PublishState { root: target.root.clone(), organization: target.organization.clone(), ..Default::default() });
-    let remote = find_dataset(&client, &target.organization, &config.dataset.marker, state.dataset_id.as_deref()).map_err(|e| PublishError::Platform { root: target.root.clone(), message: format!("cannot read the organisation's datasets: {e}") })?;
+    let remote = find_dataset(&client, &target.organization, &config.dataset.marker, state.dataset_id.as_deref()).map_err(|e| PublishError::Unavailable { root: target.root.clone(), dir: release_dir.display().to_string(), message: format!("cannot read the organisation's datasets: {e}") })?;
     if remote.is_none() && state.dataset_id.is_some() {
         tracing::warn!(dataset = state.dataset_id.as_deref().unwrap_or_default(), "the dataset the state file names is gone; a new one will be created");
         state.dataset_id = None;
@@ -197,28 +200,33 @@ struct Vocabulary {
 }
 
 /// Check the key, the membership, Parquet, the licence and the frequency. Nothing is changed.
-fn preflight(client: &Client, target: &Target, config: &PublishConfig) -> Result<Vocabulary, PublishError> {
+fn preflight(client: &Client, target: &Target, config: &PublishConfig, release_dir: &Path) -> Result<Vocabulary, PublishError> {
     let platform = |message: String| PublishError::Platform { root: target.root.clone(), message };
-    let me = client.get("/api/1/me/").map_err(|e| match e.status() {
-        Some(401) | Some(403) => PublishError::Auth { root: target.root.clone(), message: status_message(&e) },
-        _ => platform(format!("cannot check the API key: {e}")),
-    })?;
+    // A platform that is down is a reason to rerun later; one that answers no is not.
+    let read = |path: &str| {
+        client.get(path).map_err(|e| match e.status() {
+            Some(401) | Some(403) => PublishError::Auth { root: target.root.clone(), message: status_message(&e) },
+            _ if e.is_transient() => PublishError::Unavailable { root: target.root.clone(), dir: release_dir.display().to_string(), message: e.to_string() },
+            _ => platform(e.to_string()),
+        })
+    };
+    let me = read("/api/1/me/")?;
     let member = me.get("organizations").and_then(Value::as_array).is_some_and(|orgs| orgs.iter().any(|o| o.get("id").and_then(Value::as_str) == Some(target.organization.as_str()) || o.get("slug").and_then(Value::as_str) == Some(target.organization.as_str())));
     if !member {
         let user = me.get("slug").and_then(Value::as_str).unwrap_or("the key's user");
         return Err(PublishError::Permission(format!("the API key's user ({user}) is not a member of organisation {} on {}: ask an administrator of the organisation to add them, or use a member's key.", target.organization, target.root)));
     }
-    let extensions: Vec<String> = client.get("/api/1/datasets/extensions/").map_err(|e| platform(e.to_string()))?.as_array().map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect()).unwrap_or_default();
+    let extensions: Vec<String> = read("/api/1/datasets/extensions/")?.as_array().map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect()).unwrap_or_default();
     if !extensions.iter().any(|e| e == "parquet") {
         return Err(platform("the platform does not accept .parquet files (not in /api/1/datasets/extensions/)".into()));
     }
-    let licenses = client.get("/api/1/datasets/licenses/").map_err(|e| platform(e.to_string()))?;
+    let licenses = read("/api/1/datasets/licenses/")?;
     let license = licenses.as_array().and_then(|a| a.iter().find(|l| l.get("id").and_then(Value::as_str) == Some(config.dataset.license.as_str()))).cloned();
     let Some(license) = license else {
         let known: Vec<&str> = licenses.as_array().map(|a| a.iter().filter_map(|l| l.get("id").and_then(Value::as_str)).collect()).unwrap_or_default();
         return Err(PublishError::Config(format!("[publish.dataset] license {:?} is not a licence of {} (known: {})", config.dataset.license, target.root, known.join(", "))));
     };
-    let frequencies = client.get("/api/1/datasets/frequencies/").map_err(|e| platform(e.to_string()))?;
+    let frequencies = read("/api/1/datasets/frequencies/")?;
     let known_frequency = frequencies.as_array().is_some_and(|a| a.iter().any(|f| f.get("id").and_then(Value::as_str) == Some(config.dataset.frequency.as_str())));
     if !known_frequency {
         return Err(PublishError::Config(format!("[publish.dataset] frequency {:?} is not a frequency of {}", config.dataset.frequency, target.root)));

@@ -73,16 +73,17 @@ impl Udata {
         response.json().unwrap()
     }
 
-    /// The organisation's datasets (drafts included) whose extras carry `marker`.
+    /// DELETE an API path with the publisher's key.
+    pub fn delete(&self, path: &str) {
+        let response = reqwest::blocking::Client::new().delete(format!("{}{path}", self.base_url)).header("X-API-KEY", &self.publisher_key).send().unwrap();
+        assert!(response.status().is_success(), "DELETE {path}: {}", response.status());
+    }
+
+    /// The organisation's datasets (drafts included, deleted ones not) whose extras carry `marker`.
     pub fn datasets_with_marker(&self, marker: &str) -> Vec<Value> {
         let listed = self.get(&format!("/api/1/organizations/{}/datasets/?page_size=100", self.organization));
         assert!(listed["next_page"].is_null(), "more than 100 datasets in the test organisation");
-        listed["data"].as_array().unwrap().iter().filter(|d| d["extras"]["ror-opendata:publication"] == marker).map(|d| self.get(&format!("/api/1/datasets/{}/", d["id"].as_str().unwrap()))).collect()
-    }
-
-    /// How many datasets the organisation has.
-    pub fn dataset_count(&self) -> u64 {
-        self.get(&format!("/api/1/organizations/{}/datasets/?page_size=1", self.organization))["total"].as_u64().unwrap()
+        listed["data"].as_array().unwrap().iter().filter(|d| d["extras"]["ror-opendata:publication"] == marker && d["deleted"].is_null()).map(|d| self.get(&format!("/api/1/datasets/{}/", d["id"].as_str().unwrap()))).collect()
     }
 
     /// The bytes `latest` serves for a resource (following the redirect to the file).
