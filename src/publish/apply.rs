@@ -16,13 +16,17 @@ use super::plan::{metadata_differences, DatasetStep, DesiredDataset, DesiredReso
 use super::state::{self, PublishState};
 use super::PublishError;
 
-#[derive(Debug)]
+/// Why applying stopped; `publish` turns it into a `PublishError` naming what to rerun.
+#[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     /// The state file could not be written.
+    #[error(transparent)]
     State(PublishError),
     /// The platform refused (403, 400 on the organisation): a permission problem.
+    #[error("{0}")]
     Refused(String),
     /// The platform failed or could not be reached after the retries.
+    #[error("{0}")]
     Remote(String),
 }
 
