@@ -331,8 +331,13 @@ impl fmt::Display for Plan {
                 ResourceStep::Upload => writeln!(f, "  + upload   {:<44} {:>12} bytes{how}", r.key, r.bytes)?,
                 ResourceStep::Replace { id } => writeln!(f, "  ~ replace  {:<44} {:>12} bytes{how} (resource {id})", r.key, r.bytes)?,
                 ResourceStep::UpdateMetadata { id, fields } => writeln!(f, "  ~ metadata {:<44} {} (resource {id})", r.key, fields.join(", "))?,
-                ResourceStep::Unchanged { .. } => writeln!(f, "  = keep     {}", r.key)?,
+                // Counted below: a nightly plan should show what changes, not every file.
+                ResourceStep::Unchanged { .. } => {}
             }
+        }
+        let kept = self.resources.iter().filter(|r| matches!(r.step, ResourceStep::Unchanged { .. })).count();
+        if kept > 0 {
+            writeln!(f, "  = keep     {kept} unchanged file(s)")?;
         }
         for r in &self.removals {
             writeln!(f, "  - delete   {:<44} ({}; resource {})", r.title, r.reason, r.id)?;
@@ -401,6 +406,7 @@ mod tests {
         let p = plan(&d, Some(&r), &BTreeMap::new(), 100, &latest);
         assert!(p.is_empty(), "{p}");
         assert_eq!(p.upload_bytes(), 0);
+        assert!(p.to_string().contains("dataset: unchanged\n  = keep     2 unchanged file(s)\n0 file(s) to upload (0 bytes)"), "{p}");
     }
 
     #[test]
