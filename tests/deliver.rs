@@ -139,6 +139,9 @@ fn packages_open_with_the_stock_age_cli_and_hold_the_pseudonymised_sensitive_dat
         seen.push(pseudonym);
     }
 
+    // A dry run makes and checks the package, and sends and logs nothing.
+    let dry = ok(&["deliver", "--recipient", "hdh", "--dry-run", "--out", s(&out)]);
+    assert!(dry.contains("delivery hdh") && dry.contains("dry run"), "{dry}");
     // Delivered once: a second run sends nothing again, and the audit log records both deliveries.
     let again = ok(&["deliver", "--out", s(&out)]);
     assert!(again.contains("already delivered"), "{again}");

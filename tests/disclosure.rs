@@ -401,8 +401,12 @@ fn classes_under_k_are_suppressed_within_the_limit_and_the_run_fails_closed_beyo
     for fragment in ["audience public", "table offres", "k-anonymity gate failed", "quasi-identifiers (identifiant_offre)", "classes of 1"] {
         assert!(message.contains(fragment), "lacks {fragment:?}: {message}");
     }
-    assert!(tree(out.path()).is_empty(), "something was written: {:?}", tree(out.path()).keys().collect::<Vec<_>>());
-    assert!(!message.contains(ror_opendata::synth::CANARY_MARKER));
+    // Nothing released for any audience; the report of why is there for the DPO, without a value.
+    let written: Vec<String> = tree(out.path()).into_keys().collect();
+    assert!(!written.iter().any(|p| p.starts_with("releases/")), "something was released: {written:?}");
+    let report = fs::read_to_string(out.path().join("reports/public/20261125T020000Z-disclosure-failed.json")).unwrap();
+    assert!(report.contains("\"passed\": false") && report.contains("identifiant_offre"), "{report}");
+    assert!(!message.contains(ror_opendata::synth::CANARY_MARKER) && !report.contains(ror_opendata::synth::CANARY_MARKER));
 }
 
 #[test]
@@ -416,7 +420,7 @@ fn an_unclassified_column_of_any_audience_stops_the_run() {
     let o = run(&["run", "--config", config.to_str().unwrap(), "--out", out.path().to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("(audience hdh)") && stderr(&o).contains("column equipements.nombre_en_service is not classified"), "{}", stderr(&o));
-    assert!(tree(out.path()).is_empty(), "something was released");
+    assert!(!tree(out.path()).keys().any(|p| p.starts_with("releases/")), "something was released");
     let o = run(&["policy", "check", "--config", config.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     let checked = ok(&["policy", "check"]);

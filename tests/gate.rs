@@ -67,7 +67,7 @@ fn refused(work: &Path, source: &Path, config: Option<&Path>) -> (Output, PathBu
     assert!(fs::read_to_string(release.join("gate.md")).unwrap().contains("**ÉCHOUÉ**"));
     assert!(fs::read_to_string(release.join("release-notes.md")).unwrap().contains("ÉCHOUÉ — version non publiable"));
     // The refused release is complete and intact, for inspection.
-    assert!(ok(&["verify", out.join("releases").to_str().unwrap()]).contains("OK 2 release(s) verified"));
+    assert!(ok(&["verify", public.to_str().unwrap()]).contains("OK 2 release(s) verified"));
     (o, release)
 }
 

@@ -228,10 +228,17 @@ pub const CAPACITES: TableSpec = TableSpec {
     title: "Capacités en lits et places",
     description: "Enregistrements de capacité (extension ror-location-supported-capacity) : une ligne par nature, statut et temporalité.",
     primary_key: "capacite_id",
-    foreign_keys: &[fk("lieu_id", "lieux", "identifiant_ror")],
+    foreign_keys: &[
+        fk("lieu_id", "lieux", "identifiant_ror"),
+        fk("offre_id", "offres", "identifiant_ror"),
+        fk("entite_geographique_id", "entites_geographiques", "identifiant_ror"),
+    ],
     columns: &[
         req("capacite_id", String, "Identifiant de l'enregistrement : identifiant du lieu, tiret, rang."),
         req("lieu_id", String, "Identifiant ROR du lieu."),
+        col("offre_id", String, "Identifiant ROR de l'offre opérationnelle réalisée dans ce lieu (la plus petite par identifiant quand le lieu en accueille plusieurs)."),
+        col("entite_geographique_id", String, "Identifiant ROR de l'entité géographique gestionnaire du lieu."),
+        col("finess_eg", String, "Numéro FINESS de cette entité géographique."),
         col("nature_capacite_code", String, "Code de la nature de capacité (TRE_R329 : 01 lit, 02 place)."),
         col("nature_capacite_libelle", String, "Libellé de la nature de capacité."),
         col("statut_capacite_code", String, "Code du statut de capacité (TRE_R330)."),

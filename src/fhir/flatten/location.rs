@@ -6,7 +6,11 @@ use super::State;
 use crate::fhir::codes::{code_and_label, coding_of, extension, extensions, first_coding, region};
 use crate::fhir::model::{Extension, Location};
 use crate::fhir::FhirError;
-use crate::table::Row;
+use crate::table::{Row, Tables};
+
+use std::collections::HashMap;
+
+use polars::prelude::Column;
 
 pub(super) fn visit(state: &mut State, ctx: &Context<'_>, location: Location, file: usize) -> Result<(), FhirError> {
     let updated = state.note_update(ctx, location.meta.last_updated.as_deref())?;
@@ -85,5 +89,32 @@ fn set_capacity(ctx: &Context<'_>, row: &mut Row, capacity: &Extension, n: usize
     let updated = extension(&capacity.extension, "capacityUpdateDate").and_then(|e| e.value_date_time.as_deref());
     row.set("nombre", count)
         .set("date_mise_a_jour_capacite", ctx.optional_instant(&format!("extension[ror-location-supported-capacity][{n}].capacityUpdateDate"), updated)?);
+    Ok(())
+}
+
+/// Attach each capacity record to what it measures, once every resource is read (a Location does
+/// not name its offers; offers name their Location): the offer realised at the place (the smallest
+/// id when several share it, so the choice is deterministic), the managing establishment and its
+/// FINESS number. DREES and the Health Data Hub analyse capacities by offer and establishment.
+pub(super) fn link_capacities(tables: &mut Tables) -> Result<(), FhirError> {
+    let text = |tables: &Tables, table: &'static str, column: &str| -> Result<Vec<Option<String>>, FhirError> { Ok(tables[table].text_values(column)?) };
+    let mut offer_of: HashMap<String, String> = HashMap::new();
+    for (lieu, offer) in text(tables, "offres", "lieu_id")?.into_iter().zip(text(tables, "offres", "identifiant_ror")?) {
+        if let (Some(lieu), Some(offer)) = (lieu, offer) {
+            offer_of.entry(lieu).and_modify(|o| if offer < *o { o.clone_from(&offer) }).or_insert(offer);
+        }
+    }
+    let establishment_of: HashMap<String, String> = text(tables, "lieux", "identifiant_ror")?.into_iter().zip(text(tables, "lieux", "entite_geographique_id")?).filter_map(|(l, e)| Some((l?, e?))).collect();
+    let finess_of: HashMap<String, String> =
+        text(tables, "entites_geographiques", "identifiant_ror")?.into_iter().zip(text(tables, "entites_geographiques", "finess_eg")?).filter_map(|(e, f)| Some((e?, f?))).collect();
+    let places = text(tables, "capacites", "lieu_id")?;
+    let offers: Vec<Option<&str>> = places.iter().map(|l| l.as_ref().and_then(|l| offer_of.get(l)).map(String::as_str)).collect();
+    let establishments: Vec<Option<&str>> = places.iter().map(|l| l.as_ref().and_then(|l| establishment_of.get(l)).map(String::as_str)).collect();
+    let finess: Vec<Option<&str>> = establishments.iter().map(|e| e.and_then(|e| finess_of.get(e)).map(String::as_str)).collect();
+    let capacites = tables.get_mut("capacites").expect("the capacites table is always built");
+    let polars = |source| crate::table::TableError::Polars { table: "capacites", source };
+    for (name, values) in [("offre_id", offers), ("entite_geographique_id", establishments), ("finess_eg", finess)] {
+        capacites.frame.replace(name, Column::new(name.into(), values)).map_err(polars)?;
+    }
     Ok(())
 }

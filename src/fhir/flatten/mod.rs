@@ -203,6 +203,7 @@ impl State {
             let table = builder.finish()?;
             tables.insert(table.spec.name, table);
         }
+        location::link_capacities(&mut tables)?;
         Ok(Flattened { tables, resources_by_type: self.resources_by_type, latest_update: self.latest_update })
     }
 
