@@ -431,6 +431,20 @@ fn faults_then_a_clean_rerun_leave_exactly_the_release() {
             recoveries: &["timed out", "the upload had been applied: using it"],
         },
     );
+    // A file damaged on its way: the platform's sha1 differs from the local file's, the run fails
+    // (exit 6), and the rerun replaces the damaged file in place.
+    faulty_then_clean(
+        &server,
+        &proxy,
+        FaultCase {
+            name: "corrupt",
+            before: None,
+            release: &releases.r1,
+            rules: json!([{"method": "POST", "path": upload, "fault": "corrupt", "skip": 2, "times": 1}]),
+            exit_code: 6,
+            recoveries: &["the platform holds different bytes for"],
+        },
+    );
     // The platform failing for good: exit 6, saying what to rerun; the rerun completes.
     let faulty = faulty_then_clean(
         &server,

@@ -112,10 +112,14 @@ pub fn apply(input: &ApplyInput<'_>, state: &mut PublishState, state_path: &Path
         state.resources.insert(desired.key.clone(), resource.id.clone());
         save(state)?;
         // Re-set the metadata after every upload (a replacement resets the title to the file name),
-        // and whenever they differ.
+        // and whenever they differ. A resource whose bytes came out wrong gets its marker too, so
+        // that the rerun replaces it in place instead of leaving it beside a new one.
         let schema_url = desired.meta.schema_of.as_deref().and_then(|k| placed.get(k)).map(|(_, l)| l.clone());
         if uploaded || !metadata_differences(&desired.meta, schema_url.as_deref(), &resource).is_empty() {
             put_metadata(client, &dataset_id, desired, schema_url.as_deref(), &resource)?;
+        }
+        if uploaded {
+            check_bytes(desired, &resource)?;
         }
     }
 
@@ -181,7 +185,7 @@ fn create_dataset(input: &ApplyInput<'_>) -> Result<String, ApplyError> {
 /// Upload a file: a new resource (`replace` None) or a replacement in place. In parts above the
 /// threshold, each attempt with a fresh upload uuid. When an attempt's answer is lost, re-read:
 /// a new resource holding the same bytes (not among `known`), or the replaced resource now holding
-/// them, means it was applied. The sha1 and size the platform computed must equal the local file's.
+/// them, means it was applied. The caller compares the platform's sha1 and size with the file's.
 fn upload(input: &ApplyInput<'_>, dataset_id: &str, desired: &DesiredResource, replace: Option<&String>, known: &[&str]) -> Result<RemoteResource, ApplyError> {
     let client = input.client;
     let path = match replace {
@@ -196,16 +200,13 @@ fn upload(input: &ApplyInput<'_>, dataset_id: &str, desired: &DesiredResource, r
         let sent = if chunked { send_in_parts(client, &path, desired, input.chunk_size) } else { send_whole(client, &path, desired) };
         match sent {
             Ok(answer) => {
-                let resource = RemoteResource::from_json(&answer).ok_or_else(|| ApplyError::Remote(format!("{path}: the answer is not a resource")))?;
-                check_bytes(desired, &resource)?;
-                return Ok(resource);
+                return RemoteResource::from_json(&answer).ok_or_else(|| ApplyError::Remote(format!("{path}: the answer is not a resource")));
             }
             Err(e) if !e.is_transient() => return Err(e.into()),
             Err(e) => {
                 tracing::warn!(file = %desired.key, attempt, "upload: {e}; re-reading before trying again");
                 if let Some(resource) = find_applied(client, dataset_id, desired, replace, known)? {
                     tracing::info!(file = %desired.key, resource = %resource.id, "the upload had been applied: using it");
-                    check_bytes(desired, &resource)?;
                     return Ok(resource);
                 }
                 last_error = Some(e);

@@ -8,6 +8,8 @@ routes by SERVER_NAME), except the requests a rule matches, which get the rule's
   lose_response  forward the request (the server applies it), then close the connection without
                  answering: applied, but the client cannot know
   stall          forward the request, then wait `seconds` before answering (past the client's timeout)
+  corrupt        forward the request with one byte of its body changed (in its middle: the file's
+                 content, for an upload), as a faulty network path or disk would
 
 The test controls it through the proxy itself:
   PUT /__proxy__/rules   a JSON list of rules {method, path (a regular expression), fault, status,
@@ -127,6 +129,10 @@ class Handler(BaseHTTPRequestHandler):
         if fault == "status":
             message = json.dumps({"message": f"injected {rule['status']}"}).encode()
             return self.reply(rule["status"], message, [("Content-Type", "application/json")])
+        if fault == "corrupt" and body:
+            body = bytearray(body)
+            body[len(body) // 2] ^= 0x01
+            body = bytes(body)
         status, data, headers = self.forward(body)
         if fault == "lose_response":
             return self.drop()
