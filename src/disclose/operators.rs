@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
 use polars::prelude::*;
+use rayon::iter::{IntoParallelRefIterator, ParallelIterator};
 use serde::Serialize;
 
 use super::pseudonym::{IdentifierKind, Pseudonymiser};
@@ -201,8 +202,9 @@ pub fn transform(rule: &ColumnRule, column: &Column, pseudonymiser: Option<&Pseu
         ColumnRule::Keep | ColumnRule::Drop => column.clone(),
         ColumnRule::Pseudonymise(kind) => {
             let p = pseudonymiser.ok_or("no pseudonymisation key for this audience")?;
-            let values = column.str().map_err(|e| e.to_string())?;
-            let out: Vec<Option<String>> = values.iter().map(|v| v.map(|v| p.pseudonym(*kind, v))).collect();
+            let values: Vec<Option<&str>> = column.str().map_err(|e| e.to_string())?.iter().collect();
+            // One HMAC per value, independent of the others: on every core, in the column's order.
+            let out: Vec<Option<String>> = values.par_iter().map(|v| v.map(|v| p.pseudonym(*kind, v))).collect();
             Column::new(name, out)
         }
         ColumnRule::Generalise(level @ (Generalisation::Departement | Generalisation::Region)) => {

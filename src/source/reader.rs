@@ -58,11 +58,21 @@ where
     F: FnMut(RawResource<'_>) -> Result<(), E>,
 {
     for file in &snapshot.provenance.files {
-        let bytes = read_file(file)?;
-        let text = decode_text(&file.path, &bytes)?;
-        visit_text(&file.path, text, &mut visit)?;
+        for_each_resource_in_file(file, &mut visit)?;
     }
     Ok(())
+}
+
+/// Call `visit` for every resource of one file, in position order: the unit of work when files
+/// are read on several threads (the file's bytes are read, unzipped and dropped here).
+pub fn for_each_resource_in_file<E, F>(file: &SnapshotFile, mut visit: F) -> Result<(), E>
+where
+    E: From<SourceError>,
+    F: FnMut(RawResource<'_>) -> Result<(), E>,
+{
+    let bytes = read_file(file)?;
+    let text = decode_text(&file.path, &bytes)?;
+    visit_text(&file.path, text, &mut visit)
 }
 
 fn read_file(file: &SnapshotFile) -> Result<Vec<u8>, SourceError> {

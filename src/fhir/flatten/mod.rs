@@ -7,20 +7,21 @@ mod context;
 mod location;
 mod offer;
 mod organization;
+mod parallel;
 mod practitioner;
 
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
-use serde::de::DeserializeOwned;
 
 use super::codes::parse_reference;
 use super::model::Reference;
 use super::FhirError;
-use crate::source::{for_each_resource, RawResource, Snapshot};
+use crate::source::Snapshot;
 use crate::table::{catalog, Row, TableBuilder, Tables};
 
 use context::Context;
+use parallel::{Parsed, ParsedFile, Typed};
 
 /// What the FHIR stage hands to the next: every table, and what was seen.
 #[derive(Debug)]
@@ -33,10 +34,12 @@ pub struct Flattened {
     pub latest_update: Option<DateTime<Utc>>,
 }
 
-/// Read every resource of the snapshot and build the tables.
+/// Read every resource of the snapshot and build the tables. Files are read and parsed on every
+/// core; rows are built from them in file order (see `parallel`).
 pub fn flatten_snapshot(snapshot: &Snapshot) -> Result<Flattened, FhirError> {
+    let files = &snapshot.provenance.files;
     let mut state = State::default();
-    for_each_resource(snapshot, |raw: RawResource<'_>| state.visit(raw))?;
+    parallel::in_order(files.len(), |i| parallel::parse_file(&files[i]), |file| state.visit_file(file))?;
     state.finish()
 }
 
@@ -115,34 +118,42 @@ struct State {
 }
 
 impl State {
-    fn visit(&mut self, raw: RawResource<'_>) -> Result<(), FhirError> {
+    /// One parsed file, resource by resource, then the error that stopped its reader (if any).
+    fn visit_file(&mut self, parsed: ParsedFile) -> Result<(), FhirError> {
+        for resource in parsed.resources {
+            self.visit(&parsed.path, resource)?;
+        }
+        parsed.stopped.map_or(Ok(()), Err)
+    }
+
+    fn visit(&mut self, path: &str, parsed: Parsed) -> Result<(), FhirError> {
         let file = match self.files.last() {
-            Some(last) if last == raw.file => self.files.len() - 1,
+            Some(last) if last == path => self.files.len() - 1,
             _ => {
-                self.files.push(raw.file.to_owned());
+                self.files.push(path.to_owned());
                 self.files.len() - 1
             }
         };
-        let key = format!("{}/{}", raw.resource_type, raw.id);
-        *self.resources_by_type.entry(raw.resource_type.to_owned()).or_default() += 1;
+        let key = format!("{}/{}", parsed.resource_type, parsed.id);
+        *self.resources_by_type.entry(parsed.resource_type).or_default() += 1;
         if let Some((first_file, first_position)) = self.seen.get(&key) {
             return Err(FhirError::DuplicateId {
-                file: raw.file.to_owned(),
-                resource: format!("{} {key}", raw.position),
+                file: path.to_owned(),
+                resource: format!("{} {key}", parsed.position),
                 first_file: self.files[*first_file].clone(),
                 first_position: first_position.clone(),
             });
         }
-        self.seen.insert(key.clone(), (file, raw.position.to_owned()));
-        let ctx = Context { file: raw.file, resource: format!("{} {key}", raw.position) };
-        match raw.resource_type {
-            "Organization" => organization::visit(self, &ctx, parse(&ctx, raw)?, file),
-            "Location" => location::visit(self, &ctx, parse(&ctx, raw)?, file),
-            "HealthcareService" => offer::visit(self, &ctx, parse(&ctx, raw)?, file),
-            "Practitioner" => practitioner::visit_practitioner(self, &ctx, parse(&ctx, raw)?),
-            "PractitionerRole" => practitioner::visit_role(self, &ctx, parse(&ctx, raw)?, file),
-            // Other resource types ($export may add some) are counted, not tabulated.
-            _ => Ok(()),
+        let ctx = Context { file: path, resource: format!("{} {key}", parsed.position) };
+        self.seen.insert(key, (file, parsed.position));
+        // A resource that did not parse fails here, after the duplicate check, as it always has.
+        match parsed.typed? {
+            Typed::Organization(o) => organization::visit(self, &ctx, o, file),
+            Typed::Location(l) => location::visit(self, &ctx, l, file),
+            Typed::HealthcareService(h) => offer::visit(self, &ctx, h, file),
+            Typed::Practitioner(p) => practitioner::visit_practitioner(self, &ctx, p),
+            Typed::PractitionerRole(r) => practitioner::visit_role(self, &ctx, r, file),
+            Typed::Other => Ok(()),
         }
     }
 
@@ -222,16 +233,6 @@ impl State {
         }
         None
     }
-}
-
-fn parse<T: DeserializeOwned>(ctx: &Context<'_>, raw: RawResource<'_>) -> Result<T, FhirError> {
-    let mut de = serde_json::Deserializer::from_str(raw.json.get());
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let message = e.inner().to_string();
-        let message = message.rfind(" at line ").map_or(message.clone(), |i| message[..i].to_owned());
-        ctx.field_error(&path, message)
-    })
 }
 
 #[cfg(test)]

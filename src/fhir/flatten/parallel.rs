@@ -1,0 +1,210 @@
+//! Reading and parsing the snapshot's files on every core, while the tables are still built in
+//! one thread, in file order.
+//!
+//! Why this split: unzipping, splitting Bundles and deserialising each resource into its typed
+//! struct is nearly all the work of the flatten stage, and each file can do it alone. Building the
+//! rows needs the whole snapshot's state (duplicate ids, references, the resolution pass), and
+//! doing it in file order keeps two promises for free: the tables do not depend on how threads
+//! were scheduled, and the error reported for a bad snapshot is the one of its first bad resource
+//! in file order, exactly as a single thread would report it.
+//!
+//! Memory: workers run at most `LOOKAHEAD` files ahead of the builder, so what is held beyond the
+//! tables is a few files' parsed resources, never the snapshot.
+
+use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
+use std::sync::{Condvar, Mutex};
+
+use serde::de::DeserializeOwned;
+
+use super::context::Context;
+use crate::fhir::model::{HealthcareService, Location, Organization, Practitioner, PractitionerRole};
+use crate::fhir::FhirError;
+use crate::source::{for_each_resource_in_file, RawResource, SnapshotFile};
+
+/// How many files the workers may have parsed and not yet handed over, per worker.
+const LOOKAHEAD_PER_WORKER: usize = 2;
+
+/// A resource of a type the tables use, deserialised.
+pub(super) enum Typed {
+    Organization(Organization),
+    Location(Location),
+    HealthcareService(HealthcareService),
+    Practitioner(Practitioner),
+    PractitionerRole(PractitionerRole),
+    /// Other types ($export may add some) are counted, not tabulated.
+    Other,
+}
+
+/// One resource of a file, as the builder needs it: where it was, what it is, and its typed form
+/// or why it has none.
+pub(super) struct Parsed {
+    pub position: String,
+    pub resource_type: String,
+    pub id: String,
+    pub typed: Result<Typed, FhirError>,
+}
+
+/// What a worker makes of one file: its resources in position order, then the error that stopped
+/// the reader, if one did (the resources before it still count, as they would read one by one).
+pub(super) struct ParsedFile {
+    pub path: String,
+    pub resources: Vec<Parsed>,
+    pub stopped: Option<FhirError>,
+}
+
+/// Read and parse one file.
+pub(super) fn parse_file(file: &SnapshotFile) -> ParsedFile {
+    let mut resources = Vec::new();
+    let read = for_each_resource_in_file(file, |raw: RawResource<'_>| -> Result<(), FhirError> {
+        resources.push(parse_resource(raw));
+        Ok(())
+    });
+    ParsedFile { path: file.path.clone(), resources, stopped: read.err() }
+}
+
+fn parse_resource(raw: RawResource<'_>) -> Parsed {
+    let ctx = Context { file: raw.file, resource: format!("{} {}/{}", raw.position, raw.resource_type, raw.id) };
+    let typed = match raw.resource_type {
+        "Organization" => parse(&ctx, raw).map(Typed::Organization),
+        "Location" => parse(&ctx, raw).map(Typed::Location),
+        "HealthcareService" => parse(&ctx, raw).map(Typed::HealthcareService),
+        "Practitioner" => parse(&ctx, raw).map(Typed::Practitioner),
+        "PractitionerRole" => parse(&ctx, raw).map(Typed::PractitionerRole),
+        _ => Ok(Typed::Other),
+    };
+    Parsed { position: raw.position.to_owned(), resource_type: raw.resource_type.to_owned(), id: raw.id.to_owned(), typed }
+}
+
+/// Deserialise a resource into its typed struct. The fast path is plain serde_json; only a
+/// resource that fails is parsed again with path tracking, so that its error names the field
+/// (tracking every path costs about a third of the parse on good data).
+fn parse<T: DeserializeOwned>(ctx: &Context<'_>, raw: RawResource<'_>) -> Result<T, FhirError> {
+    if let Ok(value) = serde_json::from_str(raw.json.get()) {
+        return Ok(value);
+    }
+    let mut de = serde_json::Deserializer::from_str(raw.json.get());
+    match serde_path_to_error::deserialize(&mut de) {
+        Ok(value) => Ok(value),
+        Err(e) => {
+            let path = e.path().to_string();
+            let message = e.inner().to_string();
+            let message = message.rfind(" at line ").map_or(message.clone(), |i| message[..i].to_owned());
+            Err(ctx.field_error(&path, message))
+        }
+    }
+}
+
+/// How many threads parse: one per core, never more than there are files.
+fn workers_for(files: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    cores.min(files).max(1)
+}
+
+/// Shared between the workers and the builder.
+struct Progress<T> {
+    /// The next item a worker may take.
+    next: usize,
+    /// Items handed over to `consume` so far.
+    consumed: usize,
+    /// Finished items waiting for their turn (or the panic of the worker that made one).
+    ready: BTreeMap<usize, std::thread::Result<T>>,
+    /// The builder stopped (an error): workers take nothing more.
+    stopped: bool,
+}
+
+/// `work(0..count)` on a few threads, handing each result to `consume` in index order on the
+/// calling thread. Stops at the first error `consume` returns, and returns it.
+pub(super) fn in_order<T, E>(count: usize, work: impl Fn(usize) -> T + Sync, mut consume: impl FnMut(T) -> Result<(), E>) -> Result<(), E>
+where
+    T: Send,
+{
+    let workers = workers_for(count);
+    if workers == 1 {
+        return (0..count).try_for_each(|i| consume(work(i)));
+    }
+    let lookahead = workers * LOOKAHEAD_PER_WORKER;
+    let shared = Mutex::new(Progress { next: 0, consumed: 0, ready: BTreeMap::new(), stopped: false });
+    let changed = Condvar::new();
+    let lock = || shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let index = {
+                    let mut p = lock();
+                    while !p.stopped && p.next < count && p.next >= p.consumed + lookahead {
+                        p = changed.wait(p).unwrap_or_else(|poisoned| poisoned.into_inner());
+                    }
+                    if p.stopped || p.next >= count {
+                        return;
+                    }
+                    p.next += 1;
+                    p.next - 1
+                };
+                // A panic (a bug) is handed to the builder thread, which waits for this index.
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(index)));
+                lock().ready.insert(index, result);
+                changed.notify_all();
+            });
+        }
+        let mut outcome = Ok(());
+        for index in 0..count {
+            let item = {
+                let mut p = lock();
+                loop {
+                    if let Some(item) = p.ready.remove(&index) {
+                        p.consumed = index + 1;
+                        break item;
+                    }
+                    p = changed.wait(p).unwrap_or_else(|poisoned| poisoned.into_inner());
+                }
+            };
+            changed.notify_all();
+            let item = match item {
+                Ok(item) => item,
+                Err(panic) => {
+                    lock().stopped = true;
+                    changed.notify_all();
+                    std::panic::resume_unwind(panic);
+                }
+            };
+            if let Err(e) = consume(item) {
+                outcome = Err(e);
+                break;
+            }
+        }
+        lock().stopped = true;
+        changed.notify_all();
+        outcome
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_come_in_index_order_and_the_first_error_wins() {
+        let mut seen = Vec::new();
+        in_order(200, |i| i * 2, |v| -> Result<(), String> {
+            seen.push(v);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, (0..200).map(|i| i * 2).collect::<Vec<_>>());
+
+        // Items 50 and 120 fail; whichever thread finishes first, 50 is the error reported.
+        let mut consumed = 0;
+        let e = in_order(200, |i| i, |v| {
+            consumed += 1;
+            if v == 50 || v == 120 {
+                Err(format!("item {v}"))
+            } else {
+                Ok(())
+            }
+        })
+        .unwrap_err();
+        assert_eq!(e, "item 50");
+        assert_eq!(consumed, 51);
+    }
+}
