@@ -97,10 +97,9 @@ pub fn deliver(config: &crate::config::Config, out_dir: &Path, only: Option<&str
     for recipient in recipients.iter().filter(|r| only.is_none_or(|o| o == r.name)) {
         match deliver_one(recipient, out_dir, dry_run) {
             Ok(d) => done.push(d),
-            Err(e) => {
-                tracing::error!(recipient = %recipient.name, "{e}");
-                first_error.get_or_insert(e);
-            }
+            // The first failure ends the command with its message; later ones are logged here.
+            Err(e) if first_error.is_some() => tracing::error!(recipient = %recipient.name, "{e}"),
+            Err(e) => first_error = Some(e),
         }
     }
     match first_error {
