@@ -182,6 +182,44 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::open_folder;
+
+    /// Twelve files of practitioners (one per file, three per file as NDJSON), with `bad` replacing
+    /// some files' text; flattened as one snapshot.
+    fn flatten_files(bad: &[(usize, &str)]) -> Result<super::super::Flattened, FhirError> {
+        let dir = tempfile::tempdir().unwrap();
+        for n in 0..12 {
+            let text = match bad.iter().find(|(i, _)| *i == n) {
+                Some((_, text)) => text.to_string(),
+                None => (0..3).map(|k| format!("{{\"resourceType\":\"Practitioner\",\"id\":\"p{n}-{k}\",\"name\":[{{\"family\":\"F{n}\"}}]}}\n")).collect(),
+            };
+            std::fs::write(dir.path().join(format!("f{n:02}.ndjson")), text).unwrap();
+        }
+        super::super::flatten_snapshot(&open_folder(dir.path(), "test").unwrap())
+    }
+
+    #[test]
+    fn every_file_reaches_the_tables() {
+        let flat = flatten_files(&[]).unwrap();
+        assert_eq!(flat.resources_by_type["Practitioner"], 36);
+    }
+
+    #[test]
+    fn the_error_reported_is_the_first_in_file_order() {
+        // A field of the wrong type in f03, malformed JSON in f09: f03's error, whatever finishes first.
+        let wrong_type = r#"{"resourceType":"Practitioner","id":"x","name":5}"#;
+        for _ in 0..10 {
+            let e = flatten_files(&[(3, wrong_type), (9, "{not json")]).unwrap_err().to_string();
+            assert!(e.starts_with("f03.ndjson: resource Practitioner/x: field name"), "{e}");
+        }
+        // A reader error of an earlier file wins over a parse error of a later one.
+        let e = flatten_files(&[(2, "{not json"), (3, wrong_type)]).unwrap_err().to_string();
+        assert!(e.starts_with("f02.ndjson: malformed JSON"), "{e}");
+        // A duplicate id comes before the same resource's own parse error, as it does read one by one.
+        let duplicate = r#"{"resourceType":"Practitioner","id":"p1-0","name":5}"#;
+        let e = flatten_files(&[(7, duplicate), (8, wrong_type)]).unwrap_err().to_string();
+        assert!(e.contains("f07.ndjson: resource Practitioner/p1-0: duplicate id") && e.contains("f01.ndjson"), "{e}");
+    }
 
     #[test]
     fn results_come_in_index_order_and_the_first_error_wins() {
