@@ -352,7 +352,7 @@ fn run(args: RunArgs, format: LogFormat) -> Result<u8, Failure> {
     let built = build(&BuildOptions { snapshot_dir, source_label: label, out_dir: out_dir.clone(), public_policy, config, dry_run: args.dry_run, capacity_only });
     // The report page is written as soon as the release is, so a failure further on still leaves
     // it; it is written again at the end with the publish and deliver stages.
-    let report_dir = if args.dry_run { None } else { report_release_dir(&built) };
+    let report_dir = if args.dry_run { None } else { report_release_dir(&built, &out_dir) };
     if let Some(dir) = &report_dir {
         write_report(&out_dir, dir)?;
     }
@@ -451,10 +451,15 @@ fn report_publish(outcome: &ror_opendata::publish::PublishOutcome, dry_run: bool
 }
 
 /// The public release a night's report page is about: the one built, or the one the gate refused
-/// (that is the night its reader needs the page most). None for a capacity-only run.
-fn report_release_dir(built: &Result<ror_opendata::BuildOutcome, PipelineError>) -> Option<PathBuf> {
+/// (that is the night its reader needs the page most). None for a capacity-only run, and for a rerun
+/// of a night already released: the release is unchanged, so is the page of the night that made it.
+fn report_release_dir(built: &Result<ror_opendata::BuildOutcome, PipelineError>, out_dir: &std::path::Path) -> Option<PathBuf> {
     match built {
-        Ok(outcome) if outcome.release.manifest.publication == ror_opendata::PUBLIC_PUBLICATION => Some(outcome.release.dir.clone()),
+        Ok(outcome) if outcome.release.manifest.publication == ror_opendata::PUBLIC_PUBLICATION => {
+            let release = &outcome.release;
+            let page = out_dir.join(ror_opendata::report::REPORTS_DIR).join(ror_opendata::PUBLIC_PUBLICATION).join(format!("{}.html", release.version));
+            (release.status == release::ReleaseStatus::Created || !page.exists()).then(|| release.dir.clone())
+        }
         Err(PipelineError::GateRefused { publication, dir, .. }) if publication == ror_opendata::PUBLIC_PUBLICATION => Some(PathBuf::from(dir)),
         _ => None,
     }

@@ -32,9 +32,9 @@ pub struct LineChart<'a> {
 /// Colour-blind-safe palette (Okabe–Ito), then greys; series beyond it reuse it.
 const PALETTE: [&str; 9] = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442", "#999999"];
 const MARGIN_LEFT: f64 = 72.0;
-const MARGIN_RIGHT: f64 = 16.0;
+const MARGIN_RIGHT: f64 = 48.0;
 const MARGIN_TOP: f64 = 16.0;
-const MARGIN_BOTTOM: f64 = 44.0;
+const MARGIN_BOTTOM: f64 = 30.0;
 const LEGEND_LINE: f64 = 18.0;
 /// At most this many x labels are written; the others are skipped evenly.
 const MAX_X_LABELS: usize = 8;
@@ -96,7 +96,7 @@ pub fn nice_ticks(min: f64, max: f64) -> Vec<f64> {
 /// The chart as an `<svg>` element (no XML prolog: it is inlined into HTML).
 pub fn render(chart: &LineChart<'_>) -> String {
     let legend_rows = if chart.series.len() > 1 { chart.series.len().div_ceil(3) } else { 0 };
-    let total_height = chart.height as f64 + legend_rows as f64 * LEGEND_LINE;
+    let total_height = chart.height as f64 + if legend_rows > 0 { legend_rows as f64 * LEGEND_LINE + 8.0 } else { 0.0 };
     let plot_w = chart.width as f64 - MARGIN_LEFT - MARGIN_RIGHT;
     let plot_h = chart.height as f64 - MARGIN_TOP - MARGIN_BOTTOM;
     let values: Vec<f64> = chart.series.iter().flat_map(|s| s.values.iter().flatten().copied()).collect();
@@ -193,7 +193,7 @@ pub fn render(chart: &LineChart<'_>) -> String {
         let column_w = plot_w / 3.0;
         for (s, series) in chart.series.iter().enumerate() {
             let x = MARGIN_LEFT + column_w * (s % 3) as f64;
-            let y = chart.height as f64 + LEGEND_LINE * (s / 3) as f64 - 6.0;
+            let y = chart.height as f64 + 12.0 + LEGEND_LINE * (s / 3) as f64;
             let _ = write!(
                 svg,
                 r##"<rect x="{x:.1}" y="{ry:.1}" width="12" height="4" fill="{colour}"/><text class="legend" x="{tx:.1}" y="{y:.1}" fill="#333">{name}</text>"##,
