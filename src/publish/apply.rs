@@ -97,7 +97,12 @@ pub fn apply(input: &ApplyInput<'_>, state: &mut PublishState, state_path: &Path
                 let r = upload(input, &dataset_id, desired, None, &known)?;
                 (r, true)
             }
-            ResourceStep::Replace { id } => (upload(input, &dataset_id, desired, Some(id), &[])?, true),
+            ResourceStep::Replace { id } => {
+                if let Some(modified) = remote_by_id.get(id.as_str()).and_then(|r| r.raw.get("last_modified")).and_then(Value::as_str) {
+                    wait_for_a_new_second(modified);
+                }
+                (upload(input, &dataset_id, desired, Some(id), &[])?, true)
+            }
             ResourceStep::UpdateMetadata { id, .. } | ResourceStep::Unchanged { id } => match remote_by_id.get(id.as_str()) {
                 Some(r) => ((*r).clone(), false),
                 None => (RemoteResource::from_json(&client.get(&format!("/api/1/datasets/{dataset_id}/resources/{id}/"))?).ok_or_else(|| ApplyError::Remote(format!("resource {id} unreadable")))?, false),
@@ -211,12 +216,32 @@ fn upload(input: &ApplyInput<'_>, dataset_id: &str, desired: &DesiredResource, r
                 }
                 last_error = Some(e);
                 if attempt < policy.attempts {
-                    std::thread::sleep(policy.delay(attempt));
+                    std::thread::sleep(policy.delay(attempt).max(SAME_NAME_GAP));
                 }
             }
         }
     }
     Err(last_error.expect("at least one attempt").into())
+}
+
+/// The platform stores an upload under `<dataset>/<UTC second>/<file name>`: a second upload of the
+/// same name within the same second lands on the same path and fails (or deletes the file it was
+/// replacing). Uploads of one file are therefore kept more than a second apart.
+const SAME_NAME_GAP: std::time::Duration = std::time::Duration::from_millis(1100);
+
+/// Wait until the second of `last_modified` (RFC 3339, the resource's last upload) is past: the
+/// replacement of a file uploaded an instant ago (a rerun right after a failed run) would collide.
+fn wait_for_a_new_second(last_modified: &str) {
+    let Ok(modified) = chrono::DateTime::parse_from_rfc3339(last_modified) else { return };
+    let elapsed = chrono::Utc::now().signed_duration_since(modified.with_timezone(&chrono::Utc));
+    if let Ok(elapsed) = elapsed.to_std() {
+        if elapsed < SAME_NAME_GAP {
+            std::thread::sleep(SAME_NAME_GAP - elapsed);
+        }
+    } else if elapsed < chrono::TimeDelta::zero() && elapsed > chrono::TimeDelta::seconds(-2) {
+        // The platform's clock is a little ahead of ours: wait out the difference too.
+        std::thread::sleep(SAME_NAME_GAP + elapsed.abs().to_std().unwrap_or_default());
+    }
 }
 
 fn check_bytes(desired: &DesiredResource, resource: &RemoteResource) -> Result<(), ApplyError> {
