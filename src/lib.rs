@@ -278,6 +278,11 @@ fn build_publications(options: &BuildOptions, ctx: &ReleaseContext<'_>) -> Resul
                 }
             }
         }
+        if !options.dry_run {
+            for (policy, (_, disclosed)) in policies.iter().zip(&disclosed_by_publication) {
+                write_correspondence(&options.out_dir, ctx, policy, disclosed)?;
+            }
+        }
     }
     disclosed_by_publication.push((CAPACITY_PUBLICATION.to_owned(), capacity_disclosure(&options.public_policy, &ctx.flattened.tables)?));
 
@@ -393,6 +398,36 @@ fn capacity_disclosure(public_policy: &Policy, tables: &table::Tables) -> Result
         report: vec![account],
         keys: Vec::new(),
     })
+}
+
+/// The first release of a new pseudonym key epoch comes with the correspondence old → new pseudonym
+/// of everything the audience receives, written outside the releases (it is in none of them) to
+/// `<out>/correspondence/<audience>/<version>.csv`, owner-only; `deliver` adds it, encrypted, to the
+/// package of the recipients authorised to receive it (`correspondence = true`).
+fn write_correspondence(out_dir: &Path, ctx: &ReleaseContext<'_>, policy: &Policy, disclosed: &disclose::Disclosed) -> Result<(), PipelineError> {
+    let Some(new) = disclosed.keys.iter().find(|k| k.audience == policy.audience) else { return Ok(()) };
+    let previous = previous_release(ctx.releases_root, &policy.audience, ctx.version)?;
+    let Some(old_epoch) = previous.as_ref().and_then(|p| p.manifest.keys.iter().find(|k| k.audience == policy.audience)).map(|k| k.epoch) else { return Ok(()) };
+    if old_epoch == new.epoch {
+        return Ok(());
+    }
+    let (old_key, new_key) = (ctx.keyring.audience_key_at(&policy.audience, old_epoch), ctx.keyring.audience_key(&policy.audience));
+    let rows = disclose::correspondence::across_rotation(policy, &ctx.flattened.tables, &disclosed.tables, &old_key, &new_key)
+        .map_err(|message| DiscloseError::Apply { origin: policy.origin.clone(), audience: policy.audience.clone(), table: "correspondance".into(), message })?;
+    let dir = out_dir.join("correspondence").join(&policy.audience);
+    let path = dir.join(format!("{}.csv", ctx.version));
+    let io = |source| PipelineError::Release(ReleaseError::Io { path: path.display().to_string(), source });
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let temp = dir.join(format!(".{}.csv.tmp", ctx.version));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    use std::io::Write as _;
+    options.open(&temp).and_then(|mut f| f.write_all(disclose::correspondence::to_csv(&rows).as_bytes()).and_then(|_| f.sync_all())).map_err(io)?;
+    std::fs::rename(&temp, &path).map_err(io)?;
+    tracing::info!(audience = %policy.audience, old_epoch, new_epoch = new.epoch, pairs = rows.len(), file = %path.display(), "key rotation: correspondence table written (delivered only to authorised recipients)");
+    Ok(())
 }
 
 /// When the k-anonymity gate fails closed nothing is released, but the data-protection officer

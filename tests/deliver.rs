@@ -276,3 +276,53 @@ fn a_failed_k_anonymity_gate_leaves_its_report() {
     let md = fs::read_to_string(out.join(format!("reports/drees/{VERSION}-disclosure-failed.md"))).unwrap();
     assert!(md.contains("ÉCHEC") && md.contains("professionnels"), "{md}");
 }
+
+#[test]
+fn after_a_key_rotation_only_an_authorised_recipient_gets_the_correspondence() {
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out");
+    let keys = work.path().join("keys");
+    ok(&["keys", "init", "--dir", s(&keys)]);
+    let identity = work.path().join("drees-age.key");
+    let keygen = Command::new("age-keygen").args(["-o", s(&identity)]).output().unwrap();
+    let age_public = String::from_utf8_lossy(&keygen.stderr).trim().trim_start_matches("Public key: ").to_owned();
+    // Two recipients of the DREES extract; only the first may follow pseudonyms across a rotation.
+    let config = work.path().join("ror-opendata.toml");
+    fs::write(
+        &config,
+        format!(
+            "[keys]\ndir = \"{}\"\n[recipients.drees]\nage_recipient = \"{age_public}\"\noutbox = \"outbox-drees\"\ncorrespondence = true\n[recipients.drees-copie]\naudience = \"drees\"\nage_recipient = \"{age_public}\"\noutbox = \"outbox-copie\"\n",
+            keys.display()
+        ),
+    )
+    .unwrap();
+    ok(&["run", "--out", s(&out), "--config", s(&config)]);
+    ok(&["keys", "rotate", "--audience", "drees", "--dir", s(&keys)]);
+    let next = support::night(work.path(), 2, |_| {});
+    ok(&["run", "--source", s(&next), "--out", s(&out), "--config", s(&config)]);
+
+    let open = |outbox: &str, version: &str, name: &str| open_package(&work.path().join(format!("{outbox}/{name}-{version}.tar.age")), &identity, &work.path().join(format!("opened-{outbox}-{version}")));
+    let before = open("outbox-drees", VERSION, "drees");
+    let after = open("outbox-drees", "20261126T020000Z", "drees");
+    let copy = open("outbox-copie", "20261126T020000Z", "drees-copie");
+    assert!(!before.join("correspondance-pseudonymes.csv").exists(), "no rotation, no table");
+    assert!(!copy.join("correspondance-pseudonymes.csv").exists(), "an unauthorised recipient never gets it");
+    let table = fs::read_to_string(after.join("correspondance-pseudonymes.csv")).unwrap();
+
+    let old: BTreeSet<String> = column(&before, "professionnels", "id_nat_ps").into_iter().flatten().collect();
+    let new: BTreeSet<String> = column(&after, "professionnels", "id_nat_ps").into_iter().flatten().collect();
+    assert!(old.is_disjoint(&new), "the rotation changed every pseudonym");
+    let pairs: Vec<(String, String)> = table.lines().skip(1).filter(|l| l.starts_with("idnat_ps,")).map(|l| {
+        let f: Vec<&str> = l.split(',').collect();
+        (f[1].to_owned(), f[2].to_owned())
+    }).collect();
+    // Every practitioner published after the rotation is linked to the pseudonym published before.
+    assert_eq!(pairs.iter().map(|p| p.1.clone()).collect::<BTreeSet<_>>(), new);
+    assert!(pairs.iter().all(|(o, _)| old.contains(o)), "old pseudonyms are those of the previous extract");
+    // Nowhere in the releases, and no identifier in the table.
+    assert!(!support::tree(&out.join("releases")).keys().any(|p| p.contains("correspondance")));
+    assert!(!table.contains("CANARI") && !table.split(|c: char| !c.is_ascii_digit()).any(|t| t.len() >= 9));
+    let log = fs::read_to_string(out.join("deliveries/audit.jsonl")).unwrap();
+    assert!(log.lines().any(|l| l.contains("\"recipient\":\"drees\"") && l.contains("correspondance-pseudonymes.csv")), "{log}");
+    ok(&["verify", s(&out.join("releases"))]);
+}

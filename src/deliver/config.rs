@@ -43,6 +43,9 @@ pub struct RecipientConfig {
     pub attempts: Option<u32>,
     /// Seconds between attempts; 30 when absent.
     pub retry_delay_seconds: Option<u64>,
+    /// Authorised to receive, after a rotation of the audience's pseudonym key, the correspondence
+    /// old → new pseudonym (inside the encrypted package); false when absent.
+    pub correspondence: Option<bool>,
 }
 
 /// An SFTP drop box, reached with the system OpenSSH client in batch mode.
@@ -97,6 +100,7 @@ pub struct Recipient {
     pub target: Target,
     pub attempts: u32,
     pub retry_delay_seconds: u64,
+    pub correspondence: bool,
 }
 
 /// The recipients of the run: those configured, or the development defaults (drees and hdh into
@@ -112,6 +116,7 @@ pub fn recipients(configured: &BTreeMap<String, RecipientConfig>, out_dir: &Path
                 target: Target::Outbox(out_dir.join("outbox").join(name)),
                 attempts: 1,
                 retry_delay_seconds: 0,
+                correspondence: false,
             })
             .collect());
     }
@@ -151,6 +156,7 @@ fn resolve(name: &str, c: &RecipientConfig) -> Result<Recipient, String> {
         target,
         attempts: c.attempts.unwrap_or(3),
         retry_delay_seconds: c.retry_delay_seconds.unwrap_or(30),
+        correspondence: c.correspondence.unwrap_or(false),
     })
 }
 

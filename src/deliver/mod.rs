@@ -123,16 +123,23 @@ fn deliver_one(recipient: &Recipient, out_dir: &Path, dry_run: bool) -> Result<D
     let file_name = package::file_name(&recipient.name, &version);
     let receipt = recipient_dir.join(file_name.replace(".tar.age", ".receipt.json"));
     let target = recipient.target.describe();
+    // After a key rotation, the correspondence old → new pseudonym, for authorised recipients only.
+    let correspondence = Some(out_dir.join("correspondence").join(&recipient.audience).join(format!("{version}.csv"))).filter(|p| recipient.correspondence && p.exists());
 
     if dry_run {
         let scratch = std::env::temp_dir().join(format!("ror-opendata-deliver-dry-run-{}", std::process::id()));
-        let made = package::make(&release_dir, &recipient.name, &version, &age_recipient, &scratch);
+        let made = package::make(&release_dir, &recipient.name, &version, &age_recipient, correspondence.as_deref(), &scratch);
         let _ = std::fs::remove_dir_all(&scratch);
         let package = made?;
         tracing::info!(recipient = %recipient.name, release = %release_name, bytes = package.bytes, target = %target, "dry run: package made, nothing sent");
         return Ok(Delivery { recipient: recipient.name.clone(), release: release_name, package, target, status: DeliveryStatus::DryRun });
     }
-    let package = package::make(&release_dir, &recipient.name, &version, &age_recipient, &recipient_dir)?;
+    let package = package::make(&release_dir, &recipient.name, &version, &age_recipient, correspondence.as_deref(), &recipient_dir)?;
+    let mut files = vec![AuditFile { name: package.file_name.clone(), bytes: package.bytes, sha256: package.sha256.clone() }];
+    if let Some(table) = &correspondence {
+        let (bytes, sha256) = crate::release::sha256_file(table).map_err(|e| DeliverError::Package { path: table.display().to_string(), message: e.to_string() })?;
+        files.push(AuditFile { name: format!("{}/{}", package.file_name, package::CORRESPONDENCE_FILE), bytes, sha256 });
+    }
     if receipt.exists() {
         tracing::info!(recipient = %recipient.name, release = %release_name, receipt = %receipt.display(), "already delivered");
         return Ok(Delivery { recipient: recipient.name.clone(), release: release_name, package, target, status: DeliveryStatus::AlreadyDelivered { receipt } });
@@ -150,7 +157,7 @@ fn deliver_one(recipient: &Recipient, out_dir: &Path, dry_run: bool) -> Result<D
         attempt,
         result: result.to_owned(),
         error,
-        files: vec![AuditFile { name: package.file_name.clone(), bytes: package.bytes, sha256: package.sha256.clone() }],
+        files: files.clone(),
         keys: release.manifest.keys.clone(),
         encrypted_to: age_recipient.clone(),
         development: development_identity || release.manifest.development_keys,

@@ -75,10 +75,15 @@ pub fn file_name(recipient: &str, version: &str) -> String {
     format!("{recipient}-{version}.tar.age")
 }
 
+/// Inside a package, the name of the correspondence table of a key rotation (beside the release's
+/// files, outside its SHA256SUMS: it is not part of the release).
+pub const CORRESPONDENCE_FILE: &str = "correspondance-pseudonymes.csv";
+
 /// Make (or reuse) the package of `release_dir` for `recipient`, encrypted to `age_recipient`, in
-/// `packages_dir`. Written under a temporary name and renamed, so a package under its final name is
-/// always complete.
-pub fn make(release_dir: &Path, recipient: &str, version: &str, age_recipient: &str, packages_dir: &Path) -> Result<Package, DeliverError> {
+/// `packages_dir`, with the correspondence table of a key rotation when the recipient is authorised
+/// (`correspondence`). Written under a temporary name and renamed, so a package under its final
+/// name is always complete.
+pub fn make(release_dir: &Path, recipient: &str, version: &str, age_recipient: &str, correspondence: Option<&Path>, packages_dir: &Path) -> Result<Package, DeliverError> {
     let file_name = file_name(recipient, version);
     let path = packages_dir.join(&file_name);
     let key_note = packages_dir.join(format!("{file_name}.recipient"));
@@ -100,6 +105,11 @@ pub fn make(release_dir: &Path, recipient: &str, version: &str, age_recipient: &
         let mut archive = tar::Builder::new(encrypted);
         let root = format!("{recipient}-{version}");
         append_tree(&mut archive, release_dir, release_dir, &root)?;
+        if let Some(table) = correspondence {
+            let file = File::open(table).map_err(io(table))?;
+            let mut header = fixed_header(tar::EntryType::Regular, 0o600, file.metadata().map_err(io(table))?.len());
+            archive.append_data(&mut header, format!("{root}/{CORRESPONDENCE_FILE}"), file).map_err(io(table))?;
+        }
         let encrypted = archive.into_inner().map_err(io(&temp))?;
         let buffered = encrypted.finish().map_err(io(&temp))?;
         let file = buffered.into_inner().map_err(|e| DeliverError::Io { path: temp.display().to_string(), source: e.into_error() })?;
@@ -132,23 +142,27 @@ fn append_tree<W: Write>(archive: &mut tar::Builder<W>, base: &Path, dir: &Path,
         let relative = path.strip_prefix(base).unwrap_or(&path).to_string_lossy().replace('\\', "/");
         let name = format!("{root}/{relative}");
         let meta = fs::metadata(&path).map_err(io(&path))?;
-        let mut header = tar::Header::new_ustar();
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_mtime(0);
         if meta.is_dir() {
-            header.set_entry_type(tar::EntryType::Directory);
-            header.set_mode(0o755);
-            header.set_size(0);
+            let mut header = fixed_header(tar::EntryType::Directory, 0o755, 0);
             archive.append_data(&mut header, format!("{name}/"), std::io::empty()).map_err(io(&path))?;
             append_tree(archive, base, &path, root)?;
         } else {
-            header.set_entry_type(tar::EntryType::Regular);
-            header.set_mode(0o644);
-            header.set_size(meta.len());
+            let mut header = fixed_header(tar::EntryType::Regular, 0o644, meta.len());
             let file = File::open(&path).map_err(io(&path))?;
             archive.append_data(&mut header, &name, file).map_err(io(&path))?;
         }
     }
     Ok(())
+}
+
+/// A tar header that depends on nothing but the entry's kind, mode and size.
+fn fixed_header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
+    let mut header = tar::Header::new_ustar();
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    header.set_entry_type(kind);
+    header.set_mode(mode);
+    header.set_size(size);
+    header
 }

@@ -65,7 +65,7 @@ fn a_package_decrypts_to_the_release_with_the_recipients_identity_only() {
     std::fs::write(release.join("schemas/a.schema.json"), "{}\n").unwrap();
     let public = package::development_recipient(out.path(), "drees").unwrap();
     assert_eq!(public, package::development_recipient(out.path(), "drees").unwrap(), "the identity is made once");
-    let made = package::make(&release, "drees", "20261125T020000Z", &public, &out.path().join("pkg")).unwrap();
+    let made = package::make(&release, "drees", "20261125T020000Z", &public, None, &out.path().join("pkg")).unwrap();
     assert_eq!(made.file_name, "drees-20261125T020000Z.tar.age");
     let bytes = std::fs::read(&made.path).unwrap();
     assert!(!bytes.windows(4).any(|w| w == b"x\n1\n"), "the content is encrypted");
@@ -86,7 +86,7 @@ fn a_package_decrypts_to_the_release_with_the_recipients_identity_only() {
     assert!(decryptor.decrypt(std::iter::once(&other as &dyn age::Identity)).is_err());
 
     // Same release, same key: reused, byte for byte.
-    let again = package::make(&release, "drees", "20261125T020000Z", &public, &out.path().join("pkg")).unwrap();
+    let again = package::make(&release, "drees", "20261125T020000Z", &public, None, &out.path().join("pkg")).unwrap();
     assert_eq!(again.sha256, made.sha256);
 }
 

@@ -8,6 +8,7 @@
 pub mod aggregate;
 pub mod apply;
 pub mod capacity;
+pub mod correspondence;
 pub mod operators;
 pub mod policy;
 pub mod pseudonym;
