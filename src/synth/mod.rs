@@ -167,7 +167,7 @@ pub fn generate(options: &SynthOptions) -> Result<SynthReport, SynthError> {
         emit_region(&mut ctx, &plan, &mut out, &mut cursor)?;
         export.close()?;
     }
-    files.append(&mut export.files);
+    files.append(&mut export.finish()?);
 
     let mut canaries = std::mem::take(&mut ctx.canaries);
     canaries.sort_unstable();
