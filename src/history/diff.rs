@@ -33,11 +33,14 @@ pub(super) fn advance_table(table: &Table, previous: Option<&DataFrame>, previou
     let current = &table.frame;
     let hashes = row_hashes(current).map_err(&err)?;
     let keys = text(current, pk).map_err(&err)?;
-    let current_values = canonical_columns(current).map_err(&err)?;
+    // Every cell as text, on both sides, is only needed to name the changed columns of modified
+    // rows: built on the first one, so a night with no modification (most, and every first night)
+    // never holds a national-scale table twice more in Strings.
+    let mut values: Option<(Vec<(String, Vec<Option<String>>)>, Vec<(String, Vec<Option<String>>)>)> = None;
 
     // The previous version's rows: the store's open rows.
     let mut open: HashMap<String, usize> = HashMap::new();
-    let (mut stored_hashes, mut previous_values, mut closed) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut stored_hashes, mut closed) = (Vec::new(), Vec::new());
     if let Some(store) = previous {
         let valid_to = text(store, VALID_TO).map_err(&err)?;
         let stored_keys = text(store, pk).map_err(&err)?;
@@ -47,8 +50,6 @@ pub(super) fn advance_table(table: &Table, previous: Option<&DataFrame>, previou
             }
         }
         stored_hashes = text(store, ROW_HASH).map_err(&err)?;
-        let columns: Vec<&str> = previous_columns.unwrap_or_default().iter().map(String::as_str).filter(|c| store.column(c).is_ok()).collect();
-        previous_values = canonical_columns(&store.select(columns).map_err(&err)?).map_err(&err)?;
         closed = vec![false; store.height()];
     }
 
@@ -67,7 +68,11 @@ pub(super) fn advance_table(table: &Table, previous: Option<&DataFrame>, previou
                 modified += 1;
                 closed[j] = true;
                 appended.push(i as IdxSize);
-                let changed = changed_columns(&current_values, i, &previous_values, j);
+                let (current_values, previous_values) = match &mut values {
+                    Some(v) => &*v,
+                    None => values.insert((canonical_columns(current).map_err(&err)?, previous_values(previous, previous_columns).map_err(&err)?)),
+                };
+                let changed = changed_columns(current_values, i, previous_values, j);
                 changes.push((MODIFIED, key.clone(), Some(changed.join(";"))));
             }
             Some(_) => {}
@@ -116,6 +121,13 @@ pub(super) fn advance_table(table: &Table, previous: Option<&DataFrame>, previou
     ])
     .map_err(&err)?;
     Ok(TableOutcome { store, changes: change_frame, added, removed, modified })
+}
+
+/// The store's rows as text, in the columns the previous version published.
+fn previous_values(store: Option<&DataFrame>, previous_columns: Option<&[String]>) -> PolarsResult<Vec<(String, Vec<Option<String>>)>> {
+    let Some(store) = store else { return Ok(Vec::new()) };
+    let columns: Vec<&str> = previous_columns.unwrap_or_default().iter().map(String::as_str).filter(|c| store.column(c).is_ok()).collect();
+    canonical_columns(&store.select(columns)?)
 }
 
 /// Columns whose canonical value differs between a new row and a stored one. A column present on
