@@ -110,10 +110,22 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     pub fn start(upstream: &str) -> FaultProxy {
+        FaultProxy::start_with(upstream, None)
+    }
+
+    /// A proxy that also appends every request it receives (method, target, headers, body) to
+    /// `record`; the API key header is recorded by name only.
+    pub fn start_recording(upstream: &str, record: &Path) -> FaultProxy {
+        FaultProxy::start_with(upstream, Some(record))
+    }
+
+    fn start_with(upstream: &str, record: Option<&Path>) -> FaultProxy {
         let dir = tempfile::tempdir().unwrap();
         let info = dir.path().join("proxy.json");
         let log = dir.path().join("proxy.log");
-        let mut child = spawn(&[script("faultproxy.py").as_os_str(), std::ffi::OsStr::new(upstream), info.as_os_str()], &log);
+        let mut args = vec![script("faultproxy.py").into_os_string(), upstream.into(), info.clone().into_os_string()];
+        args.extend(record.map(|r| r.as_os_str().to_owned()));
+        let mut child = spawn(&args.iter().map(|a| a.as_os_str()).collect::<Vec<_>>(), &log);
         let v = wait_for_info(&mut child, &info, &log, "the fault proxy");
         FaultProxy { base_url: v["base_url"].as_str().unwrap().to_owned(), child, _dir: dir }
     }

@@ -53,7 +53,7 @@ pub enum FhirSourceError {
     Source(#[from] SourceError),
     #[error("snapshot store {path}: {message}")]
     Store { path: String, message: String },
-    #[error("snapshot {path} already exists: stored snapshots are immutable")]
+    #[error("snapshot {path} already exists with different files: stored snapshots are immutable (look at both; remove the stored one by hand only if it was never built)")]
     Exists { path: String },
     #[error("no snapshot in {path} to merge a delta onto: take a full one first with `ror-opendata snapshot`")]
     NoBase { path: String },

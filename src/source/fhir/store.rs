@@ -299,7 +299,19 @@ impl SnapshotWriter {
         let name = meta.taken_at.format("%Y%m%dT%H%M%SZ").to_string();
         let dir = self.parent.join(&name);
         if dir.exists() {
-            return Err(FhirSourceError::Exists { path: dir.display().to_string() });
+            // The same instant taken again (a rerun of the night after a failed publication): the
+            // stored snapshot stands if it holds exactly these files; different content at the same
+            // instant is a conflict an operator must look at.
+            let stored_files = fs::read(dir.join(SNAPSHOT_INFO_FILE)).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()).map(|v| v["files"].clone());
+            let these_files = serde_json::to_value(&self.files).ok();
+            if stored_files.is_none() || stored_files != these_files {
+                return Err(FhirSourceError::Exists { path: dir.display().to_string() });
+            }
+            tracing::info!(snapshot = %dir.display(), "the API gave the same files as the snapshot already stored for this instant: keeping it");
+            let _ = fs::remove_dir_all(&self.partial);
+            self.committed = true;
+            let bytes_received = self.downloads.iter().map(|d| d.bytes).sum();
+            return Ok(StoredSnapshot { dir, source: meta.source.clone(), taken_at: meta.taken_at, resources_by_type: std::mem::take(&mut self.by_type), files: self.files.len(), bytes_received });
         }
         fs::rename(&self.partial, &dir).map_err(|e| store_error(&dir, format!("cannot move the finished snapshot into place: {e}")))?;
         self.committed = true;

@@ -16,7 +16,11 @@ The test controls it through the proxy itself:
                          seconds, skip (matching requests let through first), times (faults to inject)}
   GET /__proxy__/fired   the faults injected so far: [{method, path, fault}]
 
-usage: faultproxy.py UPSTREAM_BASE_URL INFO_JSON   (writes {"base_url", "pid"} when listening)
+With a third argument RECORD_FILE, every request it receives is appended there (method, target,
+headers, body), so a test can search all that was sent for secrets and canaries. The X-API-KEY
+header, which legitimately carries the key to the platform, is recorded by name only.
+
+usage: faultproxy.py UPSTREAM_BASE_URL INFO_JSON [RECORD_FILE]   (writes {"base_url", "pid"} when listening)
 """
 
 import http.client
@@ -34,6 +38,7 @@ UPSTREAM = urllib.parse.urlsplit(sys.argv[1])
 LOCK = threading.Lock()
 RULES = []
 FIRED = []
+RECORD = sys.argv[3] if len(sys.argv) > 3 else None
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection", "content-length", "host"}
 
 
@@ -116,6 +121,13 @@ class Handler(BaseHTTPRequestHandler):
         connection.close()
         return response.status, data, out_headers
 
+    def record(self, body):
+        if RECORD is None:
+            return
+        headers = "".join(f"{k}: {'(sent)' if k.lower() == 'x-api-key' else v}\n" for k, v in self.headers.items())
+        with LOCK, open(RECORD, "ab") as f:
+            f.write(f"{self.command} {self.path}\n{headers}\n".encode() + body + b"\n\n")
+
     def handle_any(self):
         if self.path.startswith("/__proxy__/"):
             return self.control()
@@ -126,6 +138,7 @@ class Handler(BaseHTTPRequestHandler):
             self.read_body(limit=max(1, int(self.headers.get("Content-Length", "2") or 2) // 2))
             return self.drop()
         body = self.read_body()
+        self.record(body)
         if fault == "status":
             message = json.dumps({"message": f"injected {rule['status']}"}).encode()
             return self.reply(rule["status"], message, [("Content-Type", "application/json")])
