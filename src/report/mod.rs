@@ -202,7 +202,7 @@ fn rows_charts(index: &HistoryIndex, tables: &[String], until: &str) -> (Vec<Str
         .map(|table| {
             let series = [Series { name: table.clone(), values: versions.iter().map(|v| v.tables.get(table).map(|t| t.rows as f64)).collect() }];
             let title = format!("{table} : lignes par version");
-            let svg = chart::render(&LineChart { title: &title, unit: "lignes", x_labels: &labels, series: &series, width: 360, height: 190 });
+            let svg = chart::render(&LineChart { title: &title, unit: "lignes", x_labels: &labels, series: &series, width: 340, height: 190 });
             ChartView { title: table.clone(), svg }
         })
         .collect();
