@@ -124,19 +124,17 @@ impl PipelineError {
             PipelineError::Gate(e) if e.is_configuration() => FailureClass::Configuration,
             PipelineError::Gate(_) => FailureClass::Output,
             PipelineError::GateRefused { .. } => FailureClass::Checks,
-            PipelineError::Lock(ops::lock::LockError::Held { .. }) => FailureClass::Locked,
-            PipelineError::Lock(ops::lock::LockError::Io { .. }) | PipelineError::Report(_) => FailureClass::Output,
             PipelineError::Deliver(e) if e.is_configuration() => FailureClass::Configuration,
             PipelineError::Deliver(_) => FailureClass::Incomplete,
-            PipelineError::Api(e) if e.is_configuration() => FailureClass::Configuration,
-            PipelineError::Api(e) if e.is_storage() => FailureClass::Output,
-            PipelineError::Api(_) => FailureClass::Input,
             PipelineError::Publish(e) => match e.class() {
                 publish::PublishFailure::Configuration => FailureClass::Configuration,
                 publish::PublishFailure::Input => FailureClass::Input,
                 publish::PublishFailure::Checks => FailureClass::Checks,
                 publish::PublishFailure::Incomplete => FailureClass::Incomplete,
             },
+            PipelineError::Api(e) if e.is_configuration() => FailureClass::Configuration,
+            PipelineError::Api(e) if e.is_storage() => FailureClass::Output,
+            PipelineError::Api(_) => FailureClass::Input,
             PipelineError::Lock(ops::lock::LockError::Held { .. }) => FailureClass::Locked,
             PipelineError::Lock(ops::lock::LockError::Io { .. }) | PipelineError::Report(_) => FailureClass::Output,
         }
@@ -286,11 +284,22 @@ fn build_publications(options: &BuildOptions, ctx: &ReleaseContext<'_>) -> Resul
     }
     disclosed_by_publication.push((CAPACITY_PUBLICATION.to_owned(), capacity_disclosure(&options.public_policy, &ctx.flattened.tables)?));
 
+    // Every publication is judged before any is written: the night is one unit, so a refused
+    // publication keeps the others' `latest` where it was too (the capacity series must not
+    // advance on a snapshot the public release's gate found broken).
+    let judged: Vec<Judged> = disclosed_by_publication.iter().map(|(publication, disclosed)| judge_publication(ctx, publication, disclosed)).collect::<Result<_, _>>()?;
+    let night_refused = judged.iter().any(|j| !j.gate_report.passed);
     let mut outcome: Option<BuildOutcome> = None;
     let mut others = Vec::new();
     let mut refused: Option<PipelineError> = None;
-    for (publication, disclosed) in &disclosed_by_publication {
-        let (release, passed, details, failures) = release_publication(ctx, publication, disclosed)?;
+    for ((publication, disclosed), judged) in disclosed_by_publication.iter().zip(judged) {
+        let passed = judged.gate_report.passed;
+        if night_refused && passed {
+            tracing::warn!(publication = %publication, "not released: another publication of this night was refused by its quality gate");
+            continue;
+        }
+        let (details, failures) = (judged.gate_report.lines().join("\n"), judged.gate_report.failures);
+        let release = write_publication(ctx, publication, disclosed, judged)?;
         if !passed && refused.is_none() {
             refused = Some(PipelineError::GateRefused { publication: publication.clone(), version: release.version.clone(), dir: release.dir.display().to_string(), failures, details });
         }
@@ -309,9 +318,15 @@ fn build_publications(options: &BuildOptions, ctx: &ReleaseContext<'_>) -> Resul
     Ok(outcome)
 }
 
-/// Gate, history and release of one publication. Returns the release, whether the gate passed,
-/// its failing lines and how many checks failed.
-fn release_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &disclose::Disclosed) -> Result<(WrittenRelease, bool, String, u64), PipelineError> {
+/// One publication judged: what it follows, its gate's verdict and its history, not yet written.
+struct Judged {
+    previous: Option<PreviousRelease>,
+    gate_report: gate::GateReport,
+    history: history::HistoryOutput,
+}
+
+/// Gate and history of one publication, computed before anything of the night is written.
+fn judge_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &disclose::Disclosed) -> Result<Judged, PipelineError> {
     let previous = previous_release(ctx.releases_root, publication, ctx.version)?;
     // The gate judges the tables before anything is written. A refused release is still
     // written, marked failed, so the operator can inspect exactly what was refused; `latest` does
@@ -341,6 +356,12 @@ fn release_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &
         tracing::info!(publication, table = %change.table, added = change.added, removed = change.removed, modified = change.modified, schema_version = %change.schema_version, "changes");
     }
     stage.done(history.summary.iter().map(|c| c.added + c.removed + c.modified).sum(), 0);
+    Ok(Judged { previous, gate_report, history })
+}
+
+/// Write one judged publication's release (marked failed when its gate refused it).
+fn write_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &disclose::Disclosed, judged: Judged) -> Result<WrittenRelease, PipelineError> {
+    let Judged { previous, gate_report, history } = judged;
     let stage = ops::stage::Stage::start("release").publication(publication);
     let release = release::write_release(
         ctx.write_root,
@@ -363,7 +384,7 @@ fn release_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &
     )?;
     tracing::info!(publication, version = %release.version, dir = %release.dir.display(), status = ?release.status, "release written");
     stage.done(release.manifest.files.len() as u64, release.manifest.files.iter().map(|f| f.bytes).sum());
-    Ok((release, gate_report.passed, gate_report.lines().join("\n"), gate_report.failures))
+    Ok(release)
 }
 
 /// The publication of the public capacity series: `capacites_departement` alone, under the public
