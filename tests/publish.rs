@@ -486,3 +486,61 @@ fn a_publication_killed_midway_completes_on_rerun_without_duplicates() {
     assert!(rerun.contains("~ metadata") && rerun.contains("title, description, type"), "{rerun}");
     check_dataset(&server, &s, &releases.r1);
 }
+
+/// Fifty publications killed (SIGKILL) at seeded moments, alternating between two releases so that
+/// every attempt has files to replace: after each kill the state file still parses and the
+/// platform holds one dataset without a duplicate resource; a clean rerun then leaves exactly the
+/// release. (The robustness issue's crash consistency, on the publishing side.)
+#[test]
+fn fifty_kills_during_publication_never_duplicate_and_a_rerun_completes() {
+    let server = server();
+    let releases = releases();
+    // How long publishing the next release over the previous one takes here (what most attempts
+    // do), to spread the kills over it.
+    let reference = Scenario::new("fifty-kills-reference");
+    succeeded(&reference.publish(&server, &server.base_url, &releases.r1, &[]));
+    let started = std::time::Instant::now();
+    succeeded(&reference.publish(&server, &server.base_url, &releases.r2, &[]));
+    let full = started.elapsed();
+
+    let s = Scenario::new("fifty-kills");
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut killed = 0;
+    for attempt in 0..50 {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let fraction = (state >> 33) as f64 / (1u64 << 31) as f64;
+        let delay = full.mul_f64(fraction);
+        let release = if attempt % 2 == 0 { &releases.r1 } else { &releases.r2 };
+        let mut child = s.command(&server.base_url, &server.publisher_key, &server.organization, release, &[]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let deadline = std::time::Instant::now() + delay;
+        while std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        if child.try_wait().unwrap().is_none() {
+            killed += 1;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        for entry in std::fs::read_dir(s.out().join("state")).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let text = std::fs::read(&path).unwrap();
+                serde_json::from_slice::<Value>(&text).unwrap_or_else(|e| panic!("attempt {attempt}: state file {} unreadable: {e}", path.display()));
+            }
+        }
+        let datasets = server.datasets_with_marker(&s.marker);
+        assert!(datasets.len() <= 1, "attempt {attempt}: {} datasets carry the marker", datasets.len());
+        for dataset in &datasets {
+            let markers: Vec<&str> = dataset["resources"].as_array().unwrap().iter().filter_map(|r| r["extras"]["ror-opendata:resource"].as_str()).collect();
+            let unique: BTreeSet<&str> = markers.iter().copied().collect();
+            assert_eq!(markers.len(), unique.len(), "attempt {attempt}: duplicate resources {markers:?}");
+        }
+    }
+    println!("{killed} of 50 publications killed midway; no duplicate, state always readable");
+    assert!(killed >= 30, "only {killed} of 50 attempts were killed before they ended");
+    succeeded(&s.publish(&server, &server.base_url, &releases.r2, &[]));
+    check_dataset(&server, &s, &releases.r2);
+    // The same release again uploads nothing.
+    let again = succeeded(&s.publish(&server, &server.base_url, &releases.r2, &[]));
+    assert!(again.contains("0 file(s), 0 bytes uploaded"), "{again}");
+}
