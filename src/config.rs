@@ -74,6 +74,10 @@ pub enum SourceKind {
 pub struct ReleaseConfig {
     /// The output folder (releases under <out>/releases); ./out when absent.
     pub out_dir: Option<PathBuf>,
+    /// Give every CSV above `[gate] large_file_bytes` (100 MB) a gzip-compressed copy beside it,
+    /// `<table>.csv.gz`, published too: data.gouv.fr analyses CSV up to 100 MB only. Off by default.
+    #[serde(default)]
+    pub gzip_large_csv: bool,
 }
 
 /// The policy files, per audience; the shipped ones when absent.

@@ -380,6 +380,7 @@ fn write_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &di
             documents: [gate_report.documents(), disclosed.documents()].concat(),
             keys: disclosed.keys.clone(),
             gate: Some(gate_report.record()),
+            gzip_csv_above_bytes: ctx.config.release.gzip_large_csv.then_some(ctx.config.gate.large_file_bytes),
         },
     )?;
     tracing::info!(publication, version = %release.version, dir = %release.dir.display(), status = ?release.status, "release written");

@@ -335,3 +335,37 @@ fn planted_schema_errors_are_found_by_the_gate_and_by_frictionless_alike() {
     assert!(parity.iter().any(|p| p.contains("horaires.offre_id: 1 of 17084 value(s) differ between the CSV and the Parquet") && p.contains(r#"horaire_id=\"1234564-1\": CSV null ≠ Parquet \"1234564\""#)), "{parity:#?}");
     assert!(!report.passed);
 }
+
+/// Where configured, a CSV above the platform's analysis limit gets a deterministic gzip copy in
+/// the release: listed in the manifest and SHA256SUMS, identical to the CSV once decompressed, the
+/// same bytes on every build; the gate still flags the CSV's size.
+#[test]
+fn large_csv_files_get_a_gzip_copy_where_configured() {
+    let work = tempfile::tempdir().unwrap();
+    let config = work.path().join("ror-opendata.toml");
+    // 200 kB stands in for 100 MB: horaires.csv is above it, entites_juridiques.csv is not.
+    fs::write(&config, "[release]\ngzip_large_csv = true\n\n[gate]\nlarge_file_bytes = 200000\n").unwrap();
+    let mut releases = Vec::new();
+    for n in 0..2 {
+        let out = work.path().join(format!("out-{n}"));
+        ok(&["build", "--snapshot", sample_dir().to_str().unwrap(), "--out", out.to_str().unwrap(), "--config", config.to_str().unwrap()]);
+        releases.push(latest_release(&out));
+    }
+    let release = &releases[0];
+    let csv = fs::read(release.join("horaires.csv")).unwrap();
+    assert!(csv.len() > 200_000, "the sample's horaires.csv is {} bytes", csv.len());
+    let gz = fs::read(release.join("horaires.csv.gz")).unwrap();
+    let mut unpacked = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut unpacked).unwrap();
+    assert!(unpacked == csv, "horaires.csv.gz decompresses to horaires.csv");
+    assert_eq!(gz, fs::read(releases[1].join("horaires.csv.gz")).unwrap(), "the gzip copy is deterministic");
+    assert!(!release.join("entites_juridiques.csv.gz").exists(), "small CSVs stay as they are");
+    let manifest = json(&release.join("manifest.json"));
+    assert!(manifest["files"].as_array().unwrap().iter().any(|f| f["path"] == "horaires.csv.gz"), "the copy is in the manifest");
+    assert!(fs::read_to_string(release.join("SHA256SUMS")).unwrap().contains("  horaires.csv.gz\n"));
+    let sums = Command::new("sha256sum").args(["-c", "--quiet", "SHA256SUMS"]).current_dir(release).output().unwrap();
+    assert!(sums.status.success(), "{}", String::from_utf8_lossy(&sums.stdout));
+    ok(&["verify", release.to_str().unwrap()]);
+    let gate = fs::read_to_string(release.join("gate.md")).unwrap();
+    assert!(gate.contains("horaires.csv"), "the gate still flags the large CSV:\n{gate}");
+}

@@ -62,6 +62,9 @@ fn describe(path: &str, manifest: &Manifest, titles: &BTreeMap<String, (String, 
         if path == t.csv {
             return (0, "main".into(), format!("{} — CSV", table_title(&t.name)), format!("{} Fichier CSV (UTF-8, séparateur virgule, en-tête), table `{}` ; schéma : ressource « Schéma de la table {} ».", table_description(&t.name), t.name, t.name), schema);
         }
+        if path.strip_suffix(".gz") == Some(t.csv.as_str()) {
+            return (0, "main".into(), format!("{} — CSV compressé (gzip)", table_title(&t.name)), format!("{} Le fichier CSV de la table `{}`, compressé avec gzip (au-delà de 100 Mo, data.gouv.fr n'analyse pas un CSV).", table_description(&t.name), t.name), schema);
+        }
         if path == t.parquet {
             return (0, "main".into(), format!("{} — Parquet", table_title(&t.name)), format!("{} Fichier Parquet (mêmes lignes et colonnes que le CSV), table `{}`.", table_description(&t.name), t.name), schema);
         }

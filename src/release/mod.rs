@@ -80,6 +80,10 @@ pub struct ReleaseInput<'a> {
     pub documents: Vec<Document>,
     pub keys: Vec<manifest::KeyRecord>,
     pub gate: Option<manifest::GateRecord>,
+    /// Tables whose CSV is larger than this get a gzip-compressed copy beside it
+    /// (`<table>.csv.gz`), which data.gouv.fr accepts where it will not analyse a CSV above 100 MB;
+    /// none when absent (`[release] gzip_large_csv`).
+    pub gzip_csv_above_bytes: Option<u64>,
 }
 
 /// A file another stage contributes to the release (a report), listed and hashed like the rest.
@@ -158,6 +162,17 @@ pub fn write_release(releases_root: &Path, input: &ReleaseInput<'_>) -> Result<W
     Ok(WrittenRelease { dir: final_dir, version, status: ReleaseStatus::Created, manifest })
 }
 
+/// A deterministic gzip copy of `from`: no file name, no modification time, fixed level, so the
+/// same CSV always gives the same bytes (and the same checksum on the platform).
+fn gzip_file(from: &Path, to: &Path) -> Result<(), ReleaseError> {
+    let mut input = fs::File::open(from).map_err(io(from))?;
+    let output = fs::File::create(to).map_err(io(to))?;
+    let mut encoder = flate2::GzBuilder::new().mtime(0).write(std::io::BufWriter::new(output), flate2::Compression::new(6));
+    std::io::copy(&mut input, &mut encoder).map_err(io(to))?;
+    let file = encoder.finish().map_err(io(to))?.into_inner().map_err(|e| ReleaseError::Io { path: to.display().to_string(), source: e.into_error() })?;
+    file.sync_all().map_err(io(to))
+}
+
 fn write_contents(dir: &Path, input: &ReleaseInput<'_>, version: &str) -> Result<Manifest, ReleaseError> {
     let tables = &input.disclosed.tables;
     let schemas_dir = dir.join("schemas");
@@ -196,7 +211,13 @@ fn write_contents(dir: &Path, input: &ReleaseInput<'_>, version: &str) -> Result
             "dialect": schema::csv_dialect(),
             "schema": table_schema,
         }));
+        let large = input.gzip_csv_above_bytes.is_some_and(|limit| csv_record.bytes > limit);
         files.push(csv_record);
+        if large {
+            let gz = format!("{csv}.gz");
+            gzip_file(&dir.join(&csv), &dir.join(&gz))?;
+            files.push(record(dir, &gz, Some(rows))?);
+        }
         files.push(record(dir, &parquet, Some(rows))?);
         files.push(record(dir, &schema_path, None)?);
 
