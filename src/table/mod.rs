@@ -224,6 +224,22 @@ impl TableBuilder {
         }
     }
 
+    /// Append the rows of another builder of the same table (a part flattened on another thread).
+    pub fn append(&mut self, other: TableBuilder) {
+        assert!(std::ptr::eq(self.spec, other.spec), "table {}: appending rows of table {}", self.spec.name, other.spec.name);
+        for (data, more) in self.columns.iter_mut().zip(other.columns) {
+            match (data, more) {
+                (ColumnData::Text(v), ColumnData::Text(mut m)) => v.append(&mut m),
+                (ColumnData::Int(v), ColumnData::Int(mut m)) => v.append(&mut m),
+                (ColumnData::Num(v), ColumnData::Num(mut m)) => v.append(&mut m),
+                (ColumnData::Bool(v), ColumnData::Bool(mut m)) => v.append(&mut m),
+                (ColumnData::Date(v), ColumnData::Date(mut m)) => v.append(&mut m),
+                (ColumnData::DateTime(v), ColumnData::DateTime(mut m)) => v.append(&mut m),
+                _ => unreachable!("two builders of one table have the same column types"),
+            }
+        }
+    }
+
     /// Build the DataFrame, sorted by primary key, refusing duplicate keys.
     pub fn finish(self) -> Result<Table, TableError> {
         let table = self.spec.name;

@@ -13,6 +13,7 @@ mod practitioner;
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
+use rayon::iter::{IntoParallelIterator, ParallelIterator};
 
 use super::codes::parse_reference;
 use super::model::Reference;
@@ -21,7 +22,7 @@ use crate::source::Snapshot;
 use crate::table::{catalog, Row, TableBuilder, Tables};
 
 use context::Context;
-use parallel::{Parsed, ParsedFile, Typed};
+use parallel::{FilePart, Parsed, Typed};
 
 /// What the FHIR stage hands to the next: every table, and what was seen.
 #[derive(Debug)]
@@ -34,12 +35,12 @@ pub struct Flattened {
     pub latest_update: Option<DateTime<Utc>>,
 }
 
-/// Read every resource of the snapshot and build the tables. Files are read and parsed on every
-/// core; rows are built from them in file order (see `parallel`).
+/// Read every resource of the snapshot and build the tables. Each file is read, parsed and turned
+/// into rows on its own, on every core; the files' rows are merged in file order (see `parallel`).
 pub fn flatten_snapshot(snapshot: &Snapshot) -> Result<Flattened, FhirError> {
     let files = &snapshot.provenance.files;
     let mut state = State::default();
-    parallel::in_order(files.len(), |i| parallel::parse_file(&files[i]), |file| state.visit_file(file))?;
+    parallel::in_order(files.len(), |i| parallel::flatten_file(&files[i]), |part| state.absorb(part))?;
     state.finish()
 }
 
@@ -82,6 +83,24 @@ struct Builders {
     equipements: TableBuilder,
 }
 
+impl Builders {
+    /// Append a file's rows. Destructured field by field, so that a table added to `Builders`
+    /// cannot be forgotten here: the compiler names it.
+    fn append(&mut self, other: Builders) {
+        let Builders { entites_juridiques, entites_geographiques, organisations_internes, lieux, offres, horaires, contacts, professionnels, capacites, equipements } = other;
+        self.entites_juridiques.append(entites_juridiques);
+        self.entites_geographiques.append(entites_geographiques);
+        self.organisations_internes.append(organisations_internes);
+        self.lieux.append(lieux);
+        self.offres.append(offres);
+        self.horaires.append(horaires);
+        self.contacts.append(contacts);
+        self.professionnels.append(professionnels);
+        self.capacites.append(capacites);
+        self.equipements.append(equipements);
+    }
+}
+
 impl Default for Builders {
     fn default() -> Self {
         Builders {
@@ -104,6 +123,9 @@ struct State {
     files: Vec<String>,
     /// "Type/id" → (file index, position), to refuse duplicates and resolve references.
     seen: HashMap<String, (usize, String)>,
+    /// A file's part only: its resources' "Type/id" and position in file order, for the
+    /// snapshot-wide duplicate check when the part is merged.
+    keys: Vec<(String, String)>,
     references: Vec<PendingReference>,
     builders: Builders,
     organizations: HashMap<String, OrgInfo>,
@@ -118,35 +140,15 @@ struct State {
 }
 
 impl State {
-    /// One parsed file, resource by resource, then the error that stopped its reader (if any).
-    fn visit_file(&mut self, parsed: ParsedFile) -> Result<(), FhirError> {
-        for resource in parsed.resources {
-            self.visit(&parsed.path, resource)?;
-        }
-        parsed.stopped.map_or(Ok(()), Err)
-    }
-
+    /// Turn one resource of a file's part into rows. Its file is the part's only one (index 0);
+    /// duplicates are checked when the part is merged.
     fn visit(&mut self, path: &str, parsed: Parsed) -> Result<(), FhirError> {
-        let file = match self.files.last() {
-            Some(last) if last == path => self.files.len() - 1,
-            _ => {
-                self.files.push(path.to_owned());
-                self.files.len() - 1
-            }
-        };
         let key = format!("{}/{}", parsed.resource_type, parsed.id);
         *self.resources_by_type.entry(parsed.resource_type).or_default() += 1;
-        if let Some((first_file, first_position)) = self.seen.get(&key) {
-            return Err(FhirError::DuplicateId {
-                file: path.to_owned(),
-                resource: format!("{} {key}", parsed.position),
-                first_file: self.files[*first_file].clone(),
-                first_position: first_position.clone(),
-            });
-        }
         let ctx = Context { file: path, resource: format!("{} {key}", parsed.position) };
-        self.seen.insert(key, (file, parsed.position));
-        // A resource that did not parse fails here, after the duplicate check, as it always has.
+        self.keys.push((key, parsed.position));
+        let file = 0;
+        // A resource that did not parse fails here; the merge checks its id for a duplicate first.
         match parsed.typed? {
             Typed::Organization(o) => organization::visit(self, &ctx, o, file),
             Typed::Location(l) => location::visit(self, &ctx, l, file),
@@ -155,6 +157,64 @@ impl State {
             Typed::PractitionerRole(r) => practitioner::visit_role(self, &ctx, r, file),
             Typed::Other => Ok(()),
         }
+    }
+
+    /// Merge the next file's part, in file order. Its ids are checked against every earlier one
+    /// first, in position order, so the error reported is the one a single pass over the snapshot
+    /// meets first: a duplicate id, else the part's own error (which came after its last id).
+    /// Destructured field by field, so that a field added to `State` cannot be forgotten here.
+    fn absorb(&mut self, part: FilePart) -> Result<(), FhirError> {
+        let FilePart { path, state, error } = part;
+        let State {
+            files: _,
+            seen: _,
+            keys,
+            references,
+            builders,
+            organizations,
+            offer_fields,
+            practitioners,
+            pending_internal_orgs,
+            pending_offers,
+            pending_roles,
+            resources_by_type,
+            latest_update,
+        } = state;
+        let file = self.files.len();
+        if !keys.is_empty() {
+            self.files.push(path.clone());
+        }
+        for (key, position) in keys {
+            if let Some((first_file, first_position)) = self.seen.get(&key) {
+                return Err(FhirError::DuplicateId {
+                    file: path,
+                    resource: format!("{position} {key}"),
+                    first_file: self.files[*first_file].clone(),
+                    first_position: first_position.clone(),
+                });
+            }
+            self.seen.insert(key, (file, position));
+        }
+        if let Some(error) = error {
+            return Err(error);
+        }
+        self.references.extend(references.into_iter().map(|r| PendingReference { file, ..r }));
+        self.builders.append(builders);
+        self.organizations.extend(organizations);
+        self.offer_fields.extend(offer_fields);
+        self.practitioners.extend(practitioners);
+        self.pending_internal_orgs.extend(pending_internal_orgs);
+        self.pending_offers.extend(pending_offers);
+        self.pending_roles.extend(pending_roles);
+        for (resource_type, count) in resources_by_type {
+            *self.resources_by_type.entry(resource_type).or_default() += count;
+        }
+        if let Some(instant) = latest_update {
+            if self.latest_update.is_none_or(|l| l < instant) {
+                self.latest_update = Some(instant);
+            }
+        }
+        Ok(())
     }
 
     /// Record the resource's meta.lastUpdated and return it.
@@ -198,8 +258,7 @@ impl State {
         practitioner::resolve_roles(&mut self);
 
         let b = self.builders;
-        let mut tables = Tables::new();
-        for builder in [
+        let builders = vec![
             b.entites_juridiques,
             b.entites_geographiques,
             b.organisations_internes,
@@ -210,8 +269,12 @@ impl State {
             b.professionnels,
             b.capacites,
             b.equipements,
-        ] {
-            let table = builder.finish()?;
+        ];
+        // Each table is made and sorted on its own, on every core; errors in table order.
+        let finished: Vec<Result<crate::table::Table, crate::table::TableError>> = builders.into_par_iter().map(TableBuilder::finish).collect();
+        let mut tables = Tables::new();
+        for table in finished {
+            let table = table?;
             tables.insert(table.spec.name, table);
         }
         location::link_capacities(&mut tables)?;

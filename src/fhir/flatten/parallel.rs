@@ -1,15 +1,16 @@
-//! Reading and parsing the snapshot's files on every core, while the tables are still built in
-//! one thread, in file order.
+//! Flattening the snapshot's files on every core, merged in file order.
 //!
-//! Why this split: unzipping, splitting Bundles and deserialising each resource into its typed
-//! struct is nearly all the work of the flatten stage, and each file can do it alone. Building the
-//! rows needs the whole snapshot's state (duplicate ids, references, the resolution pass), and
-//! doing it in file order keeps two promises for free: the tables do not depend on how threads
-//! were scheduled, and the error reported for a bad snapshot is the one of its first bad resource
-//! in file order, exactly as a single thread would report it.
+//! Why this split: unzipping, splitting Bundles, deserialising each resource into its typed struct
+//! and turning it into rows is nearly all the work of the flatten stage, and each file can do it
+//! alone, into its own part (a `State` of one file). What needs the whole snapshot (duplicate ids,
+//! references, the resolution pass) happens when the parts are merged, one thread, in file order.
+//! That keeps two promises for free: the tables do not depend on how threads were scheduled, and
+//! the error reported for a bad snapshot is the one of its first bad resource in file order,
+//! exactly as a single pass would report it.
 //!
-//! Memory: workers run at most `LOOKAHEAD` files ahead of the builder, so what is held beyond the
-//! tables is a few files' parsed resources, never the snapshot.
+//! Memory: workers run at most `LOOKAHEAD_PER_WORKER` files each ahead of the merge, so what is
+//! held beyond the tables is a few files' text and rows, never the snapshot's JSON. The parsed
+//! structs are dropped by the thread that made them.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
@@ -18,6 +19,7 @@ use std::sync::{Condvar, Mutex};
 use serde::de::DeserializeOwned;
 
 use super::context::Context;
+use super::State;
 use crate::fhir::model::{HealthcareService, Location, Organization, Practitioner, PractitionerRole};
 use crate::fhir::FhirError;
 use crate::source::{for_each_resource_in_file, RawResource, SnapshotFile};
@@ -45,22 +47,19 @@ pub(super) struct Parsed {
     pub typed: Result<Typed, FhirError>,
 }
 
-/// What a worker makes of one file: its resources in position order, then the error that stopped
-/// the reader, if one did (the resources before it still count, as they would read one by one).
-pub(super) struct ParsedFile {
+/// What a worker makes of one file: its part of the tables, and the error that stopped it, if one
+/// did (after the ids of the resources it had read, the failing one included).
+pub(super) struct FilePart {
     pub path: String,
-    pub resources: Vec<Parsed>,
-    pub stopped: Option<FhirError>,
+    pub state: State,
+    pub error: Option<FhirError>,
 }
 
-/// Read and parse one file.
-pub(super) fn parse_file(file: &SnapshotFile) -> ParsedFile {
-    let mut resources = Vec::new();
-    let read = for_each_resource_in_file(file, |raw: RawResource<'_>| -> Result<(), FhirError> {
-        resources.push(parse_resource(raw));
-        Ok(())
-    });
-    ParsedFile { path: file.path.clone(), resources, stopped: read.err() }
+/// Read, parse and flatten one file.
+pub(super) fn flatten_file(file: &SnapshotFile) -> FilePart {
+    let mut state = State::default();
+    let read = for_each_resource_in_file(file, |raw: RawResource<'_>| state.visit(&file.path, parse_resource(raw)));
+    FilePart { path: file.path.clone(), state, error: read.err() }
 }
 
 fn parse_resource(raw: RawResource<'_>) -> Parsed {
