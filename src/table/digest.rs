@@ -76,12 +76,28 @@ pub fn content_digest(frame: &DataFrame) -> PolarsResult<String> {
 
 /// Hex form of a row hash.
 pub fn hex(hash: &[u8; 32]) -> String {
-    hash.iter().map(|b| format!("{b:02x}")).collect()
+    // Called for every row of every table by the history: one allocation, not one per byte.
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(64);
+    for b in hash {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_is_lower_case_two_digits_per_byte() {
+        let mut hash = [0u8; 32];
+        hash[0] = 0x0a;
+        hash[31] = 0xff;
+        let text = hex(&hash);
+        assert_eq!(text, format!("0a{}ff", "00".repeat(30)));
+    }
 
     #[test]
     fn row_hashes_in_blocks_are_the_row_by_row_hashes() {
