@@ -83,7 +83,15 @@ fn batch(target: &SftpTarget, commands: &str, stage: &str) -> Result<String, Str
         "the server refused our key (authentication failed)"
     } else if lower.contains("connection refused") || lower.contains("timed out") || lower.contains("could not resolve") || lower.contains("no route") {
         "the server cannot be reached"
-    } else if lower.contains("connection closed") || lower.contains("connection reset") || lower.contains("broken pipe") || lower.contains("lost connection") || output.status.code() == Some(255) {
+    } else if lower.contains("connection closed")
+        || lower.contains("closed by remote host")
+        || lower.contains("connection reset")
+        || lower.contains("broken pipe")
+        || lower.contains("lost connection")
+        // ssh's own failure code, or sftp killed by SIGPIPE when the socket went away under it.
+        || output.status.code() == Some(255)
+        || output.status.code().is_none()
+    {
         "the connection was lost"
     } else {
         "the sftp session failed"
