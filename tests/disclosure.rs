@@ -433,28 +433,6 @@ fn an_unclassified_column_of_any_audience_stops_the_run() {
     assert_eq!(o.status.code(), Some(2));
 }
 
-/// Hex (both cases) and base64 forms of a secret: none may appear anywhere.
-fn secret_forms(secret: &[u8]) -> Vec<String> {
-    use base64_forms::*;
-    let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
-    vec![hex.clone(), hex.to_uppercase(), base64(secret), hex[..32].to_owned()]
-}
-
-mod base64_forms {
-    /// Standard base64 with padding (no crate for one function).
-    pub fn base64(bytes: &[u8]) -> String {
-        const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut out = String::new();
-        for chunk in bytes.chunks(3) {
-            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            for i in 0..4 {
-                out.push(if i <= chunk.len() { A[((n >> (18 - 6 * i)) & 63) as usize] as char } else { '=' });
-            }
-        }
-        out
-    }
-}
 
 #[test]
 fn no_secret_or_canary_reaches_an_output_a_log_line_or_an_error() {

@@ -20,26 +20,6 @@ use std::process::{Command, Output};
 
 use support::*;
 
-/// Every spelling of a 32-byte secret a careless line could print.
-fn secret_forms(secret: &[u8]) -> Vec<String> {
-    let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
-    vec![hex.to_uppercase(), hex[..32].to_owned(), hex, base64(secret)]
-}
-
-/// Standard base64 with padding (one function; no crate for it).
-fn base64(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            out.push(if i <= chunk.len() { A[((n >> (18 - 6 * i)) & 63) as usize] as char } else { '=' });
-        }
-    }
-    out
-}
-
 /// What must never be seen, by kind.
 struct Needles {
     /// Secrets: never anywhere but their own key files.
