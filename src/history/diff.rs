@@ -12,6 +12,8 @@ use crate::table::Table;
 
 pub(super) struct TableOutcome {
     pub store: DataFrame,
+    /// The table's content digest, from the row hashes computed here.
+    pub digest: String,
     pub changes: DataFrame,
     pub added: u64,
     pub removed: u64,
@@ -120,7 +122,8 @@ pub(super) fn advance_table(table: &Table, previous: Option<&DataFrame>, previou
         Column::new(PlSmallStr::from_static(CHANGED_COLUMNS), changes.iter().map(|c| c.2.clone()).collect::<Vec<_>>()),
     ])
     .map_err(&err)?;
-    Ok(TableOutcome { store, changes: change_frame, added, removed, modified })
+    let digest = crate::table::digest::digest_of(hashes);
+    Ok(TableOutcome { store, digest, changes: change_frame, added, removed, modified })
 }
 
 /// The store's rows as text, in the columns the previous version published.

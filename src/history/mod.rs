@@ -155,7 +155,7 @@ pub fn advance(previous: &PreviousHistory, tables: &Tables, version: &str) -> Re
             }
         };
         let schema_version = versioning::bump(previous_version.as_deref().unwrap_or("1.0.0"), change);
-        let digest = crate::table::digest::content_digest(&table.frame).map_err(table_error(name))?;
+        let digest = outcome.digest.clone();
         schemas.entry(name.to_owned()).or_insert_with(BTreeMap::new).entry(schema_version.clone()).or_insert_with(|| SchemaFields {
             primary_key: table.spec.primary_key.to_owned(),
             columns: current_fields.iter().map(|f| f.0.clone()).collect(),

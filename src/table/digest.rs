@@ -65,13 +65,18 @@ pub fn row_hashes(frame: &DataFrame) -> PolarsResult<Vec<[u8; 32]>> {
 
 /// The table's content digest: sha256 of its sorted row hashes, so row order does not matter.
 pub fn content_digest(frame: &DataFrame) -> PolarsResult<String> {
-    let mut hashes = row_hashes(frame)?;
+    Ok(digest_of(row_hashes(frame)?))
+}
+
+/// The content digest from row hashes already computed (the history has them): hashing a
+/// national-scale table's rows is the costly part, and once is enough.
+pub fn digest_of(mut hashes: Vec<[u8; 32]>) -> String {
     hashes.sort_unstable();
     let mut hasher = Sha256::new();
     for h in &hashes {
         hasher.update(h);
     }
-    Ok(format!("{:x}", hasher.finalize()))
+    format!("{:x}", hasher.finalize())
 }
 
 /// Hex form of a row hash.
