@@ -190,12 +190,29 @@ pub fn match_resources(desired: &[DesiredResource], remote: &[RemoteResource], s
     for d in unmatched {
         let by_state = state_ids.get(&d.key).and_then(|id| remote.iter().position(|r| &r.id == id)).filter(|i| !taken.contains(i) && remote[*i].marker().is_none_or(|m| !wanted.contains(m)));
         let by_bytes = || remote.iter().enumerate().position(|(i, r)| !taken.contains(&i) && r.marker().is_none() && r.sha1.as_deref() == Some(d.sha1.as_str()) && r.filesize == Some(d.bytes));
-        if let Some(i) = by_state.or_else(by_bytes) {
+        // An upload of an older version of this file, killed before its metadata were set: the
+        // platform titled it with the name we uploaded it under. Adopted, then replaced in place.
+        let by_name = || remote.iter().enumerate().position(|(i, r)| !taken.contains(&i) && r.marker().is_none() && r.title == upload_title(&d.upload_name));
+        if let Some(i) = by_state.or_else(by_bytes).or_else(by_name) {
             matched.insert(d.key.clone(), i);
             taken.insert(i);
         }
     }
     matched
+}
+
+/// The title the platform gives a fresh upload: its file name slugified as udata does (lower case,
+/// every character but letters, digits and dots a dash, runs of dashes collapsed).
+pub fn upload_title(upload_name: &str) -> String {
+    let mut title = String::with_capacity(upload_name.len());
+    for c in upload_name.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() || c == '.' {
+            title.push(c);
+        } else if !title.ends_with('-') {
+            title.push('-');
+        }
+    }
+    title.trim_matches('-').to_owned()
 }
 
 /// Which metadata fields differ. `schema_url` is the resolved `latest` URL of the schema resource
@@ -291,14 +308,21 @@ pub fn plan(desired: &DesiredDataset, remote: Option<&RemoteDataset>, state_ids:
         resources.push(PlannedResource { key: d.key.clone(), step, bytes: d.bytes, chunked: chunked(d.bytes) });
     }
     let kept: BTreeSet<usize> = matched.values().copied().collect();
+    // Unmarked resources titled with one of our upload names are ours too: uploads interrupted
+    // before their metadata were set, of which a marked copy now exists. Anything else unmarked
+    // was added by hand and is left alone.
+    let our_upload = |r: &RemoteResource| r.marker().is_none() && desired.resources.iter().any(|d| upload_title(&d.upload_name) == r.title);
     let removals = remote
         .resources
         .iter()
         .enumerate()
-        .filter(|(i, r)| !kept.contains(i) && r.marker().is_some())
+        .filter(|(i, r)| !kept.contains(i) && (r.marker().is_some() || our_upload(r)))
         .map(|(_, r)| {
-            let key = r.marker().unwrap_or_default();
-            let reason = if desired.resources.iter().any(|d| d.key == key) { "a duplicate of a resource kept".to_owned() } else { format!("{key} is no longer in the release") };
+            let reason = match r.marker() {
+                Some(key) if desired.resources.iter().any(|d| d.key == key) => "a duplicate of a resource kept".to_owned(),
+                Some(key) => format!("{key} is no longer in the release"),
+                None => "an upload of ours interrupted before its metadata were set".to_owned(),
+            };
             Removal { id: r.id.clone(), title: r.title.clone(), reason }
         })
         .collect();
@@ -429,6 +453,42 @@ mod tests {
         let p = plan(&d, Some(&r), &BTreeMap::new(), 100, &latest);
         assert!(matches!(&p.resources[1].step, ResourceStep::UpdateMetadata { id, .. } if id == "r9"), "{p}");
         assert!(p.removals.is_empty());
+    }
+
+    /// An unmarked resource titled with one of our upload names (the platform's title for a fresh
+    /// upload).
+    fn orphan(id: &str, upload_name: &str, sha1: &str) -> RemoteResource {
+        RemoteResource::from_json(&json!({"id": id, "title": upload_name, "description": "", "type": "main", "extras": {}, "checksum": {"type": "sha1", "value": sha1}, "filesize": 10})).unwrap()
+    }
+
+    #[test]
+    fn upload_titles_are_the_platforms_slugs() {
+        // As udata 17.18's Slugify(separator="-", to_lower=True, safe_chars=".") gives them.
+        assert_eq!(upload_title("entites_juridiques.csv"), "entites-juridiques.csv");
+        assert_eq!(upload_title("SHA256SUMS.txt"), "sha256sums.txt");
+        assert_eq!(upload_title("changes-horaires.parquet"), "changes-horaires.parquet");
+        assert_eq!(upload_title("manifest.json.minisig"), "manifest.json.minisig");
+    }
+
+    #[test]
+    fn an_interrupted_upload_of_an_older_file_is_adopted_then_replaced() {
+        // Killed after uploading last night's b.csv and before marking it; tonight b.csv differs.
+        let d = dataset(vec![desired("a.csv", "1"), desired("b.csv", "2-new")]);
+        let r = remote_dataset(vec![remote("r1", Some("a.csv"), "1"), orphan("r9", &upload_title("b.csv"), "2-old")]);
+        let p = plan(&d, Some(&r), &BTreeMap::new(), 100, &latest);
+        assert_eq!(p.resources[1].step, ResourceStep::Replace { id: "r9".into() }, "{p}");
+        assert!(p.removals.is_empty(), "{p}");
+    }
+
+    #[test]
+    fn an_interrupted_upload_beside_its_marked_copy_is_removed_but_a_hand_added_file_is_not() {
+        let d = dataset(vec![desired("a.csv", "1")]);
+        let r = remote_dataset(vec![remote("r1", Some("a.csv"), "1"), orphan("r9", "a.csv", "0"), orphan("mine", "notes-du-producteur.pdf", "7")]);
+        let p = plan(&d, Some(&r), &BTreeMap::new(), 100, &latest);
+        assert_eq!(p.resources[0].step, ResourceStep::Unchanged { id: "r1".into() });
+        let removed: Vec<&str> = p.removals.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(removed, ["r9"], "{p}");
+        assert!(p.removals[0].reason.contains("interrupted"));
     }
 
     #[test]
