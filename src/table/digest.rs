@@ -39,28 +39,30 @@ pub fn row_hashes(frame: &DataFrame) -> PolarsResult<Vec<[u8; 32]>> {
             let len = ROWS_PER_TASK.min(height - start);
             let sliced: Vec<StringChunked> = columns.iter().map(|(_, c)| c.slice(start as i64, len)).collect();
             let values: Vec<Vec<Option<&str>>> = sliced.iter().map(|c| c.iter().collect()).collect();
-            (0..len)
-                .map(|row| {
-                    let mut hasher = Sha256::new();
-                    for ((name, _), values) in columns.iter().zip(&values) {
-                        hasher.update(name.as_bytes());
-                        hasher.update([0x1f]);
-                        match values[row] {
-                            Some(v) => {
-                                hasher.update([1]);
-                                hasher.update((v.len() as u64).to_le_bytes());
-                                hasher.update(v.as_bytes());
-                            }
-                            None => hasher.update([0]),
-                        }
-                        hasher.update([0x1e]);
-                    }
-                    hasher.finalize().into()
-                })
-                .collect()
+            (0..len).map(|row| hash_row(columns.iter().zip(&values).map(|((name, _), values)| (name.as_str(), values[row])))).collect()
         })
         .collect();
     Ok(blocks.concat())
+}
+
+/// sha256 of one row given as (column name, value as text) in column order; a value is prefixed
+/// by its length and names and cells by separators, so no two rows share a hash by shifting bytes.
+fn hash_row<'v>(cells: impl Iterator<Item = (&'v str, Option<&'v str>)>) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    for (name, value) in cells {
+        hasher.update(name.as_bytes());
+        hasher.update([0x1f]);
+        match value {
+            Some(v) => {
+                hasher.update([1]);
+                hasher.update((v.len() as u64).to_le_bytes());
+                hasher.update(v.as_bytes());
+            }
+            None => hasher.update([0]),
+        }
+        hasher.update([0x1e]);
+    }
+    hasher.finalize().into()
 }
 
 /// The table's content digest: sha256 of its sorted row hashes, so row order does not matter.
@@ -117,23 +119,7 @@ mod tests {
         .unwrap();
         let columns = canonical_columns(&frame).unwrap();
         let expected: Vec<[u8; 32]> = (0..n)
-            .map(|row| {
-                let mut hasher = Sha256::new();
-                for (name, values) in &columns {
-                    hasher.update(name.as_bytes());
-                    hasher.update([0x1f]);
-                    match &values[row] {
-                        Some(v) => {
-                            hasher.update([1]);
-                            hasher.update((v.len() as u64).to_le_bytes());
-                            hasher.update(v.as_bytes());
-                        }
-                        None => hasher.update([0]),
-                    }
-                    hasher.update([0x1e]);
-                }
-                hasher.finalize().into()
-            })
+            .map(|row| hash_row(columns.iter().map(|(name, values)| (name.as_str(), values[row].as_deref()))))
             .collect();
         assert_eq!(row_hashes(&frame).unwrap(), expected);
     }
