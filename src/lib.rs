@@ -249,12 +249,18 @@ struct ReleaseContext<'a> {
     config: &'a config::Config,
 }
 
-/// The publications of one run, each disclosed, gated and written on its own: the public release,
-/// the public capacity series (`capacites`), and one release per other audience (drees, hdh, …) —
-/// the sensitive extracts `deliver` packages. Every audience is disclosed before anything is
-/// written, so a disclosure failure of any audience releases nothing.
+/// The publications of one run: the public release, the public capacity series (`capacites`), and
+/// one release per other audience (drees, hdh, …) — the sensitive extracts `deliver` packages.
+///
+/// They are built one after the other, each disclosed, gated, historised and written complete into
+/// its staging folder before the next one starts, so memory holds the snapshot's tables and one
+/// publication's, never every audience's at once. Nothing is in place until every publication is
+/// staged: a disclosure failure of any audience releases nothing, and the night is one unit for the
+/// gate too (a refused publication keeps the others' `latest` where it was: the capacity series
+/// must not advance on a snapshot the public release's gate found broken).
 fn build_publications(options: &BuildOptions, ctx: &ReleaseContext<'_>) -> Result<BuildOutcome, PipelineError> {
-    let mut disclosed_by_publication: Vec<(String, disclose::Disclosed)> = Vec::new();
+    let mut staged: Vec<StagedPublication> = Vec::new();
+    let mut correspondences: Vec<Correspondence> = Vec::new();
     if !options.capacity_only {
         let mut policies = vec![options.public_policy.clone()];
         for audience in options.config.policy.audience_names().into_iter().filter(|a| a != PUBLIC_PUBLICATION) {
@@ -263,48 +269,50 @@ fn build_publications(options: &BuildOptions, ctx: &ReleaseContext<'_>) -> Resul
         for policy in &policies {
             let key = ctx.keyring.audience_key(&policy.audience);
             let stage = ops::stage::Stage::start("disclose").publication(&policy.audience);
-            match disclose::apply_with_key(policy, &ctx.flattened.tables, Some(&key)) {
-                Ok(d) => {
-                    stage.done(d.tables.values().map(|t| t.rows() as u64).sum(), 0);
-                    disclosed_by_publication.push((policy.audience.clone(), d));
-                }
+            let disclosed = match disclose::apply_with_key(policy, &ctx.flattened.tables, Some(&key)) {
+                Ok(d) => d,
                 Err(e) => {
                     if e.is_check_failure() && !options.dry_run {
                         write_disclosure_failure(&options.out_dir, ctx.version, policy, &e);
                     }
                     return Err(e.into());
                 }
+            };
+            stage.done(disclosed.tables.values().map(|t| t.rows() as u64).sum(), 0);
+            if !options.dry_run {
+                correspondences.extend(correspondence(ctx, policy, &disclosed)?);
             }
-        }
-        if !options.dry_run {
-            for (policy, (_, disclosed)) in policies.iter().zip(&disclosed_by_publication) {
-                write_correspondence(&options.out_dir, ctx, policy, disclosed)?;
-            }
+            staged.push(stage_publication(ctx, &policy.audience, &disclosed)?);
         }
     }
-    disclosed_by_publication.push((CAPACITY_PUBLICATION.to_owned(), capacity_disclosure(&options.public_policy, &ctx.flattened.tables)?));
+    let capacity = capacity_disclosure(&options.public_policy, &ctx.flattened.tables)?;
+    staged.push(stage_publication(ctx, CAPACITY_PUBLICATION, &capacity)?);
+    drop(capacity);
+    for c in &correspondences {
+        c.write(&options.out_dir, ctx.version)?;
+    }
+    commit_night(options, staged)
+}
 
-    // Every publication is judged before any is written: the night is one unit, so a refused
-    // publication keeps the others' `latest` where it was too (the capacity series must not
-    // advance on a snapshot the public release's gate found broken).
-    let judged: Vec<Judged> = disclosed_by_publication.iter().map(|(publication, disclosed)| judge_publication(ctx, publication, disclosed)).collect::<Result<_, _>>()?;
-    let night_refused = judged.iter().any(|j| !j.gate_report.passed);
+/// Put the night's staged publications in place: all of them, or, when a gate refused one, only
+/// the refused ones (marked failed, for inspection) while the others are discarded.
+fn commit_night(options: &BuildOptions, staged: Vec<StagedPublication>) -> Result<BuildOutcome, PipelineError> {
+    let night_refused = staged.iter().any(|s| !s.gate_report.passed);
     let mut outcome: Option<BuildOutcome> = None;
     let mut others = Vec::new();
     let mut refused: Option<PipelineError> = None;
-    for ((publication, disclosed), judged) in disclosed_by_publication.iter().zip(judged) {
-        let passed = judged.gate_report.passed;
+    for StagedPublication { publication, release, gate_report, rows_by_table } in staged {
+        let passed = gate_report.passed;
         if night_refused && passed {
             tracing::warn!(publication = %publication, "not released: another publication of this night was refused by its quality gate");
             continue;
         }
-        let (details, failures) = (judged.gate_report.lines().join("\n"), judged.gate_report.failures);
-        let release = write_publication(ctx, publication, disclosed, judged)?;
+        let release = release.commit()?;
+        tracing::info!(publication, version = %release.version, dir = %release.dir.display(), status = ?release.status, "release written");
         if !passed && refused.is_none() {
-            refused = Some(PipelineError::GateRefused { publication: publication.clone(), version: release.version.clone(), dir: release.dir.display().to_string(), failures, details });
+            refused = Some(PipelineError::GateRefused { publication: publication.clone(), version: release.version.clone(), dir: release.dir.display().to_string(), failures: gate_report.failures, details: gate_report.lines().join("\n") });
         }
         if outcome.is_none() && (publication == PUBLIC_PUBLICATION || options.capacity_only) {
-            let rows_by_table = disclosed.tables.values().map(|t| (t.name().to_owned(), t.rows())).collect();
             outcome = Some(BuildOutcome { release, rows_by_table, others: Vec::new() });
         } else {
             others.push(release);
@@ -318,19 +326,21 @@ fn build_publications(options: &BuildOptions, ctx: &ReleaseContext<'_>) -> Resul
     Ok(outcome)
 }
 
-/// One publication judged: what it follows, its gate's verdict and its history, not yet written.
-struct Judged {
-    previous: Option<PreviousRelease>,
+/// One publication of the night, complete in its staging folder, not yet in place.
+struct StagedPublication {
+    publication: String,
+    release: release::StagedRelease,
     gate_report: gate::GateReport,
-    history: history::HistoryOutput,
+    rows_by_table: Vec<(String, usize)>,
 }
 
-/// Gate and history of one publication, computed before anything of the night is written.
-fn judge_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &disclose::Disclosed) -> Result<Judged, PipelineError> {
+/// Gate, history and release files of one publication, written into its staging folder. The gate
+/// judges the tables and the very files it spools there; a refused release is still staged, marked
+/// failed, so that the operator can inspect exactly what was refused (`latest` never names it, and
+/// the run ends with the gate's findings, exit code 4).
+fn stage_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &disclose::Disclosed) -> Result<StagedPublication, PipelineError> {
     let previous = previous_release(ctx.releases_root, publication, ctx.version)?;
-    // The gate judges the tables before anything is written. A refused release is still
-    // written, marked failed, so the operator can inspect exactly what was refused; `latest` does
-    // not move, and the run ends with the gate's findings (exit code 4).
+    let staging = release::Staging::create(ctx.write_root, publication, ctx.version)?;
     let stage = ops::stage::Stage::start("gate").publication(publication);
     let gate_report = gate::run(&gate::GateInput {
         tables: &disclosed.tables,
@@ -340,31 +350,29 @@ fn judge_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &di
         policy_sha256: &disclosed.policy_sha256,
         previous: previous.as_ref(),
         config: &ctx.config.gate,
+        staging: &staging,
     })?;
     for line in gate_report.lines() {
         tracing::warn!(publication, "gate: {line}");
     }
     tracing::info!(publication, passed = gate_report.passed, failures = gate_report.failures, warnings = gate_report.warnings, "quality gate");
     stage.done(gate_report.failures + gate_report.warnings, 0);
+
     let stage = ops::stage::Stage::start("history").publication(publication);
     let previous_history = match &previous {
         Some(p) => p.history()?,
         None => Default::default(),
     };
     let history = history::advance(&previous_history, &disclosed.tables, ctx.version)?;
+    drop(previous_history);
     for change in &history.summary {
         tracing::info!(publication, table = %change.table, added = change.added, removed = change.removed, modified = change.modified, schema_version = %change.schema_version, "changes");
     }
     stage.done(history.summary.iter().map(|c| c.added + c.removed + c.modified).sum(), 0);
-    Ok(Judged { previous, gate_report, history })
-}
 
-/// Write one judged publication's release (marked failed when its gate refused it).
-fn write_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &disclose::Disclosed, judged: Judged) -> Result<WrittenRelease, PipelineError> {
-    let Judged { previous, gate_report, history } = judged;
     let stage = ops::stage::Stage::start("release").publication(publication);
-    let release = release::write_release(
-        ctx.write_root,
+    let release = release::stage_release(
+        staging,
         &ReleaseInput {
             publication,
             taken_at: ctx.taken_at,
@@ -383,9 +391,10 @@ fn write_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &di
             gzip_csv_above_bytes: ctx.config.release.gzip_large_csv.then_some(ctx.config.gate.large_file_bytes),
         },
     )?;
-    tracing::info!(publication, version = %release.version, dir = %release.dir.display(), status = ?release.status, "release written");
-    stage.done(release.manifest.files.len() as u64, release.manifest.files.iter().map(|f| f.bytes).sum());
-    Ok(release)
+    let manifest = release.manifest();
+    stage.done(manifest.files.len() as u64, manifest.files.iter().map(|f| f.bytes).sum());
+    let rows_by_table = disclosed.tables.values().map(|t| (t.name().to_owned(), t.rows())).collect();
+    Ok(StagedPublication { publication: publication.to_owned(), release, gate_report, rows_by_table })
 }
 
 /// The publication of the public capacity series: `capacites_departement` alone, under the public
@@ -426,30 +435,46 @@ fn capacity_disclosure(public_policy: &Policy, tables: &table::Tables) -> Result
 /// of everything the audience receives, written outside the releases (it is in none of them) to
 /// `<out>/correspondence/<audience>/<version>.csv`, owner-only; `deliver` adds it, encrypted, to the
 /// package of the recipients authorised to receive it (`correspondence = true`).
-fn write_correspondence(out_dir: &Path, ctx: &ReleaseContext<'_>, policy: &Policy, disclosed: &disclose::Disclosed) -> Result<(), PipelineError> {
-    let Some(new) = disclosed.keys.iter().find(|k| k.audience == policy.audience) else { return Ok(()) };
+struct Correspondence {
+    audience: String,
+    old_epoch: u32,
+    new_epoch: u32,
+    pairs: usize,
+    csv: String,
+}
+
+/// The correspondence this audience's release needs, if its key epoch changed since its previous
+/// release. Computed while the audience's tables are in memory, written once the night is staged.
+fn correspondence(ctx: &ReleaseContext<'_>, policy: &Policy, disclosed: &disclose::Disclosed) -> Result<Option<Correspondence>, PipelineError> {
+    let Some(new) = disclosed.keys.iter().find(|k| k.audience == policy.audience) else { return Ok(None) };
     let previous = previous_release(ctx.releases_root, &policy.audience, ctx.version)?;
-    let Some(old_epoch) = previous.as_ref().and_then(|p| p.manifest.keys.iter().find(|k| k.audience == policy.audience)).map(|k| k.epoch) else { return Ok(()) };
+    let Some(old_epoch) = previous.as_ref().and_then(|p| p.manifest.keys.iter().find(|k| k.audience == policy.audience)).map(|k| k.epoch) else { return Ok(None) };
     if old_epoch == new.epoch {
-        return Ok(());
+        return Ok(None);
     }
     let (old_key, new_key) = (ctx.keyring.audience_key_at(&policy.audience, old_epoch), ctx.keyring.audience_key(&policy.audience));
     let rows = disclose::correspondence::across_rotation(policy, &ctx.flattened.tables, &disclosed.tables, &old_key, &new_key)
         .map_err(|message| DiscloseError::Apply { origin: policy.origin.clone(), audience: policy.audience.clone(), table: "correspondance".into(), message })?;
-    let dir = out_dir.join("correspondence").join(&policy.audience);
-    let path = dir.join(format!("{}.csv", ctx.version));
-    let io = |source| PipelineError::Release(ReleaseError::Io { path: path.display().to_string(), source });
-    std::fs::create_dir_all(&dir).map_err(io)?;
-    let temp = dir.join(format!(".{}.csv.tmp", ctx.version));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    use std::io::Write as _;
-    options.open(&temp).and_then(|mut f| f.write_all(disclose::correspondence::to_csv(&rows).as_bytes()).and_then(|_| f.sync_all())).map_err(io)?;
-    std::fs::rename(&temp, &path).map_err(io)?;
-    tracing::info!(audience = %policy.audience, old_epoch, new_epoch = new.epoch, pairs = rows.len(), file = %path.display(), "key rotation: correspondence table written (delivered only to authorised recipients)");
-    Ok(())
+    Ok(Some(Correspondence { audience: policy.audience.clone(), old_epoch, new_epoch: new.epoch, pairs: rows.len(), csv: disclose::correspondence::to_csv(&rows) }))
+}
+
+impl Correspondence {
+    fn write(&self, out_dir: &Path, version: &str) -> Result<(), PipelineError> {
+        let dir = out_dir.join("correspondence").join(&self.audience);
+        let path = dir.join(format!("{version}.csv"));
+        let io = |source| PipelineError::Release(ReleaseError::Io { path: path.display().to_string(), source });
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        let temp = dir.join(format!(".{version}.csv.tmp"));
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        use std::io::Write as _;
+        options.open(&temp).and_then(|mut f| f.write_all(self.csv.as_bytes()).and_then(|_| f.sync_all())).map_err(io)?;
+        std::fs::rename(&temp, &path).map_err(io)?;
+        tracing::info!(audience = %self.audience, old_epoch = self.old_epoch, new_epoch = self.new_epoch, pairs = self.pairs, file = %path.display(), "key rotation: correspondence table written (delivered only to authorised recipients)");
+        Ok(())
+    }
 }
 
 /// When the k-anonymity gate fails closed nothing is released, but the data-protection officer

@@ -240,6 +240,8 @@ pub struct GateInput<'a> {
     /// The release this one follows, for the drift checks.
     pub previous: Option<&'a PreviousRelease>,
     pub config: &'a GateConfig,
+    /// The release's staging folder: the gate writes the table files there and reads them back.
+    pub staging: &'a crate::release::Staging,
 }
 
 /// Run every check on the tables of a release about to be written.
@@ -250,7 +252,7 @@ pub fn run(input: &GateInput<'_>) -> Result<GateReport, GateError> {
     limits::column_names(&mut ctx, input.tables);
     schema::check(&mut ctx, input.tables, &parity::Unparsed::new());
     identifiers::check(&mut ctx, input.tables);
-    let files = parity::check_encoded(&mut ctx, input.tables)?;
+    let files = parity::check_spooled(&mut ctx, input.tables, input.staging)?;
     drift::check(&mut ctx, input.tables, input.policy_sha256, input.previous);
     let now = input.config.reference_instant().map_err(GateError::Config)?.unwrap_or_else(Utc::now);
     freshness::check(&mut ctx, input.taken_at, input.taken_at_basis, input.latest_update, now);

@@ -1,16 +1,15 @@
 //! Parity: each CSV and its Parquet file hold the same rows, and those are the rows that were built;
 //! the CSV follows its declared dialect (UTF-8 without BOM, the header, `,`, `"`, `\n`).
 //!
-//! Where the files come from. When a release is built, the gate encodes every table with the
-//! release's own writers (`table::write::encode_csv`/`encode_parquet`, the functions the files are
-//! written with) into memory and reads those bytes back with polars' readers. The other way — having
-//! `release::write_release` call back into the gate once the files are on disk — would make the
-//! manifest, which records the gate's verdict, depend on a hook inside the writer. Encoding here
-//! keeps the gate a pure function that runs before anything is written, and loses nothing: the
-//! writers are deterministic, so these are the very bytes the release holds (gate.json records
-//! their sha256, which the tests compare with the manifest's), and a change made to the files after
-//! the release is written is `verify`'s business (SHA256SUMS, signature). `check_written` runs the
-//! same comparison on a folder already written, which is how a planted mismatch is tested.
+//! Where the files come from. When a release is built, the gate writes every table with the
+//! release's own writers into the release's staging folder (`release::Staging`, not a release until
+//! it is committed), reads those files back with polars' readers, and the release writer keeps them
+//! as they are: each table is encoded once, and the bytes judged are the bytes published (gate.json
+//! records their sha256, which the tests compare with the manifest's). The gate stays a function
+//! that runs before the release is complete: the manifest, which records its verdict, is written
+//! after it. A change made to the files after the release is committed is `verify`'s business
+//! (SHA256SUMS, signature). `check_written` runs the same comparison on a folder already written,
+//! which is how a planted mismatch is tested.
 //!
 //! How rows are compared. The CSV is read as text and every cell parsed by its column's Table
 //! Schema type (integer, number, boolean, date, datetime); a cell that does not parse is a `types`
@@ -31,23 +30,22 @@ use sha2::{Digest, Sha256};
 use super::report::{FileFacts, TableFiles};
 use super::{limits, Context, GateError, Severity, Tally};
 use crate::table::digest::row_hashes;
-use crate::table::write::{encode_csv, encode_parquet};
+use crate::release::Staging;
 use crate::table::{catalog, ColumnType, Table, TableSpec, Tables};
 
 fn polars_error(table: &str) -> impl Fn(PolarsError) -> GateError + '_ {
     move |source| GateError::Polars { table: table.to_owned(), source }
 }
 
-/// Encode every table as the release will write it, check both encodings, and return their facts.
-pub fn check_encoded(ctx: &mut Context<'_>, tables: &Tables) -> Result<Vec<TableFiles>, GateError> {
+/// Write every table's files into the release's staging folder, read them back, check both
+/// encodings, and return their facts. One table's file bytes are held at a time.
+pub fn check_spooled(ctx: &mut Context<'_>, tables: &Tables, staging: &Staging) -> Result<Vec<TableFiles>, GateError> {
     let mut facts = Vec::new();
     for table in tables.values() {
         let name = table.name();
-        let encoding = |e: crate::table::TableError| GateError::Read { path: name.to_owned(), message: format!("cannot be encoded: {e}") };
-        let mut csv = Vec::new();
-        encode_csv(&table.frame, name, &mut csv).map_err(encoding)?;
-        let mut parquet = Vec::new();
-        encode_parquet(&table.frame, name, &mut parquet).map_err(encoding)?;
+        let (csv, parquet) = staging.write_table_files(table).map_err(|e| GateError::Read { path: name.to_owned(), message: format!("cannot be written: {e}") })?;
+        let read = |path: &Path| std::fs::read(path).map_err(|e| GateError::Read { path: path.display().to_string(), message: format!("cannot read back: {e}") });
+        let (csv, parquet) = (read(&csv)?, read(&parquet)?);
         facts.push(check_files(ctx, table.spec, Some(&table.frame), &csv, &parquet)?.files);
     }
     Ok(facts)
@@ -346,6 +344,7 @@ mod tests {
     use super::*;
     use crate::gate::exceptions::Exceptions;
     use crate::gate::{Finding, GateConfig};
+    use crate::table::write::{encode_csv, encode_parquet};
     use crate::table::{catalog, TableBuilder};
     use chrono::{TimeZone, Utc};
 

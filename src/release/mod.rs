@@ -116,50 +116,111 @@ pub struct WrittenRelease {
     pub manifest: Manifest,
 }
 
-/// Write the release under `releases_root/<publication>/<version>` atomically and move `latest`.
-pub fn write_release(releases_root: &Path, input: &ReleaseInput<'_>) -> Result<WrittenRelease, ReleaseError> {
-    let publication_dir = releases_root.join(input.publication);
-    fs::create_dir_all(&publication_dir).map_err(io(&publication_dir))?;
-    remove_stale_temporaries(&publication_dir)?;
-    let version = version_name(input.taken_at);
-    let final_dir = publication_dir.join(&version);
-    let temp_dir = publication_dir.join(format!("{TEMP_PREFIX}{version}-{}", std::process::id()));
-    fs::create_dir(&temp_dir).map_err(io(&temp_dir))?;
+/// A release being written: a temporary folder beside the publication's releases, under a name no
+/// reader takes for a release. Stages fill it one after the other (the gate spools the table files
+/// into it, the release writer adds the rest); `StagedRelease::commit` renames it into place.
+/// Dropped without a commit (an error, or another publication of the night refused), it is removed,
+/// so a failed night leaves nothing half-written; a crash leaves a `.tmp-` folder the next run
+/// removes.
+pub struct Staging {
+    publication_dir: PathBuf,
+    dir: PathBuf,
+    version: String,
+    committed: bool,
+}
 
-    let written = write_contents(&temp_dir, input, &version);
-    let manifest = match written {
-        Ok(m) => m,
-        Err(e) => {
-            let _ = fs::remove_dir_all(&temp_dir);
-            return Err(e);
-        }
-    };
-    sync_dir(&temp_dir)?;
+impl Staging {
+    /// Make the staging folder of `publication`'s release `version` under `releases_root`.
+    pub fn create(releases_root: &Path, publication: &str, version: &str) -> Result<Staging, ReleaseError> {
+        let publication_dir = releases_root.join(publication);
+        fs::create_dir_all(&publication_dir).map_err(io(&publication_dir))?;
+        remove_stale_temporaries(&publication_dir)?;
+        let dir = publication_dir.join(format!("{TEMP_PREFIX}{version}-{}", std::process::id()));
+        fs::create_dir(&dir).map_err(io(&dir))?;
+        Ok(Staging { publication_dir, dir, version: version.to_owned(), committed: false })
+    }
 
-    if final_dir.exists() {
-        // The signature is hedged (random), so compare what it signs, never the signature itself.
-        let same = fs::read(final_dir.join(SUMS_FILE)).ok() == fs::read(temp_dir.join(SUMS_FILE)).ok();
-        fs::remove_dir_all(&temp_dir).map_err(io(&temp_dir))?;
-        if !same {
-            return Err(ReleaseError::Conflict { path: final_dir.display().to_string() });
+    /// The folder the release's files are written into.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Write a table's CSV and Parquet files into the staging folder (the release's own writers,
+    /// flushed to disk) and return their paths. The release writer keeps them as they are.
+    pub fn write_table_files(&self, table: &crate::table::Table) -> Result<(PathBuf, PathBuf), ReleaseError> {
+        let (csv, parquet) = (self.dir.join(format!("{}.csv", table.name())), self.dir.join(format!("{}.parquet", table.name())));
+        write_csv(table, &csv)?;
+        write_parquet(table, &parquet)?;
+        Ok((csv, parquet))
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_dir_all(&self.dir);
         }
-        if input.publishable() {
+    }
+}
+
+/// A release complete in its staging folder, flushed to disk, not yet in place.
+pub struct StagedRelease {
+    staging: Staging,
+    manifest: Manifest,
+    publishable: bool,
+}
+
+impl StagedRelease {
+    /// Whether its gate passed (a refused release is committed for inspection, never as `latest`).
+    pub fn publishable(&self) -> bool {
+        self.publishable
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Rename the release into place and move `latest` (when publishable). The same version
+    /// already there with the same content is `Unchanged`; with other content, a conflict.
+    pub fn commit(mut self) -> Result<WrittenRelease, ReleaseError> {
+        let (publication_dir, temp_dir, version) = (self.staging.publication_dir.clone(), self.staging.dir.clone(), self.staging.version.clone());
+        let final_dir = publication_dir.join(&version);
+        let manifest = self.manifest.clone();
+        if final_dir.exists() {
+            // The signature is hedged (random), so compare what it signs, never the signature itself.
+            let same = fs::read(final_dir.join(SUMS_FILE)).ok() == fs::read(temp_dir.join(SUMS_FILE)).ok();
+            drop(self.staging);
+            if !same {
+                return Err(ReleaseError::Conflict { path: final_dir.display().to_string() });
+            }
+            if self.publishable {
+                update_latest(&publication_dir, &version)?;
+            }
+            return Ok(WrittenRelease { dir: final_dir, version, status: ReleaseStatus::Unchanged, manifest });
+        }
+        fs::rename(&temp_dir, &final_dir).map_err(io(&final_dir))?;
+        self.staging.committed = true;
+        sync_dir(&publication_dir)?;
+        if self.publishable {
             update_latest(&publication_dir, &version)?;
+            // The feed beside the releases follows `latest`: a copy of the newest release's entries.
+            let feed = fs::read_to_string(final_dir.join(feed::FEED_FILE)).map_err(io(&final_dir))?;
+            let target = publication_dir.join(feed::FEED_FILE);
+            let temp = publication_dir.join(format!("{TEMP_PREFIX}{}", feed::FEED_FILE));
+            write_synced(&temp, feed.replacen(" xml:base=\"../\"", "", 1).as_bytes())?;
+            fs::rename(&temp, &target).map_err(io(&target))?;
         }
-        return Ok(WrittenRelease { dir: final_dir, version, status: ReleaseStatus::Unchanged, manifest });
+        Ok(WrittenRelease { dir: final_dir, version, status: ReleaseStatus::Created, manifest })
     }
-    fs::rename(&temp_dir, &final_dir).map_err(io(&final_dir))?;
-    sync_dir(&publication_dir)?;
-    if input.publishable() {
-        update_latest(&publication_dir, &version)?;
-        // The feed beside the releases follows `latest`: a copy of the newest release's entries.
-        let feed = fs::read_to_string(final_dir.join(feed::FEED_FILE)).map_err(io(&final_dir))?;
-        let target = publication_dir.join(feed::FEED_FILE);
-        let temp = publication_dir.join(format!("{TEMP_PREFIX}{}", feed::FEED_FILE));
-        write_synced(&temp, feed.replacen(" xml:base=\"../\"", "", 1).as_bytes())?;
-        fs::rename(&temp, &target).map_err(io(&target))?;
-    }
-    Ok(WrittenRelease { dir: final_dir, version, status: ReleaseStatus::Created, manifest })
+}
+
+/// Write every file of the release into its staging folder (table files already spooled there by
+/// `Staging::write_table_files` are kept, the others written), sign it and flush it; nothing is in
+/// place until `commit`.
+pub fn stage_release(staging: Staging, input: &ReleaseInput<'_>) -> Result<StagedRelease, ReleaseError> {
+    let manifest = write_contents(&staging.dir, input, &staging.version)?;
+    sync_dir(&staging.dir)?;
+    Ok(StagedRelease { staging, manifest, publishable: input.publishable() })
 }
 
 /// A deterministic gzip copy of `from`: no file name, no modification time, fixed level, so the
@@ -190,8 +251,11 @@ fn write_contents(dir: &Path, input: &ReleaseInput<'_>, version: &str) -> Result
         let csv = format!("{name}.csv");
         let parquet = format!("{name}.parquet");
         let schema_path = format!("schemas/{name}.schema.json");
-        write_csv(table, &dir.join(&csv))?;
-        write_parquet(table, &dir.join(&parquet))?;
+        // The gate spooled them here, with these same writers, when it read them back.
+        if !(dir.join(&csv).is_file() && dir.join(&parquet).is_file()) {
+            write_csv(table, &dir.join(&csv))?;
+            write_parquet(table, &dir.join(&parquet))?;
+        }
         let schema_version = input.history.schema_version(name).unwrap_or("1.0.0").to_owned();
         let table_schema = schema::table_schema(table, tables, &schema_version);
         write_json(&dir.join(&schema_path), &table_schema)?;
