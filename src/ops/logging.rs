@@ -9,7 +9,8 @@
 //!
 //! and, on the one event each pipeline stage emits when it finishes (message `stage finished`,
 //! see `stage`): `stage`, `duration_ms`, `items` (what the stage counts: files, resources, rows,
-//! findings) and `bytes` (what it read or wrote, 0 when it has no bytes to speak of). The final
+//! findings), `bytes` (what it read or wrote, 0 when it has no bytes to speak of), and on Linux
+//! `rss_mib` and `peak_rss_mib` (the process's resident memory then, and its peak so far). The final
 //! error of a failed command carries `exit_code`.
 //!
 //! No secret reaches a log: secrets are `config::Secret`, whose Debug form is a placeholder.

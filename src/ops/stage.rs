@@ -24,6 +24,12 @@ pub struct StageRecord {
     pub duration_ms: u64,
     pub items: u64,
     pub bytes: u64,
+    /// The process's resident memory when the stage finished, and its peak so far, in MiB (Linux;
+    /// absent elsewhere): what the benchmark reads to see which stage holds the memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rss_mib: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_rss_mib: Option<u64>,
 }
 
 static JOURNAL: Mutex<Vec<StageRecord>> = Mutex::new(Vec::new());
@@ -57,8 +63,9 @@ impl Stage {
             super::progress::finish(s);
         }
         let duration_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        tracing::info!(stage = self.name, publication = self.publication.as_deref(), duration_ms, items, bytes, "{STAGE_FINISHED}");
-        let record = StageRecord { stage: self.name.to_owned(), publication: self.publication.take(), duration_ms, items, bytes };
+        let (rss_mib, peak_rss_mib) = resident_memory_mib();
+        tracing::info!(stage = self.name, publication = self.publication.as_deref(), duration_ms, items, bytes, rss_mib, peak_rss_mib, "{STAGE_FINISHED}");
+        let record = StageRecord { stage: self.name.to_owned(), publication: self.publication.take(), duration_ms, items, bytes, rss_mib, peak_rss_mib };
         JOURNAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(record.clone());
         record
     }
@@ -70,6 +77,18 @@ impl Drop for Stage {
             super::progress::finish(s);
         }
     }
+}
+
+/// Current and peak resident set size of this process in MiB, from /proc/self/status (VmRSS,
+/// VmHWM); None where there is no such file.
+fn resident_memory_mib() -> (Option<u64>, Option<u64>) {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return (None, None) };
+    let field = |name: &str| {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let kib: u64 = line[name.len()..].trim().trim_end_matches("kB").trim().parse().ok()?;
+        Some(kib / 1024)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
 }
 
 /// The stages finished so far in this process, in order.
@@ -86,5 +105,9 @@ mod tests {
         let record = Stage::start("unit-test-stage").done(3, 42);
         assert_eq!((record.items, record.bytes), (3, 42));
         assert!(journal().iter().any(|r| r.stage == "unit-test-stage" && r.items == 3 && r.bytes == 42));
+        if cfg!(target_os = "linux") {
+            let (rss, peak) = (record.rss_mib.unwrap(), record.peak_rss_mib.unwrap());
+            assert!(rss > 0 && peak >= rss, "rss {rss} MiB, peak {peak} MiB");
+        }
     }
 }
