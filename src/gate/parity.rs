@@ -25,6 +25,7 @@ use std::path::Path;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use polars::prelude::*;
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::report::{FileFacts, TableFiles};
@@ -118,14 +119,15 @@ pub fn check_files(ctx: &mut Context<'_>, spec: &'static TableSpec, built: Optio
     if ctx.runs("csv_dialect") {
         dialect(ctx, name, csv, built.map(|_| columns.as_slice()));
     }
-    let (from_csv, unparsed) = match parse_csv(ctx, spec, csv) {
+    let (parsed_csv, parsed_parquet) = rayon::join(|| parse_csv_text(csv), || ParquetReader::new(Cursor::new(parquet)).finish());
+    let (from_csv, unparsed) = match parsed_csv.and_then(|text| typed_csv(ctx, spec, text)) {
         Ok((frame, unparsed)) => (Some(frame), unparsed),
         Err(message) => {
             ctx.finding("parity", Severity::Failure, Some(name), None, 1, format!("{name}.csv cannot be read as CSV: {message}"), Vec::new());
             (None, BTreeMap::new())
         }
     };
-    let from_parquet = match ParquetReader::new(Cursor::new(parquet)).finish() {
+    let from_parquet = match parsed_parquet {
         Ok(frame) => Some(frame),
         Err(e) => {
             ctx.finding("parity", Severity::Failure, Some(name), None, 1, format!("{name}.parquet cannot be read: {e}"), Vec::new());
@@ -174,32 +176,43 @@ fn dialect(ctx: &mut Context<'_>, name: &str, csv: &[u8], columns: Option<&[Stri
     }
 }
 
-/// Read CSV bytes as text and parse every cell by its column's type, the way a Table Schema reader
-/// does ("" is missing). Cells that do not parse are `types` findings, become null, and are
-/// returned by column.
-pub fn parse_csv(ctx: &mut Context<'_>, spec: &'static TableSpec, csv: &[u8]) -> Result<(DataFrame, BTreeMap<String, BTreeSet<usize>>), String> {
-    let text = CsvReadOptions::default()
+/// Read CSV bytes as text; `typed_csv` then parses every cell by its column's type, the way a Table
+/// Schema reader does ("" is missing). Cells that do not parse are `types` findings, become null,
+/// and are returned by column.
+fn parse_csv_text(csv: &[u8]) -> Result<DataFrame, String> {
+    CsvReadOptions::default()
         .with_has_header(true)
         .with_infer_schema_length(Some(0))
         .into_reader_with_file_handle(Cursor::new(csv))
         .finish()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())
+}
+
+/// Parse the cells of a CSV read as text (`parse_csv_text`) by their columns' types.
+fn typed_csv(ctx: &mut Context<'_>, spec: &'static TableSpec, text: DataFrame) -> Result<(DataFrame, BTreeMap<String, BTreeSet<usize>>), String> {
+    // Columns parse independently, on every core; their tallies are reported in column order.
+    let parsed: Vec<(Column, Tally, BTreeSet<usize>, Option<ColumnType>)> = text
+        .columns()
+        .par_iter()
+        .map(|column| {
+            let values = column.str().map_err(|e| e.to_string())?;
+            let kind = spec.column(column.name().as_str()).map(|c| c.kind);
+            let (mut tally, mut failed) = (Tally::default(), BTreeSet::new());
+            let typed = parse_column(column.name().clone(), values, kind, &mut tally, &mut failed).map_err(|e| e.to_string())?;
+            Ok((typed, tally, failed, kind))
+        })
+        .collect::<Result<_, String>>()?;
+    drop(text);
     let check_types = ctx.runs("types");
-    let mut columns = Vec::with_capacity(text.width());
+    let mut columns = Vec::with_capacity(parsed.len());
     let mut unparsed = BTreeMap::new();
-    for column in text.columns() {
-        let column_name = column.name().clone();
-        let values = column.str().map_err(|e| e.to_string())?;
-        let kind = spec.column(column_name.as_str()).map(|c| c.kind);
-        let mut tally = Tally::default();
-        let mut failed = BTreeSet::new();
-        let typed = parse_column(column_name.clone(), values, kind, &mut tally, &mut failed).map_err(|e| e.to_string())?;
+    for (typed, tally, failed, kind) in parsed {
         if !failed.is_empty() {
-            unparsed.insert(column_name.to_string(), failed);
+            unparsed.insert(typed.name().to_string(), failed);
         }
         if check_types {
             let what = format!("are not of type {}", kind.map_or("string", |k| k.table_schema_type()));
-            ctx.tally("types", spec.name, column_name.as_str(), tally, &what);
+            ctx.tally("types", spec.name, typed.name().as_str(), tally, &what);
         }
         columns.push(typed);
     }
@@ -233,7 +246,8 @@ fn parse_column(name: PlSmallStr, values: &StringChunked, kind: Option<ColumnTyp
     Ok(match kind {
         None | Some(ColumnType::String) | Some(ColumnType::Time) => {
             // Text stays text; "" is missing. Times are checked by the schema check, once.
-            Column::new(name, values.iter().map(|v| v.filter(|s| !s.is_empty())).collect::<Vec<_>>())
+            let empty = values.equal("");
+            values.set(&empty, None)?.with_name(name).into_column()
         }
         Some(ColumnType::Integer) => Column::new(name, typed(values, tally, failed, |s| s.parse::<i64>().ok())),
         Some(ColumnType::Number) => Column::new(name, typed(values, tally, failed, |s| s.parse::<f64>().ok())),
@@ -245,14 +259,39 @@ fn parse_column(name: PlSmallStr, values: &StringChunked, kind: Option<ColumnTyp
                 _ => None,
             }),
         ),
-        Some(ColumnType::Date) => Column::new(name, typed(values, tally, failed, |s| NaiveDate::parse_from_str(s, crate::table::write::CSV_DATE_FORMAT).ok().map(|d| (d - epoch).num_days() as i32)))
-            .cast(&DataType::Date)?,
-        Some(ColumnType::DateTime) => Column::new(
-            name,
-            typed(values, tally, failed, |s| NaiveDateTime::parse_from_str(s, crate::table::write::CSV_DATETIME_FORMAT).ok().map(|t| t.and_utc().timestamp_millis())),
-        )
-        .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))?,
+        Some(ColumnType::Date) => Column::new(name, typed(values, tally, failed, |s| parse_date(s).map(|d| (d - epoch).num_days() as i32))).cast(&DataType::Date)?,
+        Some(ColumnType::DateTime) => Column::new(name, typed(values, tally, failed, |s| parse_datetime(s).map(|t| t.and_utc().timestamp_millis())))
+            .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))?,
     })
+}
+
+/// A date as the CSV writes it (`CSV_DATE_FORMAT`). The fixed-width form every cell the writer
+/// made has is read directly; anything else goes to chrono with the declared format, which stays
+/// the definition of what parses (the fast path only accepts strings chrono reads the same way).
+fn parse_date(s: &str) -> Option<NaiveDate> {
+    fixed_date(s.as_bytes()).or_else(|| NaiveDate::parse_from_str(s, crate::table::write::CSV_DATE_FORMAT).ok())
+}
+
+/// A datetime as the CSV writes it (`CSV_DATETIME_FORMAT`, `YYYY-MM-DDTHH:MM:SSZ`); see `parse_date`.
+fn parse_datetime(s: &str) -> Option<NaiveDateTime> {
+    let b = s.as_bytes();
+    let fast = (b.len() == 20 && b[10] == b'T' && b[13] == b':' && b[16] == b':' && b[19] == b'Z')
+        .then(|| Some(fixed_date(&b[..10])?.and_hms_opt(digits(&b[11..13])?, digits(&b[14..16])?, digits(&b[17..19])?)?))
+        .flatten();
+    fast.or_else(|| NaiveDateTime::parse_from_str(s, crate::table::write::CSV_DATETIME_FORMAT).ok())
+}
+
+/// `YYYY-MM-DD`, digits only, a valid calendar date.
+fn fixed_date(b: &[u8]) -> Option<NaiveDate> {
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(digits(&b[..4])? as i32, digits(&b[5..7])?, digits(&b[8..10])?)
+}
+
+/// An unsigned decimal number of ASCII digits only.
+fn digits(b: &[u8]) -> Option<u32> {
+    b.iter().try_fold(0u32, |n, &d| d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0')))
 }
 
 /// A cell for an example: text as is, other values as polars prints them, null as `null`.
@@ -387,6 +426,24 @@ mod tests {
         let mut ctx = Context::new(&config, &exceptions);
         check_files(&mut ctx, table.spec, built, csv, parquet).unwrap();
         ctx.findings
+    }
+
+    #[test]
+    fn the_fixed_width_date_readers_agree_with_chrono_on_every_input() {
+        let (date_format, datetime_format) = (crate::table::write::CSV_DATE_FORMAT, crate::table::write::CSV_DATETIME_FORMAT);
+        let mut dates = vec!["2025-04-08", "2024-02-29", "2025-02-29", "2025-13-01", "2025-00-10", "0001-01-01", "9999-12-31", "2025-4-08", "+2025-04-08", "2025-04-08 ", "２０２５-04-08", "2025/04/08", ""];
+        let mut datetimes = vec!["2025-04-08T13:05:27Z", "2025-04-08T23:59:60Z", "2025-04-08T24:00:00Z", "2025-04-08T13:5:27Z", "2025-04-08 13:05:27Z", "2025-04-08T13:05:27", "2025-02-30T00:00:00Z", "2025-04-08T13:05:27+00:00"];
+        // Every month and day, valid or not, of a leap and a common year, at a few times.
+        let generated: Vec<String> = (0..=13).flat_map(|m| (0..=32).flat_map(move |d| [format!("2024-{m:02}-{d:02}"), format!("2025-{m:02}-{d:02}")])).collect();
+        let generated_times: Vec<String> = generated.iter().take(200).flat_map(|d| ["00:00:00", "23:59:59", "12:60:00", "25:00:00"].map(|t| format!("{d}T{t}Z"))).collect();
+        dates.extend(generated.iter().map(String::as_str));
+        datetimes.extend(generated_times.iter().map(String::as_str));
+        for s in dates {
+            assert_eq!(parse_date(s), NaiveDate::parse_from_str(s, date_format).ok(), "{s:?}");
+        }
+        for s in datetimes {
+            assert_eq!(parse_datetime(s), NaiveDateTime::parse_from_str(s, datetime_format).ok(), "{s:?}");
+        }
     }
 
     #[test]

@@ -149,8 +149,10 @@ impl Staging {
     /// flushed to disk) and return their paths. The release writer keeps them as they are.
     pub fn write_table_files(&self, table: &crate::table::Table) -> Result<(PathBuf, PathBuf), ReleaseError> {
         let (csv, parquet) = (self.dir.join(format!("{}.csv", table.name())), self.dir.join(format!("{}.parquet", table.name())));
-        write_csv(table, &csv)?;
-        write_parquet(table, &parquet)?;
+        // Two encoders, one per core.
+        let (written_csv, written_parquet) = rayon::join(|| write_csv(table, &csv), || write_parquet(table, &parquet));
+        written_csv?;
+        written_parquet?;
         Ok((csv, parquet))
     }
 }
