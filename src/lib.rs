@@ -23,6 +23,7 @@ pub mod table;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use sha2::Digest as _;
 
 use disclose::{DiscloseError, Policy};
 use fhir::FhirError;
@@ -201,6 +202,28 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, PipelineError> {
     let snapshot = source::open_folder(&options.snapshot_dir, &options.source_label)?;
     tracing::info!(files = snapshot.provenance.files.len(), sha256 = %snapshot.provenance.sha256, "snapshot opened");
     stage.done(snapshot.provenance.files.len() as u64, snapshot.provenance.files.iter().map(|f| f.bytes).sum());
+    // A dry run writes nothing under out/: its releases, and development keys it would have to
+    // create, go to a scratch folder removed at the end. Keys come first: every audience but the
+    // public one pseudonymises with its own key, and the keys are among a release's inputs.
+    let scratch = options.dry_run.then(|| std::env::temp_dir().join(format!("ror-opendata-dry-run-{}", std::process::id())));
+    let _remove_scratch = RemoveOnDrop(scratch.clone());
+    let key_base = match &scratch {
+        Some(s) if !options.out_dir.join("keys").exists() => s.clone(),
+        _ => options.out_dir.clone(),
+    };
+    let keyring = keys::load_keyring(&options.config, &key_base)?;
+    let signing = keys::load_signing_key(&options.config, &key_base)?;
+    let releases_root = options.out_dir.join("releases");
+    let inputs = NightInputs { snapshot: &snapshot, config: &options.config, keyring: &keyring, signing: &signing, program_sha256: program_sha256() };
+
+    // The no-change night: when every publication of this snapshot's version is already released
+    // from exactly these inputs, nothing is rebuilt.
+    if let (false, Some(taken_at)) = (options.dry_run, snapshot.provenance.taken_at) {
+        if let Some(outcome) = reuse_night(options, &inputs, &releases_root, &release::version_name(taken_at))? {
+            return Ok(outcome);
+        }
+    }
+
     let stage = ops::stage::Stage::start("flatten");
     let flattened = fhir::flatten_snapshot(&snapshot)?;
     tracing::info!(resources = flattened.resources_by_type.values().sum::<u64>(), "snapshot flattened");
@@ -210,27 +233,22 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, PipelineError> {
         (None, Some(t)) => (t, "latest-resource-update"),
         (None, None) => return Err(PipelineError::NoInstant),
     };
-    let releases_root = options.out_dir.join("releases");
     let version = release::version_name(taken_at);
-
-    // A dry run writes nothing under out/: its releases, and development keys it would have to
-    // create, go to a scratch folder removed at the end. Keys come first: every audience but the
-    // public one pseudonymises with its own key.
-    let scratch = options.dry_run.then(|| std::env::temp_dir().join(format!("ror-opendata-dry-run-{}", std::process::id())));
-    let key_base = match &scratch {
-        Some(s) if !options.out_dir.join("keys").exists() => s.clone(),
-        _ => options.out_dir.clone(),
-    };
-    let keyring = keys::load_keyring(&options.config, &key_base)?;
-    let signing = keys::load_signing_key(&options.config, &key_base)?;
     let write_root = scratch.as_ref().map_or(releases_root.clone(), |s| s.join("releases"));
-    let context = ReleaseContext { snapshot: &snapshot, flattened: &flattened, taken_at, basis, version: &version, releases_root: &releases_root, write_root: &write_root, keyring: &keyring, signing: &signing, config: &options.config };
+    let context = ReleaseContext { snapshot: &snapshot, flattened: &flattened, taken_at, basis, version: &version, releases_root: &releases_root, write_root: &write_root, keyring: &keyring, signing: &signing, config: &options.config, inputs: &inputs };
 
-    let written = build_publications(options, &context);
-    if let Some(s) = &scratch {
-        let _ = std::fs::remove_dir_all(s);
+    build_publications(options, &context)
+}
+
+/// A scratch folder removed however the function that made it returns.
+struct RemoveOnDrop(Option<PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.0 {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
-    written
 }
 
 /// What every publication of one run shares.
@@ -247,6 +265,85 @@ struct ReleaseContext<'a> {
     keyring: &'a keys::Keyring,
     signing: &'a keys::SigningKey,
     config: &'a config::Config,
+    inputs: &'a NightInputs<'a>,
+}
+
+/// What the night's releases are a function of, besides the releases before them.
+struct NightInputs<'a> {
+    snapshot: &'a source::Snapshot,
+    config: &'a config::Config,
+    keyring: &'a keys::Keyring,
+    signing: &'a keys::SigningKey,
+    /// sha256 of this program's executable: its code, and the nomenclatures, templates and gate
+    /// exceptions built into it.
+    program_sha256: String,
+}
+
+impl NightInputs<'_> {
+    /// The fingerprint a publication's manifest records (`inputs_sha256`): sha256 of the canonical
+    /// JSON of every input that shapes its bytes. Secrets never go in, only key ids and epochs.
+    fn fingerprint(&self, publication: &str, policy_sha256: &str) -> String {
+        let exceptions = self.config.gate.exceptions.as_ref().map(|path| std::fs::read(path).map(|b| format!("{:x}", sha2::Sha256::digest(&b))).unwrap_or_else(|e| format!("unreadable: {e}")));
+        let inputs = serde_json::json!({
+            "program": {"name": env!("CARGO_PKG_NAME"), "version": env!("CARGO_PKG_VERSION"), "sha256": self.program_sha256},
+            "snapshot": {"source": self.snapshot.provenance.source, "sha256": self.snapshot.provenance.sha256},
+            "publication": publication,
+            "policy_sha256": policy_sha256,
+            "key": self.keyring.audience_key(publication).record(),
+            "signing_key_id": self.signing.key_id,
+            "development_keys": self.keyring.is_development() || self.signing.development,
+            "gate": self.config.gate,
+            "gate_exceptions_sha256": exceptions,
+            "release": self.config.release.gzip_large_csv,
+        });
+        format!("{:x}", sha2::Sha256::digest(inputs.to_string().as_bytes()))
+    }
+}
+
+/// sha256 of the running executable; "unknown" (never matching a recorded fingerprint's program)
+/// when it cannot be read.
+fn program_sha256() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| release::sha256_file(&exe).ok())
+        .map_or_else(|| format!("unknown-{}", std::process::id()), |(_, sha)| sha)
+}
+
+/// Every publication the night would build, with the sha256 of its policy.
+fn night_publications(options: &BuildOptions) -> Result<Vec<(String, String)>, PipelineError> {
+    let mut publications = Vec::new();
+    if !options.capacity_only {
+        publications.push((PUBLIC_PUBLICATION.to_owned(), options.public_policy.sha256.clone()));
+        for audience in options.config.policy.audience_names().into_iter().filter(|a| a != PUBLIC_PUBLICATION) {
+            let policy = load_policy(&options.config, &audience)?;
+            publications.push((audience, policy.sha256));
+        }
+    }
+    publications.push((CAPACITY_PUBLICATION.to_owned(), options.public_policy.sha256.clone()));
+    Ok(publications)
+}
+
+/// The night's outcome without building anything, when every publication's release of `version`
+/// was built from the same inputs and still verifies; None as soon as one cannot be reused.
+fn reuse_night(options: &BuildOptions, inputs: &NightInputs<'_>, releases_root: &Path, version: &str) -> Result<Option<BuildOutcome>, PipelineError> {
+    let stage = ops::stage::Stage::start("reuse");
+    let mut reused = Vec::new();
+    for (publication, policy_sha256) in night_publications(options)? {
+        match release::reuse(releases_root, &publication, version, &inputs.fingerprint(&publication, &policy_sha256))? {
+            Some(release) => reused.push((publication, release)),
+            None => return Ok(None),
+        }
+    }
+    for (publication, release) in &reused {
+        tracing::info!(publication, version = %release.version, dir = %release.dir.display(), status = ?release.status, "release written");
+    }
+    tracing::info!(version, publications = reused.len(), "no-change night: every release of this snapshot was already built from the same inputs; nothing rebuilt");
+    stage.done(reused.len() as u64, 0);
+    let mut releases = reused.into_iter().map(|(_, r)| r);
+    let mut release = releases.next().expect("a night has at least one publication");
+    let rows_by_table = release.manifest.tables.iter().map(|t| (t.name.clone(), t.rows as usize)).collect();
+    release.status = release::ReleaseStatus::Unchanged;
+    Ok(Some(BuildOutcome { release, rows_by_table, others: releases.collect() }))
 }
 
 /// The publications of one run: the public release, the public capacity series (`capacites`), and
@@ -389,6 +486,7 @@ fn stage_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &di
             keys: disclosed.keys.clone(),
             gate: Some(gate_report.record()),
             gzip_csv_above_bytes: ctx.config.release.gzip_large_csv.then_some(ctx.config.gate.large_file_bytes),
+            inputs_sha256: Some(ctx.inputs.fingerprint(publication, &disclosed.policy_sha256)),
         },
     )?;
     let manifest = release.manifest();

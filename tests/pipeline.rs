@@ -121,6 +121,45 @@ fn rebuilding_a_version_is_a_no_op_and_a_different_one_is_refused() {
     assert_eq!(before, tree(out.path()));
 }
 
+/// The stages a run's JSON log says it went through.
+fn stages_run(o: &std::process::Output) -> Vec<String> {
+    stderr(o)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["fields"]["message"] == "stage finished" || e["message"] == "stage finished")
+        .map(|e| e["fields"]["stage"].as_str().or(e["stage"].as_str()).unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_no_change_night_rebuilds_nothing_and_a_damaged_release_is_not_reused() {
+    let out = tempfile::tempdir().unwrap();
+    let out_arg = out.path().to_str().unwrap();
+    let first = run(&["--log-format", "json", "run", "--no-deliver", "--out", out_arg]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(stages_run(&first).contains(&"flatten".to_owned()));
+    let before = tree(&out.path().join("releases"));
+
+    // Same snapshot, same policy, keys, settings and program: every release is reused as it is.
+    let second = run(&["--log-format", "json", "run", "--no-deliver", "--out", out_arg]);
+    assert!(second.status.success(), "{}", stderr(&second));
+    let stages = stages_run(&second);
+    assert!(stages.contains(&"reuse".to_owned()) && !stages.iter().any(|s| ["flatten", "disclose", "gate", "history", "release"].contains(&s.as_str())), "{stages:?}");
+    assert!(String::from_utf8_lossy(&second.stdout).contains("unchanged"));
+    assert_eq!(before, tree(&out.path().join("releases")));
+
+    // A release whose files no longer match its checksums is never taken as built: the night is
+    // rebuilt (and the rebuilt release compared with it).
+    let latest = fs::read_link(out.path().join("releases/public/latest")).unwrap();
+    let csv = out.path().join("releases/public").join(latest).join("offres.csv");
+    let mut text = fs::read_to_string(&csv).unwrap();
+    text.push_str("\n");
+    fs::write(&csv, text).unwrap();
+    let third = run(&["--log-format", "json", "run", "--no-deliver", "--out", out_arg]);
+    assert!(stages_run(&third).contains(&"flatten".to_owned()), "{}", stderr(&third));
+    assert!(stderr(&third).contains("does not verify: rebuilding it"), "{}", stderr(&third));
+}
+
 #[test]
 fn dry_run_writes_nothing() {
     let out = tempfile::tempdir().unwrap();

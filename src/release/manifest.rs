@@ -34,6 +34,12 @@ pub struct Manifest {
     /// The quality gate's verdict, when the gate ran.
     #[serde(default)]
     pub gate: Option<GateRecord>,
+    /// sha256 of everything this release is a function of besides the releases before it (the
+    /// snapshot, the policy, the keys' ids and epochs, the settings that shape the output, the
+    /// program itself): a later run of the same snapshot that computes the same value reuses this
+    /// release instead of rebuilding it (the no-change night).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs_sha256: Option<String>,
     pub tables: Vec<TableRecord>,
     /// What changed since the previous release, per table.
     #[serde(default)]

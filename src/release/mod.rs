@@ -85,6 +85,8 @@ pub struct ReleaseInput<'a> {
     /// (`<table>.csv.gz`), which data.gouv.fr accepts where it will not analyse a CSV above 100 MB;
     /// none when absent (`[release] gzip_large_csv`).
     pub gzip_csv_above_bytes: Option<u64>,
+    /// The fingerprint of this release's inputs (see `Manifest::inputs_sha256`).
+    pub inputs_sha256: Option<String>,
 }
 
 /// A file another stage contributes to the release (a report), listed and hashed like the rest.
@@ -215,6 +217,28 @@ impl StagedRelease {
         }
         Ok(WrittenRelease { dir: final_dir, version, status: ReleaseStatus::Created, manifest })
     }
+}
+
+/// The release `version` of `publication` as it already is, when its manifest records exactly
+/// these inputs, its gate passed, and every file still matches SHA256SUMS and the signature (so a
+/// damaged release is rebuilt, and then found in conflict, never silently reused). `latest` is moved
+/// to it as a commit would. None when it cannot be reused.
+pub fn reuse(releases_root: &Path, publication: &str, version: &str, inputs_sha256: &str) -> Result<Option<WrittenRelease>, ReleaseError> {
+    let publication_dir = releases_root.join(publication);
+    let dir = publication_dir.join(version);
+    let Ok(bytes) = fs::read(dir.join(MANIFEST_FILE)) else { return Ok(None) };
+    let Ok(manifest) = serde_json::from_slice::<Manifest>(&bytes) else { return Ok(None) };
+    let same_inputs = manifest.inputs_sha256.as_deref() == Some(inputs_sha256);
+    if !same_inputs || !manifest.gate.as_ref().is_none_or(|g| g.passed) {
+        return Ok(None);
+    }
+    let report = verify::verify_path(&dir, &verify::VerifyOptions::default());
+    if !report.problems.is_empty() {
+        tracing::warn!(publication, version, problems = report.problems.len(), "the existing release does not verify: rebuilding it");
+        return Ok(None);
+    }
+    update_latest(&publication_dir, version)?;
+    Ok(Some(WrittenRelease { dir, version: version.to_owned(), status: ReleaseStatus::Unchanged, manifest }))
 }
 
 /// Write every file of the release into its staging folder (table files already spooled there by
@@ -388,6 +412,7 @@ fn write_contents(dir: &Path, input: &ReleaseInput<'_>, version: &str) -> Result
         policy: PolicyRecord { audience: input.disclosed.audience.clone(), sha256: input.disclosed.policy_sha256.clone() },
         keys: input.keys.clone(),
         gate: input.gate.clone(),
+        inputs_sha256: input.inputs_sha256.clone(),
         tables: table_records,
         changes: input.history.summary.clone(),
         files,
