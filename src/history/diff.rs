@@ -65,7 +65,8 @@ pub(super) fn advance_table(table: &Table, previous: Option<&DataFrame>, previou
     let mut hex_digits = [0u8; 64];
     for (i, key) in keys.iter().enumerate() {
         let Some(key) = key else { continue };
-        match open.remove(key) {
+        // A first night has no open rows: no key to look up.
+        match if open.is_empty() { None } else { open.remove(key) } {
             None => {
                 added += 1;
                 appended.push(i as IdxSize);
@@ -104,7 +105,7 @@ pub(super) fn advance_table(table: &Table, previous: Option<&DataFrame>, previou
     let height = new_rows.height();
     new_rows
         .hstack_mut(&[
-            Column::new(PlSmallStr::from_static(VALID_FROM), vec![version; height]),
+            StringChunked::full(PlSmallStr::from_static(VALID_FROM), version, height).into_column(),
             Column::full_null(PlSmallStr::from_static(VALID_TO), height, &DataType::String),
             row_hash_values.finish().into_column(),
         ])
@@ -129,14 +130,28 @@ pub(super) fn advance_table(table: &Table, previous: Option<&DataFrame>, previou
     };
     let store = sort_by_key_and_version(store, pk).map_err(&err)?;
 
-    let change_frame = DataFrame::new_infer_height(vec![
-        Column::new(PlSmallStr::from_static(CHANGE), changes.iter().map(|c| c.0).collect::<Vec<_>>()),
-        Column::new(PlSmallStr::from(pk), changes.iter().map(|c| c.1).collect::<Vec<_>>()),
-        Column::new(PlSmallStr::from_static(CHANGED_COLUMNS), changes.iter().map(|c| c.2.as_deref()).collect::<Vec<_>>()),
-    ])
-    .map_err(&err)?;
+    let change_frame = change_frame(&changes, keys, pk).map_err(&err)?;
     let digest = crate::table::digest::digest_of(hashes);
     Ok(TableOutcome { store, digest, changes: change_frame, added, removed, modified })
+}
+
+/// The changelog as a frame. When every row of the table was added (a first night), with its keys
+/// already in order, the changelog is the table's key column beside two constant columns: shared,
+/// not copied row by row.
+fn change_frame(changes: &[Change], keys: &StringChunked, pk: &str) -> PolarsResult<DataFrame> {
+    let rows = changes.len();
+    let every_row_added = rows == keys.len() && keys.null_count() == 0 && changes.iter().all(|c| c.0 == ADDED) && changes.iter().zip(keys.iter()).all(|(c, k)| Some(c.1) == k);
+    let key_column = if every_row_added { keys.clone().with_name(PlSmallStr::from(pk)).into_column() } else { Column::new(PlSmallStr::from(pk), changes.iter().map(|c| c.1).collect::<Vec<_>>()) };
+    let change_column = if every_row_added {
+        StringChunked::full(PlSmallStr::from_static(CHANGE), ADDED, rows).into_column()
+    } else {
+        Column::new(PlSmallStr::from_static(CHANGE), changes.iter().map(|c| c.0).collect::<Vec<_>>())
+    };
+    DataFrame::new_infer_height(vec![
+        change_column,
+        key_column,
+        Column::new(PlSmallStr::from_static(CHANGED_COLUMNS), changes.iter().map(|c| c.2.as_deref()).collect::<Vec<_>>()),
+    ])
 }
 
 /// Fill in the changed columns of each modification, from the text of the modified rows only
@@ -173,14 +188,25 @@ fn changed_columns(current: &[(String, Vec<Option<String>>)], i: usize, previous
         .collect()
 }
 
-/// The store in the order it is published: by primary key, then version. The rows arrive as the
-/// previous store (in that order) followed by the new rows (by key), so a stable sort of row
-/// numbers merges two runs in linear time, where polars' sort on two text columns sorts from
-/// scratch. When every (key, version) is present and distinct, that order is the only one and is
+/// The store in the order it is published: by primary key, then version. On a first night the
+/// rows are already in that order (one check, nothing moved); on a later one they arrive as the
+/// previous store (in order) followed by the new rows (by key), so a stable sort of row numbers
+/// merges two runs in linear time, where polars' sort on two text columns sorts from scratch. When every (key, version) is present and distinct, that order is the only one and is
 /// polars' own; otherwise (a null or a tie, which a sound store never holds) polars sorts.
 fn sort_by_key_and_version(store: DataFrame, pk: &str) -> PolarsResult<DataFrame> {
     let keys = store.column(pk)?.str()?;
     let versions = store.column(VALID_FROM)?.str()?;
+    // Already in order (a first night: the table is sorted by key): nothing to move.
+    let mut previous: Option<(&str, &str)> = None;
+    let in_order = keys.iter().zip(versions.iter()).all(|(k, v)| match k.zip(v) {
+        Some(row) => previous.replace(row).is_none_or(|before| before < row),
+        None => false,
+    });
+    if in_order {
+        let mut store = store;
+        store.rechunk_mut();
+        return Ok(store);
+    }
     let rows: Option<Vec<(&str, &str)>> = keys.iter().zip(versions.iter()).map(|(k, v)| k.zip(v)).collect();
     let order = rows.and_then(|rows| {
         let mut order: Vec<IdxSize> = (0..rows.len() as IdxSize).collect();
@@ -189,11 +215,6 @@ fn sort_by_key_and_version(store: DataFrame, pk: &str) -> PolarsResult<DataFrame
     });
     match order {
         None => store.sort([pk, VALID_FROM], SortMultipleOptions::default()),
-        Some(order) if order.iter().enumerate().all(|(at, &row)| at == row as usize) => {
-            let mut store = store;
-            store.rechunk_mut();
-            Ok(store)
-        }
         Some(order) => store.take(&IdxCa::from_vec(PlSmallStr::from_static("rows"), order)),
     }
 }
