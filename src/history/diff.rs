@@ -2,12 +2,10 @@
 //! (valid_to empty), by primary key and row hash; close what was removed or modified, append what
 //! was added or modified, and list the changes with the columns that changed.
 
-use std::collections::HashMap;
-
 use polars::prelude::*;
 
 use super::{table_error, HistoryError, CHANGE, CHANGED_COLUMNS, ROW_HASH, VALID_FROM, VALID_TO};
-use crate::table::digest::{canonical_columns, hex, row_hashes};
+use crate::table::digest::{canonical_columns, hex_into, row_hashes};
 use crate::table::Table;
 
 pub(super) struct TableOutcome {
@@ -24,8 +22,18 @@ pub(super) const ADDED: &str = "ajout";
 pub(super) const REMOVED: &str = "suppression";
 pub(super) const MODIFIED: &str = "modification";
 
-fn text(frame: &DataFrame, column: &str) -> PolarsResult<Vec<Option<String>>> {
-    Ok(frame.column(column)?.str()?.iter().map(|v| v.map(str::to_owned)).collect())
+/// One row of the changelog: the change, the primary key, the changed columns of a modification.
+type Change<'k> = (&'static str, &'k str, Option<String>);
+
+/// The store's open rows (valid_to empty), borrowed from its columns: primary key → row.
+fn open_rows<'s>(keys: &'s StringChunked, valid_to: &StringChunked) -> PlHashMap<&'s str, usize> {
+    let mut open = PlHashMap::with_capacity(keys.len());
+    for (i, (key, to)) in keys.iter().zip(valid_to.iter()).enumerate() {
+        if let (Some(key), None) = (key, to) {
+            open.insert(key, i);
+        }
+    }
+    open
 }
 
 pub(super) fn advance_table(table: &Table, previous: Option<&DataFrame>, previous_columns: Option<&[String]>, version: &str) -> Result<TableOutcome, HistoryError> {
@@ -34,103 +42,134 @@ pub(super) fn advance_table(table: &Table, previous: Option<&DataFrame>, previou
     let pk = table.spec.primary_key;
     let current = &table.frame;
     let hashes = row_hashes(current).map_err(&err)?;
-    let keys = text(current, pk).map_err(&err)?;
-    // Every cell as text, on both sides, is only needed to name the changed columns of modified
-    // rows: built on the first one, so a night with no modification (most, and every first night)
-    // never holds a national-scale table twice more in Strings.
-    let mut values: Option<(Vec<(String, Vec<Option<String>>)>, Vec<(String, Vec<Option<String>>)>)> = None;
+    // Keys and stored hashes are borrowed from their columns: a national-scale table's keys are
+    // never copied into Strings, and a row hash is compared as hex bytes without allocating.
+    let keys = current.column(pk).and_then(Column::str).map_err(&err)?;
 
     // The previous version's rows: the store's open rows.
-    let mut open: HashMap<String, usize> = HashMap::new();
-    let (mut stored_hashes, mut closed) = (Vec::new(), Vec::new());
+    let mut open = PlHashMap::new();
+    let (mut stored_hashes, mut closed): (Vec<Option<&str>>, Vec<bool>) = (Vec::new(), Vec::new());
     if let Some(store) = previous {
-        let valid_to = text(store, VALID_TO).map_err(&err)?;
-        let stored_keys = text(store, pk).map_err(&err)?;
-        for (i, (key, to)) in stored_keys.into_iter().zip(&valid_to).enumerate() {
-            if let (Some(key), None) = (key, to) {
-                open.insert(key, i);
-            }
-        }
-        stored_hashes = text(store, ROW_HASH).map_err(&err)?;
+        let stored_keys = store.column(pk).and_then(Column::str).map_err(&err)?;
+        open = open_rows(stored_keys, store.column(VALID_TO).and_then(Column::str).map_err(&err)?);
+        stored_hashes = store.column(ROW_HASH).and_then(Column::str).map_err(&err)?.iter().collect();
         closed = vec![false; store.height()];
     }
 
     let mut appended: Vec<IdxSize> = Vec::new();
-    let mut changes: Vec<(&'static str, String, Option<String>)> = Vec::new();
-    let (mut added, mut modified) = (0u64, 0u64);
+    let mut changes: Vec<Change> = Vec::new();
+    // Modified rows as (change, new row, stored row): their changed columns are named at the end,
+    // from these rows alone.
+    let mut modifications: Vec<(usize, usize, usize)> = Vec::new();
+    let mut added = 0u64;
+    let mut hex_digits = [0u8; 64];
     for (i, key) in keys.iter().enumerate() {
         let Some(key) = key else { continue };
-        match open.remove(key) {
+        // A first night has no open rows: no key to look up.
+        match if open.is_empty() { None } else { open.remove(key) } {
             None => {
                 added += 1;
                 appended.push(i as IdxSize);
-                changes.push((ADDED, key.clone(), None));
+                changes.push((ADDED, key, None));
             }
-            Some(j) if stored_hashes[j].as_deref() != Some(hex(&hashes[i]).as_str()) => {
-                modified += 1;
+            Some(j) if stored_hashes[j].map(str::as_bytes) != Some(hex_into(&hashes[i], &mut hex_digits).as_slice()) => {
                 closed[j] = true;
                 appended.push(i as IdxSize);
-                let (current_values, previous_values) = match &mut values {
-                    Some(v) => &*v,
-                    None => values.insert((canonical_columns(current).map_err(&err)?, previous_values(previous, previous_columns).map_err(&err)?)),
-                };
-                let changed = changed_columns(current_values, i, previous_values, j);
-                changes.push((MODIFIED, key.clone(), Some(changed.join(";"))));
+                modifications.push((changes.len(), i, j));
+                changes.push((MODIFIED, key, None));
             }
             Some(_) => {}
         }
+    }
+    let modified = modifications.len() as u64;
+    if let Some(store) = previous.filter(|_| !modifications.is_empty()) {
+        name_changed_columns(current, store, previous_columns, &modifications, &mut changes).map_err(&err)?;
     }
     let removed = open.len() as u64;
     for (key, j) in open {
         closed[j] = true;
         changes.push((REMOVED, key, None));
     }
-    changes.sort_by(|a, b| a.1.cmp(&b.1));
+    changes.sort_by(|a, b| a.1.cmp(b.1));
 
-    let new_rows = current.take(&IdxCa::from_vec(PlSmallStr::from_static("rows"), appended.clone())).map_err(&err)?;
-    let row_hash_values: Vec<String> = appended.iter().map(|&i| hex(&hashes[i as usize])).collect();
-    let mut new_rows = new_rows;
+    // Every row appended (a first night): the table itself, shared rather than gathered.
+    let mut new_rows = if appended.len() == current.height() {
+        current.clone()
+    } else {
+        current.take(&IdxCa::from_vec(PlSmallStr::from_static("rows"), appended.clone())).map_err(&err)?
+    };
+    let mut row_hash_values = StringChunkedBuilder::new(PlSmallStr::from_static(ROW_HASH), appended.len());
+    for &i in &appended {
+        row_hash_values.append_value(std::str::from_utf8(hex_into(&hashes[i as usize], &mut hex_digits)).expect("hex digits are ASCII"));
+    }
     let height = new_rows.height();
     new_rows
         .hstack_mut(&[
-            Column::new(PlSmallStr::from_static(VALID_FROM), vec![version; height]),
+            StringChunked::full(PlSmallStr::from_static(VALID_FROM), version, height).into_column(),
             Column::full_null(PlSmallStr::from_static(VALID_TO), height, &DataType::String),
-            Column::new(PlSmallStr::from_static(ROW_HASH), row_hash_values),
+            row_hash_values.finish().into_column(),
         ])
         .map_err(&err)?;
 
     let store = match previous {
         None => new_rows,
         Some(store) => {
-            let valid_to: Vec<Option<String>> = text(store, VALID_TO)
+            let valid_to: StringChunked = store
+                .column(VALID_TO)
+                .and_then(Column::str)
                 .map_err(&err)?
-                .into_iter()
+                .iter()
                 .zip(&closed)
-                .map(|(to, close)| if *close { Some(version.to_owned()) } else { to })
+                .map(|(to, close)| if *close { Some(version) } else { to })
                 .collect();
             let mut old = store.clone();
-            old.replace(VALID_TO, Column::new(PlSmallStr::from_static(VALID_TO), valid_to)).map_err(&err)?;
+            old.replace(VALID_TO, valid_to.with_name(PlSmallStr::from_static(VALID_TO)).into_column()).map_err(&err)?;
             let (old, new_rows) = align(old, new_rows, pk).map_err(&err)?;
             old.vstack(&new_rows).map_err(&err)?
         }
     };
-    let store = store.sort([pk, VALID_FROM], SortMultipleOptions::default()).map_err(&err)?;
+    let store = sort_by_key_and_version(store, pk).map_err(&err)?;
 
-    let change_frame = DataFrame::new_infer_height(vec![
-        Column::new(PlSmallStr::from_static(CHANGE), changes.iter().map(|c| c.0).collect::<Vec<_>>()),
-        Column::new(PlSmallStr::from(pk), changes.iter().map(|c| c.1.clone()).collect::<Vec<_>>()),
-        Column::new(PlSmallStr::from_static(CHANGED_COLUMNS), changes.iter().map(|c| c.2.clone()).collect::<Vec<_>>()),
-    ])
-    .map_err(&err)?;
+    let change_frame = change_frame(&changes, keys, pk).map_err(&err)?;
     let digest = crate::table::digest::digest_of(hashes);
     Ok(TableOutcome { store, digest, changes: change_frame, added, removed, modified })
 }
 
-/// The store's rows as text, in the columns the previous version published.
-fn previous_values(store: Option<&DataFrame>, previous_columns: Option<&[String]>) -> PolarsResult<Vec<(String, Vec<Option<String>>)>> {
-    let Some(store) = store else { return Ok(Vec::new()) };
+/// The changelog as a frame. When every row of the table was added (a first night), with its keys
+/// already in order, the changelog is the table's key column beside two constant columns: shared,
+/// not copied row by row.
+fn change_frame(changes: &[Change], keys: &StringChunked, pk: &str) -> PolarsResult<DataFrame> {
+    let rows = changes.len();
+    let every_row_added = rows == keys.len() && keys.null_count() == 0 && changes.iter().all(|c| c.0 == ADDED) && changes.iter().zip(keys.iter()).all(|(c, k)| Some(c.1) == k);
+    let key_column = if every_row_added { keys.clone().with_name(PlSmallStr::from(pk)).into_column() } else { Column::new(PlSmallStr::from(pk), changes.iter().map(|c| c.1).collect::<Vec<_>>()) };
+    let change_column = if every_row_added {
+        StringChunked::full(PlSmallStr::from_static(CHANGE), ADDED, rows).into_column()
+    } else {
+        Column::new(PlSmallStr::from_static(CHANGE), changes.iter().map(|c| c.0).collect::<Vec<_>>())
+    };
+    DataFrame::new_infer_height(vec![
+        change_column,
+        key_column,
+        Column::new(PlSmallStr::from_static(CHANGED_COLUMNS), changes.iter().map(|c| c.2.as_deref()).collect::<Vec<_>>()),
+    ])
+}
+
+/// Fill in the changed columns of each modification, from the text of the modified rows only
+/// (both sides), so a night with a few modifications does not turn whole tables into text.
+fn name_changed_columns(current: &DataFrame, store: &DataFrame, previous_columns: Option<&[String]>, modifications: &[(usize, usize, usize)], changes: &mut [Change]) -> PolarsResult<()> {
+    let rows = |pick: fn(&(usize, usize, usize)) -> usize| IdxCa::from_vec(PlSmallStr::from_static("rows"), modifications.iter().map(|m| pick(m) as IdxSize).collect());
+    let current_values = canonical_columns(&current.take(&rows(|m| m.1))?)?;
+    let previous_values = previous_values(store, previous_columns, &rows(|m| m.2))?;
+    for (k, &(change, _, _)) in modifications.iter().enumerate() {
+        changes[change].2 = Some(changed_columns(&current_values, k, &previous_values, k).join(";"));
+    }
+    Ok(())
+}
+
+/// The given store rows as text, in the columns the previous version published.
+fn previous_values(store: &DataFrame, previous_columns: Option<&[String]>, rows: &IdxCa) -> PolarsResult<Vec<(String, Vec<Option<String>>)>> {
     let columns: Vec<&str> = previous_columns.unwrap_or_default().iter().map(String::as_str).filter(|c| store.column(c).is_ok()).collect();
-    canonical_columns(&store.select(columns)?)
+    canonical_columns(&store.select(columns)?.take(rows)?)
 }
 
 /// Columns whose canonical value differs between a new row and a stored one. A column present on
@@ -141,12 +180,43 @@ fn changed_columns(current: &[(String, Vec<Option<String>>)], i: usize, previous
     names
         .into_iter()
         .filter(|name| {
-            let now = current.iter().find(|(n, _)| n == name).map(|(_, v)| v[i].clone());
-            let before = previous.iter().find(|(n, _)| n == name).map(|(_, v)| v[j].clone());
+            let now = current.iter().find(|(n, _)| n == name).map(|(_, v)| v[i].as_deref());
+            let before = previous.iter().find(|(n, _)| n == name).map(|(_, v)| v[j].as_deref());
             now != before
         })
         .map(str::to_owned)
         .collect()
+}
+
+/// The store in the order it is published: by primary key, then version. On a first night the
+/// rows are already in that order (one check, nothing moved); on a later one they arrive as the
+/// previous store (in order) followed by the new rows (by key), so a stable sort of row numbers
+/// merges two runs in linear time, where polars' sort on two text columns sorts from scratch. When every (key, version) is present and distinct, that order is the only one and is
+/// polars' own; otherwise (a null or a tie, which a sound store never holds) polars sorts.
+fn sort_by_key_and_version(store: DataFrame, pk: &str) -> PolarsResult<DataFrame> {
+    let keys = store.column(pk)?.str()?;
+    let versions = store.column(VALID_FROM)?.str()?;
+    // Already in order (a first night: the table is sorted by key): nothing to move.
+    let mut previous: Option<(&str, &str)> = None;
+    let in_order = keys.iter().zip(versions.iter()).all(|(k, v)| match k.zip(v) {
+        Some(row) => previous.replace(row).is_none_or(|before| before < row),
+        None => false,
+    });
+    if in_order {
+        let mut store = store;
+        store.rechunk_mut();
+        return Ok(store);
+    }
+    let rows: Option<Vec<(&str, &str)>> = keys.iter().zip(versions.iter()).map(|(k, v)| k.zip(v)).collect();
+    let order = rows.and_then(|rows| {
+        let mut order: Vec<IdxSize> = (0..rows.len() as IdxSize).collect();
+        order.sort_by(|&a, &b| rows[a as usize].cmp(&rows[b as usize]));
+        order.windows(2).all(|w| rows[w[0] as usize] < rows[w[1] as usize]).then_some(order)
+    });
+    match order {
+        None => store.sort([pk, VALID_FROM], SortMultipleOptions::default()),
+        Some(order) => store.take(&IdxCa::from_vec(PlSmallStr::from_static("rows"), order)),
+    }
 }
 
 /// Give both frames the same columns in the same order (a column missing on one side is null
@@ -180,8 +250,84 @@ fn align(old: DataFrame, new: DataFrame, pk: &str) -> PolarsResult<(DataFrame, D
 /// Close every open row (the table is no longer published).
 pub(super) fn close_all(name: &str, store: &DataFrame, version: &str) -> Result<DataFrame, HistoryError> {
     let err = table_error(name);
-    let valid_to: Vec<Option<String>> = text(store, VALID_TO).map_err(&err)?.into_iter().map(|to| to.or_else(|| Some(version.to_owned()))).collect();
+    let valid_to: StringChunked = store.column(VALID_TO).and_then(Column::str).map_err(&err)?.iter().map(|to| to.or(Some(version))).collect();
     let mut store = store.clone();
-    store.replace(VALID_TO, Column::new(PlSmallStr::from_static(VALID_TO), valid_to)).map_err(&err)?;
+    store.replace(VALID_TO, valid_to.with_name(PlSmallStr::from_static(VALID_TO)).into_column()).map_err(&err)?;
     Ok(store)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::catalog::ENTITES_JURIDIQUES;
+    use crate::table::digest::{content_digest, hex};
+
+    /// A table of legal entities with the given (key, name) rows, the other columns null.
+    fn table(rows: &[(&str, &str)]) -> Table {
+        let columns = ENTITES_JURIDIQUES
+            .columns
+            .iter()
+            .map(|c| match c.name {
+                "identifiant_ror" => Column::new(c.name.into(), rows.iter().map(|r| r.0).collect::<Vec<_>>()),
+                "raison_sociale" => Column::new(c.name.into(), rows.iter().map(|r| r.1).collect::<Vec<_>>()),
+                _ => Column::full_null(c.name.into(), rows.len(), &DataType::String),
+            })
+            .collect();
+        Table { spec: &ENTITES_JURIDIQUES, frame: DataFrame::new_infer_height(columns).unwrap() }
+    }
+
+    fn text_column(frame: &DataFrame, name: &str) -> Vec<Option<String>> {
+        frame.column(name).unwrap().str().unwrap().iter().map(|v| v.map(str::to_owned)).collect()
+    }
+
+    #[test]
+    fn a_second_night_closes_modified_and_removed_rows_and_appends_new_versions() {
+        let first = table(&[("a", "A"), ("b", "B"), ("c", "C"), ("d", "D")]);
+        let night1 = advance_table(&first, None, None, "v1").unwrap();
+        assert_eq!((night1.added, night1.removed, night1.modified), (4, 0, 0));
+        assert_eq!(night1.digest, content_digest(&first.frame).unwrap());
+        let hashes = row_hashes(&first.frame).unwrap();
+        assert_eq!(text_column(&night1.store, ROW_HASH), hashes.iter().map(|h| Some(hex(h))).collect::<Vec<_>>());
+
+        let columns: Vec<String> = ENTITES_JURIDIQUES.columns.iter().map(|c| c.name.to_owned()).collect();
+        let second = table(&[("a", "A"), ("b", "B2"), ("d", "D"), ("e", "E")]);
+        let night2 = advance_table(&second, Some(&night1.store), Some(&columns), "v2").unwrap();
+        assert_eq!((night2.added, night2.removed, night2.modified), (1, 1, 1));
+        assert_eq!(text_column(&night2.changes, CHANGE), [Some(MODIFIED), Some(REMOVED), Some(ADDED)].map(|c| c.map(str::to_owned)));
+        assert_eq!(text_column(&night2.changes, "identifiant_ror"), [Some("b"), Some("c"), Some("e")].map(|c| c.map(str::to_owned)));
+        assert_eq!(text_column(&night2.changes, CHANGED_COLUMNS), [Some("raison_sociale".to_owned()), None, None]);
+
+        // By key, then version: every row version once, the replaced and removed ones closed.
+        let store = &night2.store;
+        let rows: Vec<(Option<String>, Option<String>, Option<String>, Option<String>)> = (0..store.height())
+            .map(|i| {
+                let at = |name: &str| text_column(store, name)[i].clone();
+                (at("identifiant_ror"), at("raison_sociale"), at(VALID_FROM), at(VALID_TO))
+            })
+            .collect();
+        let s = |v: &str| Some(v.to_owned());
+        assert_eq!(
+            rows,
+            vec![
+                (s("a"), s("A"), s("v1"), None),
+                (s("b"), s("B"), s("v1"), s("v2")),
+                (s("b"), s("B2"), s("v2"), None),
+                (s("c"), s("C"), s("v1"), s("v2")),
+                (s("d"), s("D"), s("v1"), None),
+                (s("e"), s("E"), s("v2"), None),
+            ]
+        );
+        assert_eq!(night2.digest, content_digest(&second.frame).unwrap());
+    }
+
+    #[test]
+    fn a_store_with_a_repeated_version_is_left_to_polars_sort() {
+        // Two rows with the same key and version: no single order, so polars decides as before.
+        let store = df!("k" => ["b", "a", "a"], VALID_FROM => ["v1", "v2", "v2"], "n" => [1i64, 2, 3]).unwrap();
+        let expected = store.sort(["k", VALID_FROM], SortMultipleOptions::default()).unwrap();
+        assert!(sort_by_key_and_version(store, "k").unwrap().equals_missing(&expected));
+        let merged = df!("k" => ["a", "c", "b"], VALID_FROM => ["v1", "v1", "v2"]).unwrap();
+        let sorted = sort_by_key_and_version(merged, "k").unwrap();
+        assert_eq!(text_column(&sorted, "k"), ["a", "b", "c"].map(|k| Some(k.to_owned())));
+    }
 }

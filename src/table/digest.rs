@@ -4,6 +4,7 @@
 
 use polars::prelude::*;
 use rayon::iter::{IntoParallelIterator, ParallelIterator};
+use rayon::slice::ParallelSliceMut;
 use sha2::{Digest, Sha256};
 
 /// The canonical text of every cell, column by column (None for null).
@@ -18,51 +19,196 @@ pub fn canonical_columns(frame: &DataFrame) -> PolarsResult<Vec<(String, Vec<Opt
 }
 
 /// Rows hashed per task: enough to amortise slicing the columns, small enough to share the rows
-/// among the cores evenly.
+/// among the cores evenly and to keep each block's text small.
 const ROWS_PER_TASK: usize = 8_192;
 
 /// sha256 of each row: column names and values, with separators no value can forge. Rows are
 /// independent, so blocks of them are hashed on every core and put back in row order. Each block
-/// borrows its values from the columns cast to text once, rather than copying every cell of the
-/// table into its own String (which doubled the memory of a national-scale table).
+/// turns only its own rows into text (`BlockText`), so the table is never held twice, and the
+/// common types are written by hand rather than through polars' cast (which formats every
+/// datetime with chrono's strftime): the bytes are those of the cast, which the tests check.
 pub fn row_hashes(frame: &DataFrame) -> PolarsResult<Vec<[u8; 32]>> {
-    let mut columns: Vec<(String, StringChunked)> = Vec::with_capacity(frame.width());
-    for column in frame.columns() {
-        let text = column.cast(&DataType::String)?;
-        columns.push((column.name().to_string(), text.str()?.clone()));
-    }
+    let columns = frame.columns();
+    let names: Vec<&str> = columns.iter().map(|c| c.name().as_str()).collect();
     let height = frame.height();
     let blocks: Vec<Vec<[u8; 32]>> = (0..height.div_ceil(ROWS_PER_TASK))
         .into_par_iter()
-        .map(|block| {
+        .map(|block| -> PolarsResult<Vec<[u8; 32]>> {
             let start = block * ROWS_PER_TASK;
             let len = ROWS_PER_TASK.min(height - start);
-            let sliced: Vec<StringChunked> = columns.iter().map(|(_, c)| c.slice(start as i64, len)).collect();
-            let values: Vec<Vec<Option<&str>>> = sliced.iter().map(|c| c.iter().collect()).collect();
-            (0..len).map(|row| hash_row(columns.iter().zip(&values).map(|((name, _), values)| (name.as_str(), values[row])))).collect()
+            let sliced: Vec<Column> = columns.iter().map(|c| c.slice(start as i64, len)).collect();
+            let texts = sliced.iter().map(BlockText::of).collect::<PolarsResult<Vec<_>>>()?;
+            let mut row_bytes = Vec::new();
+            Ok((0..len)
+                .map(|row| {
+                    row_bytes.clear();
+                    for (name, text) in names.iter().zip(&texts) {
+                        encode_cell(&mut row_bytes, name, text.get(row));
+                    }
+                    Sha256::digest(&row_bytes).into()
+                })
+                .collect())
         })
-        .collect();
+        .collect::<PolarsResult<_>>()?;
     Ok(blocks.concat())
 }
 
-/// sha256 of one row given as (column name, value as text) in column order; a value is prefixed
-/// by its length and names and cells by separators, so no two rows share a hash by shifting bytes.
-fn hash_row<'v>(cells: impl Iterator<Item = (&'v str, Option<&'v str>)>) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    for (name, value) in cells {
-        hasher.update(name.as_bytes());
-        hasher.update([0x1f]);
-        match value {
-            Some(v) => {
-                hasher.update([1]);
-                hasher.update((v.len() as u64).to_le_bytes());
-                hasher.update(v.as_bytes());
-            }
-            None => hasher.update([0]),
+/// Append one cell to the bytes a row hash covers: the column name, then the value prefixed by
+/// its length (or a null marker), between separators, so no two rows share a hash by shifting
+/// bytes from one cell to the next. The row is hashed in one call: sha256 of the concatenation is
+/// the hash of the same bytes fed piece by piece, without the cost of many small updates.
+fn encode_cell(row_bytes: &mut Vec<u8>, name: &str, value: Option<&[u8]>) {
+    row_bytes.extend_from_slice(name.as_bytes());
+    row_bytes.push(0x1f);
+    match value {
+        Some(v) => {
+            row_bytes.push(1);
+            row_bytes.extend_from_slice(&(v.len() as u64).to_le_bytes());
+            row_bytes.extend_from_slice(v);
         }
-        hasher.update([0x1e]);
+        None => row_bytes.push(0),
     }
-    hasher.finalize().into()
+    row_bytes.push(0x1e);
+}
+
+/// One column of one block of rows as canonical text: borrowed from a text column, written into
+/// one buffer for the other types.
+enum BlockText<'a> {
+    Borrowed(Vec<Option<&'a str>>),
+    Written { bytes: Vec<u8>, spans: Vec<Option<(u32, u32)>> },
+}
+
+impl<'a> BlockText<'a> {
+    fn of(column: &'a Column) -> PolarsResult<Self> {
+        let mut out = Writer { bytes: Vec::new(), spans: Vec::with_capacity(column.len()) };
+        match column.dtype() {
+            DataType::String => return Ok(BlockText::Borrowed(column.str()?.iter().collect())),
+            DataType::Int64 => {
+                for value in column.i64()?.iter() {
+                    out.cell(value, |bytes, v| write_integer(bytes, v));
+                }
+            }
+            DataType::Boolean => {
+                for value in column.bool()?.iter() {
+                    out.cell(value, |bytes, v| bytes.extend_from_slice(if v { b"true" } else { b"false" }));
+                }
+            }
+            DataType::Date if in_fast_range(column.date()?.physical().iter().flatten().map(i64::from), 1) => {
+                for value in column.date()?.physical().iter() {
+                    out.cell(value, |bytes, days| write_date(bytes, i64::from(days)));
+                }
+            }
+            DataType::Datetime(TimeUnit::Milliseconds, None) if in_fast_range(column.datetime()?.physical().iter().flatten(), MS_PER_DAY) => {
+                for value in column.datetime()?.physical().iter() {
+                    out.cell(value, |bytes, ms| {
+                        write_date(bytes, ms.div_euclid(MS_PER_DAY));
+                        write_time_of_day(bytes, ms.rem_euclid(MS_PER_DAY));
+                    });
+                }
+            }
+            // Any other type, or a date outside years 1 to 9999: polars' own cast of these rows.
+            _ => {
+                let text = column.cast(&DataType::String)?;
+                for value in text.str()?.iter() {
+                    out.cell(value, |bytes, v| bytes.extend_from_slice(v.as_bytes()));
+                }
+            }
+        }
+        Ok(BlockText::Written { bytes: out.bytes, spans: out.spans })
+    }
+
+    fn get(&self, row: usize) -> Option<&[u8]> {
+        match self {
+            BlockText::Borrowed(values) => values[row].map(str::as_bytes),
+            BlockText::Written { bytes, spans } => spans[row].map(|(start, end)| &bytes[start as usize..end as usize]),
+        }
+    }
+}
+
+/// Cells written one after another into one buffer, each remembered by its span.
+struct Writer {
+    bytes: Vec<u8>,
+    spans: Vec<Option<(u32, u32)>>,
+}
+
+impl Writer {
+    fn cell<T>(&mut self, value: Option<T>, write: impl FnOnce(&mut Vec<u8>, T)) {
+        self.spans.push(value.map(|v| {
+            let start = self.bytes.len() as u32;
+            write(&mut self.bytes, v);
+            (start, self.bytes.len() as u32)
+        }));
+    }
+}
+
+const MS_PER_DAY: i64 = 86_400_000;
+/// Days from 1970-01-01 to 0001-01-01 and to 10000-01-01: chrono writes a year in this range
+/// as four digits; outside it, with a sign, which is left to polars' cast.
+const FIRST_FAST_DAY: i64 = -719_162;
+const END_FAST_DAY: i64 = 2_932_897;
+
+/// Whether every value, in units of `per_day` since 1970-01-01, falls in years 1 to 9999.
+fn in_fast_range(mut values: impl Iterator<Item = i64>, per_day: i64) -> bool {
+    values.all(|v| (FIRST_FAST_DAY..END_FAST_DAY).contains(&v.div_euclid(per_day)))
+}
+
+/// An integer in decimal, as polars' cast (itoa) writes it.
+fn write_integer(bytes: &mut Vec<u8>, value: i64) {
+    if value < 0 {
+        bytes.push(b'-');
+    }
+    let mut digits = [0u8; 20];
+    let mut rest = value.unsigned_abs();
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    bytes.extend_from_slice(&digits[at..]);
+}
+
+/// `YYYY-MM-DD` (chrono's `%F` for years 1 to 9999) of a day counted from 1970-01-01, by the
+/// civil-from-days algorithm of Howard Hinnant (proleptic Gregorian calendar, as chrono's).
+fn write_date(bytes: &mut Vec<u8>, days: i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    push_digits(bytes, year, 4);
+    bytes.push(b'-');
+    push_digits(bytes, month, 2);
+    bytes.push(b'-');
+    push_digits(bytes, day, 2);
+}
+
+/// ` HH:MM:SS.mmm` (polars' `%F %T%.3f` after the date) of a millisecond of the day.
+fn write_time_of_day(bytes: &mut Vec<u8>, ms: i64) {
+    bytes.push(b' ');
+    push_digits(bytes, ms / 3_600_000, 2);
+    bytes.push(b':');
+    push_digits(bytes, ms / 60_000 % 60, 2);
+    bytes.push(b':');
+    push_digits(bytes, ms / 1_000 % 60, 2);
+    bytes.push(b'.');
+    push_digits(bytes, ms % 1_000, 3);
+}
+
+/// A non-negative number in exactly `width` digits, zero-padded.
+fn push_digits(bytes: &mut Vec<u8>, value: i64, width: u32) {
+    let mut divisor = 10i64.pow(width - 1);
+    while divisor > 0 {
+        bytes.push(b'0' + (value / divisor % 10) as u8);
+        divisor /= 10;
+    }
 }
 
 /// The table's content digest: sha256 of its sorted row hashes, so row order does not matter.
@@ -73,24 +219,30 @@ pub fn content_digest(frame: &DataFrame) -> PolarsResult<String> {
 /// The content digest from row hashes already computed (the history has them): hashing a
 /// national-scale table's rows is the costly part, and once is enough.
 pub fn digest_of(mut hashes: Vec<[u8; 32]>) -> String {
-    hashes.sort_unstable();
-    let mut hasher = Sha256::new();
-    for h in &hashes {
-        hasher.update(h);
-    }
-    format!("{:x}", hasher.finalize())
+    // Byte order is the order of the two big-endian halves: compared as two integers rather than
+    // by memcmp, on every core.
+    hashes.par_sort_unstable_by_key(|h| {
+        let (high, low) = h.split_at(16);
+        (u128::from_be_bytes(high.try_into().expect("16 bytes")), u128::from_be_bytes(low.try_into().expect("16 bytes")))
+    });
+    format!("{:x}", Sha256::digest(hashes.as_flattened()))
 }
 
 /// Hex form of a row hash.
 pub fn hex(hash: &[u8; 32]) -> String {
-    // Called for every row of every table by the history: one allocation, not one per byte.
+    let mut digits = [0u8; 64];
+    hex_into(hash, &mut digits).iter().map(|&d| char::from(d)).collect()
+}
+
+/// Hex form of a row hash written into a buffer: the history compares and stores one per row, and
+/// allocates nothing for it.
+pub fn hex_into<'b>(hash: &[u8; 32], digits: &'b mut [u8; 64]) -> &'b [u8; 64] {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(64);
-    for b in hash {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 15)] as char);
+    for (pair, b) in digits.chunks_exact_mut(2).zip(hash) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 15)];
     }
-    out
+    digits
 }
 
 #[cfg(test)]
@@ -106,22 +258,80 @@ mod tests {
         assert_eq!(text, format!("0a{}ff", "00".repeat(30)));
     }
 
+    /// The row hash as first published: sha256 fed cell by cell from polars' cast to text. Kept
+    /// here, written independently of `encode_cell`, as the oracle the hashes must never leave.
+    fn hash_row_as_published<'v>(cells: impl Iterator<Item = (&'v str, Option<&'v str>)>) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        for (name, value) in cells {
+            hasher.update(name.as_bytes());
+            hasher.update([0x1f]);
+            match value {
+                Some(v) => {
+                    hasher.update([1]);
+                    hasher.update((v.len() as u64).to_le_bytes());
+                    hasher.update(v.as_bytes());
+                }
+                None => hasher.update([0]),
+            }
+            hasher.update([0x1e]);
+        }
+        hasher.finalize().into()
+    }
+
+    fn assert_hashes_as_published(frame: &DataFrame) {
+        let columns = canonical_columns(frame).unwrap();
+        let expected: Vec<[u8; 32]> = (0..frame.height())
+            .map(|row| hash_row_as_published(columns.iter().map(|(name, values)| (name.as_str(), values[row].as_deref()))))
+            .collect();
+        assert_eq!(row_hashes(frame).unwrap(), expected);
+    }
+
     #[test]
     fn row_hashes_in_blocks_are_the_row_by_row_hashes() {
-        // Three blocks and a bit, with nulls, numbers and text: each hash is the one of its row
-        // computed alone from canonical_columns, in row order.
+        // Three blocks and a bit, with nulls, numbers, booleans, dates, datetimes and text: each
+        // hash is the one of its row computed alone from polars' cast, in row order.
         let n = ROWS_PER_TASK * 3 + 17;
-        let frame = df!(
-            "k" => (0..n).map(|i| format!("id-{i}")).collect::<Vec<_>>(),
-            "v" => (0..n).map(|i| (i % 5 != 0).then_some(i as i64)).collect::<Vec<_>>(),
-            "t" => (0..n).map(|i| (i % 7 != 0).then(|| "é".repeat(i % 4))).collect::<Vec<_>>()
-        )
+        let day = |i: usize| (i as i64 * 7_919) % 3_652_059 - 719_162;
+        let frame = DataFrame::new_infer_height(vec![
+            Column::new("k".into(), (0..n).map(|i| format!("id-{i}")).collect::<Vec<_>>()),
+            Column::new("v".into(), (0..n).map(|i| (i % 5 != 0).then_some((i as i64 - 9_000) * 1_000_003)).collect::<Vec<_>>()),
+            Column::new("t".into(), (0..n).map(|i| (i % 7 != 0).then(|| "é".repeat(i % 4))).collect::<Vec<_>>()),
+            Column::new("b".into(), (0..n).map(|i| (i % 3 != 0).then_some(i % 2 == 0)).collect::<Vec<_>>()),
+            Column::new("x".into(), (0..n).map(|i| (i % 11 != 0).then_some(i as f64 / 7.0 - 100.0)).collect::<Vec<_>>()),
+            dates("d", (0..n).map(|i| (i % 13 != 0).then_some(day(i))).collect()),
+            datetimes("ts", (0..n).map(|i| (i % 17 != 0).then_some(day(i) * MS_PER_DAY + (i as i64 * 1_234_567) % MS_PER_DAY)).collect()),
+        ])
         .unwrap();
-        let columns = canonical_columns(&frame).unwrap();
-        let expected: Vec<[u8; 32]> = (0..n)
-            .map(|row| hash_row(columns.iter().map(|(name, values)| (name.as_str(), values[row].as_deref()))))
-            .collect();
-        assert_eq!(row_hashes(&frame).unwrap(), expected);
+        assert_hashes_as_published(&frame);
+    }
+
+    fn dates(name: &str, days: Vec<Option<i64>>) -> Column {
+        let days: Vec<Option<i32>> = days.into_iter().map(|d| d.map(|d| d as i32)).collect();
+        Column::new(name.into(), days).cast(&DataType::Date).unwrap()
+    }
+
+    fn datetimes(name: &str, ms: Vec<Option<i64>>) -> Column {
+        Column::new(name.into(), ms).cast(&DataType::Datetime(TimeUnit::Milliseconds, None)).unwrap()
+    }
+
+    #[test]
+    fn values_at_the_edges_hash_as_polars_writes_them() {
+        // The first and last days of years 1 and 9999, leap days, the epoch and the day before
+        // it, each at its first, last and some middle millisecond; then years 0, -1 and 10000,
+        // which chrono writes with a sign and the hasher leaves to polars' cast.
+        let in_range = [-719_162i64, -719_161, 2_932_896, 2_932_895, 0, -1, 11_016, 10_956, 59, 60, -141_428];
+        let out_of_range = [-719_163i64, -719_528, -719_529, 2_932_897, 2_933_000];
+        for days in [&in_range[..], &out_of_range[..]] {
+            let rows: Vec<(i64, i64)> = days.iter().flat_map(|&d| [(d, 0), (d, MS_PER_DAY - 1), (d, 45_296_007), (d, 999)]).collect();
+            let frame = DataFrame::new_infer_height(vec![
+                dates("d", rows.iter().map(|&(d, _)| Some(d)).collect()),
+                datetimes("ts", rows.iter().map(|&(d, ms)| Some(d * MS_PER_DAY + ms)).collect()),
+            ])
+            .unwrap();
+            assert_hashes_as_published(&frame);
+        }
+        let integers = [i64::MIN, i64::MAX, 0, -1, 1, 10, -10, 999_999_999_999];
+        assert_hashes_as_published(&df!("i" => integers.to_vec()).unwrap());
     }
 
     #[test]
