@@ -2,7 +2,19 @@
 //! elements and extensions are ignored (real servers send more than any profile says); a known
 //! element of the wrong type is an error that names its path.
 
+use serde::de::IgnoredAny;
 use serde::Deserialize;
+
+/// The `resourceType` member of a resource, declared (and not read: the reader knows the type)
+/// so that a resource naming it twice fails the parse, as the reader's header check would.
+#[derive(Debug, Default)]
+pub struct ResourceTypeMember;
+
+impl<'de> Deserialize<'de> for ResourceTypeMember {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        IgnoredAny::deserialize(deserializer).map(|_| ResourceTypeMember)
+    }
+}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -131,6 +143,8 @@ pub struct AvailableTime {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Organization {
+    #[serde(default)]
+    pub resource_type: ResourceTypeMember,
     pub id: String,
     #[serde(default)]
     pub meta: Meta,
@@ -154,6 +168,8 @@ pub struct Organization {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Location {
+    #[serde(default)]
+    pub resource_type: ResourceTypeMember,
     pub id: String,
     #[serde(default)]
     pub meta: Meta,
@@ -173,6 +189,8 @@ pub struct Location {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HealthcareService {
+    #[serde(default)]
+    pub resource_type: ResourceTypeMember,
     pub id: String,
     #[serde(default)]
     pub meta: Meta,
@@ -200,6 +218,8 @@ pub struct HealthcareService {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Practitioner {
+    #[serde(default)]
+    pub resource_type: ResourceTypeMember,
     pub id: String,
     #[serde(default)]
     pub meta: Meta,
@@ -213,6 +233,8 @@ pub struct Practitioner {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PractitionerRole {
+    #[serde(default)]
+    pub resource_type: ResourceTypeMember,
     pub id: String,
     #[serde(default)]
     pub meta: Meta,
