@@ -28,15 +28,16 @@ pub(super) fn visit(state: &mut State, ctx: &Context<'_>, offer: HealthcareServi
         .set("region_code", region(&offer.meta))
         .set("date_creation", created)
         .set("date_mise_a_jour", updated);
-    for (column, coding) in [
-        ("type_offre", offer.category.first().and_then(|c| c.coding.first())),
-        ("champ_activite", field),
-        ("activite_operationnelle", coding_of(&offer.specialty, "TRE_R211")),
-        ("mode_prise_en_charge", coding_of(&offer.characteristic, "TRE_R213")),
-        ("public_pris_en_charge", coding_of(&offer.characteristic, "TRE_R239")),
+    // Column names written out, not formatted from a stem: this runs for every offer.
+    for (code_column, label_column, coding) in [
+        ("type_offre_code", "type_offre_libelle", offer.category.first().and_then(|c| c.coding.first())),
+        ("champ_activite_code", "champ_activite_libelle", field),
+        ("activite_operationnelle_code", "activite_operationnelle_libelle", coding_of(&offer.specialty, "TRE_R211")),
+        ("mode_prise_en_charge_code", "mode_prise_en_charge_libelle", coding_of(&offer.characteristic, "TRE_R213")),
+        ("public_pris_en_charge_code", "public_pris_en_charge_libelle", coding_of(&offer.characteristic, "TRE_R239")),
     ] {
         let (code, label) = code_and_label(coding);
-        row.set(&format!("{column}_code"), code).set(&format!("{column}_libelle"), label);
+        row.set(code_column, code).set(label_column, label);
     }
     if let Some(patients) = extension(ext, "ror-healthcareservice-patient-type") {
         if let Some(range) = extension(&patients.extension, "ageRange").and_then(|e| e.value_range.as_ref()) {
@@ -66,11 +67,11 @@ fn hours(state: &mut State, ctx: &Context<'_>, offer: &HealthcareService) -> Res
     let mut rank = 0i64;
     for (i, slot) in offer.available_time.iter().enumerate() {
         let days = slot_days(slot);
-        let start = ctx.optional_time(&format!("availableTime[{i}].availableStartTime"), slot.available_start_time.as_deref())?;
-        let end = ctx.optional_time(&format!("availableTime[{i}].availableEndTime"), slot.available_end_time.as_deref())?;
+        let start = ctx.optional_time(|| format!("availableTime[{i}].availableStartTime"), slot.available_start_time.as_deref())?;
+        let end = ctx.optional_time(|| format!("availableTime[{i}].availableEndTime"), slot.available_end_time.as_deref())?;
         let period = extension(&slot.extension, "ror-available-time-effective-opening-closing-date").and_then(|e| e.value_period.as_ref());
-        let from = ctx.optional_date(&format!("availableTime[{i}].extension[effective-opening-closing-date].start"), period.and_then(|p| p.start.as_deref()))?;
-        let to = ctx.optional_date(&format!("availableTime[{i}].extension[effective-opening-closing-date].end"), period.and_then(|p| p.end.as_deref()))?;
+        let from = ctx.optional_date(|| format!("availableTime[{i}].extension[effective-opening-closing-date].start"), period.and_then(|p| p.start.as_deref()))?;
+        let to = ctx.optional_date(|| format!("availableTime[{i}].extension[effective-opening-closing-date].end"), period.and_then(|p| p.end.as_deref()))?;
         let (code, label) = code_and_label(extension(&slot.extension, "ror-available-time-type-of-time").and_then(|e| first_coding(e.value_codeable_concept.as_ref())));
         for day in days {
             rank += 1;

@@ -101,7 +101,7 @@ fn parse<T: DeserializeOwned>(raw: RawResource<'_>) -> Result<Result<T, FhirErro
             let message = e.inner().to_string();
             let message = message.rfind(" at line ").map_or(message.clone(), |i| message[..i].to_owned());
             let ctx = Context { file: raw.file, resource: format!("{} {}/{}", raw.position, raw.resource_type, raw.id) };
-            Err(ctx.field_error(&path, message))
+            Err(ctx.field_error(path.as_str(), message))
         }
     })
 }
