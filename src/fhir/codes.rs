@@ -14,44 +14,44 @@ pub fn is_extension(url: &str, id: &str) -> bool {
 }
 
 /// The first extension with this id.
-pub fn extension<'a>(extensions: &'a [Extension], id: &str) -> Option<&'a Extension> {
+pub fn extension<'a, 't>(extensions: &'a [Extension<'t>], id: &str) -> Option<&'a Extension<'t>> {
     extensions.iter().find(|e| is_extension(&e.url, id))
 }
 
 /// Every extension with this id, in document order.
-pub fn extensions<'a>(extensions: &'a [Extension], id: &'a str) -> impl Iterator<Item = &'a Extension> + 'a {
+pub fn extensions<'a, 't>(extensions: &'a [Extension<'t>], id: &'a str) -> impl Iterator<Item = &'a Extension<'t>> + 'a {
     extensions.iter().filter(move |e| is_extension(&e.url, id))
 }
 
 /// Does the coding belong to ANS terminology `tre` (e.g. "TRE_R227")? Systems appear as
 /// `.../NOS/TRE_R227-ChampActivite/FHIR/TRE-R227-ChampActivite`, with http or https.
-fn in_terminology(coding: &Coding, tre: &str) -> bool {
+fn in_terminology(coding: &Coding<'_>, tre: &str) -> bool {
     let Some(system) = coding.system.as_deref() else { return false };
     let dashed = tre.replace('_', "-");
     system.contains(&format!("{tre}-")) || system.contains(&format!("/{dashed}-")) || system.ends_with(tre) || system.ends_with(&dashed)
 }
 
 /// The first coding of terminology `tre` among several concepts.
-pub fn coding_of<'a>(concepts: impl IntoIterator<Item = &'a CodeableConcept>, tre: &str) -> Option<&'a Coding> {
+pub fn coding_of<'a, 't: 'a>(concepts: impl IntoIterator<Item = &'a CodeableConcept<'t>>, tre: &str) -> Option<&'a Coding<'t>> {
     concepts.into_iter().flat_map(|c| c.coding.iter()).find(|c| in_terminology(c, tre))
 }
 
 /// The first coding of a concept, whatever its system (for value sets the profile fixes).
-pub fn first_coding(concept: Option<&CodeableConcept>) -> Option<&Coding> {
+pub fn first_coding<'a, 't>(concept: Option<&'a CodeableConcept<'t>>) -> Option<&'a Coding<'t>> {
     concept.and_then(|c| c.coding.first())
 }
 
 /// Code and label of a coding, for the `_code` / `_libelle` column pairs.
-pub fn code_and_label(coding: Option<&Coding>) -> (Option<String>, Option<String>) {
+pub fn code_and_label(coding: Option<&Coding<'_>>) -> (Option<String>, Option<String>) {
     match coding {
-        Some(c) => (c.code.clone(), c.display.clone()),
+        Some(c) => (c.code.as_deref().map(str::to_owned), c.display.as_deref().map(str::to_owned)),
         None => (None, None),
     }
 }
 
 /// The region code of the source ROR instance, from meta.tag (TRE_R30-RegionOM).
-pub fn region(meta: &Meta) -> Option<String> {
-    meta.tag.iter().find(|c| in_terminology(c, "TRE_R30")).and_then(|c| c.code.clone())
+pub fn region(meta: &Meta<'_>) -> Option<String> {
+    meta.tag.iter().find(|c| in_terminology(c, "TRE_R30")).and_then(|c| c.code.as_deref().map(str::to_owned))
 }
 
 /// The value of the first identifier matching a predicate on (system, type code).
@@ -63,11 +63,11 @@ pub fn identifier_value(identifiers: &[Identifier], matches: impl Fn(&str, &str)
             let type_code = i.kind.as_ref().and_then(|k| k.coding.first()).and_then(|c| c.code.as_deref()).unwrap_or("");
             matches(system, type_code)
         })
-        .and_then(|i| i.value.clone())
+        .and_then(|i| i.value.as_deref().map(str::to_owned))
 }
 
 /// Parse a FHIR reference "Type/id" (relative, absolute, or with `/_history/n`).
-pub fn parse_reference(reference: &Reference) -> Option<(String, String)> {
+pub fn parse_reference(reference: &Reference<'_>) -> Option<(String, String)> {
     let text = reference.reference.as_deref()?.trim();
     let text = match text.find("/_history/") {
         Some(i) => &text[..i],

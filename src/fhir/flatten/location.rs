@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use polars::prelude::Column;
 
-pub(super) fn visit(state: &mut State, ctx: &Context<'_>, location: Location, file: usize) -> Result<(), FhirError> {
+pub(super) fn visit(state: &mut State, ctx: &Context<'_>, location: Location<'_>, file: usize) -> Result<(), FhirError> {
     let updated = state.note_update(ctx, location.meta.last_updated.as_deref())?;
     let created = creation_date(ctx, &location.extension)?;
     let establishment = state.reference(ctx, file, "managingOrganization", location.managing_organization.as_ref(), "Organization")?;
@@ -20,8 +20,8 @@ pub(super) fn visit(state: &mut State, ctx: &Context<'_>, location: Location, fi
 
     let mut row = state.builders.lieux.row();
     row.set("identifiant_ror", location.id.as_str())
-        .set("identifiant_lieu", location.identifier.first().and_then(|i| i.value.clone()))
-        .set("nom", location.name.clone())
+        .set("identifiant_lieu", location.identifier.first().and_then(|i| i.value.as_deref()))
+        .set("nom", location.name.as_deref())
         .set("entite_geographique_id", establishment)
         .set("region_code", region(&location.meta))
         .set("date_creation", created)
@@ -66,7 +66,7 @@ pub(super) fn visit(state: &mut State, ctx: &Context<'_>, location: Location, fi
 }
 
 /// The sub-extensions of one ror-location-supported-capacity record.
-fn set_capacity(ctx: &Context<'_>, row: &mut Row, capacity: &Extension, n: usize) -> Result<(), FhirError> {
+fn set_capacity(ctx: &Context<'_>, row: &mut Row, capacity: &Extension<'_>, n: usize) -> Result<(), FhirError> {
     let coded = |name: &str| code_and_label(extension(&capacity.extension, name).and_then(|e| first_coding(e.value_codeable_concept.as_ref())));
     // Column names written out, not formatted from a stem: this runs for every capacity record.
     for (part, code_column, label_column) in [

@@ -234,7 +234,7 @@ impl State {
 
     /// Note a reference for the final check and return the id it points to. A reference to the
     /// wrong resource type, or one that cannot be parsed, is an error now.
-    fn reference(&mut self, ctx: &Context<'_>, file: usize, field: &str, reference: Option<&Reference>, expected: &str) -> Result<Option<String>, FhirError> {
+    fn reference(&mut self, ctx: &Context<'_>, file: usize, field: &str, reference: Option<&Reference<'_>>, expected: &str) -> Result<Option<String>, FhirError> {
         let Some(reference) = reference else { return Ok(None) };
         let Some(text) = reference.reference.as_deref() else { return Ok(None) };
         let Some((kind, id)) = parse_reference(reference) else {

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 use std::sync::{Condvar, Mutex};
 
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
 
 use super::context::Context;
 use super::State;
@@ -28,12 +28,12 @@ use crate::source::{for_each_resource_in_file, HeaderCheck, RawResource, Snapsho
 const LOOKAHEAD_PER_WORKER: usize = 2;
 
 /// A resource of a type the tables use, deserialised.
-pub(super) enum Typed {
-    Organization(Organization),
-    Location(Location),
-    HealthcareService(HealthcareService),
-    Practitioner(Practitioner),
-    PractitionerRole(PractitionerRole),
+pub(super) enum Typed<'a> {
+    Organization(Organization<'a>),
+    Location(Location<'a>),
+    HealthcareService(HealthcareService<'a>),
+    Practitioner(Practitioner<'a>),
+    PractitionerRole(PractitionerRole<'a>),
     /// Other types ($export may add some) are counted, not tabulated.
     Other,
 }
@@ -44,7 +44,7 @@ pub(super) struct Parsed<'a> {
     pub position: &'a str,
     pub resource_type: &'a str,
     pub id: &'a str,
-    pub typed: Result<Typed, FhirError>,
+    pub typed: Result<Typed<'a>, FhirError>,
 }
 
 /// What a worker makes of one file: its part of the tables, and the error that stopped it, if one
@@ -88,7 +88,7 @@ fn parse_resource(raw: RawResource<'_>) -> Result<Parsed<'_>, FhirError> {
 /// resource that fails is parsed again with path tracking, so that its error names the field
 /// (tracking every path costs about a third of the parse on good data). The error's context is
 /// made then too, not for every resource.
-fn parse<T: DeserializeOwned>(raw: RawResource<'_>) -> Result<Result<T, FhirError>, SourceError> {
+fn parse<'a, T: Deserialize<'a>>(raw: RawResource<'a>) -> Result<Result<T, FhirError>, SourceError> {
     if let Ok(value) = serde_json::from_str(raw.json.get()) {
         return Ok(Ok(value));
     }
