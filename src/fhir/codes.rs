@@ -42,20 +42,20 @@ pub fn first_coding<'a, 't>(concept: Option<&'a CodeableConcept<'t>>) -> Option<
 }
 
 /// Code and label of a coding, for the `_code` / `_libelle` column pairs.
-pub fn code_and_label(coding: Option<&Coding<'_>>) -> (Option<String>, Option<String>) {
+pub fn code_and_label<'a>(coding: Option<&'a Coding<'_>>) -> (Option<&'a str>, Option<&'a str>) {
     match coding {
-        Some(c) => (c.code.as_deref().map(str::to_owned), c.display.as_deref().map(str::to_owned)),
+        Some(c) => (c.code.as_deref(), c.display.as_deref()),
         None => (None, None),
     }
 }
 
 /// The region code of the source ROR instance, from meta.tag (TRE_R30-RegionOM).
-pub fn region(meta: &Meta<'_>) -> Option<String> {
-    meta.tag.iter().find(|c| in_terminology(c, "TRE_R30")).and_then(|c| c.code.as_deref().map(str::to_owned))
+pub fn region<'a>(meta: &'a Meta<'_>) -> Option<&'a str> {
+    meta.tag.iter().find(|c| in_terminology(c, "TRE_R30")).and_then(|c| c.code.as_deref())
 }
 
 /// The value of the first identifier matching a predicate on (system, type code).
-pub fn identifier_value(identifiers: &[Identifier], matches: impl Fn(&str, &str) -> bool) -> Option<String> {
+pub fn identifier_value<'a>(identifiers: &'a [Identifier<'_>], matches: impl Fn(&str, &str) -> bool) -> Option<&'a str> {
     identifiers
         .iter()
         .find(|i| {
@@ -63,7 +63,7 @@ pub fn identifier_value(identifiers: &[Identifier], matches: impl Fn(&str, &str)
             let type_code = i.kind.as_ref().and_then(|k| k.coding.first()).and_then(|c| c.code.as_deref()).unwrap_or("");
             matches(system, type_code)
         })
-        .and_then(|i| i.value.as_deref().map(str::to_owned))
+        .and_then(|i| i.value.as_deref())
 }
 
 /// Parse a FHIR reference "Type/id" (relative, absolute, or with `/_history/n`).

@@ -86,5 +86,5 @@ pub(super) fn resolve_roles(state: &mut State) {
 }
 
 fn row_is_null(row: &crate::table::Row, column: &str) -> bool {
-    row.get(column).is_none_or(|c| *c == crate::table::Cell::Null)
+    row.get(column).is_none_or(|c| c == crate::table::Cell::Null)
 }
