@@ -10,7 +10,10 @@ use super::model::{CodeableConcept, Coding, Extension, Identifier, Meta, Referen
 /// complex extensions use bare names ("purposeContact") for their parts, so the last path segment
 /// decides.
 pub fn is_extension(url: &str, id: &str) -> bool {
-    url.rsplit('/').next() == Some(id)
+    // The last segment is `id` when the URL ends with it right after a '/' (or is it): checked
+    // from the end, without searching the URL for its last '/' (this runs for every extension
+    // of every lookup).
+    url.strip_suffix(id).is_some_and(|head| head.is_empty() || head.ends_with('/')) && !id.contains('/')
 }
 
 /// The first extension with this id.
@@ -181,7 +184,9 @@ mod tests {
 
     #[test]
     fn references_and_instants() {
-        let r = |s: &str| Reference { reference: Some(s.into()) };
+        fn r(s: &str) -> Reference<'_> {
+            Reference { reference: Some(s.into()) }
+        }
         assert_eq!(parse_reference(&r("Organization/999999")), Some(("Organization".into(), "999999".into())));
         assert_eq!(parse_reference(&r("https://h/fhir/Location/1/_history/3")), Some(("Location".into(), "1".into())));
         assert_eq!(parse_reference(&r("nothing")), None);
