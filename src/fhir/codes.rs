@@ -10,52 +10,55 @@ use super::model::{CodeableConcept, Coding, Extension, Identifier, Meta, Referen
 /// complex extensions use bare names ("purposeContact") for their parts, so the last path segment
 /// decides.
 pub fn is_extension(url: &str, id: &str) -> bool {
-    url.rsplit('/').next() == Some(id)
+    // The last segment is `id` when the URL ends with it right after a '/' (or is it): checked
+    // from the end, without searching the URL for its last '/' (this runs for every extension
+    // of every lookup).
+    url.strip_suffix(id).is_some_and(|head| head.is_empty() || head.ends_with('/')) && !id.contains('/')
 }
 
 /// The first extension with this id.
-pub fn extension<'a>(extensions: &'a [Extension], id: &str) -> Option<&'a Extension> {
+pub fn extension<'a, 't>(extensions: &'a [Extension<'t>], id: &str) -> Option<&'a Extension<'t>> {
     extensions.iter().find(|e| is_extension(&e.url, id))
 }
 
 /// Every extension with this id, in document order.
-pub fn extensions<'a>(extensions: &'a [Extension], id: &'a str) -> impl Iterator<Item = &'a Extension> + 'a {
+pub fn extensions<'a, 't>(extensions: &'a [Extension<'t>], id: &'a str) -> impl Iterator<Item = &'a Extension<'t>> + 'a {
     extensions.iter().filter(move |e| is_extension(&e.url, id))
 }
 
 /// Does the coding belong to ANS terminology `tre` (e.g. "TRE_R227")? Systems appear as
 /// `.../NOS/TRE_R227-ChampActivite/FHIR/TRE-R227-ChampActivite`, with http or https.
-fn in_terminology(coding: &Coding, tre: &str) -> bool {
+fn in_terminology(coding: &Coding<'_>, tre: &str) -> bool {
     let Some(system) = coding.system.as_deref() else { return false };
     let dashed = tre.replace('_', "-");
     system.contains(&format!("{tre}-")) || system.contains(&format!("/{dashed}-")) || system.ends_with(tre) || system.ends_with(&dashed)
 }
 
 /// The first coding of terminology `tre` among several concepts.
-pub fn coding_of<'a>(concepts: impl IntoIterator<Item = &'a CodeableConcept>, tre: &str) -> Option<&'a Coding> {
+pub fn coding_of<'a, 't: 'a>(concepts: impl IntoIterator<Item = &'a CodeableConcept<'t>>, tre: &str) -> Option<&'a Coding<'t>> {
     concepts.into_iter().flat_map(|c| c.coding.iter()).find(|c| in_terminology(c, tre))
 }
 
 /// The first coding of a concept, whatever its system (for value sets the profile fixes).
-pub fn first_coding(concept: Option<&CodeableConcept>) -> Option<&Coding> {
+pub fn first_coding<'a, 't>(concept: Option<&'a CodeableConcept<'t>>) -> Option<&'a Coding<'t>> {
     concept.and_then(|c| c.coding.first())
 }
 
 /// Code and label of a coding, for the `_code` / `_libelle` column pairs.
-pub fn code_and_label(coding: Option<&Coding>) -> (Option<String>, Option<String>) {
+pub fn code_and_label<'a>(coding: Option<&'a Coding<'_>>) -> (Option<&'a str>, Option<&'a str>) {
     match coding {
-        Some(c) => (c.code.clone(), c.display.clone()),
+        Some(c) => (c.code.as_deref(), c.display.as_deref()),
         None => (None, None),
     }
 }
 
 /// The region code of the source ROR instance, from meta.tag (TRE_R30-RegionOM).
-pub fn region(meta: &Meta) -> Option<String> {
-    meta.tag.iter().find(|c| in_terminology(c, "TRE_R30")).and_then(|c| c.code.clone())
+pub fn region<'a>(meta: &'a Meta<'_>) -> Option<&'a str> {
+    meta.tag.iter().find(|c| in_terminology(c, "TRE_R30")).and_then(|c| c.code.as_deref())
 }
 
 /// The value of the first identifier matching a predicate on (system, type code).
-pub fn identifier_value(identifiers: &[Identifier], matches: impl Fn(&str, &str) -> bool) -> Option<String> {
+pub fn identifier_value<'a>(identifiers: &'a [Identifier<'_>], matches: impl Fn(&str, &str) -> bool) -> Option<&'a str> {
     identifiers
         .iter()
         .find(|i| {
@@ -63,11 +66,11 @@ pub fn identifier_value(identifiers: &[Identifier], matches: impl Fn(&str, &str)
             let type_code = i.kind.as_ref().and_then(|k| k.coding.first()).and_then(|c| c.code.as_deref()).unwrap_or("");
             matches(system, type_code)
         })
-        .and_then(|i| i.value.clone())
+        .and_then(|i| i.value.as_deref())
 }
 
 /// Parse a FHIR reference "Type/id" (relative, absolute, or with `/_history/n`).
-pub fn parse_reference(reference: &Reference) -> Option<(String, String)> {
+pub fn parse_reference(reference: &Reference<'_>) -> Option<(String, String)> {
     let text = reference.reference.as_deref()?.trim();
     let text = match text.find("/_history/") {
         Some(i) => &text[..i],
@@ -113,15 +116,47 @@ pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
 /// "no end".
 pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
     let head = text.get(..10).unwrap_or(text);
-    let date = NaiveDate::parse_from_str(head, "%Y-%m-%d").map_err(|_| format!("{text:?} is not a FHIR date (expected YYYY-MM-DD)"))?;
+    let date = match plain_date(head) {
+        Some(date) => date,
+        None => NaiveDate::parse_from_str(head, "%Y-%m-%d").map_err(|_| format!("{text:?} is not a FHIR date (expected YYYY-MM-DD)"))?,
+    };
     if date.year() < 1 {
         return Err(format!("{text:?} is not a FHIR date: years start at 0001"));
     }
     Ok(date)
 }
 
+/// "YYYY-MM-DD" read digit by digit, when it is that and a real date: what chrono's format
+/// parser gives for it, at a fraction of the cost (it runs for every opening hour). Anything else
+/// goes to chrono.
+fn plain_date(text: &str) -> Option<NaiveDate> {
+    let b = text.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let year = digits(&b[0..4])?;
+    let month = digits(&b[5..7])?;
+    let day = digits(&b[8..10])?;
+    NaiveDate::from_ymd_opt(year as i32, month, day)
+}
+
+/// The value of a run of ASCII digits.
+fn digits(bytes: &[u8]) -> Option<u32> {
+    bytes.iter().try_fold(0u32, |value, &b| b.is_ascii_digit().then(|| value * 10 + u32::from(b - b'0')))
+}
+
 /// A FHIR time "HH:MM:SS" (fractional seconds dropped), normalised.
 pub fn parse_time(text: &str) -> Result<String, String> {
+    // "HH:MM:SS" within 00:00:00–23:59:59 is its own normal form (what chrono's parse and format
+    // give back), and by far the common case: spared chrono's format parser.
+    let b = text.as_bytes();
+    if b.len() == 8 && b[2] == b':' && b[5] == b':' {
+        if let (Some(h), Some(m), Some(s)) = (digits(&b[0..2]), digits(&b[3..5]), digits(&b[6..8])) {
+            if h < 24 && m < 60 && s < 60 {
+                return Ok(text.to_owned());
+            }
+        }
+    }
     NaiveTime::parse_from_str(text, "%H:%M:%S%.f")
         .map(|t| t.format("%H:%M:%S").to_string())
         .map_err(|_| format!("{text:?} is not a FHIR time (expected HH:MM:SS)"))
@@ -149,7 +184,9 @@ mod tests {
 
     #[test]
     fn references_and_instants() {
-        let r = |s: &str| Reference { reference: Some(s.into()) };
+        fn r(s: &str) -> Reference<'_> {
+            Reference { reference: Some(s.into()) }
+        }
         assert_eq!(parse_reference(&r("Organization/999999")), Some(("Organization".into(), "999999".into())));
         assert_eq!(parse_reference(&r("https://h/fhir/Location/1/_history/3")), Some(("Location".into(), "1".into())));
         assert_eq!(parse_reference(&r("nothing")), None);

@@ -6,7 +6,8 @@
 use std::fs;
 use std::io::Read;
 
-use serde::Deserialize;
+use serde::de::{IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use super::{Snapshot, SnapshotFile, SourceError};
@@ -21,6 +22,35 @@ pub struct RawResource<'a> {
     pub resource_type: &'a str,
     pub id: &'a str,
     pub json: &'a RawValue,
+    /// False when type and id were read from the resource's first two members only (see
+    /// `HeaderCheck::DeferFor`): the consumer's own parse must then prove there is no second
+    /// `resourceType` or `id`, or call `verify_header` to get the error a full check gives.
+    pub header_verified: bool,
+}
+
+impl RawResource<'_> {
+    /// The header check skipped for this resource, if it was: its error, exactly as a full check
+    /// at the door would have reported it.
+    pub fn verify_header(&self) -> Result<(), SourceError> {
+        if self.header_verified {
+            return Ok(());
+        }
+        parse_header(self.file, self.position, self.json).map(|_| ())
+    }
+}
+
+/// How much of each resource's header the reader checks itself.
+#[derive(Debug, Clone, Copy)]
+pub enum HeaderCheck<'t> {
+    /// Parse `resourceType` and `id` out of the whole resource, as a struct: a second member of
+    /// either name is refused here.
+    Full,
+    /// For these resource types, when the resource begins with its `resourceType` then its `id`
+    /// (plain strings, as every FHIR server writes them), take both from there without reading
+    /// the rest: that read is a third of the parsing work. The consumer deserialises these types
+    /// into structs that declare both members, so a duplicate fails its parse, and it calls
+    /// `RawResource::verify_header` when its parse fails.
+    DeferFor(&'t [&'t str]),
 }
 
 #[derive(Deserialize)]
@@ -58,21 +88,21 @@ where
     F: FnMut(RawResource<'_>) -> Result<(), E>,
 {
     for file in &snapshot.provenance.files {
-        for_each_resource_in_file(file, &mut visit)?;
+        for_each_resource_in_file(file, HeaderCheck::Full, &mut visit)?;
     }
     Ok(())
 }
 
 /// Call `visit` for every resource of one file, in position order: the unit of work when files
 /// are read on several threads (the file's bytes are read, unzipped and dropped here).
-pub fn for_each_resource_in_file<E, F>(file: &SnapshotFile, mut visit: F) -> Result<(), E>
+pub fn for_each_resource_in_file<E, F>(file: &SnapshotFile, check: HeaderCheck<'_>, mut visit: F) -> Result<(), E>
 where
     E: From<SourceError>,
     F: FnMut(RawResource<'_>) -> Result<(), E>,
 {
     let bytes = read_file(file)?;
     let text = decode_text(&file.path, &bytes)?;
-    visit_text(&file.path, text, &mut visit)
+    visit_text(&file.path, text, check, &mut visit)
 }
 
 fn read_file(file: &SnapshotFile) -> Result<Vec<u8>, SourceError> {
@@ -88,11 +118,28 @@ fn read_file(file: &SnapshotFile) -> Result<Vec<u8>, SourceError> {
             source: std::io::Error::new(std::io::ErrorKind::InvalidData, "the file is named .gz but does not start with the gzip magic bytes"),
         });
     }
-    let mut out = Vec::with_capacity(raw.len() * 8);
+    let mut out = Vec::with_capacity(inflated_size_hint(&raw));
     flate2::read::MultiGzDecoder::new(&raw[..])
         .read_to_end(&mut out)
         .map_err(|source| SourceError::Gzip { file: file.path.clone(), source })?;
     Ok(out)
+}
+
+/// The size of the unzipped text, from the gzip trailer (ISIZE: the last member's size modulo
+/// 4 GiB), so the text is inflated into one buffer of the right size instead of growing it by
+/// doubling (each growth copies everything inflated so far). Only a hint: a multi-member or
+/// hostile file gets the buffer grown as needed, and a hint beyond deflate's largest ratio is
+/// not believed.
+fn inflated_size_hint(gzip: &[u8]) -> usize {
+    const DEFLATE_MAX_RATIO: usize = 1032;
+    let fallback = gzip.len() * 8;
+    let Some(trailer) = gzip.len().checked_sub(4).and_then(|start| gzip.get(start..)) else { return fallback };
+    let isize = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]) as usize;
+    if isize > gzip.len().saturating_mul(DEFLATE_MAX_RATIO) {
+        return fallback;
+    }
+    // Filled exactly, read_to_end probes for the end of the stream with a small read of its own.
+    isize
 }
 
 fn decode_text<'a>(file: &str, bytes: &'a [u8]) -> Result<&'a str, SourceError> {
@@ -112,11 +159,14 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-fn visit_text<E, F>(file: &str, text: &str, visit: &mut F) -> Result<(), E>
+fn visit_text<E, F>(file: &str, text: &str, check: HeaderCheck<'_>, visit: &mut F) -> Result<(), E>
 where
     E: From<SourceError>,
     F: FnMut(RawResource<'_>) -> Result<(), E>,
 {
+    if let Some(entries) = single_bundle_entries(text) {
+        return visit_entries(file, entries, check, visit);
+    }
     let values: Vec<&RawValue> = serde_json::Deserializer::from_str(text)
         .into_iter::<&RawValue>()
         .collect::<Result<_, _>>()
@@ -127,14 +177,71 @@ where
     let ndjson = values.len() > 1;
     for (index, value) in values.into_iter().enumerate() {
         let position = if ndjson { format!("line {}", index + 1) } else { "resource".to_owned() };
-        let header = parse_header(file, &position, value)?;
+        let (header, verified) = match leading_header(check, value) {
+            Some(header) => (header, false),
+            None => (parse_header(file, &position, value)?, true),
+        };
         if header.resource_type == "Bundle" {
-            visit_bundle(file, &position, value, visit)?;
+            visit_bundle(file, &position, value, check, visit)?;
         } else {
-            visit_one(file, &position, header, value, visit)?;
+            visit_one(file, &position, header, verified, value, visit)?;
         }
     }
     Ok(())
+}
+
+/// The entries of a file that holds one Bundle and nothing else (a searchset page, an `$export`
+/// collection), read in one pass; `None` for any other file, and for any file this pass finds
+/// fault with. The general path then reads it again, and reports the fault as it always has: this
+/// pass only spares good Bundles the two passes of that path (the file's values, then the
+/// Bundle's entries).
+fn single_bundle_entries(text: &str) -> Option<Vec<EntryShape<'_>>> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let bundle = SingleBundle::deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    Some(bundle.entries)
+}
+
+/// A Bundle as `single_bundle_entries` reads it: the members `Header` and `BundleShape` read, with
+/// the same types, each at most once; anything else is a reason to take the general path.
+struct SingleBundle<'a> {
+    entries: Vec<EntryShape<'a>>,
+}
+
+impl<'de> Deserialize<'de> for SingleBundle<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(SingleBundleVisitor)
+    }
+}
+
+struct SingleBundleVisitor;
+
+impl<'de> Visitor<'de> for SingleBundleVisitor {
+    type Value = SingleBundle<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a FHIR Bundle")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        use serde::de::Error;
+        let (mut resource_type, mut id, mut entries) = (None, None, None);
+        while let Some(key) = map.next_key::<&'de str>()? {
+            match key {
+                "resourceType" if resource_type.is_none() => resource_type = Some(map.next_value::<Option<&'de str>>()?),
+                "id" if id.is_none() => id = Some(map.next_value::<Option<&'de str>>()?),
+                "entry" if entries.is_none() => entries = Some(map.next_value::<Vec<EntryShape<'de>>>()?),
+                "resourceType" | "id" | "entry" => return Err(A::Error::custom("a member given twice")),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if resource_type != Some(Some("Bundle")) {
+            return Err(A::Error::custom("not a Bundle"));
+        }
+        Ok(SingleBundle { entries: entries.unwrap_or_default() })
+    }
 }
 
 struct ParsedHeader<'a> {
@@ -153,7 +260,7 @@ fn parse_header<'a>(file: &str, position: &str, value: &'a RawValue) -> Result<P
     Ok(ParsedHeader { resource_type, id: header.id })
 }
 
-fn visit_bundle<E, F>(file: &str, position: &str, value: &RawValue, visit: &mut F) -> Result<(), E>
+fn visit_bundle<E, F>(file: &str, position: &str, value: &RawValue, check: HeaderCheck<'_>, visit: &mut F) -> Result<(), E>
 where
     E: From<SourceError>,
     F: FnMut(RawResource<'_>) -> Result<(), E>,
@@ -161,10 +268,21 @@ where
     let bundle: BundleShape<'_> = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(value.get())).map_err(|e| {
         SourceError::Resource { file: file.to_owned(), location: format!("{position} (Bundle)"), message: format!("field {}: {}", e.path(), strip_position(&e.inner().to_string())) }
     })?;
-    for (index, entry) in bundle.entry.into_iter().enumerate() {
+    visit_entries(file, bundle.entry, check, visit)
+}
+
+fn visit_entries<E, F>(file: &str, entries: Vec<EntryShape<'_>>, check: HeaderCheck<'_>, visit: &mut F) -> Result<(), E>
+where
+    E: From<SourceError>,
+    F: FnMut(RawResource<'_>) -> Result<(), E>,
+{
+    for (index, entry) in entries.into_iter().enumerate() {
         let Some(resource) = entry.resource else { continue };
         let entry_position = format!("entry[{index}]");
-        let header = parse_header(file, &entry_position, resource)?;
+        let (header, verified) = match leading_header(check, resource) {
+            Some(header) => (header, false),
+            None => (parse_header(file, &entry_position, resource)?, true),
+        };
         if header.resource_type == "Bundle" {
             return Err(SourceError::Resource {
                 file: file.to_owned(),
@@ -173,12 +291,50 @@ where
             }
             .into());
         }
-        visit_one(file, &entry_position, header, resource, visit)?;
+        visit_one(file, &entry_position, header, verified, resource, visit)?;
     }
     Ok(())
 }
 
-fn visit_one<E, F>(file: &str, position: &str, header: ParsedHeader<'_>, value: &RawValue, visit: &mut F) -> Result<(), E>
+/// `resourceType` and `id` when the resource opens with them, as plain strings (no escape), and
+/// `check` defers the full check for its type. Only what `parse_header` would read from such a
+/// resource when neither member appears a second time; the consumer makes sure of that.
+fn leading_header<'a>(check: HeaderCheck<'_>, value: &'a RawValue) -> Option<ParsedHeader<'a>> {
+    let HeaderCheck::DeferFor(types) = check else { return None };
+    let mut rest = value.get();
+    for token in ["{", "\"resourceType\"", ":"] {
+        skip_token(&mut rest, token)?;
+    }
+    let resource_type = plain_string(&mut rest)?;
+    for token in [",", "\"id\"", ":"] {
+        skip_token(&mut rest, token)?;
+    }
+    let id = plain_string(&mut rest)?;
+    types.contains(&resource_type).then_some(ParsedHeader { resource_type, id: Some(id) })
+}
+
+/// JSON's four whitespace characters (not Unicode's).
+const JSON_WHITESPACE: &[char] = &[' ', '\t', '\n', '\r'];
+
+/// Move `rest` past whitespace and `token`, if `token` comes next.
+fn skip_token(rest: &mut &str, token: &str) -> Option<()> {
+    *rest = rest.trim_start_matches(JSON_WHITESPACE).strip_prefix(token)?;
+    Some(())
+}
+
+/// A JSON string without escapes at the start of `rest` (after whitespace), its content borrowed;
+/// `rest` moves past it. The text is already known to be valid JSON.
+fn plain_string<'a>(rest: &mut &'a str) -> Option<&'a str> {
+    let body = rest.trim_start_matches(JSON_WHITESPACE).strip_prefix('"')?;
+    let end = body.find(['"', '\\'])?;
+    if body.as_bytes()[end] != b'"' {
+        return None;
+    }
+    *rest = &body[end + 1..];
+    Some(&body[..end])
+}
+
+fn visit_one<E, F>(file: &str, position: &str, header: ParsedHeader<'_>, verified: bool, value: &RawValue, visit: &mut F) -> Result<(), E>
 where
     E: From<SourceError>,
     F: FnMut(RawResource<'_>) -> Result<(), E>,
@@ -186,30 +342,32 @@ where
     if IGNORED_TYPES.contains(&header.resource_type) {
         return Ok(());
     }
-    let location = format!("{position} ({})", header.resource_type);
-    let id = match header.id {
+    let raw = RawResource { file, position, resource_type: header.resource_type, id: "", json: value, header_verified: verified };
+    match checked_id(file, position, &header, value) {
+        Ok(id) => visit(RawResource { id, ..raw }),
+        // A deferred header check comes first, as it would have at the door.
+        Err(e) => {
+            raw.verify_header()?;
+            Err(e.into())
+        }
+    }
+}
+
+/// The resource's id, once it is known to be a FHIR id and the resource not oversized.
+fn checked_id<'a>(file: &str, position: &str, header: &ParsedHeader<'a>, value: &RawValue) -> Result<&'a str, SourceError> {
+    let location = || format!("{position} ({})", header.resource_type);
+    match header.id {
         Some(id) if !id.trim().is_empty() && !is_fhir_id(id) => {
-            return Err(SourceError::Resource {
-                file: file.to_owned(),
-                location,
-                message: format!("field id: {id:?} is not a FHIR id (1 to 64 of A-Z a-z 0-9 - .)"),
-            }
-            .into());
+            Err(SourceError::Resource { file: file.to_owned(), location: location(), message: format!("field id: {id:?} is not a FHIR id (1 to 64 of A-Z a-z 0-9 - .)") })
         }
-        Some(id) if value.get().len() > MAX_RESOURCE_BYTES => {
-            return Err(SourceError::Resource {
-                file: file.to_owned(),
-                location: format!("{position} ({}/{id})", header.resource_type),
-                message: format!("the resource is {} bytes, above the {} bytes one ROR resource may hold", value.get().len(), MAX_RESOURCE_BYTES),
-            }
-            .into());
-        }
-        Some(id) if !id.trim().is_empty() => id,
-        _ => {
-            return Err(SourceError::Resource { file: file.to_owned(), location, message: "field id: missing or empty".into() }.into());
-        }
-    };
-    visit(RawResource { file, position, resource_type: header.resource_type, id, json: value })
+        Some(id) if value.get().len() > MAX_RESOURCE_BYTES => Err(SourceError::Resource {
+            file: file.to_owned(),
+            location: format!("{position} ({}/{id})", header.resource_type),
+            message: format!("the resource is {} bytes, above the {} bytes one ROR resource may hold", value.get().len(), MAX_RESOURCE_BYTES),
+        }),
+        Some(id) if !id.trim().is_empty() => Ok(id),
+        _ => Err(SourceError::Resource { file: file.to_owned(), location: location(), message: "field id: missing or empty".into() }),
+    }
 }
 
 /// FHIR's id type: `[A-Za-z0-9\-\.]{1,64}`. Ids become primary keys, file-derived names and
@@ -224,7 +382,7 @@ mod tests {
 
     fn collect(text: &str) -> Result<Vec<(String, String, String)>, SourceError> {
         let mut out = Vec::new();
-        visit_text::<SourceError, _>("f.json", text, &mut |r: RawResource<'_>| {
+        visit_text::<SourceError, _>("f.json", text, HeaderCheck::Full, &mut |r: RawResource<'_>| {
             out.push((r.position.to_owned(), r.resource_type.to_owned(), r.id.to_owned()));
             Ok(())
         })?;

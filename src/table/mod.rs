@@ -6,6 +6,7 @@ pub mod digest;
 pub mod spec;
 pub mod write;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -67,11 +68,12 @@ impl Table {
 /// All tables of one stage's output, by name (BTreeMap: iteration order is the name order).
 pub type Tables = BTreeMap<&'static str, Table>;
 
-/// A single value on its way into a column.
+/// A single value on its way into a column. Text may be borrowed (from the snapshot's text, say):
+/// the row copies it once, into its own buffer.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Cell {
+pub enum Cell<'a> {
     Null,
-    Text(String),
+    Text(Cow<'a, str>),
     Int(i64),
     Num(f64),
     Bool(bool),
@@ -138,76 +140,111 @@ const EPOCH: NaiveDate = match NaiveDate::from_ymd_opt(1970, 1, 1) {
     None => panic!("1970-01-01 is a date"),
 };
 
-/// One row being filled by a flattener; unset columns stay null.
+/// One row being filled by a flattener; unset columns stay null. Its text values sit one after
+/// the other in one buffer: a `String` per cell cost an allocation and a free per value, on
+/// every row of every table.
 pub struct Row {
     spec: &'static TableSpec,
-    cells: Vec<Cell>,
+    cells: Vec<Slot>,
+    text: String,
+}
+
+/// A cell of a `Row`: a `Cell` whose text is a range of the row's buffer.
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Null,
+    Text { start: usize, end: usize },
+    Int(i64),
+    Num(f64),
+    Bool(bool),
+    Date(NaiveDate),
+    DateTime(DateTime<Utc>),
 }
 
 impl Row {
     /// Set a column. Panics on a column the table does not have: that is a bug in a flattener,
     /// which the unit tests of every flattener exercise.
-    pub fn set(&mut self, column: &str, value: impl Into<Cell>) -> &mut Self {
+    pub fn set<'v>(&mut self, column: &str, value: impl Into<Cell<'v>>) -> &mut Self {
         let index = self
             .spec
             .column_index(column)
             .unwrap_or_else(|| panic!("table {} has no column {column}", self.spec.name));
-        self.cells[index] = value.into();
+        self.cells[index] = match value.into() {
+            Cell::Null => Slot::Null,
+            Cell::Text(text) => {
+                let start = self.text.len();
+                self.text.push_str(&text);
+                Slot::Text { start, end: self.text.len() }
+            }
+            Cell::Int(i) => Slot::Int(i),
+            Cell::Num(x) => Slot::Num(x),
+            Cell::Bool(b) => Slot::Bool(b),
+            Cell::Date(d) => Slot::Date(d),
+            Cell::DateTime(t) => Slot::DateTime(t),
+        };
         self
     }
 
     /// The value set so far for a column, if the table has it.
-    pub fn get(&self, column: &str) -> Option<&Cell> {
-        self.spec.column_index(column).map(|i| &self.cells[i])
+    pub fn get(&self, column: &str) -> Option<Cell<'_>> {
+        self.spec.column_index(column).map(|i| match self.cells[i] {
+            Slot::Null => Cell::Null,
+            Slot::Text { start, end } => Cell::Text(Cow::Borrowed(&self.text[start..end])),
+            Slot::Int(i) => Cell::Int(i),
+            Slot::Num(x) => Cell::Num(x),
+            Slot::Bool(b) => Cell::Bool(b),
+            Slot::Date(d) => Cell::Date(d),
+            Slot::DateTime(t) => Cell::DateTime(t),
+        })
     }
 }
 
-impl From<Option<String>> for Cell {
+impl From<Option<String>> for Cell<'_> {
     fn from(v: Option<String>) -> Self {
-        v.map_or(Cell::Null, Cell::Text)
+        v.map_or(Cell::Null, |s| Cell::Text(Cow::Owned(s)))
     }
 }
-impl From<Option<&str>> for Cell {
-    fn from(v: Option<&str>) -> Self {
-        v.map_or(Cell::Null, |s| Cell::Text(s.to_owned()))
+impl<'a> From<Option<&'a str>> for Cell<'a> {
+    fn from(v: Option<&'a str>) -> Self {
+        v.map_or(Cell::Null, |s| Cell::Text(Cow::Borrowed(s)))
     }
 }
-impl From<&str> for Cell {
-    fn from(v: &str) -> Self {
-        Cell::Text(v.to_owned())
+impl<'a> From<&'a str> for Cell<'a> {
+    fn from(v: &'a str) -> Self {
+        Cell::Text(Cow::Borrowed(v))
     }
 }
-impl From<String> for Cell {
+impl From<String> for Cell<'_> {
     fn from(v: String) -> Self {
-        Cell::Text(v)
+        Cell::Text(Cow::Owned(v))
     }
 }
-impl From<Option<i64>> for Cell {
+impl From<Option<i64>> for Cell<'_> {
     fn from(v: Option<i64>) -> Self {
         v.map_or(Cell::Null, Cell::Int)
     }
 }
-impl From<i64> for Cell {
+impl From<i64> for Cell<'_> {
     fn from(v: i64) -> Self {
         Cell::Int(v)
     }
 }
-impl From<Option<f64>> for Cell {
+impl From<Option<f64>> for Cell<'_> {
     fn from(v: Option<f64>) -> Self {
         v.map_or(Cell::Null, Cell::Num)
     }
 }
-impl From<Option<bool>> for Cell {
+impl From<Option<bool>> for Cell<'_> {
     fn from(v: Option<bool>) -> Self {
         v.map_or(Cell::Null, Cell::Bool)
     }
 }
-impl From<Option<NaiveDate>> for Cell {
+impl From<Option<NaiveDate>> for Cell<'_> {
     fn from(v: Option<NaiveDate>) -> Self {
         v.map_or(Cell::Null, Cell::Date)
     }
 }
-impl From<Option<DateTime<Utc>>> for Cell {
+impl From<Option<DateTime<Utc>>> for Cell<'_> {
     fn from(v: Option<DateTime<Utc>>) -> Self {
         v.map_or(Cell::Null, Cell::DateTime)
     }
@@ -217,12 +254,15 @@ impl From<Option<DateTime<Utc>>> for Cell {
 pub struct TableBuilder {
     spec: &'static TableSpec,
     columns: Vec<ColumnData>,
+    /// The text bytes of the last row pushed: a new row's buffer starts that large, so that it
+    /// is allocated once rather than grown value by value.
+    row_text_bytes: usize,
 }
 
 impl TableBuilder {
     pub fn new(spec: &'static TableSpec) -> Self {
         let columns = spec.columns.iter().map(|c| ColumnData::for_type(c.kind)).collect();
-        TableBuilder { spec, columns }
+        TableBuilder { spec, columns, row_text_bytes: 0 }
     }
 
     pub fn spec(&self) -> &'static TableSpec {
@@ -231,26 +271,27 @@ impl TableBuilder {
 
     /// A fresh row of nulls for this table.
     pub fn row(&self) -> Row {
-        Row { spec: self.spec, cells: vec![Cell::Null; self.spec.columns.len()] }
+        Row { spec: self.spec, cells: vec![Slot::Null; self.spec.columns.len()], text: String::with_capacity(self.row_text_bytes) }
     }
 
     /// Append a row. Panics when a value does not match its column's type (a flattener bug).
     pub fn push(&mut self, row: Row) {
-        for ((data, cell), spec) in self.columns.iter_mut().zip(row.cells).zip(self.spec.columns) {
+        self.row_text_bytes = row.text.len();
+        for ((data, slot), spec) in self.columns.iter_mut().zip(row.cells).zip(self.spec.columns) {
             let mismatch = || panic!("table {}: wrong value type for column {}", self.spec.name, spec.name);
-            match (data, cell) {
-                (ColumnData::Text(v), Cell::Text(s)) => v.push(Some(&s)),
-                (ColumnData::Text(v), Cell::Null) => v.push(None),
-                (ColumnData::Int(v), Cell::Int(i)) => v.push(Some(i)),
-                (ColumnData::Int(v), Cell::Null) => v.push(None),
-                (ColumnData::Num(v), Cell::Num(x)) => v.push(Some(x)),
-                (ColumnData::Num(v), Cell::Null) => v.push(None),
-                (ColumnData::Bool(v), Cell::Bool(b)) => v.push(Some(b)),
-                (ColumnData::Bool(v), Cell::Null) => v.push(None),
-                (ColumnData::Date(v), Cell::Date(d)) => v.push(Some((d - EPOCH).num_days() as i32)),
-                (ColumnData::Date(v), Cell::Null) => v.push(None),
-                (ColumnData::DateTime(v), Cell::DateTime(t)) => v.push(Some(t.timestamp_millis())),
-                (ColumnData::DateTime(v), Cell::Null) => v.push(None),
+            match (data, slot) {
+                (ColumnData::Text(v), Slot::Text { start, end }) => v.push(Some(&row.text[start..end])),
+                (ColumnData::Text(v), Slot::Null) => v.push(None),
+                (ColumnData::Int(v), Slot::Int(i)) => v.push(Some(i)),
+                (ColumnData::Int(v), Slot::Null) => v.push(None),
+                (ColumnData::Num(v), Slot::Num(x)) => v.push(Some(x)),
+                (ColumnData::Num(v), Slot::Null) => v.push(None),
+                (ColumnData::Bool(v), Slot::Bool(b)) => v.push(Some(b)),
+                (ColumnData::Bool(v), Slot::Null) => v.push(None),
+                (ColumnData::Date(v), Slot::Date(d)) => v.push(Some((d - EPOCH).num_days() as i32)),
+                (ColumnData::Date(v), Slot::Null) => v.push(None),
+                (ColumnData::DateTime(v), Slot::DateTime(t)) => v.push(Some(t.timestamp_millis())),
+                (ColumnData::DateTime(v), Slot::Null) => v.push(None),
                 _ => mismatch(),
             }
         }

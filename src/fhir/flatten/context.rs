@@ -11,29 +11,47 @@ pub(super) struct Context<'a> {
     pub resource: String,
 }
 
+/// A field's name for an error message: a literal, or a closure that formats one with its index,
+/// so that the name is only made when an error needs it (never, on good data).
+pub trait FieldName {
+    fn name(self) -> String;
+}
+
+impl FieldName for &str {
+    fn name(self) -> String {
+        self.to_owned()
+    }
+}
+
+impl<F: FnOnce() -> String> FieldName for F {
+    fn name(self) -> String {
+        self()
+    }
+}
+
 impl Context<'_> {
-    pub fn field_error(&self, field: &str, message: impl Into<String>) -> FhirError {
-        FhirError::Field { file: self.file.to_owned(), resource: self.resource.clone(), field: field.to_owned(), message: message.into() }
+    pub fn field_error(&self, field: impl FieldName, message: impl Into<String>) -> FhirError {
+        FhirError::Field { file: self.file.to_owned(), resource: self.resource.clone(), field: field.name(), message: message.into() }
     }
 
-    pub fn instant(&self, field: &str, text: &str) -> Result<DateTime<Utc>, FhirError> {
+    pub fn instant(&self, field: impl FieldName, text: &str) -> Result<DateTime<Utc>, FhirError> {
         parse_instant(text).map_err(|m| self.field_error(field, m))
     }
 
-    pub fn optional_instant(&self, field: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>, FhirError> {
+    pub fn optional_instant(&self, field: impl FieldName, text: Option<&str>) -> Result<Option<DateTime<Utc>>, FhirError> {
         text.map(|t| self.instant(field, t)).transpose()
     }
 
-    pub fn optional_date(&self, field: &str, text: Option<&str>) -> Result<Option<NaiveDate>, FhirError> {
+    pub fn optional_date(&self, field: impl FieldName, text: Option<&str>) -> Result<Option<NaiveDate>, FhirError> {
         text.map(|t| parse_date(t).map_err(|m| self.field_error(field, m))).transpose()
     }
 
-    pub fn optional_time(&self, field: &str, text: Option<&str>) -> Result<Option<String>, FhirError> {
+    pub fn optional_time(&self, field: impl FieldName, text: Option<&str>) -> Result<Option<String>, FhirError> {
         text.map(|t| parse_time(t).map_err(|m| self.field_error(field, m))).transpose()
     }
 
     /// A WGS84 coordinate must be a finite number within its range.
-    pub fn coordinate(&self, field: &str, value: Option<f64>, limit: f64) -> Result<Option<f64>, FhirError> {
+    pub fn coordinate(&self, field: impl FieldName, value: Option<f64>, limit: f64) -> Result<Option<f64>, FhirError> {
         match value {
             Some(v) if !v.is_finite() || v.abs() > limit => Err(self.field_error(field, format!("{v} is not a WGS84 coordinate (|value| ≤ {limit})"))),
             other => Ok(other),

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use polars::prelude::Column;
 
-pub(super) fn visit(state: &mut State, ctx: &Context<'_>, location: Location, file: usize) -> Result<(), FhirError> {
+pub(super) fn visit(state: &mut State, ctx: &Context<'_>, location: Location<'_>, file: usize) -> Result<(), FhirError> {
     let updated = state.note_update(ctx, location.meta.last_updated.as_deref())?;
     let created = creation_date(ctx, &location.extension)?;
     let establishment = state.reference(ctx, file, "managingOrganization", location.managing_organization.as_ref(), "Organization")?;
@@ -20,8 +20,8 @@ pub(super) fn visit(state: &mut State, ctx: &Context<'_>, location: Location, fi
 
     let mut row = state.builders.lieux.row();
     row.set("identifiant_ror", location.id.as_str())
-        .set("identifiant_lieu", location.identifier.first().and_then(|i| i.value.clone()))
-        .set("nom", location.name.clone())
+        .set("identifiant_lieu", location.identifier.first().and_then(|i| i.value.as_deref()))
+        .set("nom", location.name.as_deref())
         .set("entite_geographique_id", establishment)
         .set("region_code", region(&location.meta))
         .set("date_creation", created)
@@ -66,29 +66,30 @@ pub(super) fn visit(state: &mut State, ctx: &Context<'_>, location: Location, fi
 }
 
 /// The sub-extensions of one ror-location-supported-capacity record.
-fn set_capacity(ctx: &Context<'_>, row: &mut Row, capacity: &Extension, n: usize) -> Result<(), FhirError> {
+fn set_capacity(ctx: &Context<'_>, row: &mut Row, capacity: &Extension<'_>, n: usize) -> Result<(), FhirError> {
     let coded = |name: &str| code_and_label(extension(&capacity.extension, name).and_then(|e| first_coding(e.value_codeable_concept.as_ref())));
-    for (part, column) in [
-        ("capacityType", "nature_capacite"),
-        ("capacityStatus", "statut_capacite"),
-        ("temporalityCapacity", "temporalite"),
-        ("capacitySourceType", "type_source"),
-        ("genderCapacityAvailable", "genre"),
-        ("capacityClosingType", "type_fermeture"),
-        ("additionalBedType", "type_lit_supplementaire"),
-        ("crisisType", "type_crise"),
-        ("temporaryAssignement", "affectation_temporaire"),
+    // Column names written out, not formatted from a stem: this runs for every capacity record.
+    for (part, code_column, label_column) in [
+        ("capacityType", "nature_capacite_code", "nature_capacite_libelle"),
+        ("capacityStatus", "statut_capacite_code", "statut_capacite_libelle"),
+        ("temporalityCapacity", "temporalite_code", "temporalite_libelle"),
+        ("capacitySourceType", "type_source_code", "type_source_libelle"),
+        ("genderCapacityAvailable", "genre_code", "genre_libelle"),
+        ("capacityClosingType", "type_fermeture_code", "type_fermeture_libelle"),
+        ("additionalBedType", "type_lit_supplementaire_code", "type_lit_supplementaire_libelle"),
+        ("crisisType", "type_crise_code", "type_crise_libelle"),
+        ("temporaryAssignement", "affectation_temporaire_code", "affectation_temporaire_libelle"),
     ] {
         let (code, label) = coded(part);
-        row.set(&format!("{column}_code"), code).set(&format!("{column}_libelle"), label);
+        row.set(code_column, code).set(label_column, label);
     }
     let count = extension(&capacity.extension, "nbCapacity").and_then(|e| e.value_integer);
     if count.is_some_and(|c| c < 0) {
-        return Err(ctx.field_error(&format!("extension[ror-location-supported-capacity][{n}].nbCapacity"), "a capacity cannot be negative"));
+        return Err(ctx.field_error(|| format!("extension[ror-location-supported-capacity][{n}].nbCapacity"), "a capacity cannot be negative"));
     }
     let updated = extension(&capacity.extension, "capacityUpdateDate").and_then(|e| e.value_date_time.as_deref());
     row.set("nombre", count)
-        .set("date_mise_a_jour_capacite", ctx.optional_instant(&format!("extension[ror-location-supported-capacity][{n}].capacityUpdateDate"), updated)?);
+        .set("date_mise_a_jour_capacite", ctx.optional_instant(|| format!("extension[ror-location-supported-capacity][{n}].capacityUpdateDate"), updated)?);
     Ok(())
 }
 

@@ -142,11 +142,16 @@ struct State {
 impl State {
     /// Turn one resource of a file's part into rows. Its file is the part's only one (index 0);
     /// duplicates are checked when the part is merged.
-    fn visit(&mut self, path: &str, parsed: Parsed) -> Result<(), FhirError> {
+    fn visit(&mut self, path: &str, parsed: Parsed<'_>) -> Result<(), FhirError> {
         let key = format!("{}/{}", parsed.resource_type, parsed.id);
-        *self.resources_by_type.entry(parsed.resource_type).or_default() += 1;
+        match self.resources_by_type.get_mut(parsed.resource_type) {
+            Some(count) => *count += 1,
+            None => {
+                self.resources_by_type.insert(parsed.resource_type.to_owned(), 1);
+            }
+        }
         let ctx = Context { file: path, resource: format!("{} {key}", parsed.position) };
-        self.keys.push((key, parsed.position));
+        self.keys.push((key, parsed.position.to_owned()));
         let file = 0;
         // A resource that did not parse fails here; the merge checks its id for a duplicate first.
         match parsed.typed? {
@@ -229,7 +234,7 @@ impl State {
 
     /// Note a reference for the final check and return the id it points to. A reference to the
     /// wrong resource type, or one that cannot be parsed, is an error now.
-    fn reference(&mut self, ctx: &Context<'_>, file: usize, field: &str, reference: Option<&Reference>, expected: &str) -> Result<Option<String>, FhirError> {
+    fn reference(&mut self, ctx: &Context<'_>, file: usize, field: &str, reference: Option<&Reference<'_>>, expected: &str) -> Result<Option<String>, FhirError> {
         let Some(reference) = reference else { return Ok(None) };
         let Some(text) = reference.reference.as_deref() else { return Ok(None) };
         let Some((kind, id)) = parse_reference(reference) else {

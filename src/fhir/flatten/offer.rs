@@ -7,7 +7,7 @@ use crate::fhir::codes::{code_and_label, coding_of, extension, extensions, first
 use crate::fhir::model::{AvailableTime, HealthcareService};
 use crate::fhir::FhirError;
 
-pub(super) fn visit(state: &mut State, ctx: &Context<'_>, offer: HealthcareService, file: usize) -> Result<(), FhirError> {
+pub(super) fn visit(state: &mut State, ctx: &Context<'_>, offer: HealthcareService<'_>, file: usize) -> Result<(), FhirError> {
     let updated = state.note_update(ctx, offer.meta.last_updated.as_deref())?;
     let created = creation_date(ctx, &offer.extension)?;
     let provider = state.reference(ctx, file, "providedBy", offer.provided_by.as_ref(), "Organization")?;
@@ -17,26 +17,27 @@ pub(super) fn visit(state: &mut State, ctx: &Context<'_>, offer: HealthcareServi
     }
     let ext = &offer.extension;
     let field = coding_of(&offer.kind, "TRE_R227");
-    state.offer_fields.insert(offer.id.clone(), field.and_then(|c| c.code.clone()));
+    state.offer_fields.insert(offer.id.as_str().to_owned(), field.and_then(|c| c.code.as_deref().map(str::to_owned)));
 
     let mut row = state.builders.offres.row();
     row.set("identifiant_ror", offer.id.as_str())
         .set("identifiant_offre", offer_identifier(&offer))
-        .set("nom", offer.name.clone())
+        .set("nom", offer.name.as_deref())
         .set("lieu_id", places.into_iter().flatten().next())
         .set("unite_sensible", extension(ext, "ror-healthcareservice-sensitive-unit").and_then(|e| e.value_boolean))
         .set("region_code", region(&offer.meta))
         .set("date_creation", created)
         .set("date_mise_a_jour", updated);
-    for (column, coding) in [
-        ("type_offre", offer.category.first().and_then(|c| c.coding.first())),
-        ("champ_activite", field),
-        ("activite_operationnelle", coding_of(&offer.specialty, "TRE_R211")),
-        ("mode_prise_en_charge", coding_of(&offer.characteristic, "TRE_R213")),
-        ("public_pris_en_charge", coding_of(&offer.characteristic, "TRE_R239")),
+    // Column names written out, not formatted from a stem: this runs for every offer.
+    for (code_column, label_column, coding) in [
+        ("type_offre_code", "type_offre_libelle", offer.category.first().and_then(|c| c.coding.first())),
+        ("champ_activite_code", "champ_activite_libelle", field),
+        ("activite_operationnelle_code", "activite_operationnelle_libelle", coding_of(&offer.specialty, "TRE_R211")),
+        ("mode_prise_en_charge_code", "mode_prise_en_charge_libelle", coding_of(&offer.characteristic, "TRE_R213")),
+        ("public_pris_en_charge_code", "public_pris_en_charge_libelle", coding_of(&offer.characteristic, "TRE_R239")),
     ] {
         let (code, label) = code_and_label(coding);
-        row.set(&format!("{column}_code"), code).set(&format!("{column}_libelle"), label);
+        row.set(code_column, code).set(label_column, label);
     }
     if let Some(patients) = extension(ext, "ror-healthcareservice-patient-type") {
         if let Some(range) = extension(&patients.extension, "ageRange").and_then(|e| e.value_range.as_ref()) {
@@ -52,9 +53,9 @@ pub(super) fn visit(state: &mut State, ctx: &Context<'_>, offer: HealthcareServi
 }
 
 /// The functional id "RR/nnnnnnn" (identifier of type 35), or the first identifier.
-fn offer_identifier(offer: &HealthcareService) -> Option<String> {
+fn offer_identifier<'a>(offer: &'a HealthcareService<'_>) -> Option<&'a str> {
     let typed = offer.identifier.iter().find(|i| i.kind.as_ref().and_then(|k| k.coding.first()).and_then(|c| c.code.as_deref()) == Some("35"));
-    typed.or_else(|| offer.identifier.first()).and_then(|i| i.value.clone())
+    typed.or_else(|| offer.identifier.first()).and_then(|i| i.value.as_deref())
 }
 
 fn day_number(day: &str) -> Option<i64> {
@@ -62,15 +63,15 @@ fn day_number(day: &str) -> Option<i64> {
 }
 
 /// availableTime → horaires: one row per day and time slot.
-fn hours(state: &mut State, ctx: &Context<'_>, offer: &HealthcareService) -> Result<(), FhirError> {
+fn hours(state: &mut State, ctx: &Context<'_>, offer: &HealthcareService<'_>) -> Result<(), FhirError> {
     let mut rank = 0i64;
     for (i, slot) in offer.available_time.iter().enumerate() {
         let days = slot_days(slot);
-        let start = ctx.optional_time(&format!("availableTime[{i}].availableStartTime"), slot.available_start_time.as_deref())?;
-        let end = ctx.optional_time(&format!("availableTime[{i}].availableEndTime"), slot.available_end_time.as_deref())?;
+        let start = ctx.optional_time(|| format!("availableTime[{i}].availableStartTime"), slot.available_start_time.as_deref())?;
+        let end = ctx.optional_time(|| format!("availableTime[{i}].availableEndTime"), slot.available_end_time.as_deref())?;
         let period = extension(&slot.extension, "ror-available-time-effective-opening-closing-date").and_then(|e| e.value_period.as_ref());
-        let from = ctx.optional_date(&format!("availableTime[{i}].extension[effective-opening-closing-date].start"), period.and_then(|p| p.start.as_deref()))?;
-        let to = ctx.optional_date(&format!("availableTime[{i}].extension[effective-opening-closing-date].end"), period.and_then(|p| p.end.as_deref()))?;
+        let from = ctx.optional_date(|| format!("availableTime[{i}].extension[effective-opening-closing-date].start"), period.and_then(|p| p.start.as_deref()))?;
+        let to = ctx.optional_date(|| format!("availableTime[{i}].extension[effective-opening-closing-date].end"), period.and_then(|p| p.end.as_deref()))?;
         let (code, label) = code_and_label(extension(&slot.extension, "ror-available-time-type-of-time").and_then(|e| first_coding(e.value_codeable_concept.as_ref())));
         for day in days {
             rank += 1;
@@ -93,7 +94,7 @@ fn hours(state: &mut State, ctx: &Context<'_>, offer: &HealthcareService) -> Res
 
 /// The days a slot covers: ROR's number-of-day extension when present, else FHIR's daysOfWeek
 /// (one row each), else one row with no day.
-fn slot_days(slot: &AvailableTime) -> Vec<Option<i64>> {
+fn slot_days(slot: &AvailableTime<'_>) -> Vec<Option<i64>> {
     if let Some(n) = extension(&slot.extension, "ror-available-time-number-days-of-week").and_then(|e| e.value_integer) {
         return vec![Some(n)];
     }
@@ -106,7 +107,7 @@ fn slot_days(slot: &AvailableTime) -> Vec<Option<i64>> {
 }
 
 /// The ror-healthcareservice-contact extensions → contacts rows, one per telecom.
-fn offer_contacts(state: &mut State, offer: &HealthcareService) {
+fn offer_contacts(state: &mut State, offer: &HealthcareService<'_>) {
     for (c, contact) in extensions(&offer.extension, "ror-healthcareservice-contact").enumerate() {
         let purpose = extension(&contact.extension, "purposeContact").and_then(|e| first_coding(e.value_codeable_concept.as_ref()));
         let level = extension(&contact.extension, "ror-confidentiality-level")
@@ -115,7 +116,7 @@ fn offer_contacts(state: &mut State, offer: &HealthcareService) {
         for (t, telecom) in extensions(&contact.extension, "ror-healthcareservice-contact-telecom").enumerate() {
             let channel = extension(&telecom.extension, "ror-telecom-communication-channel").and_then(|e| first_coding(e.value_codeable_concept.as_ref()));
             let telecom_level = extension(&telecom.extension, "ror-telecom-confidentiality-level").and_then(|e| first_coding(e.value_codeable_concept.as_ref()));
-            let value = extension(&telecom.extension, "telecomAddress").and_then(|e| e.value_string.clone());
+            let value = extension(&telecom.extension, "telecomAddress").and_then(|e| e.value_string.as_deref());
             let mut row = state.builders.contacts.row();
             row.set("contact_id", format!("offre-{}-{}-{}", offer.id, c + 1, t + 1))
                 .set("entite_type", "offre")

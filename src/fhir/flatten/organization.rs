@@ -12,7 +12,7 @@ const ID_NAT_STRUCT_SYSTEM: &str = "urn:oid:1.2.250.1.71.4.2.2";
 
 /// Which of the three ROR organisation kinds this is. An internal organisation says so by its
 /// type (TRE_R207) or its national id system; otherwise a `partOf` makes it an establishment.
-fn kind(org: &Organization) -> OrgKind {
+fn kind(org: &Organization<'_>) -> OrgKind {
     let internal_type = coding_of(&org.kind, "TRE_R207").is_some();
     let internal_id = org.identifier.iter().any(|i| i.system.as_deref().is_some_and(|s| s.contains("oi.esante.gouv.fr")));
     if internal_type || internal_id {
@@ -24,12 +24,12 @@ fn kind(org: &Organization) -> OrgKind {
     }
 }
 
-pub(super) fn visit(state: &mut State, ctx: &Context<'_>, org: Organization, file: usize) -> Result<(), FhirError> {
+pub(super) fn visit(state: &mut State, ctx: &Context<'_>, org: Organization<'_>, file: usize) -> Result<(), FhirError> {
     let kind = kind(&org);
     let updated = state.note_update(ctx, org.meta.last_updated.as_deref())?;
     let created = creation_date(ctx, &org.extension)?;
     let part_of = state.reference(ctx, file, "partOf", org.part_of.as_ref(), "Organization")?;
-    state.organizations.insert(org.id.clone(), OrgInfo { kind, part_of: part_of.clone() });
+    state.organizations.insert(org.id.as_str().to_owned(), OrgInfo { kind, part_of: part_of.clone() });
 
     let builder = match kind {
         OrgKind::Juridique => &state.builders.entites_juridiques,
@@ -47,7 +47,7 @@ pub(super) fn visit(state: &mut State, ctx: &Context<'_>, org: Organization, fil
             row.set("id_nat_struct", identifier_value(&org.identifier, |s, t| s == ID_NAT_STRUCT_SYSTEM || t == "40"))
                 .set("finess_ej", identifier_value(&org.identifier, |s, t| s.contains("finess") || t == "1"))
                 .set("siren", identifier_value(&org.identifier, |s, t| (s.contains("sirene") && t != "3") || t == "2"))
-                .set("raison_sociale", org.name.clone());
+                .set("raison_sociale", org.name.as_deref());
             let (code, label) = code_and_label(coding_of(&org.kind, "TRE_R72"));
             row.set("statut_juridique_code", code).set("statut_juridique_libelle", label);
             set_address(&mut row, org.address.first());
@@ -58,8 +58,8 @@ pub(super) fn visit(state: &mut State, ctx: &Context<'_>, org: Organization, fil
                 .set("id_nat_struct", identifier_value(&org.identifier, |s, t| s == ID_NAT_STRUCT_SYSTEM || t == "40"))
                 .set("finess_eg", identifier_value(&org.identifier, |s, t| s.contains("finess") || t == "1"))
                 .set("siret", identifier_value(&org.identifier, |s, t| t == "3" || (s.contains("sirene") && t != "2")))
-                .set("denomination", org.name.clone())
-                .set("nom_operationnel", org.alias.first().cloned());
+                .set("denomination", org.name.as_deref())
+                .set("nom_operationnel", org.alias.first().map(|a| a.as_str()));
             let category = coding_of(&org.kind, "TRE_R66").or_else(|| coding_of(&org.kind, "TRE_R316"));
             let (code, label) = code_and_label(category);
             row.set("categorie_code", code).set("categorie_libelle", label);
@@ -78,7 +78,7 @@ pub(super) fn visit(state: &mut State, ctx: &Context<'_>, org: Organization, fil
         }
         OrgKind::Interne => {
             row.set("identifiant_national_oi", identifier_value(&org.identifier, |s, _| s.contains("oi.esante.gouv.fr")))
-                .set("nom", org.name.clone())
+                .set("nom", org.name.as_deref())
                 .set("organisation_parente_id", part_of.clone());
             let (code, label) = code_and_label(coding_of(&org.kind, "TRE_R207"));
             row.set("type_code", code).set("type_libelle", label);
@@ -98,29 +98,29 @@ pub(super) fn resolve_internal(state: &mut State) {
 }
 
 /// ror-meta-creation-date, common to every ROR resource.
-pub(super) fn creation_date(ctx: &Context<'_>, extensions: &[Extension]) -> Result<Option<chrono::DateTime<chrono::Utc>>, FhirError> {
+pub(super) fn creation_date(ctx: &Context<'_>, extensions: &[Extension<'_>]) -> Result<Option<chrono::DateTime<chrono::Utc>>, FhirError> {
     let text = extension(extensions, "ror-meta-creation-date").and_then(|e| e.value_date_time.as_deref());
     ctx.optional_instant("extension[ror-meta-creation-date].valueDateTime", text)
 }
 
 /// adresse, code_postal, commune from a FHIR Address.
-pub(super) fn set_address(row: &mut Row, address: Option<&Address>) {
+pub(super) fn set_address(row: &mut Row, address: Option<&Address<'_>>) {
     let Some(address) = address else { return };
     let line = address.line.iter().map(|l| l.trim()).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(", ");
     row.set("adresse", (!line.is_empty()).then_some(line))
-        .set("code_postal", address.postal_code.clone())
-        .set("commune", address.city.clone());
+        .set("code_postal", address.postal_code.as_deref())
+        .set("commune", address.city.as_deref());
 }
 
 /// The HL7 geolocation extension on an address: (latitude, longitude).
-fn geolocation(extensions: &[Extension]) -> (Option<f64>, Option<f64>) {
+fn geolocation(extensions: &[Extension<'_>]) -> (Option<f64>, Option<f64>) {
     let Some(geo) = extensions.iter().find(|e| e.url.ends_with("geolocation")) else { return (None, None) };
     let part = |name: &str| extension(&geo.extension, name).and_then(|e| e.value_decimal);
     (part("latitude"), part("longitude"))
 }
 
 /// Organization.contact → contacts rows, one per telecom.
-fn establishment_contacts(contacts: &mut TableBuilder, org: &Organization) {
+fn establishment_contacts(contacts: &mut TableBuilder, org: &Organization<'_>) {
     for (c, contact) in org.contact.iter().enumerate() {
         let level = extension(&contact.extension, "ror-contact-confidentiality-level").and_then(|e| first_coding(e.value_codeable_concept.as_ref()));
         let purpose = first_coding(contact.purpose.as_ref());
@@ -131,8 +131,8 @@ fn establishment_contacts(contacts: &mut TableBuilder, org: &Organization) {
             row.set("contact_id", format!("entite_geographique-{}-{}-{}", org.id, c + 1, t + 1))
                 .set("entite_type", "entite_geographique")
                 .set("entite_geographique_id", org.id.as_str())
-                .set("systeme", telecom.system.clone())
-                .set("valeur", telecom.value.clone());
+                .set("systeme", telecom.system.as_deref())
+                .set("valeur", telecom.value.as_deref());
             set_contact_codes(&mut row, purpose, level, channel, telecom_level);
             contacts.push(row);
         }
@@ -142,10 +142,10 @@ fn establishment_contacts(contacts: &mut TableBuilder, org: &Organization) {
 /// The coded columns shared by every contact row.
 pub(super) fn set_contact_codes(
     row: &mut Row,
-    purpose: Option<&crate::fhir::model::Coding>,
-    level: Option<&crate::fhir::model::Coding>,
-    channel: Option<&crate::fhir::model::Coding>,
-    telecom_level: Option<&crate::fhir::model::Coding>,
+    purpose: Option<&crate::fhir::model::Coding<'_>>,
+    level: Option<&crate::fhir::model::Coding<'_>>,
+    channel: Option<&crate::fhir::model::Coding<'_>>,
+    telecom_level: Option<&crate::fhir::model::Coding<'_>>,
 ) {
     let (code, label) = code_and_label(purpose);
     row.set("nature_contact_code", code).set("nature_contact_libelle", label);

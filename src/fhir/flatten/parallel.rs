@@ -16,35 +16,35 @@ use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 use std::sync::{Condvar, Mutex};
 
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
 
 use super::context::Context;
 use super::State;
 use crate::fhir::model::{HealthcareService, Location, Organization, Practitioner, PractitionerRole};
 use crate::fhir::FhirError;
-use crate::source::{for_each_resource_in_file, RawResource, SnapshotFile};
+use crate::source::{for_each_resource_in_file, HeaderCheck, RawResource, SnapshotFile, SourceError};
 
 /// How many files the workers may have parsed and not yet handed over, per worker.
 const LOOKAHEAD_PER_WORKER: usize = 2;
 
 /// A resource of a type the tables use, deserialised.
-pub(super) enum Typed {
-    Organization(Organization),
-    Location(Location),
-    HealthcareService(HealthcareService),
-    Practitioner(Practitioner),
-    PractitionerRole(PractitionerRole),
+pub(super) enum Typed<'a> {
+    Organization(Organization<'a>),
+    Location(Location<'a>),
+    HealthcareService(HealthcareService<'a>),
+    Practitioner(Practitioner<'a>),
+    PractitionerRole(PractitionerRole<'a>),
     /// Other types ($export may add some) are counted, not tabulated.
     Other,
 }
 
 /// One resource of a file, as the builder needs it: where it was, what it is, and its typed form
-/// or why it has none.
-pub(super) struct Parsed {
-    pub position: String,
-    pub resource_type: String,
-    pub id: String,
-    pub typed: Result<Typed, FhirError>,
+/// or why it has none. Borrowed from the file's text, which outlives the visit.
+pub(super) struct Parsed<'a> {
+    pub position: &'a str,
+    pub resource_type: &'a str,
+    pub id: &'a str,
+    pub typed: Result<Typed<'a>, FhirError>,
 }
 
 /// What a worker makes of one file: its part of the tables, and the error that stopped it, if one
@@ -55,43 +55,55 @@ pub(super) struct FilePart {
     pub error: Option<FhirError>,
 }
 
+/// The resource types the tables use. Their structs declare `resourceType` and `id`, so a
+/// resource that names either twice fails their parse, which then asks the reader for the header
+/// check it deferred: the reader need not read their whole text to find type and id.
+const TABULATED_TYPES: &[&str] = &["Organization", "Location", "HealthcareService", "Practitioner", "PractitionerRole"];
+
 /// Read, parse and flatten one file.
 pub(super) fn flatten_file(file: &SnapshotFile) -> FilePart {
     let mut state = State::default();
-    let read = for_each_resource_in_file(file, |raw: RawResource<'_>| state.visit(&file.path, parse_resource(raw)));
+    let read = for_each_resource_in_file(file, HeaderCheck::DeferFor(TABULATED_TYPES), |raw: RawResource<'_>| {
+        let parsed = parse_resource(raw)?;
+        state.visit(&file.path, parsed)
+    });
     FilePart { path: file.path.clone(), state, error: read.err() }
 }
 
-fn parse_resource(raw: RawResource<'_>) -> Parsed {
-    let ctx = Context { file: raw.file, resource: format!("{} {}/{}", raw.position, raw.resource_type, raw.id) };
+/// The resource deserialised into its typed struct. A header error (the reader's check, deferred)
+/// is the outer error: the resource then never reached the tables, as with any reader error.
+fn parse_resource(raw: RawResource<'_>) -> Result<Parsed<'_>, FhirError> {
     let typed = match raw.resource_type {
-        "Organization" => parse(&ctx, raw).map(Typed::Organization),
-        "Location" => parse(&ctx, raw).map(Typed::Location),
-        "HealthcareService" => parse(&ctx, raw).map(Typed::HealthcareService),
-        "Practitioner" => parse(&ctx, raw).map(Typed::Practitioner),
-        "PractitionerRole" => parse(&ctx, raw).map(Typed::PractitionerRole),
+        "Organization" => parse(raw)?.map(Typed::Organization),
+        "Location" => parse(raw)?.map(Typed::Location),
+        "HealthcareService" => parse(raw)?.map(Typed::HealthcareService),
+        "Practitioner" => parse(raw)?.map(Typed::Practitioner),
+        "PractitionerRole" => parse(raw)?.map(Typed::PractitionerRole),
         _ => Ok(Typed::Other),
     };
-    Parsed { position: raw.position.to_owned(), resource_type: raw.resource_type.to_owned(), id: raw.id.to_owned(), typed }
+    Ok(Parsed { position: raw.position, resource_type: raw.resource_type, id: raw.id, typed })
 }
 
 /// Deserialise a resource into its typed struct. The fast path is plain serde_json; only a
 /// resource that fails is parsed again with path tracking, so that its error names the field
-/// (tracking every path costs about a third of the parse on good data).
-fn parse<T: DeserializeOwned>(ctx: &Context<'_>, raw: RawResource<'_>) -> Result<T, FhirError> {
+/// (tracking every path costs about a third of the parse on good data). The error's context is
+/// made then too, not for every resource.
+fn parse<'a, T: Deserialize<'a>>(raw: RawResource<'a>) -> Result<Result<T, FhirError>, SourceError> {
     if let Ok(value) = serde_json::from_str(raw.json.get()) {
-        return Ok(value);
+        return Ok(Ok(value));
     }
+    raw.verify_header()?;
     let mut de = serde_json::Deserializer::from_str(raw.json.get());
-    match serde_path_to_error::deserialize(&mut de) {
+    Ok(match serde_path_to_error::deserialize(&mut de) {
         Ok(value) => Ok(value),
         Err(e) => {
             let path = e.path().to_string();
             let message = e.inner().to_string();
             let message = message.rfind(" at line ").map_or(message.clone(), |i| message[..i].to_owned());
-            Err(ctx.field_error(&path, message))
+            let ctx = Context { file: raw.file, resource: format!("{} {}/{}", raw.position, raw.resource_type, raw.id) };
+            Err(ctx.field_error(path.as_str(), message))
         }
-    }
+    })
 }
 
 /// How many threads parse: one per core, never more than there are files.

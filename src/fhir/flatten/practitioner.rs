@@ -10,27 +10,27 @@ use crate::fhir::FhirError;
 
 const ID_NAT_PS_SYSTEM: &str = "urn:oid:1.2.250.1.71.4.2.1";
 
-pub(super) fn visit_practitioner(state: &mut State, ctx: &Context<'_>, practitioner: Practitioner) -> Result<(), FhirError> {
+pub(super) fn visit_practitioner(state: &mut State, ctx: &Context<'_>, practitioner: Practitioner<'_>) -> Result<(), FhirError> {
     state.note_update(ctx, practitioner.meta.last_updated.as_deref())?;
     let id_nat_ps = practitioner
         .identifier
         .iter()
         .find(|i| i.system.as_deref() == Some(ID_NAT_PS_SYSTEM))
         .or_else(|| practitioner.identifier.first())
-        .and_then(|i| i.value.clone());
+        .and_then(|i| i.value.as_deref().map(str::to_owned));
     let name = practitioner.name.first();
     state.practitioners.insert(
-        practitioner.id.clone(),
+        practitioner.id.as_str().to_owned(),
         PractitionerInfo {
             id_nat_ps,
-            family: name.and_then(|n| n.family.clone()),
+            family: name.and_then(|n| n.family.as_deref().map(str::to_owned)),
             given: name.map(|n| n.given.join(" ")).filter(|g| !g.is_empty()),
         },
     );
     Ok(())
 }
 
-pub(super) fn visit_role(state: &mut State, ctx: &Context<'_>, role: PractitionerRole, file: usize) -> Result<(), FhirError> {
+pub(super) fn visit_role(state: &mut State, ctx: &Context<'_>, role: PractitionerRole<'_>, file: usize) -> Result<(), FhirError> {
     let updated = state.note_update(ctx, role.meta.last_updated.as_deref())?;
     let practitioner = state.reference(ctx, file, "practitioner", role.practitioner.as_ref(), "Practitioner")?;
     let mut offers = Vec::new();
@@ -47,8 +47,8 @@ pub(super) fn visit_role(state: &mut State, ctx: &Context<'_>, role: Practitione
     // ANS names the exercise-name extension both ways across IG versions.
     let exercise_name = extension(&role.extension, "RORPractitionerRoleName").or_else(|| extension(&role.extension, "ror-practitionerrole-name"));
     if let Some(name) = exercise_name {
-        row.set("nom_exercice", extension(&name.extension, "exerciseLastName").and_then(|e| e.value_string.clone()))
-            .set("prenom_exercice", extension(&name.extension, "exerciseFirstName").and_then(|e| e.value_string.clone()));
+        row.set("nom_exercice", extension(&name.extension, "exerciseLastName").and_then(|e| e.value_string.as_deref()))
+            .set("prenom_exercice", extension(&name.extension, "exerciseFirstName").and_then(|e| e.value_string.as_deref()));
     }
     let (code, label) = code_and_label(first_coding(role.code.first()));
     row.set("profession_code", code).set("profession_libelle", label);
@@ -86,5 +86,5 @@ pub(super) fn resolve_roles(state: &mut State) {
 }
 
 fn row_is_null(row: &crate::table::Row, column: &str) -> bool {
-    row.get(column).is_none_or(|c| *c == crate::table::Cell::Null)
+    row.get(column).is_none_or(|c| c == crate::table::Cell::Null)
 }
