@@ -354,10 +354,7 @@ mod tests {
 
     /// Tiny full tables: every table empty except a few professionals and their offers.
     fn tables() -> Tables {
-        let mut tables = Tables::new();
-        for spec in catalog::ALL {
-            tables.insert(spec.name, TableBuilder::new(spec).finish().unwrap());
-        }
+        let mut tables = crate::table::empty_tables();
         let mut offres = TableBuilder::new(&catalog::OFFRES);
         for (id, sensitive) in [("o1", false), ("o2", true)] {
             let mut r = offres.row();

@@ -151,10 +151,7 @@ mod tests {
 
     /// Three places in two départements; one hosts only a sensitive unit.
     fn tables() -> Tables {
-        let mut tables = Tables::new();
-        for spec in catalog::ALL {
-            tables.insert(spec.name, TableBuilder::new(spec).finish().unwrap());
-        }
+        let mut tables = crate::table::empty_tables();
         let mut lieux = TableBuilder::new(&catalog::LIEUX);
         for (id, cog) in [("l1", "75056"), ("l2", "75056"), ("l3", "29019"), ("l4", "29019")] {
             let mut r = lieux.row();

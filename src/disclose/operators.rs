@@ -12,10 +12,10 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
 use polars::prelude::*;
-use rayon::iter::{IntoParallelRefIterator, ParallelIterator};
+use rayon::iter::{IntoParallelIterator, ParallelIterator};
 use serde::Serialize;
 
-use super::pseudonym::{IdentifierKind, Pseudonymiser};
+use super::pseudonym::{IdentifierKind, Pseudonymiser, PSEUDONYM_LEN};
 use crate::table::{ColumnSpec, ColumnType, TableSpec};
 
 /// A generalisation level: a value is replaced by the class that contains it.
@@ -194,6 +194,10 @@ impl ColumnRule {
     }
 }
 
+/// Values pseudonymised per task: large enough to amortise a task, small enough to share a column
+/// among the cores.
+const PSEUDONYMS_PER_TASK: usize = 16_384;
+
 /// Apply a publishing rule to a column. `pseudonymiser` is Some whenever the rule pseudonymises
 /// (the caller checks this before, naming the audience). Errors are polars' own and never quote values.
 pub fn transform(rule: &ColumnRule, column: &Column, pseudonymiser: Option<&Pseudonymiser<'_>>) -> Result<Column, String> {
@@ -202,10 +206,24 @@ pub fn transform(rule: &ColumnRule, column: &Column, pseudonymiser: Option<&Pseu
         ColumnRule::Keep | ColumnRule::Drop => column.clone(),
         ColumnRule::Pseudonymise(kind) => {
             let p = pseudonymiser.ok_or("no pseudonymisation key for this audience")?;
-            let values: Vec<Option<&str>> = column.str().map_err(|e| e.to_string())?.iter().collect();
-            // One HMAC per value, independent of the others: on every core, in the column's order.
-            let out: Vec<Option<String>> = values.par_iter().map(|v| v.map(|v| p.pseudonym(*kind, v))).collect();
-            Column::new(name, out)
+            let values = column.str().map_err(|e| e.to_string())?.rechunk();
+            // One HMAC per value, independent of the others: blocks of rows on every core (one
+            // scratch buffer per thread), each made into its part of the column, joined in order.
+            let rows = values.len();
+            let parts: Vec<StringChunked> = (0..rows.div_ceil(PSEUDONYMS_PER_TASK))
+                .into_par_iter()
+                .map_init(Vec::new, |scratch, block| {
+                    let start = block * PSEUDONYMS_PER_TASK;
+                    let slice = values.slice(start as i64, PSEUDONYMS_PER_TASK.min(rows - start));
+                    let bytes: Vec<Option<[u8; PSEUDONYM_LEN]>> = slice.iter().map(|v| v.map(|v| p.pseudonym_into(*kind, v, scratch))).collect();
+                    StringChunked::from_iter_options(name.clone(), bytes.iter().map(|b| b.as_ref().map(|b| std::str::from_utf8(b).expect("base32 is ASCII"))))
+                })
+                .collect();
+            let mut out = StringChunked::full_null(name, 0);
+            for part in &parts {
+                out.append(part).map_err(|e| e.to_string())?;
+            }
+            out.rechunk().into_owned().into_column()
         }
         ColumnRule::Generalise(level @ (Generalisation::Departement | Generalisation::Region)) => {
             let values = column.str().map_err(|e| e.to_string())?;

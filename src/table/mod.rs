@@ -68,6 +68,12 @@ impl Table {
 /// All tables of one stage's output, by name (BTreeMap: iteration order is the name order).
 pub type Tables = BTreeMap<&'static str, Table>;
 
+/// Every table of the catalogue, empty: unit tests' fixtures start here and fill in their rows.
+#[cfg(test)]
+pub fn empty_tables() -> Tables {
+    catalog::ALL.iter().map(|spec| (spec.name, TableBuilder::new(spec).finish().expect("an empty table builds"))).collect()
+}
+
 /// A single value on its way into a column. Text may be borrowed (from the snapshot's text, say):
 /// the row copies it once, into its own buffer.
 #[derive(Debug, Clone, PartialEq)]
