@@ -164,6 +164,13 @@ impl Drop for Staging {
     fn drop(&mut self) {
         if !self.committed {
             let _ = fs::remove_dir_all(&self.dir);
+            // A night that released nothing leaves no empty folder behind either (remove_dir
+            // only removes an empty one: a publication's other releases keep it).
+            if fs::remove_dir(&self.publication_dir).is_ok() {
+                if let Some(root) = self.publication_dir.parent() {
+                    let _ = fs::remove_dir(root);
+                }
+            }
         }
     }
 }
