@@ -50,7 +50,7 @@ pub enum PipelineError {
     Disclose(#[from] DiscloseError),
     /// A sensitive extract could not be delivered (src/deliver); the releases are complete.
     #[error(transparent)]
-    Deliver(#[from] deliver::DeliverError),
+    Deliver(Box<deliver::DeliverError>),
     /// Publishing to data.gouv.fr failed or was refused (src/publish).
     #[error(transparent)]
     Publish(#[from] publish::PublishError),
@@ -75,6 +75,14 @@ pub enum PipelineError {
     Report(#[from] report::ReportError),
     #[error("the quality gate refused release {publication}/{version}: {failures} failing check(s); the release is in {dir}, marked failed, and `latest` was not moved (details in its gate.md)\n{details}")]
     GateRefused { publication: String, version: String, dir: String, failures: u64, details: String },
+}
+
+/// Boxed: a delivery error carries a recipient's whole context, and every `Result` of the
+/// pipeline would otherwise be as large as it.
+impl From<deliver::DeliverError> for PipelineError {
+    fn from(e: deliver::DeliverError) -> Self {
+        PipelineError::Deliver(Box::new(e))
+    }
 }
 
 impl From<SourceError> for PipelineError {

@@ -153,7 +153,7 @@ fn a_no_change_night_rebuilds_nothing_and_a_damaged_release_is_not_reused() {
     let latest = fs::read_link(out.path().join("releases/public/latest")).unwrap();
     let csv = out.path().join("releases/public").join(latest).join("offres.csv");
     let mut text = fs::read_to_string(&csv).unwrap();
-    text.push_str("\n");
+    text.push('\n');
     fs::write(&csv, text).unwrap();
     let third = run(&["--log-format", "json", "run", "--no-deliver", "--out", out_arg]);
     assert!(stages_run(&third).contains(&"flatten".to_owned()), "{}", stderr(&third));

@@ -59,7 +59,7 @@ pub fn siret(value: &str) -> Verdict {
     }
     if value.starts_with(LA_POSTE_SIREN) && value != LA_POSTE_HEAD_OFFICE {
         let sum: u32 = value.bytes().map(|b| u32::from(b - b'0')).sum();
-        return if sum % 5 == 0 { Ok(()) } else { Err("La Poste SIRET whose digit sum is not a multiple of 5") };
+        return if sum.is_multiple_of(5) { Ok(()) } else { Err("La Poste SIRET whose digit sum is not a multiple of 5") };
     }
     if !luhn_valid(&value[..9]) {
         return Err("its SIREN has a wrong Luhn key");

@@ -276,7 +276,7 @@ fn parse_date(s: &str) -> Option<NaiveDate> {
 fn parse_datetime(s: &str) -> Option<NaiveDateTime> {
     let b = s.as_bytes();
     let fast = (b.len() == 20 && b[10] == b'T' && b[13] == b':' && b[16] == b':' && b[19] == b'Z')
-        .then(|| Some(fixed_date(&b[..10])?.and_hms_opt(digits(&b[11..13])?, digits(&b[14..16])?, digits(&b[17..19])?)?))
+        .then(|| fixed_date(&b[..10])?.and_hms_opt(digits(&b[11..13])?, digits(&b[14..16])?, digits(&b[17..19])?))
         .flatten();
     fast.or_else(|| NaiveDateTime::parse_from_str(s, crate::table::write::CSV_DATETIME_FORMAT).ok())
 }

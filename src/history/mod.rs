@@ -156,7 +156,7 @@ pub fn advance(previous: &PreviousHistory, tables: &Tables, version: &str) -> Re
         };
         let schema_version = versioning::bump(previous_version.as_deref().unwrap_or("1.0.0"), change);
         let digest = outcome.digest.clone();
-        schemas.entry(name.to_owned()).or_insert_with(BTreeMap::new).entry(schema_version.clone()).or_insert_with(|| SchemaFields {
+        schemas.entry(name.to_owned()).or_default().entry(schema_version.clone()).or_insert_with(|| SchemaFields {
             primary_key: table.spec.primary_key.to_owned(),
             columns: current_fields.iter().map(|f| f.0.clone()).collect(),
             types: current_fields.iter().map(|f| f.1.clone()).collect(),

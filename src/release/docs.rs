@@ -53,7 +53,7 @@ struct TableDoc {
 /// The ANS terminology a column's codes come from, as its description names it ("TRE_R227…").
 fn code_list(description: &str) -> String {
     description
-        .split(|c: char| c == '(' || c == ')' || c == ' ' || c == ',')
+        .split(['(', ')', ' ', ','])
         .find(|w| w.starts_with("TRE_") || w.starts_with("JDV_"))
         .map(|w| w.trim_end_matches([':', ';', '.']).to_owned())
         .unwrap_or_default()

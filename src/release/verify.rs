@@ -45,7 +45,7 @@ pub fn verify_path(path: &Path, options: &VerifyOptions) -> VerifyReport {
         report.problems.extend(crate::deliver::audit::verify(path));
         return report;
     }
-    if let Some(log) = path.parent().map(|out| crate::deliver::audit_log(out)).filter(|l| path.file_name().is_some_and(|n| n == "releases") && l.exists()) {
+    if let Some(log) = path.parent().map(crate::deliver::audit_log).filter(|l| path.file_name().is_some_and(|n| n == "releases") && l.exists()) {
         report.problems.extend(crate::deliver::audit::verify(&log));
     }
     if !path.is_dir() {

@@ -85,7 +85,7 @@ impl<'a> BlockText<'a> {
             DataType::String => return Ok(BlockText::Borrowed(column.str()?.iter().collect())),
             DataType::Int64 => {
                 for value in column.i64()?.iter() {
-                    out.cell(value, |bytes, v| write_integer(bytes, v));
+                    out.cell(value, write_integer);
                 }
             }
             DataType::Boolean => {
