@@ -38,18 +38,66 @@ fn polars_error(table: &str) -> impl Fn(PolarsError) -> GateError + '_ {
     move |source| GateError::Polars { table: table.to_owned(), source }
 }
 
-/// Write every table's files into the release's staging folder, read them back, check both
-/// encodings, and return their facts. One table's file bytes are held at a time.
+/// Write every table's files into the release's staging folder, read each back and compare it
+/// with the built table, and return their facts.
+///
+/// Memory: one file is read back at a time, its bytes dropped once parsed, and each reading is
+/// dropped once compared, so a table is held at most about twice beside the built one (the CSV as
+/// text while its columns are typed). Comparing each file with the built table proves them equal
+/// to each other too; a folder already written, with no built table, compares CSV with Parquet
+/// (`check_files`).
 pub fn check_spooled(ctx: &mut Context<'_>, tables: &Tables, staging: &Staging) -> Result<Vec<TableFiles>, GateError> {
     let mut facts = Vec::new();
     for table in tables.values() {
-        let name = table.name();
-        let (csv, parquet) = staging.write_table_files(table).map_err(|e| GateError::Read { path: name.to_owned(), message: format!("cannot be written: {e}") })?;
-        let read = |path: &Path| std::fs::read(path).map_err(|e| GateError::Read { path: path.display().to_string(), message: format!("cannot read back: {e}") });
-        let (csv, parquet) = (read(&csv)?, read(&parquet)?);
-        facts.push(check_files(ctx, table.spec, Some(&table.frame), &csv, &parquet)?.files);
+        let (csv, parquet) = staging.write_table_files(table).map_err(|e| GateError::Read { path: table.name().to_owned(), message: format!("cannot be written: {e}") })?;
+        facts.push(check_spooled_table(ctx, table, &csv, &parquet)?);
     }
     Ok(facts)
+}
+
+fn check_spooled_table(ctx: &mut Context<'_>, table: &Table, csv_path: &Path, parquet_path: &Path) -> Result<TableFiles, GateError> {
+    let (spec, name, built) = (table.spec, table.name(), &table.frame);
+    let read = |path: &Path| std::fs::read(path).map_err(|e| GateError::Read { path: path.display().to_string(), message: format!("cannot read back: {e}") });
+    let runs_parity = ctx.runs("parity");
+    let mut rows = 0;
+
+    let csv = read(csv_path)?;
+    let csv_facts = file_facts(name, "csv", &csv);
+    limits::file_size(ctx, name, &csv_facts);
+    if ctx.runs("csv_dialect") {
+        let columns: Vec<String> = built.get_column_names().iter().map(|c| c.to_string()).collect();
+        dialect(ctx, name, &csv, Some(&columns));
+    }
+    let text = parse_csv_text(&csv);
+    drop(csv);
+    match text.and_then(|text| typed_csv(ctx, spec, text)) {
+        Ok((from_csv, _)) => {
+            rows = from_csv.height() as u64;
+            if runs_parity {
+                compare(ctx, spec, ("CSV", &from_csv), ("built table", built))?;
+            }
+        }
+        Err(message) => ctx.finding("parity", Severity::Failure, Some(name), None, 1, format!("{name}.csv cannot be read as CSV: {message}"), Vec::new()),
+    }
+
+    let parquet = read(parquet_path)?;
+    let parquet_facts = file_facts(name, "parquet", &parquet);
+    limits::file_size(ctx, name, &parquet_facts);
+    match ParquetReader::new(Cursor::new(&parquet)).finish() {
+        Ok(from_parquet) => {
+            rows = from_parquet.height() as u64;
+            if runs_parity {
+                compare(ctx, spec, ("Parquet", &from_parquet), ("built table", built))?;
+            }
+        }
+        Err(e) => ctx.finding("parity", Severity::Failure, Some(name), None, 1, format!("{name}.parquet cannot be read: {e}"), Vec::new()),
+    }
+    Ok(TableFiles { table: name.to_owned(), rows, csv: csv_facts, parquet: parquet_facts })
+}
+
+/// Name, size and sha256 of one of a table's files, from its bytes.
+fn file_facts(table: &str, extension: &str, bytes: &[u8]) -> FileFacts {
+    FileFacts { path: format!("{table}.{extension}"), bytes: bytes.len() as u64, sha256: format!("{:x}", Sha256::digest(bytes)) }
 }
 
 /// Cells of CSV files that did not parse as their column's type: table → column → rows. The schema
@@ -106,8 +154,7 @@ pub struct ReadBack {
 /// frame.
 pub fn check_files(ctx: &mut Context<'_>, spec: &'static TableSpec, built: Option<&DataFrame>, csv: &[u8], parquet: &[u8]) -> Result<ReadBack, GateError> {
     let name = spec.name;
-    let facts = |bytes: &[u8], extension: &str| FileFacts { path: format!("{name}.{extension}"), bytes: bytes.len() as u64, sha256: format!("{:x}", Sha256::digest(bytes)) };
-    let (csv_facts, parquet_facts) = (facts(csv, "csv"), facts(parquet, "parquet"));
+    let (csv_facts, parquet_facts) = (file_facts(name, "csv", csv), file_facts(name, "parquet", parquet));
     limits::file_size(ctx, name, &csv_facts);
     limits::file_size(ctx, name, &parquet_facts);
 
@@ -444,6 +491,31 @@ mod tests {
         for s in datetimes {
             assert_eq!(parse_datetime(s), NaiveDateTime::parse_from_str(s, datetime_format).ok(), "{s:?}");
         }
+    }
+
+    /// The path a release build takes: files spooled to disk, each read back and compared with
+    /// the built table; a file changed between writing and reading is named, row and value.
+    #[test]
+    fn spooled_files_are_each_compared_with_the_built_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, exceptions) = (GateConfig::default(), Exceptions::none());
+        for table in [horaires(), geo()] {
+            let (csv, parquet) = (dir.path().join(format!("{}.csv", table.name())), dir.path().join(format!("{}.parquet", table.name())));
+            crate::table::write::write_csv(&table, &csv).unwrap();
+            crate::table::write::write_parquet(&table, &parquet).unwrap();
+            let mut ctx = Context::new(&config, &exceptions);
+            let files = check_spooled_table(&mut ctx, &table, &csv, &parquet).unwrap();
+            assert_eq!(ctx.findings, Vec::<Finding>::new(), "{}", table.name());
+            assert_eq!((files.rows, files.csv.bytes), (table.rows() as u64, std::fs::metadata(&csv).unwrap().len()));
+        }
+        let table = horaires();
+        let csv = dir.path().join("horaires.csv");
+        let text = std::fs::read_to_string(&csv).unwrap();
+        std::fs::write(&csv, text.replacen("14:00:00", "15:00:00", 1)).unwrap();
+        let mut ctx = Context::new(&config, &exceptions);
+        check_spooled_table(&mut ctx, &table, &csv, &dir.path().join("horaires.parquet")).unwrap();
+        let f = ctx.findings.iter().find(|f| f.check == "parity").expect("a parity finding");
+        assert_eq!(f.examples, [r#"horaire_id="1-2": CSV "15:00:00" ≠ built table "14:00:00""#]);
     }
 
     #[test]
