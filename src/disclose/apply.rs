@@ -126,11 +126,15 @@ pub fn apply_with_key(policy: &Policy, tables: &Tables, key: Option<&AudienceKey
     }
     // The original primary keys each table kept: `references` filters compare original values,
     // whatever the parent's key became (a pseudonym, for instance).
+    // Only tables some filter references keep that set: at national scale a set of every table's
+    // keys costs seconds and gigabytes for nothing.
+    let referenced: HashSet<&str> = policy.tables.values().filter(|t| t.publish).flat_map(|t| t.rows.iter().filter_map(|f| f.references.as_deref())).collect();
     let mut kept_keys: HashMap<String, HashSet<String>> = HashMap::new();
     for name in order {
         let table_policy = &policy.tables[name.as_str()];
         let table = tables.get(name.as_str()).ok_or_else(|| apply_error(&name, "the flattened snapshot has no such table".into()))?;
-        let (disclosed, account, keys) = disclose_table(policy, table, table_policy, &kept_keys, pseudonymiser.as_ref()).map_err(|e| match e {
+        let needs_keys = referenced.contains(name.as_str());
+        let (disclosed, account, keys) = disclose_table(policy, table, table_policy, &kept_keys, pseudonymiser.as_ref(), needs_keys).map_err(|e| match e {
             TableFailure::Message(m) => apply_error(&name, m),
             TableFailure::Risk(outcome) => DiscloseError::Risk {
                 origin: policy.origin.clone(),
@@ -139,7 +143,9 @@ pub fn apply_with_key(policy: &Policy, tables: &Tables, key: Option<&AudienceKey
                 outcome,
             },
         })?;
-        kept_keys.insert(name.clone(), keys);
+        if let Some(keys) = keys {
+            kept_keys.insert(name.clone(), keys);
+        }
         out.insert(disclosed.spec.name, disclosed);
         report.push(account);
     }
@@ -206,9 +212,10 @@ impl From<String> for TableFailure {
     }
 }
 
-type Disclosure = (Table, TableDisclosure, HashSet<String>);
+/// The disclosed table, its account, and the original primary keys it kept (when asked for).
+type Disclosure = (Table, TableDisclosure, Option<HashSet<String>>);
 
-fn disclose_table(policy: &Policy, table: &Table, table_policy: &TablePolicy, kept_keys: &HashMap<String, HashSet<String>>, pseudonymiser: Option<&Pseudonymiser<'_>>) -> Result<Disclosure, TableFailure> {
+fn disclose_table(policy: &Policy, table: &Table, table_policy: &TablePolicy, kept_keys: &HashMap<String, HashSet<String>>, pseudonymiser: Option<&Pseudonymiser<'_>>, needs_keys: bool) -> Result<Disclosure, TableFailure> {
     let spec = table.spec;
     let rows_in = table.rows();
     let mut keep = vec![true; rows_in];
@@ -238,7 +245,11 @@ fn disclose_table(policy: &Policy, table: &Table, table_policy: &TablePolicy, ke
         }
     }
     let mut frame = DataFrame::new_infer_height(columns).map_err(|e| e.to_string())?;
-    let mut original_keys = table.text_values(spec.primary_key).map_err(|e| e.to_string())?.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(v, _)| v).collect::<Vec<_>>();
+    let mut original_keys = if needs_keys {
+        table.text_values(spec.primary_key).map_err(|e| e.to_string())?.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(v, _)| v).collect::<Vec<_>>()
+    } else {
+        Vec::new()
+    };
 
     let mut risk = None;
     if !table_policy.quasi_identifiers.is_empty() {
@@ -248,7 +259,9 @@ fn disclose_table(policy: &Policy, table: &Table, table_policy: &TablePolicy, ke
                 tracing::info!(audience = %policy.audience, table = spec.name, k = outcome.k_required, k_reached = ?outcome.k_reached, rows_suppressed = outcome.rows_suppressed, "k-anonymity gate");
                 if outcome.rows_suppressed > 0 {
                     frame = frame.filter(&mask(&published)).map_err(|e| e.to_string())?;
-                    original_keys = original_keys.into_iter().zip(&published).filter(|(_, k)| **k).map(|(v, _)| v).collect();
+                    if needs_keys {
+                        original_keys = original_keys.into_iter().zip(&published).filter(|(_, k)| **k).map(|(v, _)| v).collect();
+                    }
                 }
                 risk = Some(outcome);
             }
@@ -273,7 +286,7 @@ fn disclose_table(policy: &Policy, table: &Table, table_policy: &TablePolicy, ke
         risk,
         aggregate: None,
     };
-    Ok((disclosed, account, original_keys.into_iter().flatten().collect()))
+    Ok((disclosed, account, needs_keys.then(|| original_keys.into_iter().flatten().collect())))
 }
 
 fn mask(keep: &[bool]) -> BooleanChunked {
