@@ -317,16 +317,23 @@ fn program_sha256() -> String {
         .map_or_else(|| format!("unknown-{}", std::process::id()), |(_, sha)| sha)
 }
 
-/// Every publication the night would build, with the sha256 of its policy.
-fn night_publications(options: &BuildOptions) -> Result<Vec<(String, String)>, PipelineError> {
-    let mut publications = Vec::new();
-    if !options.capacity_only {
-        publications.push((PUBLIC_PUBLICATION.to_owned(), options.public_policy.sha256.clone()));
-        for audience in options.config.policy.audience_names().into_iter().filter(|a| a != PUBLIC_PUBLICATION) {
-            let policy = load_policy(&options.config, &audience)?;
-            publications.push((audience, policy.sha256));
-        }
+/// The policies of the night's audience publications: the public one first, then every other
+/// audience's (none when only the capacity series is built).
+fn night_policies(options: &BuildOptions) -> Result<Vec<Policy>, PipelineError> {
+    if options.capacity_only {
+        return Ok(Vec::new());
     }
+    let mut policies = vec![options.public_policy.clone()];
+    for audience in options.config.policy.audience_names().into_iter().filter(|a| a != PUBLIC_PUBLICATION) {
+        policies.push(load_policy(&options.config, &audience)?);
+    }
+    Ok(policies)
+}
+
+/// Every publication the night would build, with the sha256 of its policy: the audiences', then
+/// the capacity series (under the public policy).
+fn night_publications(options: &BuildOptions) -> Result<Vec<(String, String)>, PipelineError> {
+    let mut publications: Vec<(String, String)> = night_policies(options)?.into_iter().map(|p| (p.audience, p.sha256)).collect();
     publications.push((CAPACITY_PUBLICATION.to_owned(), options.public_policy.sha256.clone()));
     Ok(publications)
 }
@@ -366,33 +373,26 @@ fn reuse_night(options: &BuildOptions, inputs: &NightInputs<'_>, releases_root: 
 fn build_publications(options: &BuildOptions, ctx: &ReleaseContext<'_>) -> Result<BuildOutcome, PipelineError> {
     let mut staged: Vec<StagedPublication> = Vec::new();
     let mut correspondences: Vec<Correspondence> = Vec::new();
-    if !options.capacity_only {
-        let mut policies = vec![options.public_policy.clone()];
-        for audience in options.config.policy.audience_names().into_iter().filter(|a| a != PUBLIC_PUBLICATION) {
-            policies.push(load_policy(&options.config, &audience)?);
-        }
-        for policy in &policies {
-            let key = ctx.keyring.audience_key(&policy.audience);
-            let stage = ops::stage::Stage::start("disclose").publication(&policy.audience);
-            let disclosed = match disclose::apply_with_key(policy, &ctx.flattened.tables, Some(&key)) {
-                Ok(d) => d,
-                Err(e) => {
-                    if e.is_check_failure() && !options.dry_run {
-                        write_disclosure_failure(&options.out_dir, ctx.version, policy, &e);
-                    }
-                    return Err(e.into());
+    for policy in &night_policies(options)? {
+        let key = ctx.keyring.audience_key(&policy.audience);
+        let stage = ops::stage::Stage::start("disclose").publication(&policy.audience);
+        let disclosed = match disclose::apply_with_key(policy, &ctx.flattened.tables, Some(&key)) {
+            Ok(d) => d,
+            Err(e) => {
+                if e.is_check_failure() && !options.dry_run {
+                    write_disclosure_failure(&options.out_dir, ctx.version, policy, &e);
                 }
-            };
-            stage.done(disclosed.tables.values().map(|t| t.rows() as u64).sum(), 0);
-            if !options.dry_run {
-                correspondences.extend(correspondence(ctx, policy, &disclosed)?);
+                return Err(e.into());
             }
-            staged.push(stage_publication(ctx, &policy.audience, &disclosed)?);
+        };
+        stage.done(disclosed.tables.values().map(|t| t.rows() as u64).sum(), 0);
+        if !options.dry_run {
+            correspondences.extend(correspondence(ctx, policy, &disclosed)?);
         }
+        staged.push(stage_publication(ctx, &policy.audience, &disclosed)?);
     }
     let capacity = capacity_disclosure(&options.public_policy, &ctx.flattened.tables)?;
     staged.push(stage_publication(ctx, CAPACITY_PUBLICATION, &capacity)?);
-    drop(capacity);
     for c in &correspondences {
         c.write(&options.out_dir, ctx.version)?;
     }

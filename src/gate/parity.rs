@@ -56,43 +56,8 @@ pub fn check_spooled(ctx: &mut Context<'_>, tables: &Tables, staging: &Staging) 
 }
 
 fn check_spooled_table(ctx: &mut Context<'_>, table: &Table, csv_path: &Path, parquet_path: &Path) -> Result<TableFiles, GateError> {
-    let (spec, name, built) = (table.spec, table.name(), &table.frame);
     let read = |path: &Path| std::fs::read(path).map_err(|e| GateError::Read { path: path.display().to_string(), message: format!("cannot read back: {e}") });
-    let runs_parity = ctx.runs("parity");
-    let mut rows = 0;
-
-    let csv = read(csv_path)?;
-    let csv_facts = file_facts(name, "csv", &csv);
-    limits::file_size(ctx, name, &csv_facts);
-    if ctx.runs("csv_dialect") {
-        let columns: Vec<String> = built.get_column_names().iter().map(|c| c.to_string()).collect();
-        dialect(ctx, name, &csv, Some(&columns));
-    }
-    let text = parse_csv_text(&csv);
-    drop(csv);
-    match text.and_then(|text| typed_csv(ctx, spec, text)) {
-        Ok((from_csv, _)) => {
-            rows = from_csv.height() as u64;
-            if runs_parity {
-                compare(ctx, spec, ("CSV", &from_csv), ("built table", built))?;
-            }
-        }
-        Err(message) => ctx.finding("parity", Severity::Failure, Some(name), None, 1, format!("{name}.csv cannot be read as CSV: {message}"), Vec::new()),
-    }
-
-    let parquet = read(parquet_path)?;
-    let parquet_facts = file_facts(name, "parquet", &parquet);
-    limits::file_size(ctx, name, &parquet_facts);
-    match ParquetReader::new(Cursor::new(&parquet)).finish() {
-        Ok(from_parquet) => {
-            rows = from_parquet.height() as u64;
-            if runs_parity {
-                compare(ctx, spec, ("Parquet", &from_parquet), ("built table", built))?;
-            }
-        }
-        Err(e) => ctx.finding("parity", Severity::Failure, Some(name), None, 1, format!("{name}.parquet cannot be read: {e}"), Vec::new()),
-    }
-    Ok(TableFiles { table: name.to_owned(), rows, csv: csv_facts, parquet: parquet_facts })
+    Ok(check_files(ctx, table.spec, Some(&table.frame), || read(csv_path), || read(parquet_path))?.files)
 }
 
 /// Name, size and sha256 of one of a table's files, from its bytes.
@@ -130,8 +95,8 @@ pub fn check_written(ctx: &mut Context<'_>, dir: &Path) -> Result<Written, GateE
             let path = dir.join(relative);
             std::fs::read(&path).map_err(|e| read_error(&path, format!("cannot read: {e}")))
         };
-        let (csv, parquet) = (read(field("csv")?)?, read(field("parquet")?)?);
-        let read = check_files(ctx, spec, None, &csv, &parquet)?;
+        let (csv, parquet) = (field("csv")?, field("parquet")?);
+        let read = check_files(ctx, spec, None, || read(csv), || read(parquet))?;
         if let Some(frame) = read.frame {
             written.tables.insert(spec.name, Table { spec, frame });
         }
@@ -150,47 +115,68 @@ pub struct ReadBack {
     pub files: TableFiles,
 }
 
-/// Check one table's CSV and Parquet bytes against each other and, when given, against the built
-/// frame.
-pub fn check_files(ctx: &mut Context<'_>, spec: &'static TableSpec, built: Option<&DataFrame>, csv: &[u8], parquet: &[u8]) -> Result<ReadBack, GateError> {
+/// Check one table's files, read by the two loaders. With the built table, each file is compared
+/// with it (which proves them equal to each other too) and dropped before the next is read, so a
+/// table is held at most about twice beside the built one; without it (a folder already written),
+/// the CSV is compared with the Parquet file and returned for the schema checks.
+pub fn check_files(
+    ctx: &mut Context<'_>,
+    spec: &'static TableSpec,
+    built: Option<&DataFrame>,
+    read_csv: impl FnOnce() -> Result<Vec<u8>, GateError>,
+    read_parquet: impl FnOnce() -> Result<Vec<u8>, GateError>,
+) -> Result<ReadBack, GateError> {
     let name = spec.name;
-    let (csv_facts, parquet_facts) = (file_facts(name, "csv", csv), file_facts(name, "parquet", parquet));
-    limits::file_size(ctx, name, &csv_facts);
-    limits::file_size(ctx, name, &parquet_facts);
-
-    let columns: Vec<String> = match built {
-        Some(frame) => frame.get_column_names().iter().map(|c| c.to_string()).collect(),
-        None => Vec::new(),
-    };
     let runs_parity = ctx.runs("parity");
-    if ctx.runs("csv_dialect") {
-        dialect(ctx, name, csv, built.map(|_| columns.as_slice()));
-    }
-    let (parsed_csv, parsed_parquet) = rayon::join(|| parse_csv_text(csv), || ParquetReader::new(Cursor::new(parquet)).finish());
-    let (from_csv, unparsed) = match parsed_csv.and_then(|text| typed_csv(ctx, spec, text)) {
-        Ok((frame, unparsed)) => (Some(frame), unparsed),
-        Err(message) => {
-            ctx.finding("parity", Severity::Failure, Some(name), None, 1, format!("{name}.csv cannot be read as CSV: {message}"), Vec::new());
-            (None, BTreeMap::new())
-        }
-    };
-    let from_parquet = match parsed_parquet {
+
+    let parquet = read_parquet()?;
+    let parquet_facts = file_facts(name, "parquet", &parquet);
+    limits::file_size(ctx, name, &parquet_facts);
+    let from_parquet = match ParquetReader::new(Cursor::new(&parquet)).finish() {
         Ok(frame) => Some(frame),
         Err(e) => {
             ctx.finding("parity", Severity::Failure, Some(name), None, 1, format!("{name}.parquet cannot be read: {e}"), Vec::new());
             None
         }
     };
-    let rows = from_parquet.as_ref().or(from_csv.as_ref()).map_or(0, |f| f.height() as u64);
-    if runs_parity {
-        if let (Some(c), Some(p)) = (&from_csv, &from_parquet) {
-            compare(ctx, spec, ("CSV", c), ("Parquet", p))?;
+    drop(parquet);
+    let mut rows = from_parquet.as_ref().map(|f| f.height() as u64);
+    let from_parquet = match (from_parquet, built) {
+        (Some(p), Some(b)) => {
+            if runs_parity {
+                compare(ctx, spec, ("Parquet", &p), ("built table", b))?;
+            }
+            None
         }
-        if let (Some(p), Some(b)) = (&from_parquet, built) {
-            compare(ctx, spec, ("Parquet", p), ("built table", b))?;
+        (p, _) => p,
+    };
+
+    let csv = read_csv()?;
+    let csv_facts = file_facts(name, "csv", &csv);
+    limits::file_size(ctx, name, &csv_facts);
+    if ctx.runs("csv_dialect") {
+        let columns: Option<Vec<String>> = built.map(|frame| frame.get_column_names().iter().map(|c| c.to_string()).collect());
+        dialect(ctx, name, &csv, columns.as_deref());
+    }
+    let text = parse_csv_text(&csv);
+    drop(csv);
+    let (from_csv, unparsed) = match text.and_then(|text| typed_csv(ctx, spec, text)) {
+        Ok((frame, unparsed)) => (Some(frame), unparsed),
+        Err(message) => {
+            ctx.finding("parity", Severity::Failure, Some(name), None, 1, format!("{name}.csv cannot be read as CSV: {message}"), Vec::new());
+            (None, BTreeMap::new())
+        }
+    };
+    rows = rows.or(from_csv.as_ref().map(|f| f.height() as u64));
+    if runs_parity {
+        match (&from_csv, built, &from_parquet) {
+            (Some(c), Some(b), _) => compare(ctx, spec, ("CSV", c), ("built table", b))?,
+            (Some(c), None, Some(p)) => compare(ctx, spec, ("CSV", c), ("Parquet", p))?,
+            _ => {}
         }
     }
-    Ok(ReadBack { frame: from_csv, unparsed, files: TableFiles { table: name.to_owned(), rows, csv: csv_facts, parquet: parquet_facts } })
+    let frame = if built.is_some() { None } else { from_csv };
+    Ok(ReadBack { frame, unparsed, files: TableFiles { table: name.to_owned(), rows: rows.unwrap_or(0), csv: csv_facts, parquet: parquet_facts } })
 }
 
 /// UTF-8, no BOM, the expected header (when the columns are known), `\n` line ends, a final `\n`.
@@ -471,7 +457,7 @@ mod tests {
     fn check(table: &Table, built: Option<&DataFrame>, csv: &[u8], parquet: &[u8]) -> Vec<Finding> {
         let (config, exceptions) = (GateConfig::default(), Exceptions::none());
         let mut ctx = Context::new(&config, &exceptions);
-        check_files(&mut ctx, table.spec, built, csv, parquet).unwrap();
+        check_files(&mut ctx, table.spec, built, || Ok(csv.to_vec()), || Ok(parquet.to_vec())).unwrap();
         ctx.findings
     }
 
@@ -531,7 +517,7 @@ mod tests {
         let table = horaires();
         let (csv, parquet) = encoded(&table);
         let planted = String::from_utf8(csv).unwrap().replacen("14:00:00", "15:00:00", 1);
-        let findings = check(&table, Some(&table.frame), planted.as_bytes(), &parquet);
+        let findings = check(&table, None, planted.as_bytes(), &parquet);
         assert_eq!(findings.len(), 1, "{findings:#?}");
         let f = &findings[0];
         assert_eq!((f.check, f.table.as_deref(), f.column.as_deref(), f.count, f.checked), ("parity", Some("horaires"), Some("heure_debut"), 1, 3));

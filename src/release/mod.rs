@@ -183,11 +183,6 @@ pub struct StagedRelease {
 }
 
 impl StagedRelease {
-    /// Whether its gate passed (a refused release is committed for inspection, never as `latest`).
-    pub fn publishable(&self) -> bool {
-        self.publishable
-    }
-
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
     }
@@ -248,9 +243,9 @@ pub fn reuse(releases_root: &Path, publication: &str, version: &str, inputs_sha2
     Ok(Some(WrittenRelease { dir, version: version.to_owned(), status: ReleaseStatus::Unchanged, manifest }))
 }
 
-/// Write every file of the release into its staging folder (table files already spooled there by
-/// `Staging::write_table_files` are kept, the others written), sign it and flush it; nothing is in
-/// place until `commit`.
+/// Write every other file of the release into its staging folder, beside the table files the gate
+/// spooled there (`Staging::write_table_files`), sign it and flush it; nothing is in place until
+/// `commit`.
 pub fn stage_release(staging: Staging, input: &ReleaseInput<'_>) -> Result<StagedRelease, ReleaseError> {
     let manifest = write_contents(&staging.dir, input, &staging.version)?;
     sync_dir(&staging.dir)?;
@@ -285,11 +280,7 @@ fn write_contents(dir: &Path, input: &ReleaseInput<'_>, version: &str) -> Result
         let csv = format!("{name}.csv");
         let parquet = format!("{name}.parquet");
         let schema_path = format!("schemas/{name}.schema.json");
-        // The gate spooled them here, with these same writers, when it read them back.
-        if !(dir.join(&csv).is_file() && dir.join(&parquet).is_file()) {
-            write_csv(table, &dir.join(&csv))?;
-            write_parquet(table, &dir.join(&parquet))?;
-        }
+        // Already here: the gate wrote them (`Staging::write_table_files`) when it read them back.
         let schema_version = input.history.schema_version(name).unwrap_or("1.0.0").to_owned();
         let table_schema = schema::table_schema(table, tables, &schema_version);
         write_json(&dir.join(&schema_path), &table_schema)?;
