@@ -66,6 +66,9 @@ pub enum PipelineError {
     NoInstant,
     #[error(transparent)]
     Gate(#[from] gate::GateError),
+    /// The snapshot's tables could not be set aside on disk for the night, or read back.
+    #[error("the snapshot's tables, set aside for the night: {0}")]
+    Tables(#[from] table::TableError),
     /// The release was written for inspection, marked failed in its manifest; `latest` did not move.
     /// Another run holds the lock of the output folder, or the lock file cannot be made.
     #[error(transparent)]
@@ -129,7 +132,7 @@ impl PipelineError {
             PipelineError::Disclose(e) if e.is_check_failure() => FailureClass::Checks,
             PipelineError::Config(_) | PipelineError::Keys(_) | PipelineError::Disclose(DiscloseError::Syntax { .. } | DiscloseError::Policy { .. }) => FailureClass::Configuration,
             PipelineError::Fhir(_) | PipelineError::NoInstant | PipelineError::OutOfOrder { .. } | PipelineError::Disclose(_) => FailureClass::Input,
-            PipelineError::Release(_) | PipelineError::History(_) => FailureClass::Output,
+            PipelineError::Release(_) | PipelineError::History(_) | PipelineError::Tables(_) => FailureClass::Output,
             PipelineError::Gate(e) if e.is_configuration() => FailureClass::Configuration,
             PipelineError::Gate(_) => FailureClass::Output,
             PipelineError::GateRefused { .. } => FailureClass::Checks,
@@ -233,17 +236,23 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, PipelineError> {
     }
 
     let stage = ops::stage::Stage::start("flatten");
-    let flattened = fhir::flatten_snapshot(&snapshot)?;
-    tracing::info!(resources = flattened.resources_by_type.values().sum::<u64>(), "snapshot flattened");
-    stage.done(flattened.resources_by_type.values().sum(), 0);
-    let (taken_at, basis): (DateTime<Utc>, &str) = match (snapshot.provenance.taken_at, flattened.latest_update) {
+    let fhir::Flattened { tables, resources_by_type, latest_update } = fhir::flatten_snapshot(&snapshot)?;
+    tracing::info!(resources = resources_by_type.values().sum::<u64>(), "snapshot flattened");
+    stage.done(resources_by_type.values().sum(), 0);
+    let (taken_at, basis): (DateTime<Utc>, &str) = match (snapshot.provenance.taken_at, latest_update) {
         (Some(t), _) => (t, "snapshot"),
         (None, Some(t)) => (t, "latest-resource-update"),
         (None, None) => return Err(PipelineError::NoInstant),
     };
     let version = release::version_name(taken_at);
     let write_root = scratch.as_ref().map_or(releases_root.clone(), |s| s.join("releases"));
-    let context = ReleaseContext { snapshot: &snapshot, flattened: &flattened, taken_at, basis, version: &version, releases_root: &releases_root, write_root: &write_root, keyring: &keyring, signing: &signing, config: &options.config, inputs: &inputs };
+    // The snapshot's tables go to disk: each publication reads back the ones it needs, one at a
+    // time, rather than all of them staying in memory beside every publication's own.
+    let stage = ops::stage::Stage::start("spill");
+    let rows: u64 = tables.values().map(|t| t.rows() as u64).sum();
+    let spilled = table::spill::SpilledTables::write(scratch.as_deref().unwrap_or(&options.out_dir), tables)?;
+    stage.done(rows, 0);
+    let context = ReleaseContext { snapshot: &snapshot, tables: &spilled, resources_by_type: &resources_by_type, latest_update, taken_at, basis, version: &version, releases_root: &releases_root, write_root: &write_root, keyring: &keyring, signing: &signing, config: &options.config, inputs: &inputs };
 
     build_publications(options, &context)
 }
@@ -262,7 +271,11 @@ impl Drop for RemoveOnDrop {
 /// What every publication of one run shares.
 struct ReleaseContext<'a> {
     snapshot: &'a source::Snapshot,
-    flattened: &'a fhir::Flattened,
+    /// The snapshot's tables, loaded one by one when a publication needs them.
+    tables: &'a dyn table::spill::TableSource,
+    /// Resources read per FHIR type, and the latest meta.lastUpdated (see `fhir::Flattened`).
+    resources_by_type: &'a std::collections::BTreeMap<String, u64>,
+    latest_update: Option<DateTime<Utc>>,
     taken_at: DateTime<Utc>,
     basis: &'a str,
     version: &'a str,
@@ -376,7 +389,7 @@ fn build_publications(options: &BuildOptions, ctx: &ReleaseContext<'_>) -> Resul
     for policy in &night_policies(options)? {
         let key = ctx.keyring.audience_key(&policy.audience);
         let stage = ops::stage::Stage::start("disclose").publication(&policy.audience);
-        let disclosed = match disclose::apply_with_key(policy, &ctx.flattened.tables, Some(&key)) {
+        let disclosed = match disclose::apply::apply_from(policy, ctx.tables, Some(&key)) {
             Ok(d) => d,
             Err(e) => {
                 if e.is_check_failure() && !options.dry_run {
@@ -391,7 +404,7 @@ fn build_publications(options: &BuildOptions, ctx: &ReleaseContext<'_>) -> Resul
         }
         staged.push(stage_publication(ctx, &policy.audience, &disclosed)?);
     }
-    let capacity = capacity_disclosure(&options.public_policy, &ctx.flattened.tables)?;
+    let capacity = capacity_disclosure(&options.public_policy, &table::spill::load_tables(ctx.tables, &disclose::capacity::SOURCE_TABLES)?)?;
     staged.push(stage_publication(ctx, CAPACITY_PUBLICATION, &capacity)?);
     for c in &correspondences {
         c.write(&options.out_dir, ctx.version)?;
@@ -451,7 +464,7 @@ fn stage_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &di
         tables: &disclosed.tables,
         taken_at: ctx.taken_at,
         taken_at_basis: ctx.basis,
-        latest_update: ctx.flattened.latest_update,
+        latest_update: ctx.latest_update,
         policy_sha256: &disclosed.policy_sha256,
         previous: previous.as_ref(),
         config: &ctx.config.gate,
@@ -483,8 +496,8 @@ fn stage_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &di
             taken_at: ctx.taken_at,
             taken_at_basis: ctx.basis,
             provenance: &ctx.snapshot.provenance,
-            resources_by_type: &ctx.flattened.resources_by_type,
-            latest_resource_update: ctx.flattened.latest_update,
+            resources_by_type: ctx.resources_by_type,
+            latest_resource_update: ctx.latest_update,
             disclosed,
             previous: previous.as_ref(),
             history: &history,
@@ -559,7 +572,8 @@ fn correspondence(ctx: &ReleaseContext<'_>, policy: &Policy, disclosed: &disclos
         return Ok(None);
     }
     let (old_key, new_key) = (ctx.keyring.audience_key_at(&policy.audience, old_epoch), ctx.keyring.audience_key(&policy.audience));
-    let rows = disclose::correspondence::across_rotation(policy, &ctx.flattened.tables, &disclosed.tables, &old_key, &new_key)
+    let rotated = table::spill::load_tables(ctx.tables, &disclose::correspondence::source_tables(policy))?;
+    let rows = disclose::correspondence::across_rotation(policy, &rotated, &disclosed.tables, &old_key, &new_key)
         .map_err(|message| DiscloseError::Apply { origin: policy.origin.clone(), audience: policy.audience.clone(), table: "correspondance".into(), message })?;
     Ok(Some(Correspondence { audience: policy.audience.clone(), old_epoch, new_epoch: new.epoch, pairs: rows.len(), csv: disclose::correspondence::to_csv(&rows) }))
 }

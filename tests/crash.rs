@@ -100,6 +100,8 @@ fn a_build_killed_midway_leaves_no_partial_release() {
     let public = out.join("releases/public");
     let leftovers: Vec<_> = fs::read_dir(&public).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-")).collect();
     assert!(leftovers.is_empty(), "a completed run must clear the temporaries of killed ones");
+    let tables_set_aside: Vec<_> = fs::read_dir(&out).unwrap().flatten().map(|e| e.file_name()).filter(|n| n.to_string_lossy().starts_with(".tmp-")).collect();
+    assert!(tables_set_aside.is_empty(), "a completed run must clear the tables killed runs set aside: {tables_set_aside:?}");
     let tables = |release: &Path| -> serde_json::Value {
         let manifest: serde_json::Value = serde_json::from_slice(&fs::read(release.join("manifest.json")).unwrap()).unwrap();
         manifest["tables"].clone()

@@ -17,6 +17,7 @@ use super::risk::{k_anonymise, RiskOutcome};
 use super::DiscloseError;
 use crate::keys::AudienceKey;
 use crate::release::manifest::KeyRecord;
+use crate::table::spill::TableSource;
 use crate::table::{catalog, sorted_table, ColumnType, Table, Tables};
 
 /// What one filter removed.
@@ -77,6 +78,12 @@ pub fn apply(policy: &Policy, tables: &Tables) -> Result<Disclosed, DiscloseErro
 /// Apply `policy` to `tables` with the audience's pseudonymisation key (required when the policy
 /// pseudonymises; it must be this audience's key, so that audiences cannot join their pseudonyms).
 pub fn apply_with_key(policy: &Policy, tables: &Tables, key: Option<&AudienceKey>) -> Result<Disclosed, DiscloseError> {
+    apply_from(policy, tables, key)
+}
+
+/// Apply `policy` to the tables of `source`, each loaded when its turn comes and dropped once
+/// disclosed, so that memory holds the audience's tables and one table of the snapshot's.
+pub fn apply_from(policy: &Policy, source: &dyn TableSource, key: Option<&AudienceKey>) -> Result<Disclosed, DiscloseError> {
     let apply_error = |table: &str, message: String| DiscloseError::Apply {
         origin: policy.origin.clone(),
         audience: policy.audience.clone(),
@@ -109,7 +116,7 @@ pub fn apply_with_key(policy: &Policy, tables: &Tables, key: Option<&AudienceKey
     for spec in catalog::ALL {
         let table_policy = &policy.tables[spec.name];
         if !table_policy.publish {
-            let rows_in = tables.get(spec.name).map_or(0, Table::rows);
+            let rows_in = source.rows(spec.name).unwrap_or(0);
             report.push(TableDisclosure {
                 table: spec.name.into(),
                 published: false,
@@ -132,9 +139,9 @@ pub fn apply_with_key(policy: &Policy, tables: &Tables, key: Option<&AudienceKey
     let mut kept_keys: HashMap<String, HashSet<String>> = HashMap::new();
     for name in order {
         let table_policy = &policy.tables[name.as_str()];
-        let table = tables.get(name.as_str()).ok_or_else(|| apply_error(&name, "the flattened snapshot has no such table".into()))?;
+        let table = source.load(&name).map_err(|e| apply_error(&name, e.to_string()))?.ok_or_else(|| apply_error(&name, "the flattened snapshot has no such table".into()))?;
         let needs_keys = referenced.contains(name.as_str());
-        let (disclosed, account, keys) = disclose_table(policy, table, table_policy, &kept_keys, pseudonymiser.as_ref(), needs_keys).map_err(|e| match e {
+        let (disclosed, account, keys) = disclose_table(policy, &table, table_policy, &kept_keys, pseudonymiser.as_ref(), needs_keys).map_err(|e| match e {
             TableFailure::Message(m) => apply_error(&name, m),
             TableFailure::Risk(outcome) => DiscloseError::Risk {
                 origin: policy.origin.clone(),

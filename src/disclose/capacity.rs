@@ -57,10 +57,14 @@ pub const SPEC: TableSpec = TableSpec {
     columns: COLUMNS,
 };
 
+/// The full tables `capacity_by_departement` reads.
+pub const SOURCE_TABLES: [&str; 3] = ["capacites", "lieux", "offres"];
+
 /// Build `capacites_departement` from the full (not yet disclosed) tables.
 pub fn capacity_by_departement(tables: &Tables, min_count: u64) -> Result<(Table, AggregateOutcome), String> {
     let get = |name: &str| tables.get(name).ok_or_else(|| format!("the flattened snapshot has no table {name}"));
-    let (capacites, lieux, offres) = (get("capacites")?, get("lieux")?, get("offres")?);
+    let [capacites, lieux, offres] = SOURCE_TABLES.map(get);
+    let (capacites, lieux, offres) = (capacites?, lieux?, offres?);
     let text = |t: &Table, c: &str| t.text_values(c).map_err(|e| e.to_string());
 
     // The champ of each place, from its non-sensitive offers.

@@ -17,6 +17,11 @@ use crate::table::Tables;
 /// CSV header of the table.
 pub const HEADER: &str = "nature,ancien_pseudonyme,nouveau_pseudonyme\n";
 
+/// The full tables `across_rotation` reads: those where the policy pseudonymises a column.
+pub fn source_tables(policy: &Policy) -> Vec<&str> {
+    policy.tables.iter().filter(|(_, t)| t.publish && t.columns.values().any(|rule| matches!(rule, ColumnRule::Pseudonymise(_)))).map(|(name, _)| name.as_str()).collect()
+}
+
 /// Every (kind, old, new) for the values the audience receives: each pseudonymised column of each
 /// published table, restricted to the values actually published (`disclosed`), deduplicated.
 pub fn across_rotation(policy: &Policy, full: &Tables, disclosed: &Tables, old: &AudienceKey, new: &AudienceKey) -> Result<Vec<(String, String, String)>, String> {

@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod digest;
 pub mod spec;
+pub mod spill;
 pub mod write;
 
 use std::borrow::Cow;

@@ -1,0 +1,205 @@
+//! The snapshot's tables set aside on disk for the night. Each publication reads the tables it
+//! needs, one at a time, and drops each once disclosed: at national scale the snapshot's tables
+//! (several gigabytes) no longer sit in memory beside every publication's own tables.
+//!
+//! Arrow IPC, uncompressed, a file per column: writing and reading it back is little more
+//! than a copy (the page cache usually keeps it), and the columns come back exactly as they were
+//! (same types, same values, same order). The folder is the run's own (`.tmp-tables-<pid>` in the
+//! output folder, under the run's lock) and is removed when the run ends, however it ends.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use rayon::prelude::*;
+
+use super::{catalog, Table, TableError, Tables};
+
+const PREFIX: &str = ".tmp-tables-";
+
+/// Where the tables of a night come from: in memory (tests, small tools) or set aside on disk.
+pub trait TableSource: Sync {
+    /// Rows of a table, without reading it; None when the source has no such table.
+    fn rows(&self, name: &str) -> Option<usize>;
+    /// The table, owned: the caller keeps it only as long as it needs it.
+    fn load(&self, name: &str) -> Result<Option<Table>, TableError>;
+}
+
+impl TableSource for Tables {
+    fn rows(&self, name: &str) -> Option<usize> {
+        self.get(name).map(Table::rows)
+    }
+
+    /// A clone shares the columns' buffers: no copy.
+    fn load(&self, name: &str) -> Result<Option<Table>, TableError> {
+        Ok(self.get(name).cloned())
+    }
+}
+
+/// Load the named tables a source has into one `Tables`.
+pub fn load_tables(source: &dyn TableSource, names: &[&str]) -> Result<Tables, TableError> {
+    let mut tables = Tables::new();
+    for name in names {
+        if let Some(table) = source.load(name)? {
+            tables.insert(table.spec.name, table);
+        }
+    }
+    Ok(tables)
+}
+
+/// Every table of the catalogue, loaded (for the rare step that needs them all at once).
+pub fn load_all(source: &dyn TableSource) -> Result<Tables, TableError> {
+    load_tables(source, &catalog::ALL.iter().map(|spec| spec.name).collect::<Vec<_>>())
+}
+
+/// Tables written to a folder of the run; the folder is removed when this is dropped.
+#[derive(Debug)]
+pub struct SpilledTables {
+    dir: PathBuf,
+    rows: BTreeMap<&'static str, usize>,
+}
+
+impl SpilledTables {
+    /// Write every table (all at once, on every core) into a new folder of `parent`, and drop them.
+    /// Folders left by a run that was killed are removed first: the caller holds the output
+    /// folder's lock, so no other run is using them.
+    pub fn write(parent: &Path, tables: Tables) -> Result<SpilledTables, TableError> {
+        remove_stale(parent);
+        let dir = parent.join(format!("{PREFIX}{}", std::process::id()));
+        fs::create_dir_all(&dir).map_err(io(&dir))?;
+        // From here on, the folder goes with `spilled` whatever happens.
+        let mut spilled = SpilledTables { dir, rows: BTreeMap::new() };
+        let written: Vec<Result<(&'static str, usize), TableError>> = tables.into_values().collect::<Vec<_>>().into_par_iter().map(|table| spilled.write_table(table)).collect();
+        for result in written {
+            let (name, rows) = result?;
+            spilled.rows.insert(name, rows);
+        }
+        Ok(spilled)
+    }
+
+    /// A column's file: each column has its own, because the IPC writer encodes a whole record
+    /// batch in memory before writing it, and a batch sliced from a text column would carry all
+    /// of the column's text buffers. One column at a time keeps that copy small.
+    fn path(&self, name: &str, column: usize) -> PathBuf {
+        self.dir.join(format!("{name}.{column}.arrow"))
+    }
+
+    fn write_table(&self, table: Table) -> Result<(&'static str, usize), TableError> {
+        let Table { spec, frame } = table;
+        let polars = |source| TableError::Polars { table: spec.name, source };
+        for (index, column) in frame.columns().iter().enumerate() {
+            let path = self.path(spec.name, index);
+            let mut one = DataFrame::new(frame.height(), vec![column.clone()]).map_err(polars)?;
+            let mut writer = BufWriter::new(File::create(&path).map_err(io(&path))?);
+            IpcWriter::new(&mut writer).with_compression(None).with_compat_level(CompatLevel::newest()).finish(&mut one).map_err(polars)?;
+            writer.flush().map_err(io(&path))?;
+        }
+        Ok((spec.name, frame.height()))
+    }
+
+    /// The folder the tables are in (for tests).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl TableSource for SpilledTables {
+    fn rows(&self, name: &str) -> Option<usize> {
+        self.rows.get(name).copied()
+    }
+
+    fn load(&self, name: &str) -> Result<Option<Table>, TableError> {
+        let Some((&name, _)) = self.rows.get_key_value(name) else { return Ok(None) };
+        let spec = catalog::ALL.iter().copied().find(|s| s.name == name).expect("only catalogue tables are spilled");
+        let polars = |source| TableError::Polars { table: spec.name, source };
+        let mut columns = Vec::with_capacity(spec.columns.len());
+        for index in 0.. {
+            let path = self.path(name, index);
+            let file = match File::open(&path) {
+                Ok(file) => file,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && index > 0 => break,
+                Err(e) => return Err(io(&path)(e)),
+            };
+            let one = IpcReader::new(BufReader::new(file)).finish().map_err(polars)?;
+            columns.extend(one.into_columns());
+        }
+        let frame = DataFrame::new_infer_height(columns).map_err(polars)?;
+        Ok(Some(Table { spec, frame }))
+    }
+}
+
+impl Drop for SpilledTables {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn remove_stale(parent: &Path) {
+    let Ok(entries) = fs::read_dir(parent) else { return };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(PREFIX) {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> TableError + '_ {
+    move |source| TableError::Io { path: path.display().to_string(), source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::TableBuilder;
+    use chrono::NaiveDate;
+
+    fn places() -> Table {
+        let mut b = TableBuilder::new(&catalog::LIEUX);
+        for (id, nom) in [("L2", Some("Bâtiment B, 2ᵉ étage — aile « nord »")), ("L1", None)] {
+            let mut r = b.row();
+            r.set("identifiant_ror", id).set("nom", nom).set("latitude", Some(-21.115_f64)).set("nombre_habitations", Some(12i64));
+            b.push(r);
+        }
+        b.finish().unwrap()
+    }
+
+    #[test]
+    fn tables_come_back_identical_and_the_folder_goes_with_the_value() {
+        let work = tempfile::tempdir().unwrap();
+        // A folder a killed run left behind is removed; anything else is not.
+        fs::create_dir(work.path().join(format!("{PREFIX}1"))).unwrap();
+        fs::write(work.path().join("keep.txt"), "x").unwrap();
+        let mut tables = Tables::new();
+        let lieux = places();
+        let mut horaires = TableBuilder::new(&catalog::HORAIRES);
+        let mut r = horaires.row();
+        r.set("horaire_id", "H1").set("offre_id", "O1").set("jour_semaine", Some(7i64)).set("heure_debut", "08:30:00").set("date_debut", NaiveDate::from_ymd_opt(2024, 2, 29));
+        horaires.push(r);
+        let horaires = horaires.finish().unwrap();
+        tables.insert(lieux.spec.name, lieux.clone());
+        tables.insert(horaires.spec.name, horaires.clone());
+
+        let spilled = SpilledTables::write(work.path(), tables).unwrap();
+        assert!(!work.path().join(format!("{PREFIX}1")).exists());
+        assert!(work.path().join("keep.txt").exists());
+        assert_eq!(spilled.rows("lieux"), Some(2));
+        assert_eq!(spilled.rows("offres"), None);
+        let back = spilled.load("lieux").unwrap().unwrap();
+        assert_eq!(back.spec.name, "lieux");
+        assert!(back.frame.equals_missing(&lieux.frame), "{back:?} != {lieux:?}");
+        assert_eq!(back.frame.schema(), lieux.frame.schema());
+        let back = spilled.load("horaires").unwrap().unwrap();
+        assert!(back.frame.equals_missing(&horaires.frame));
+        assert_eq!(back.frame.schema(), horaires.frame.schema());
+        assert!(spilled.load("offres").unwrap().is_none());
+        let all = load_all(&spilled).unwrap();
+        assert_eq!(all.keys().copied().collect::<Vec<_>>(), vec!["horaires", "lieux"]);
+
+        let dir = spilled.dir().to_owned();
+        assert!(dir.exists());
+        drop(spilled);
+        assert!(!dir.exists(), "the folder is removed with the value");
+    }
+}
