@@ -477,12 +477,15 @@ fn stage_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &di
     stage.done(gate_report.failures + gate_report.warnings, 0);
 
     let stage = ops::stage::Stage::start("history").publication(publication);
-    let previous_history = match &previous {
-        Some(p) => p.history()?,
+    // The previous stores are read one table at a time, and each new store is written into the
+    // staging folder as soon as it is made: only one table's store is in memory at once.
+    let previous_index = match &previous {
+        Some(p) => p.history_index()?,
         None => Default::default(),
     };
-    let history = history::advance(&previous_history, &disclosed.tables, ctx.version)?;
-    drop(previous_history);
+    let history_error = |table: &str, e: ReleaseError| HistoryError::Table { table: table.to_owned(), message: e.to_string() };
+    let previous_store = |table: &str| previous.as_ref().map_or(Ok(None), |p| p.history_store(table)).map_err(|e| history_error(table, e));
+    let history = history::advance(&previous_index, &previous_store, &disclosed.tables, ctx.version, &mut |table, store| staging.write_history_store(table, &store).map_err(|e| history_error(table, e)))?;
     for change in &history.summary {
         tracing::info!(publication, table = %change.table, added = change.added, removed = change.removed, modified = change.modified, schema_version = %change.schema_version, "changes");
     }

@@ -115,7 +115,9 @@ pub struct TableChanges {
 #[derive(Debug)]
 pub struct HistoryOutput {
     pub index: HistoryIndex,
-    pub stores: BTreeMap<String, DataFrame>,
+    /// Rows of each table's new store. The stores themselves went to `advance`'s `keep` as each
+    /// was made: a store holds the whole table and more, so they are not kept together.
+    pub store_rows: BTreeMap<String, u64>,
     /// Per table: one row per added, removed or modified primary key.
     pub changes: BTreeMap<String, DataFrame>,
     pub summary: Vec<TableChanges>,
@@ -132,19 +134,26 @@ pub fn fields(table: &Table) -> Vec<(String, String)> {
     table.column_specs().iter().map(|c| (c.name.to_owned(), c.kind.table_schema_type().to_owned())).collect()
 }
 
-/// Advance the history by one release: `tables` become version `version`.
-pub fn advance(previous: &PreviousHistory, tables: &Tables, version: &str) -> Result<HistoryOutput, HistoryError> {
-    let last = previous.index.versions.last();
-    let mut stores = BTreeMap::new();
+/// Where the previous release's stores come from: read one table at a time, when its turn comes.
+pub type PreviousStore<'a> = dyn Fn(&str) -> Result<Option<DataFrame>, HistoryError> + 'a;
+
+/// Advance the history by one release: `tables` become version `version`. `previous` is the
+/// previous release's index, `previous_store` reads its store of a table; each new store is given
+/// to `keep` (which writes it) as soon as it is made, and dropped.
+pub fn advance(previous: &HistoryIndex, previous_store: &PreviousStore<'_>, tables: &Tables, version: &str, keep: &mut dyn FnMut(&str, DataFrame) -> Result<(), HistoryError>) -> Result<HistoryOutput, HistoryError> {
+    let last = previous.versions.last();
+    let mut store_rows = BTreeMap::new();
     let mut changes = BTreeMap::new();
     let mut summary = Vec::new();
     let mut entry = VersionEntry { version: version.to_owned(), tables: BTreeMap::new() };
-    let mut schemas = previous.index.schemas.clone();
+    let mut schemas = previous.schemas.clone();
 
     for table in tables.values() {
         let name = table.name();
-        let before = last.and_then(|l| l.tables.get(name)).and_then(|b| previous.index.fields(name, b).map(|f| (b, f)));
-        let outcome = diff::advance_table(table, previous.stores.get(name), before.map(|(_, f)| f.columns.as_slice()), version)?;
+        let before = last.and_then(|l| l.tables.get(name)).and_then(|b| previous.fields(name, b).map(|f| (b, f)));
+        let stored = previous_store(name)?;
+        let outcome = diff::advance_table(table, stored.as_ref(), before.map(|(_, f)| f.columns.as_slice()), version)?;
+        drop(stored);
         let current_fields = fields(table);
         let data_changed = outcome.added + outcome.removed + outcome.modified > 0;
         let (change, previous_version) = match before {
@@ -171,16 +180,85 @@ pub fn advance(previous: &PreviousHistory, tables: &Tables, version: &str) -> Re
             previous_schema_version: previous_version,
             schema_version,
         });
-        stores.insert(name.to_owned(), outcome.store);
         changes.insert(name.to_owned(), outcome.changes);
+        store_rows.insert(name.to_owned(), outcome.store.height() as u64);
+        keep(name, outcome.store)?;
     }
     // A table this release no longer publishes keeps its history, every row closed.
-    for (name, store) in &previous.stores {
-        if !tables.contains_key(name.as_str()) {
-            stores.insert(name.clone(), diff::close_all(name, store, version)?);
+    let stored_tables: std::collections::BTreeSet<&str> = previous.versions.iter().flat_map(|v| v.tables.keys().map(String::as_str)).collect();
+    for name in stored_tables {
+        if tables.contains_key(name) {
+            continue;
+        }
+        if let Some(store) = previous_store(name)? {
+            let closed = diff::close_all(name, &store, version)?;
+            drop(store);
+            store_rows.insert(name.to_owned(), closed.height() as u64);
+            keep(name, closed)?;
         }
     }
-    let mut index = HistoryIndex { schemas, versions: previous.index.versions.clone() };
+    let mut index = HistoryIndex { schemas, versions: previous.versions.clone() };
     index.versions.push(entry);
-    Ok(HistoryOutput { index, stores, changes, summary })
+    Ok(HistoryOutput { index, store_rows, changes, summary })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::{catalog, TableBuilder};
+
+    fn tables(juridiques: &[&str], with_equipements: bool) -> Tables {
+        let mut b = TableBuilder::new(&catalog::ENTITES_JURIDIQUES);
+        for id in juridiques {
+            let mut r = b.row();
+            r.set("identifiant_ror", *id).set("raison_sociale", "CHU");
+            b.push(r);
+        }
+        let mut out = Tables::new();
+        out.insert("entites_juridiques", b.finish().unwrap());
+        if with_equipements {
+            let mut b = TableBuilder::new(&catalog::EQUIPEMENTS);
+            let mut r = b.row();
+            r.set("equipement_id", "E1").set("lieu_id", "L1");
+            b.push(r);
+            out.insert("equipements", b.finish().unwrap());
+        }
+        out
+    }
+
+    /// Each store goes to `keep` as it is made, previous stores are read only for the table whose
+    /// turn it is, and a table no longer published keeps its store, every row closed.
+    #[test]
+    fn stores_are_kept_one_by_one_and_an_unpublished_table_is_closed() {
+        let mut first: BTreeMap<String, DataFrame> = BTreeMap::new();
+        let none = |_: &str| Ok(None);
+        let night1 = advance(&HistoryIndex::default(), &none, &tables(&["A", "B"], true), "v1", &mut |t, s| {
+            first.insert(t.to_owned(), s);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(night1.store_rows, BTreeMap::from([("entites_juridiques".to_owned(), 2), ("equipements".to_owned(), 1)]));
+        assert_eq!(first.keys().collect::<Vec<_>>(), ["entites_juridiques", "equipements"]);
+
+        let read = std::cell::RefCell::new(Vec::new());
+        let previous = |t: &str| {
+            read.borrow_mut().push(t.to_owned());
+            Ok(first.get(t).cloned())
+        };
+        let mut second: Vec<(String, DataFrame)> = Vec::new();
+        let night2 = advance(&night1.index, &previous, &tables(&["A", "C"], false), "v2", &mut |t, s| {
+            second.push((t.to_owned(), s));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(*read.borrow(), ["entites_juridiques", "equipements"]);
+        assert_eq!(night2.store_rows, BTreeMap::from([("entites_juridiques".to_owned(), 3), ("equipements".to_owned(), 1)]));
+        let summary = &night2.summary[0];
+        assert_eq!((summary.added, summary.removed, summary.modified), (1, 1, 0));
+        let (name, equipements) = &second[1];
+        assert_eq!(name, "equipements");
+        assert_eq!(equipements.column(VALID_TO).unwrap().str().unwrap().get(0), Some("v2"), "closed in the release that stopped publishing it");
+        assert_eq!(night2.index.versions.len(), 2);
+        assert!(!night2.index.versions[1].tables.contains_key("equipements"));
+    }
 }

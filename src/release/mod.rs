@@ -21,7 +21,6 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
-use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::disclose::Disclosed;
@@ -158,6 +157,15 @@ impl Staging {
         written_parquet?;
         Ok((csv, parquet))
     }
+
+    /// Write a table's new SCD2 store (`history/<table>.parquet`) into the staging folder, as the
+    /// history stage makes it; the release writer records it as it is.
+    pub fn write_history_store(&self, table: &str, store: &polars::prelude::DataFrame) -> Result<(), ReleaseError> {
+        let history_dir = self.dir.join(HISTORY_DIR);
+        fs::create_dir_all(&history_dir).map_err(io(&history_dir))?;
+        write_frame_parquet(store, "history", &history_dir.join(format!("{table}.parquet")))?;
+        Ok(())
+    }
 }
 
 impl Drop for Staging {
@@ -271,8 +279,9 @@ fn write_contents(dir: &Path, input: &ReleaseInput<'_>, version: &str) -> Result
     let mut table_records = Vec::new();
     let mut package_resources = Vec::new();
 
+    // The history folder may already hold the stores the history stage wrote.
     for sub in ["changes", HISTORY_DIR] {
-        fs::create_dir(dir.join(sub)).map_err(io(&dir.join(sub)))?;
+        fs::create_dir_all(dir.join(sub)).map_err(io(&dir.join(sub)))?;
     }
     for table in tables.values() {
         let name = table.name();
@@ -334,18 +343,11 @@ fn write_contents(dir: &Path, input: &ReleaseInput<'_>, version: &str) -> Result
             history: format!("{HISTORY_DIR}/{name}.parquet"),
         });
     }
-    // Every table's store, including tables no longer published (their history stays readable).
-    // The stores are the largest files after the tables: encoded on every core, listed in order.
-    let stores: Vec<(&String, &polars::prelude::DataFrame)> = input.history.stores.iter().collect();
-    let store_records: Vec<FileRecord> = stores
-        .par_iter()
-        .map(|(name, store)| {
-            let path = format!("{HISTORY_DIR}/{name}.parquet");
-            write_frame_parquet(store, "history", &dir.join(&path))?;
-            record(dir, &path, Some(store.height() as u64))
-        })
-        .collect::<Result<_, _>>()?;
-    files.extend(store_records);
+    // Every table's store, including tables no longer published (their history stays readable),
+    // already written by the history stage (`Staging::write_history_store`).
+    for (name, &rows) in &input.history.store_rows {
+        files.push(record(dir, &format!("{HISTORY_DIR}/{name}.parquet"), Some(rows))?);
+    }
     let index = serde_json::to_value(&input.history.index).map_err(|e| ReleaseError::Invalid { path: HISTORY_INDEX.into(), message: e.to_string() })?;
     write_json(&dir.join(HISTORY_INDEX), &index)?;
     files.push(record(dir, HISTORY_INDEX, None)?);

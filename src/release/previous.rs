@@ -46,24 +46,36 @@ pub fn load(dir: &Path) -> Result<PreviousRelease, ReleaseError> {
 impl PreviousRelease {
     /// The history as this release left it (empty for a release made before history existed).
     pub fn history(&self) -> Result<PreviousHistory, ReleaseError> {
-        let index_path = self.dir.join(HISTORY_INDEX);
-        if !index_path.exists() {
-            return Ok(PreviousHistory::default());
-        }
-        let index: HistoryIndex = serde_json::from_slice(&fs::read(&index_path).map_err(|e| invalid(&index_path, e.to_string()))?)
-            .map_err(|e| invalid(&index_path, format!("not a history index: {e}")))?;
+        let index = self.history_index()?;
         let mut stores = BTreeMap::new();
         let tables: Vec<String> = index.versions.iter().flat_map(|v| v.tables.keys().cloned()).collect();
         for table in tables {
             if stores.contains_key(&table) {
                 continue;
             }
-            let path = self.dir.join(HISTORY_DIR).join(format!("{table}.parquet"));
-            if path.exists() {
-                stores.insert(table, read_parquet(&path)?);
+            if let Some(store) = self.history_store(&table)? {
+                stores.insert(table, store);
             }
         }
         Ok(PreviousHistory { index, stores })
+    }
+
+    /// The release's history index (empty when it has none).
+    pub fn history_index(&self) -> Result<HistoryIndex, ReleaseError> {
+        let index_path = self.dir.join(HISTORY_INDEX);
+        if !index_path.exists() {
+            return Ok(HistoryIndex::default());
+        }
+        serde_json::from_slice(&fs::read(&index_path).map_err(|e| invalid(&index_path, e.to_string()))?).map_err(|e| invalid(&index_path, format!("not a history index: {e}")))
+    }
+
+    /// The release's SCD2 store of one table, if it has one.
+    pub fn history_store(&self, table: &str) -> Result<Option<DataFrame>, ReleaseError> {
+        let path = self.dir.join(HISTORY_DIR).join(format!("{table}.parquet"));
+        if !path.exists() {
+            return Ok(None);
+        }
+        read_parquet(&path).map(Some)
     }
 }
 
