@@ -233,7 +233,11 @@ impl State {
         if let Some(error) = error {
             return Err(error);
         }
-        self.references.extend(references.into_iter().map(|r| PendingReference { file, ..r }));
+        // A reference whose target is already seen resolves, now and at the end alike: only those
+        // to later files wait (a role's Practitioner comes after it in ROR's exports). The ones
+        // kept are in the same order, so the first dangling one is still the first reported. At
+        // national scale all of them, four Strings each, were several hundred MB.
+        self.references.extend(references.into_iter().filter(|r| !self.seen.contains_key(&r.target)).map(|r| PendingReference { file, ..r }));
         self.builders.append(builders);
         self.organizations.extend(organizations);
         self.practitioners.extend(practitioners);
@@ -285,9 +289,16 @@ impl State {
                 });
             }
         }
+        // What only the checks and the resolution pass need goes before the tables are made, which
+        // holds a table's builder and its frame at once: at national scale the ids seen (a String
+        // and a position each) are about as large as the biggest table.
+        self.references = Vec::new();
+        self.seen = HashMap::new();
         organization::resolve_internal(&mut self);
         offer::resolve(&mut self);
         practitioner::resolve_roles(&mut self);
+        drop(self.organizations);
+        drop(self.practitioners);
 
         let b = self.builders;
         let builders = vec![
