@@ -118,6 +118,18 @@ impl TextColumn {
         let starts = std::iter::once(0).chain(self.ends.iter().copied());
         starts.zip(&self.ends).zip(&self.nulls).map(|((start, &end), &null)| (!null).then(|| &self.bytes[start..end]))
     }
+
+    /// Every null cell takes the next of `values` (`None` leaves it null); the rest keep theirs.
+    fn fill_nulls<'v>(&mut self, values: impl IntoIterator<Item = Option<&'v str>>) {
+        let old = std::mem::take(self);
+        self.bytes.reserve(old.bytes.len());
+        let mut values = values.into_iter();
+        for current in old.values() {
+            let fill = values.next().expect("one value per row");
+            self.push(current.or(fill));
+        }
+        assert!(values.next().is_none(), "one value per row");
+    }
 }
 
 enum ColumnData {
@@ -320,6 +332,34 @@ impl TableBuilder {
         }
     }
 
+    /// The values of a text column, in push order: what a flattener reads back to resolve another
+    /// column once every row is in.
+    pub fn text_values(&self, column: &str) -> impl Iterator<Item = Option<&str>> + '_ {
+        match &self.columns[self.text_column(column)] {
+            ColumnData::Text(v) => v.values(),
+            _ => unreachable!("text_column checked the type"),
+        }
+    }
+
+    /// Fill the null cells of a text column, one value per row in push order (`None` leaves the
+    /// cell null). For values known only once every row is in (an offer's establishment, a role's
+    /// professional): the rows go into the builder as they are read, not kept whole until then.
+    pub fn fill_text_nulls<'v>(&mut self, column: &str, values: impl IntoIterator<Item = Option<&'v str>>) {
+        let index = self.text_column(column);
+        match &mut self.columns[index] {
+            ColumnData::Text(v) => v.fill_nulls(values),
+            _ => unreachable!("text_column checked the type"),
+        }
+    }
+
+    /// A text column's index. Panics on a column the table does not have or that is not text (a
+    /// flattener bug, as in `Row::set`).
+    fn text_column(&self, column: &str) -> usize {
+        let index = self.spec.column_index(column).unwrap_or_else(|| panic!("table {} has no column {column}", self.spec.name));
+        assert!(matches!(self.columns[index], ColumnData::Text(_)), "table {}: column {column} is not text", self.spec.name);
+        index
+    }
+
     /// Build the DataFrame, sorted by primary key, refusing duplicate keys.
     pub fn finish(self) -> Result<Table, TableError> {
         let table = self.spec.name;
@@ -384,5 +424,17 @@ mod tests {
             b.push(r);
         }
         assert!(matches!(b.finish(), Err(TableError::DuplicateKey { .. })));
+    }
+
+    #[test]
+    fn filling_a_text_column_keeps_what_rows_set() {
+        let mut b = TableBuilder::new(&catalog::EQUIPEMENTS);
+        for (id, lieu) in [("a", Some("L1")), ("b", None), ("c", Some("")), ("d", None)] {
+            let mut r = b.row();
+            r.set("equipement_id", id).set("lieu_id", lieu);
+            b.push(r);
+        }
+        b.fill_text_nulls("lieu_id", [Some("x"), Some("y"), Some("z"), None]);
+        assert_eq!(b.text_values("lieu_id").collect::<Vec<_>>(), vec![Some("L1"), Some("y"), Some(""), None]);
     }
 }

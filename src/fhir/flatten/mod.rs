@@ -2,6 +2,11 @@
 //! resolution pass for what one resource cannot know alone (whether an offer's provider is an
 //! establishment or an internal organisation, a role's professional, an offer's field of
 //! activity). The snapshot is checked on the way: unique ids, and every reference resolving.
+//!
+//! Every row goes into its table's builder as it is read, the columns that need the resolution
+//! pass left null; that pass fills them in the builders, from the ids the rows carry (or, for an
+//! offer's provider, which no column holds, from `offer_providers`). Keeping the rows whole until
+//! then cost about 2 GB at national scale (a million offers, a million roles).
 
 mod context;
 mod location;
@@ -19,7 +24,7 @@ use super::codes::parse_reference;
 use super::model::Reference;
 use super::FhirError;
 use crate::source::Snapshot;
-use crate::table::{catalog, Row, TableBuilder, Tables};
+use crate::table::{catalog, TableBuilder, Tables};
 
 use context::Context;
 use parallel::{FilePart, Parsed, Typed};
@@ -60,6 +65,36 @@ struct PractitionerInfo {
     id_nat_ps: Option<String>,
     family: Option<String>,
     given: Option<String>,
+}
+
+/// Ids in row order, each possibly absent, in one buffer: a `String` each would cost three times
+/// the ids themselves.
+#[derive(Default)]
+struct IdColumn {
+    bytes: String,
+    ends: Vec<usize>,
+    present: Vec<bool>,
+}
+
+impl IdColumn {
+    fn push(&mut self, id: Option<&str>) {
+        self.bytes.push_str(id.unwrap_or_default());
+        self.ends.push(self.bytes.len());
+        self.present.push(id.is_some());
+    }
+
+    /// Append another part's ids, after this one's (parts are merged in file order).
+    fn append(&mut self, other: IdColumn) {
+        let base = self.bytes.len();
+        self.bytes.push_str(&other.bytes);
+        self.ends.extend(other.ends.iter().map(|end| end + base));
+        self.present.extend(other.present);
+    }
+
+    fn iter(&self) -> impl Iterator<Item = Option<&str>> + '_ {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(&self.ends).zip(&self.present).map(|((start, &end), &present)| present.then(|| &self.bytes[start..end]))
+    }
 }
 
 /// A reference to check once every resource has been seen.
@@ -129,12 +164,10 @@ struct State {
     references: Vec<PendingReference>,
     builders: Builders,
     organizations: HashMap<String, OrgInfo>,
-    offer_fields: HashMap<String, Option<String>>,
     practitioners: HashMap<String, PractitionerInfo>,
-    /// Rows that wait for the resolution pass, with what they need resolved.
-    pending_internal_orgs: Vec<(Row, Option<String>)>,
-    pending_offers: Vec<(Row, Option<String>)>,
-    pending_roles: Vec<(Row, Option<String>, Option<String>)>,
+    /// Each offer's provider (providedBy), in the offres builder's row order: the one input of the
+    /// resolution pass that no column of the row holds.
+    offer_providers: IdColumn,
     resources_by_type: BTreeMap<String, u64>,
     latest_update: Option<DateTime<Utc>>,
 }
@@ -177,11 +210,8 @@ impl State {
             references,
             builders,
             organizations,
-            offer_fields,
             practitioners,
-            pending_internal_orgs,
-            pending_offers,
-            pending_roles,
+            offer_providers,
             resources_by_type,
             latest_update,
         } = state;
@@ -203,14 +233,15 @@ impl State {
         if let Some(error) = error {
             return Err(error);
         }
-        self.references.extend(references.into_iter().map(|r| PendingReference { file, ..r }));
+        // A reference whose target is already seen resolves, now and at the end alike: only those
+        // to later files wait (a role's Practitioner comes after it in ROR's exports). The ones
+        // kept are in the same order, so the first dangling one is still the first reported. At
+        // national scale all of them, four Strings each, were several hundred MB.
+        self.references.extend(references.into_iter().filter(|r| !self.seen.contains_key(&r.target)).map(|r| PendingReference { file, ..r }));
         self.builders.append(builders);
         self.organizations.extend(organizations);
-        self.offer_fields.extend(offer_fields);
         self.practitioners.extend(practitioners);
-        self.pending_internal_orgs.extend(pending_internal_orgs);
-        self.pending_offers.extend(pending_offers);
-        self.pending_roles.extend(pending_roles);
+        self.offer_providers.append(offer_providers);
         for (resource_type, count) in resources_by_type {
             *self.resources_by_type.entry(resource_type).or_default() += count;
         }
@@ -258,9 +289,16 @@ impl State {
                 });
             }
         }
+        // What only the checks and the resolution pass need goes before the tables are made, which
+        // holds a table's builder and its frame at once: at national scale the ids seen (a String
+        // and a position each) are about as large as the biggest table.
+        self.references = Vec::new();
+        self.seen = HashMap::new();
         organization::resolve_internal(&mut self);
         offer::resolve(&mut self);
         practitioner::resolve_roles(&mut self);
+        drop(self.organizations);
+        drop(self.practitioners);
 
         let b = self.builders;
         let builders = vec![
@@ -285,22 +323,23 @@ impl State {
         location::link_capacities(&mut tables)?;
         Ok(Flattened { tables, resources_by_type: self.resources_by_type, latest_update: self.latest_update })
     }
+}
 
-    /// The establishment an organisation belongs to: itself for an EG, its nearest EG ancestor for
-    /// an internal organisation (OIs nest: pôle → service → unité).
-    fn establishment_of(&self, id: &str) -> Option<String> {
-        let mut current = id.to_owned();
-        // Bounded walk: a partOf cycle in bad data must not hang the job.
-        for _ in 0..16 {
-            let info = self.organizations.get(&current)?;
-            match info.kind {
-                OrgKind::Geographique => return Some(current),
-                OrgKind::Juridique => return None,
-                OrgKind::Interne => current = info.part_of.clone()?,
-            }
+/// The establishment an organisation belongs to: itself for an EG, its nearest EG ancestor for
+/// an internal organisation (OIs nest: pôle → service → unité). Borrowed from `organizations`, so
+/// that a column of them costs no string each. A function of the map, not of `State`, so that the
+/// builders can be filled while its answers are held.
+fn establishment_of<'a>(organizations: &'a HashMap<String, OrgInfo>, id: &str) -> Option<&'a str> {
+    let (mut current, mut info) = organizations.get_key_value(id)?;
+    // Bounded walk: a partOf cycle in bad data must not hang the job.
+    for _ in 0..16 {
+        match info.kind {
+            OrgKind::Geographique => return Some(current),
+            OrgKind::Juridique => return None,
+            OrgKind::Interne => (current, info) = organizations.get_key_value(info.part_of.as_deref()?)?,
         }
-        None
     }
+    None
 }
 
 #[cfg(test)]

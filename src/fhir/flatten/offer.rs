@@ -2,7 +2,7 @@
 
 use super::context::Context;
 use super::organization::{creation_date, set_contact_codes};
-use super::{OrgKind, State};
+use super::{establishment_of, OrgKind, State};
 use crate::fhir::codes::{code_and_label, coding_of, extension, extensions, first_coding, region};
 use crate::fhir::model::{AvailableTime, HealthcareService};
 use crate::fhir::FhirError;
@@ -17,7 +17,6 @@ pub(super) fn visit(state: &mut State, ctx: &Context<'_>, offer: HealthcareServi
     }
     let ext = &offer.extension;
     let field = coding_of(&offer.kind, "TRE_R227");
-    state.offer_fields.insert(offer.id.as_str().to_owned(), field.and_then(|c| c.code.as_deref().map(str::to_owned)));
 
     let mut row = state.builders.offres.row();
     row.set("identifiant_ror", offer.id.as_str())
@@ -45,7 +44,10 @@ pub(super) fn visit(state: &mut State, ctx: &Context<'_>, offer: HealthcareServi
             row.set("age_minimum", years(range.low.as_ref())).set("age_maximum", years(range.high.as_ref()));
         }
     }
-    state.pending_offers.push((row, provider));
+    // organisation_interne_id and entite_geographique_id wait for the resolution pass: the
+    // provider may come later in the snapshot.
+    state.builders.offres.push(row);
+    state.offer_providers.push(provider.as_deref());
 
     hours(state, ctx, &offer)?;
     offer_contacts(state, &offer);
@@ -143,14 +145,10 @@ fn system_of_channel(code: &str) -> Option<&'static str> {
 
 /// Offers learn whether their provider is an establishment or an internal organisation.
 pub(super) fn resolve(state: &mut State) {
-    for (mut row, provider) in std::mem::take(&mut state.pending_offers) {
-        if let Some(provider) = provider {
-            let kind = state.organizations.get(&provider).map(|o| o.kind);
-            if kind == Some(OrgKind::Interne) {
-                row.set("organisation_interne_id", provider.as_str());
-            }
-            row.set("entite_geographique_id", state.establishment_of(&provider));
-        }
-        state.builders.offres.push(row);
-    }
+    let organizations = &state.organizations;
+    let providers = std::mem::take(&mut state.offer_providers);
+    let internal: Vec<Option<&str>> = providers.iter().map(|p| p.filter(|p| organizations.get(*p).map(|o| o.kind) == Some(OrgKind::Interne))).collect();
+    state.builders.offres.fill_text_nulls("organisation_interne_id", internal);
+    let establishments: Vec<Option<&str>> = providers.iter().map(|p| p.and_then(|p| establishment_of(organizations, p))).collect();
+    state.builders.offres.fill_text_nulls("entite_geographique_id", establishments);
 }

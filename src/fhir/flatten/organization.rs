@@ -2,7 +2,7 @@
 //! establishments' contacts.
 
 use super::context::Context;
-use super::{OrgInfo, OrgKind, State};
+use super::{establishment_of, OrgInfo, OrgKind, State};
 use crate::fhir::codes::{code_and_label, coding_of, extension, first_coding, identifier_value, region};
 use crate::fhir::model::{Address, Extension, Organization};
 use crate::fhir::FhirError;
@@ -79,22 +79,22 @@ pub(super) fn visit(state: &mut State, ctx: &Context<'_>, org: Organization<'_>,
         OrgKind::Interne => {
             row.set("identifiant_national_oi", identifier_value(&org.identifier, |s, _| s.contains("oi.esante.gouv.fr")))
                 .set("nom", org.name.as_deref())
-                .set("organisation_parente_id", part_of.clone());
+                .set("organisation_parente_id", part_of);
             let (code, label) = code_and_label(coding_of(&org.kind, "TRE_R207"));
             row.set("type_code", code).set("type_libelle", label);
-            state.pending_internal_orgs.push((row, part_of));
+            // entite_geographique_id waits for the resolution pass: the parent may come later.
+            state.builders.organisations_internes.push(row);
         }
     }
     Ok(())
 }
 
-/// Internal organisations learn their establishment once every organisation is known.
+/// Internal organisations learn their establishment once every organisation is known, from the
+/// parent their row names.
 pub(super) fn resolve_internal(state: &mut State) {
-    for (mut row, part_of) in std::mem::take(&mut state.pending_internal_orgs) {
-        let establishment = part_of.as_deref().and_then(|p| state.establishment_of(p));
-        row.set("entite_geographique_id", establishment);
-        state.builders.organisations_internes.push(row);
-    }
+    let builder = &state.builders.organisations_internes;
+    let establishments: Vec<Option<&str>> = builder.text_values("organisation_parente_id").map(|p| p.and_then(|p| establishment_of(&state.organizations, p))).collect();
+    state.builders.organisations_internes.fill_text_nulls("entite_geographique_id", establishments);
 }
 
 /// ror-meta-creation-date, common to every ROR resource.

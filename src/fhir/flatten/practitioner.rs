@@ -3,6 +3,8 @@
 //! what Profil 0 may show).
 
 use super::context::Context;
+use std::collections::HashMap;
+
 use super::{PractitionerInfo, State};
 use crate::fhir::codes::{code_and_label, extension, first_coding};
 use crate::fhir::model::{Practitioner, PractitionerRole};
@@ -41,8 +43,8 @@ pub(super) fn visit_role(state: &mut State, ctx: &Context<'_>, role: Practitione
 
     let mut row = state.builders.professionnels.row();
     row.set("identifiant_ror", role.id.as_str())
-        .set("professionnel_id", practitioner.clone())
-        .set("offre_id", offer.clone())
+        .set("professionnel_id", practitioner)
+        .set("offre_id", offer)
         .set("date_mise_a_jour", updated);
     // ANS names the exercise-name extension both ways across IG versions.
     let exercise_name = extension(&role.extension, "RORPractitionerRoleName").or_else(|| extension(&role.extension, "ror-practitionerrole-name"));
@@ -57,34 +59,40 @@ pub(super) fn visit_role(state: &mut State, ctx: &Context<'_>, role: Practitione
     let mode = extension(&role.extension, "ror-practitionerrole-unit-exercise-mode").and_then(|e| first_coding(e.value_codeable_concept.as_ref()));
     let (code, label) = code_and_label(mode);
     row.set("mode_exercice_code", code).set("mode_exercice_libelle", label);
-    state.pending_roles.push((row, practitioner, offer));
+    // id_nat_ps, type_identifiant and offre_champ_activite_code wait for the resolution pass (the
+    // Practitioner and the offer may come later), and so do the civil names that stand in for an
+    // exercise name the role lacks.
+    state.builders.professionnels.push(row);
     Ok(())
 }
 
-/// Roles learn their professional's identity and their offer's field once both are known. The
-/// exercise name of the role wins over the civil name of the Practitioner.
+/// Roles learn their professional's identity and their offer's field once both are known, from
+/// the ids their rows carry. The exercise name of the role wins over the civil name of the
+/// Practitioner: the civil names only fill the exercise names left null.
 pub(super) fn resolve_roles(state: &mut State) {
-    for (mut row, practitioner, offer) in std::mem::take(&mut state.pending_roles) {
-        if let Some(info) = practitioner.as_deref().and_then(|p| state.practitioners.get(p)) {
-            let kind = info.id_nat_ps.as_deref().and_then(|id| match id.chars().next() {
+    let roles = &state.builders.professionnels;
+    let infos: Vec<Option<&PractitionerInfo>> = roles.text_values("professionnel_id").map(|p| p.and_then(|p| state.practitioners.get(p))).collect();
+    // The offers' fields, read from the offres builder rather than kept aside for every offer.
+    let offres = &state.builders.offres;
+    let field_of: HashMap<&str, &str> = offres.text_values("identifiant_ror").zip(offres.text_values("champ_activite_code")).filter_map(|(o, f)| Some((o?, f?))).collect();
+    let fields: Vec<Option<&str>> = roles.text_values("offre_id").map(|o| o.and_then(|o| field_of.get(o).copied())).collect();
+    let id_nat_ps: Vec<Option<&str>> = infos.iter().map(|i| i.and_then(|i| i.id_nat_ps.as_deref())).collect();
+    let kinds: Vec<Option<&str>> = id_nat_ps
+        .iter()
+        .map(|id| {
+            id.and_then(|id| match id.chars().next() {
                 Some('8') => Some("RPPS"),
                 Some('0') => Some("ADELI"),
                 _ => None,
-            });
-            row.set("id_nat_ps", info.id_nat_ps.clone()).set("type_identifiant", kind);
-            if row_is_null(&row, "nom_exercice") {
-                row.set("nom_exercice", info.family.clone());
-            }
-            if row_is_null(&row, "prenom_exercice") {
-                row.set("prenom_exercice", info.given.clone());
-            }
-        }
-        let field = offer.as_deref().and_then(|o| state.offer_fields.get(o)).cloned().flatten();
-        row.set("offre_champ_activite_code", field);
-        state.builders.professionnels.push(row);
-    }
-}
-
-fn row_is_null(row: &crate::table::Row, column: &str) -> bool {
-    row.get(column).is_none_or(|c| c == crate::table::Cell::Null)
+            })
+        })
+        .collect();
+    let families: Vec<Option<&str>> = infos.iter().map(|i| i.and_then(|i| i.family.as_deref())).collect();
+    let givens: Vec<Option<&str>> = infos.iter().map(|i| i.and_then(|i| i.given.as_deref())).collect();
+    let roles = &mut state.builders.professionnels;
+    roles.fill_text_nulls("id_nat_ps", id_nat_ps);
+    roles.fill_text_nulls("type_identifiant", kinds);
+    roles.fill_text_nulls("nom_exercice", families);
+    roles.fill_text_nulls("prenom_exercice", givens);
+    roles.fill_text_nulls("offre_champ_activite_code", fields);
 }

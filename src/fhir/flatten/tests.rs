@@ -144,3 +144,34 @@ fn organisations_are_classified_and_internal_ones_find_their_establishment() {
     assert_eq!(cell(&flat, "offres", "H2", "entite_geographique_id"), "999999");
     assert_eq!(flat.tables["entites_geographiques"].rows(), 2);
 }
+
+#[test]
+fn references_to_later_files_resolve_and_the_first_dangling_one_is_reported() {
+    // R1 names a Practitioner of a later file (references that resolve when their file is merged
+    // are not kept for the final check; these are); H1 and H2 name nothing.
+    let role = r#"{"resourceType":"PractitionerRole","id":"R1","practitioner":{"reference":"Practitioner/PZ"}}"#;
+    let later = r#"{"resourceType":"Practitioner","id":"PZ","identifier":[{"value":"810000000001"}],"name":[{"family":"ZED","given":["Ada"]}]}"#;
+    let dangling = |id: &str, target: &str| format!(r#"{{"resourceType":"HealthcareService","id":"{id}","providedBy":{{"reference":"Organization/{target}"}}}}"#);
+    let snapshot = |a: &str, b: &str| {
+        let dir = fixture_snapshot();
+        fs::write(dir.path().join("a.ndjson"), a).unwrap();
+        fs::write(dir.path().join("b.ndjson"), b).unwrap();
+        fs::write(dir.path().join("z.ndjson"), later).unwrap();
+        dir
+    };
+
+    let dir = snapshot(&format!("{role}\n{}\n", dangling("H1", "nowhere-a")), &dangling("H2", "nowhere-b"));
+    let e = flatten_dir(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("a.ndjson: line 2 HealthcareService/H1: field providedBy: dangling reference to Organization/nowhere-a"), "{e}");
+
+    let dir = snapshot(role, &format!("{}\n{}\n", dangling("H2", "nowhere-b"), dangling("H3", "nowhere-c")));
+    let e = flatten_dir(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("b.ndjson: line 1 HealthcareService/H2: field providedBy: dangling reference to Organization/nowhere-b"), "{e}");
+
+    let dir = snapshot(role, r#"{"resourceType":"Location","id":"L9"}"#);
+    let flat = flatten_dir(dir.path()).unwrap();
+    assert_eq!(cell(&flat, "professionnels", "R1", "id_nat_ps"), "810000000001");
+    assert_eq!(cell(&flat, "professionnels", "R1", "type_identifiant"), "RPPS");
+    assert_eq!(cell(&flat, "professionnels", "R1", "nom_exercice"), "ZED");
+    assert_eq!(cell(&flat, "professionnels", "R1", "prenom_exercice"), "Ada");
+}
