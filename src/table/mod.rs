@@ -92,14 +92,14 @@ pub enum Cell<'a> {
 /// are null. At national scale the tables hold a few hundred million cells; a `String` each (24
 /// bytes, plus an allocation of its own) cost several times the text itself.
 #[derive(Default)]
-struct TextColumn {
+pub(crate) struct TextColumn {
     bytes: String,
     ends: Vec<usize>,
     nulls: Vec<bool>,
 }
 
 impl TextColumn {
-    fn push(&mut self, value: Option<&str>) {
+    pub(crate) fn push(&mut self, value: Option<&str>) {
         if let Some(v) = value {
             self.bytes.push_str(v);
         }
@@ -107,14 +107,14 @@ impl TextColumn {
         self.nulls.push(value.is_none());
     }
 
-    fn append(&mut self, other: TextColumn) {
+    pub(crate) fn append(&mut self, other: TextColumn) {
         let base = self.bytes.len();
         self.bytes.push_str(&other.bytes);
         self.ends.extend(other.ends.iter().map(|end| end + base));
         self.nulls.extend(other.nulls);
     }
 
-    fn values(&self) -> impl Iterator<Item = Option<&str>> + '_ {
+    pub(crate) fn values(&self) -> impl Iterator<Item = Option<&str>> + '_ {
         let starts = std::iter::once(0).chain(self.ends.iter().copied());
         starts.zip(&self.ends).zip(&self.nulls).map(|((start, &end), &null)| (!null).then(|| &self.bytes[start..end]))
     }

@@ -24,7 +24,7 @@ use super::codes::parse_reference;
 use super::model::Reference;
 use super::FhirError;
 use crate::source::Snapshot;
-use crate::table::{catalog, TableBuilder, Tables};
+use crate::table::{catalog, TableBuilder, Tables, TextColumn};
 
 use context::Context;
 use parallel::{FilePart, Parsed, Typed};
@@ -65,36 +65,6 @@ struct PractitionerInfo {
     id_nat_ps: Option<String>,
     family: Option<String>,
     given: Option<String>,
-}
-
-/// Ids in row order, each possibly absent, in one buffer: a `String` each would cost three times
-/// the ids themselves.
-#[derive(Default)]
-struct IdColumn {
-    bytes: String,
-    ends: Vec<usize>,
-    present: Vec<bool>,
-}
-
-impl IdColumn {
-    fn push(&mut self, id: Option<&str>) {
-        self.bytes.push_str(id.unwrap_or_default());
-        self.ends.push(self.bytes.len());
-        self.present.push(id.is_some());
-    }
-
-    /// Append another part's ids, after this one's (parts are merged in file order).
-    fn append(&mut self, other: IdColumn) {
-        let base = self.bytes.len();
-        self.bytes.push_str(&other.bytes);
-        self.ends.extend(other.ends.iter().map(|end| end + base));
-        self.present.extend(other.present);
-    }
-
-    fn iter(&self) -> impl Iterator<Item = Option<&str>> + '_ {
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts.zip(&self.ends).zip(&self.present).map(|((start, &end), &present)| present.then(|| &self.bytes[start..end]))
-    }
 }
 
 /// A reference to check once every resource has been seen.
@@ -167,7 +137,8 @@ struct State {
     practitioners: HashMap<String, PractitionerInfo>,
     /// Each offer's provider (providedBy), in the offres builder's row order: the one input of the
     /// resolution pass that no column of the row holds.
-    offer_providers: IdColumn,
+    /// In one buffer (a table's text column): a `String` each would cost three times the ids.
+    offer_providers: TextColumn,
     resources_by_type: BTreeMap<String, u64>,
     latest_update: Option<DateTime<Utc>>,
 }

@@ -147,8 +147,8 @@ fn system_of_channel(code: &str) -> Option<&'static str> {
 pub(super) fn resolve(state: &mut State) {
     let organizations = &state.organizations;
     let providers = std::mem::take(&mut state.offer_providers);
-    let internal: Vec<Option<&str>> = providers.iter().map(|p| p.filter(|p| organizations.get(*p).map(|o| o.kind) == Some(OrgKind::Interne))).collect();
+    let internal: Vec<Option<&str>> = providers.values().map(|p| p.filter(|p| organizations.get(*p).map(|o| o.kind) == Some(OrgKind::Interne))).collect();
     state.builders.offres.fill_text_nulls("organisation_interne_id", internal);
-    let establishments: Vec<Option<&str>> = providers.iter().map(|p| p.and_then(|p| establishment_of(organizations, p))).collect();
+    let establishments: Vec<Option<&str>> = providers.values().map(|p| p.and_then(|p| establishment_of(organizations, p))).collect();
     state.builders.offres.fill_text_nulls("entite_geographique_id", establishments);
 }
