@@ -49,11 +49,6 @@ pub fn load_tables(source: &dyn TableSource, names: &[&str]) -> Result<Tables, T
     Ok(tables)
 }
 
-/// Every table of the catalogue, loaded (for the rare step that needs them all at once).
-pub fn load_all(source: &dyn TableSource) -> Result<Tables, TableError> {
-    load_tables(source, &catalog::ALL.iter().map(|spec| spec.name).collect::<Vec<_>>())
-}
-
 /// Tables written to a folder of the run; the folder is removed when this is dropped.
 #[derive(Debug)]
 pub struct SpilledTables {
@@ -99,8 +94,8 @@ impl SpilledTables {
         Ok((spec.name, frame.height()))
     }
 
-    /// The folder the tables are in (for tests).
-    pub fn dir(&self) -> &Path {
+    #[cfg(test)]
+    fn dir(&self) -> &Path {
         &self.dir
     }
 }
@@ -194,8 +189,13 @@ mod tests {
         assert!(back.frame.equals_missing(&horaires.frame));
         assert_eq!(back.frame.schema(), horaires.frame.schema());
         assert!(spilled.load("offres").unwrap().is_none());
-        let all = load_all(&spilled).unwrap();
+        let all = load_tables(&spilled, &["horaires", "lieux", "offres"]).unwrap();
         assert_eq!(all.keys().copied().collect::<Vec<_>>(), vec!["horaires", "lieux"]);
+
+        // A folder that cannot be made is an error naming it.
+        let not_a_folder = work.path().join("keep.txt");
+        let error = SpilledTables::write(&not_a_folder, Tables::new()).unwrap_err().to_string();
+        assert!(error.contains("keep.txt/.tmp-tables-"), "{error}");
 
         let dir = spilled.dir().to_owned();
         assert!(dir.exists());
