@@ -130,6 +130,8 @@ impl PipelineError {
     pub fn class(&self) -> FailureClass {
         match self {
             PipelineError::Disclose(e) if e.is_check_failure() => FailureClass::Checks,
+            // The snapshot's tables could not be read back from the run's own folder: the disk.
+            PipelineError::Disclose(DiscloseError::Table(table::TableError::Read { .. })) => FailureClass::Output,
             PipelineError::Config(_) | PipelineError::Keys(_) | PipelineError::Disclose(DiscloseError::Syntax { .. } | DiscloseError::Policy { .. }) => FailureClass::Configuration,
             PipelineError::Fhir(_) | PipelineError::NoInstant | PipelineError::OutOfOrder { .. } | PipelineError::Disclose(_) => FailureClass::Input,
             PipelineError::Release(_) | PipelineError::History(_) | PipelineError::Tables(_) => FailureClass::Output,
@@ -389,7 +391,7 @@ fn build_publications(options: &BuildOptions, ctx: &ReleaseContext<'_>) -> Resul
     for policy in &night_policies(options)? {
         let key = ctx.keyring.audience_key(&policy.audience);
         let stage = ops::stage::Stage::start("disclose").publication(&policy.audience);
-        let disclosed = match disclose::apply::apply_from(policy, ctx.tables, Some(&key)) {
+        let disclosed = match disclose::apply_with_key(policy, ctx.tables, Some(&key)) {
             Ok(d) => d,
             Err(e) => {
                 if e.is_check_failure() && !options.dry_run {

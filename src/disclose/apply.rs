@@ -75,15 +75,11 @@ pub fn apply(policy: &Policy, tables: &Tables) -> Result<Disclosed, DiscloseErro
     apply_with_key(policy, tables, None)
 }
 
-/// Apply `policy` to `tables` with the audience's pseudonymisation key (required when the policy
-/// pseudonymises; it must be this audience's key, so that audiences cannot join their pseudonyms).
-pub fn apply_with_key(policy: &Policy, tables: &Tables, key: Option<&AudienceKey>) -> Result<Disclosed, DiscloseError> {
-    apply_from(policy, tables, key)
-}
-
-/// Apply `policy` to the tables of `source`, each loaded when its turn comes and dropped once
-/// disclosed, so that memory holds the audience's tables and one table of the snapshot's.
-pub fn apply_from(policy: &Policy, source: &dyn TableSource, key: Option<&AudienceKey>) -> Result<Disclosed, DiscloseError> {
+/// Apply `policy` to the tables of `source` with the audience's pseudonymisation key (required when
+/// the policy pseudonymises; it must be this audience's key, so that audiences cannot join their
+/// pseudonyms). Each table is loaded when its turn comes and dropped once disclosed, so that memory
+/// holds the audience's tables and one table of the snapshot's.
+pub fn apply_with_key(policy: &Policy, source: &dyn TableSource, key: Option<&AudienceKey>) -> Result<Disclosed, DiscloseError> {
     let apply_error = |table: &str, message: String| DiscloseError::Apply {
         origin: policy.origin.clone(),
         audience: policy.audience.clone(),
@@ -139,7 +135,7 @@ pub fn apply_from(policy: &Policy, source: &dyn TableSource, key: Option<&Audien
     let mut kept_keys: HashMap<String, HashSet<String>> = HashMap::new();
     for name in order {
         let table_policy = &policy.tables[name.as_str()];
-        let table = source.load(&name).map_err(|e| apply_error(&name, e.to_string()))?.ok_or_else(|| apply_error(&name, "the flattened snapshot has no such table".into()))?;
+        let table = source.load(&name)?.ok_or_else(|| apply_error(&name, "the flattened snapshot has no such table".into()))?;
         let needs_keys = referenced.contains(name.as_str());
         let (disclosed, account, keys) = disclose_table(policy, &table, table_policy, &kept_keys, pseudonymiser.as_ref(), needs_keys).map_err(|e| match e {
             TableFailure::Message(m) => apply_error(&name, m),

@@ -85,6 +85,11 @@ impl HistoryIndex {
         })
     }
 
+    /// Every table some version holds: the tables that have a store.
+    pub fn tables(&self) -> std::collections::BTreeSet<&str> {
+        self.versions.iter().flat_map(|v| v.tables.keys().map(String::as_str)).collect()
+    }
+
     /// The newest version published at or before `version` (for "as of" a date between releases).
     pub fn at_or_before(&self, version: &str) -> Option<&VersionEntry> {
         self.versions.iter().rev().find(|v| v.version.as_str() <= version)
@@ -185,8 +190,7 @@ pub fn advance(previous: &HistoryIndex, previous_store: &PreviousStore<'_>, tabl
         keep(name, outcome.store)?;
     }
     // A table this release no longer publishes keeps its history, every row closed.
-    let stored_tables: std::collections::BTreeSet<&str> = previous.versions.iter().flat_map(|v| v.tables.keys().map(String::as_str)).collect();
-    for name in stored_tables {
+    for name in previous.tables() {
         if tables.contains_key(name) {
             continue;
         }

@@ -48,13 +48,9 @@ impl PreviousRelease {
     pub fn history(&self) -> Result<PreviousHistory, ReleaseError> {
         let index = self.history_index()?;
         let mut stores = BTreeMap::new();
-        let tables: Vec<String> = index.versions.iter().flat_map(|v| v.tables.keys().cloned()).collect();
-        for table in tables {
-            if stores.contains_key(&table) {
-                continue;
-            }
-            if let Some(store) = self.history_store(&table)? {
-                stores.insert(table, store);
+        for table in index.tables() {
+            if let Some(store) = self.history_store(table)? {
+                stores.insert(table.to_owned(), store);
             }
         }
         Ok(PreviousHistory { index, stores })

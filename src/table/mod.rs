@@ -25,6 +25,8 @@ pub enum TableError {
     Polars { table: &'static str, source: PolarsError },
     #[error("writing {path}: {source}")]
     Io { path: String, source: std::io::Error },
+    #[error("reading {path}: {source}")]
+    Read { path: String, source: std::io::Error },
 }
 
 /// One table: its definition and its rows, sorted by primary key.

@@ -115,7 +115,7 @@ impl TableSource for SpilledTables {
             let file = match File::open(&path) {
                 Ok(file) => file,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && index > 0 => break,
-                Err(e) => return Err(io(&path)(e)),
+                Err(source) => return Err(TableError::Read { path: path.display().to_string(), source }),
             };
             let one = IpcReader::new(BufReader::new(file)).finish().map_err(polars)?;
             columns.extend(one.into_columns());
