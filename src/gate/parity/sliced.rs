@@ -1,0 +1,246 @@
+//! The common case of the read-back, in bounded memory: a table's spooled files compared with the
+//! built table a slice at a time (each Parquet row group; the CSV in blocks cut at record ends),
+//! rather than read whole. At national scale the largest table's CSV, its text frame and its
+//! typed frame, or its Parquet frame, were each about as large as the table itself, and that
+//! transient set the whole run's peak memory.
+//!
+//! This path only answers "are both files exactly the built table, and the CSV its dialect?".
+//! Anything else (a cell that does not parse, a slice that differs, a bad header, a missing final
+//! line end) answers no, and the caller reads the files whole (`check_files`) to say what and where,
+//! so the findings of a broken file are the same whichever path met it first.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::Arc;
+
+use polars::prelude::*;
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+use super::super::report::FileFacts;
+use super::super::{GateError, Tally};
+use crate::table::TableSpec;
+
+/// Bytes of CSV read at a time (then cut after the block's last complete record).
+pub const CSV_BLOCK_BYTES: usize = 32 << 20;
+
+/// The facts of both files when each is exactly the built table; None when anything differs or
+/// cannot be read (the caller then reads them whole and reports). Only a file that cannot be
+/// opened or read at all is an error.
+pub fn files_match(spec: &'static TableSpec, built: &DataFrame, csv_path: &Path, parquet_path: &Path, csv_block_bytes: usize) -> Result<Option<(FileFacts, FileFacts)>, GateError> {
+    let Some(parquet) = parquet_matches(spec, built, parquet_path)? else { return Ok(None) };
+    let Some(csv) = csv_matches(spec, built, csv_path, csv_block_bytes)? else { return Ok(None) };
+    Ok(Some((csv, parquet)))
+}
+
+fn read_error(path: &Path) -> impl Fn(io::Error) -> GateError + '_ {
+    move |e| GateError::Read { path: path.display().to_string(), message: format!("cannot read back: {e}") }
+}
+
+fn open(path: &Path) -> Result<File, GateError> {
+    File::open(path).map_err(read_error(path))
+}
+
+/// Size and sha256 of a file, read in blocks.
+fn facts_of(spec: &TableSpec, extension: &str, path: &Path) -> Result<FileFacts, GateError> {
+    let mut hasher = Sha256::new();
+    let bytes = io::copy(&mut open(path)?, &mut hasher).map_err(read_error(path))?;
+    Ok(FileFacts { path: format!("{}.{extension}", spec.name), bytes, sha256: format!("{:x}", hasher.finalize()) })
+}
+
+/// The Parquet file, one row group at a time: same columns, same values as the built rows.
+fn parquet_matches(spec: &TableSpec, built: &DataFrame, path: &Path) -> Result<Option<FileFacts>, GateError> {
+    let facts = facts_of(spec, "parquet", path)?;
+    let mut reader = ParquetReader::new(open(path)?);
+    let Ok(metadata) = reader.get_metadata().cloned() else { return Ok(None) };
+    if metadata.num_rows != built.height() {
+        return Ok(None);
+    }
+    let mut offset = 0;
+    for group in &metadata.row_groups {
+        let rows = group.num_rows();
+        let mut reader = ParquetReader::new(open(path)?).with_slice(Some((offset, rows)));
+        reader.set_metadata(metadata.clone());
+        match reader.finish() {
+            Ok(frame) if frame.get_column_names() == built.get_column_names() && frame.equals_missing(&built.slice(offset as i64, rows)) => {}
+            _ => return Ok(None),
+        }
+        offset += rows;
+    }
+    Ok((offset == built.height()).then_some(facts))
+}
+
+/// The CSV file, block by block: the header first, then each block's complete records parsed and
+/// typed exactly as `check_files` does, and compared with the same rows of the built table.
+fn csv_matches(spec: &'static TableSpec, built: &DataFrame, path: &Path, block_bytes: usize) -> Result<Option<FileFacts>, GateError> {
+    let columns: Vec<PlSmallStr> = built.get_column_names().into_iter().cloned().collect();
+    let header = format!("{}\n", columns.iter().map(PlSmallStr::as_str).collect::<Vec<_>>().join(","));
+    let mut file = open(path)?;
+    let mut hasher = Sha256::new();
+    let mut bytes = 0u64;
+    let mut buffer: Vec<u8> = Vec::new();
+    let (mut scanned, mut in_quotes, mut header_seen, mut rows_seen) = (0usize, false, false, 0usize);
+    loop {
+        let start = buffer.len();
+        let read = (&mut file).take(block_bytes as u64).read_to_end(&mut buffer).map_err(read_error(path))?;
+        hasher.update(&buffer[start..]);
+        bytes += read as u64;
+        // Where the block's last complete record ends: a line end outside quotes ("" inside a
+        // quoted field toggles twice, so it needs no special case).
+        let mut record_end = None;
+        for (at, byte) in buffer.iter().enumerate().skip(scanned) {
+            match byte {
+                b'"' => in_quotes = !in_quotes,
+                b'\n' if !in_quotes => record_end = Some(at + 1),
+                _ => {}
+            }
+        }
+        scanned = buffer.len();
+        if let Some(end) = record_end {
+            let mut records = &buffer[..end];
+            if !header_seen {
+                // The header has no quoted field: it ends at the first line end.
+                let Some(stripped) = records.strip_prefix(header.as_bytes()) else { return Ok(None) };
+                records = stripped;
+                header_seen = true;
+            }
+            if !records.is_empty() {
+                let Some(rows) = block_matches(spec, built, &columns, records, rows_seen) else { return Ok(None) };
+                rows_seen += rows;
+            }
+            buffer.drain(..end);
+            scanned -= end;
+        }
+        if read == 0 {
+            // What is left did not end with a line end (or the header never came).
+            if !buffer.is_empty() || !header_seen || rows_seen != built.height() {
+                return Ok(None);
+            }
+            return Ok(Some(FileFacts { path: format!("{}.csv", spec.name), bytes, sha256: format!("{:x}", hasher.finalize()) }));
+        }
+    }
+}
+
+/// Rows of one block of complete CSV records when they are exactly the built rows from `offset`.
+fn block_matches(spec: &'static TableSpec, built: &DataFrame, columns: &[PlSmallStr], records: &[u8], offset: usize) -> Option<usize> {
+    std::str::from_utf8(records).ok()?;
+    let schema: Schema = columns.iter().map(|c| Field::new(c.clone(), DataType::String)).collect();
+    let text = CsvReadOptions::default()
+        .with_has_header(false)
+        .with_schema(Some(Arc::new(schema)))
+        .into_reader_with_file_handle(io::Cursor::new(records))
+        .finish()
+        .ok()?;
+    let rows = text.height();
+    if offset + rows > built.height() {
+        return None;
+    }
+    // Each cell parsed by its column's type, as `typed_csv` does; one that does not parse is a
+    // finding, which only the whole-file path reports.
+    let typed: Option<Vec<Column>> = text
+        .columns()
+        .par_iter()
+        .map(|column| {
+            let values = column.str().ok()?;
+            let kind = spec.column(column.name().as_str()).map(|c| c.kind);
+            let (mut tally, mut failed) = (Tally::default(), Default::default());
+            let typed = super::parse_column(column.name().clone(), values, kind, &mut tally, &mut failed).ok()?;
+            (tally.invalid == 0).then_some(typed)
+        })
+        .collect();
+    let typed = DataFrame::new(rows, typed?).ok()?;
+    typed.equals_missing(&built.slice(offset as i64, rows)).then_some(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gate::exceptions::Exceptions;
+    use crate::gate::{Context, Finding, GateConfig};
+    use crate::table::write::{write_csv, write_parquet};
+    use crate::table::{catalog, Table, TableBuilder};
+
+    /// More rows than a Parquet row group holds, and labels with quotes, commas and line breaks,
+    /// so that CSV blocks end inside quoted fields.
+    fn horaires(rows: usize) -> Table {
+        let mut b = TableBuilder::new(&catalog::HORAIRES);
+        for i in 0..rows {
+            let mut r = b.row();
+            let label = if i % 3 == 0 { format!("Horaire \"{i}\", matin\nsuite") } else { String::new() };
+            r.set("horaire_id", format!("{i:06}").as_str()).set("offre_id", "O1").set("rang", Some(i as i64)).set("type_horaire_libelle", (!label.is_empty()).then_some(label.as_str())).set("heure_debut", "09:00:00");
+            b.push(r);
+        }
+        b.finish().unwrap()
+    }
+
+    fn spooled(dir: &Path, table: &Table) -> (std::path::PathBuf, std::path::PathBuf) {
+        let (csv, parquet) = (dir.join(format!("{}.csv", table.name())), dir.join(format!("{}.parquet", table.name())));
+        write_csv(table, &csv).unwrap();
+        write_parquet(table, &parquet).unwrap();
+        (csv, parquet)
+    }
+
+    fn whole_facts(path: &Path, name: &str) -> (u64, String) {
+        let bytes = std::fs::read(path).unwrap();
+        let facts = super::super::file_facts("t", name, &bytes);
+        (facts.bytes, facts.sha256)
+    }
+
+    #[test]
+    fn files_equal_to_the_built_table_match_in_blocks_and_row_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = horaires(70_000);
+        let (csv, parquet) = spooled(dir.path(), &table);
+        for block in [7, 1000, CSV_BLOCK_BYTES] {
+            let (c, p) = files_match(table.spec, &table.frame, &csv, &parquet, block).unwrap().expect("the files are the table");
+            assert_eq!((c.bytes, c.sha256.clone()), whole_facts(&csv, "csv"), "block {block}");
+            assert_eq!((p.bytes, p.sha256.clone()), whole_facts(&parquet, "parquet"));
+            assert_eq!((c.path.as_str(), p.path.as_str()), ("horaires.csv", "horaires.parquet"));
+        }
+        // An empty table is its header alone.
+        let empty = horaires(0);
+        let (csv, parquet) = spooled(dir.path(), &empty);
+        assert!(files_match(empty.spec, &empty.frame, &csv, &parquet, 7).unwrap().is_some());
+    }
+
+    #[test]
+    fn any_difference_goes_to_the_whole_file_path_which_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = horaires(200);
+        let (csv, parquet) = spooled(dir.path(), &table);
+        let text = std::fs::read_to_string(&csv).unwrap();
+        let (config, exceptions) = (GateConfig::default(), Exceptions::none());
+        let findings = |csv: &Path| -> Vec<Finding> {
+            let mut ctx = Context::new(&config, &exceptions);
+            super::super::check_spooled_table_in_blocks(&mut ctx, &table, csv, &parquet, 64).unwrap();
+            ctx.findings
+        };
+        assert_eq!(findings(&csv), Vec::<Finding>::new());
+        let planted: [(&str, String); 4] = [
+            ("a value in the last block", text.replacen("000199,O1,199", "000199,O1,198", 1)),
+            ("a cell that does not parse", text.replacen(",150,", ",cent-cinquante,", 1)),
+            ("no final line end", text.trim_end_matches('\n').to_owned()),
+            ("a row too many", format!("{text}999999,O1,1,,,,09:00:00,,,\n")),
+        ];
+        for (what, planted) in planted {
+            let path = dir.path().join("planted.csv");
+            std::fs::write(&path, &planted).unwrap();
+            assert!(files_match(table.spec, &table.frame, &path, &parquet, 64).unwrap().is_none(), "{what}");
+            let found = findings(&path);
+            assert!(!found.is_empty(), "{what}: {found:#?}");
+            // The same findings as reading the files whole from the start.
+            let mut ctx = Context::new(&config, &exceptions);
+            let (csv_bytes, parquet_bytes) = (planted.into_bytes(), std::fs::read(&parquet).unwrap());
+            super::super::check_files(&mut ctx, table.spec, Some(&table.frame), || Ok(csv_bytes), || Ok(parquet_bytes)).unwrap();
+            assert_eq!(found, ctx.findings, "{what}");
+        }
+        // A Parquet file of other rows.
+        let other = horaires(199);
+        write_parquet(&other, &dir.path().join("other.parquet")).unwrap();
+        assert!(files_match(table.spec, &table.frame, &csv, &dir.path().join("other.parquet"), 64).unwrap().is_none());
+        // A file that cannot be read is an error naming it.
+        let error = files_match(table.spec, &table.frame, &csv, &dir.path().join("missing.parquet"), 64).unwrap_err().to_string();
+        assert!(error.contains("missing.parquet"), "{error}");
+    }
+}
