@@ -4,12 +4,12 @@
 
 use polars::prelude::*;
 
-use super::{table_error, HistoryError, CHANGE, CHANGED_COLUMNS, ROW_HASH, VALID_FROM, VALID_TO};
+use super::{table_error, HistoryError, Store, CHANGE, CHANGED_COLUMNS, ROW_HASH, VALID_FROM, VALID_TO};
 use crate::table::digest::{canonical_columns, hex_into, row_hashes};
 use crate::table::Table;
 
 pub(super) struct TableOutcome {
-    pub store: DataFrame,
+    pub store: Store,
     /// The table's content digest, from the row hashes computed here.
     pub digest: String,
     pub changes: DataFrame,
@@ -92,24 +92,23 @@ pub(super) fn advance_table(table: &Table, previous: Option<&DataFrame>, previou
     }
     changes.sort_by(|a, b| a.1.cmp(b.1));
 
-    // Every row appended (a first night): the table itself, shared rather than gathered.
+    let change_frame = change_frame(&changes, keys, pk).map_err(&err)?;
+    // A first night whose rows are in key order (every table is sorted by its key, unless a
+    // pseudonymised key moved them): the store is the table itself beside its versions and row
+    // hashes, made a row group at a time when written (`Store::Opened`).
+    if previous.is_none() && appended.len() == current.height() && strictly_increasing(keys) {
+        let digest = crate::table::digest::digest_of(hashes.clone());
+        let store = Store::Opened { rows: current.clone(), hashes, version: version.to_owned() };
+        return Ok(TableOutcome { store, digest, changes: change_frame, added, removed, modified });
+    }
+
+    // Every row appended: the table itself, shared rather than gathered.
     let mut new_rows = if appended.len() == current.height() {
         current.clone()
     } else {
         current.take(&IdxCa::from_vec(PlSmallStr::from_static("rows"), appended.clone())).map_err(&err)?
     };
-    let mut row_hash_values = StringChunkedBuilder::new(PlSmallStr::from_static(ROW_HASH), appended.len());
-    for &i in &appended {
-        row_hash_values.append_value(std::str::from_utf8(hex_into(&hashes[i as usize], &mut hex_digits)).expect("hex digits are ASCII"));
-    }
-    let height = new_rows.height();
-    new_rows
-        .hstack_mut(&[
-            StringChunked::full(PlSmallStr::from_static(VALID_FROM), version, height).into_column(),
-            Column::full_null(PlSmallStr::from_static(VALID_TO), height, &DataType::String),
-            row_hash_values.finish().into_column(),
-        ])
-        .map_err(&err)?;
+    new_rows.hstack_mut(&store_columns(version, appended.iter().map(|&i| &hashes[i as usize]), appended.len())).map_err(&err)?;
 
     let store = match previous {
         None => new_rows,
@@ -128,11 +127,29 @@ pub(super) fn advance_table(table: &Table, previous: Option<&DataFrame>, previou
             old.vstack(&new_rows).map_err(&err)?
         }
     };
-    let store = sort_by_key_and_version(store, pk).map_err(&err)?;
-
-    let change_frame = change_frame(&changes, keys, pk).map_err(&err)?;
+    let store = Store::Frame(sort_by_key_and_version(store, pk).map_err(&err)?);
     let digest = crate::table::digest::digest_of(hashes);
     Ok(TableOutcome { store, digest, changes: change_frame, added, removed, modified })
+}
+
+/// The store's own columns for rows opened in `version`: opened then, still open, their row hash.
+pub(super) fn store_columns<'h>(version: &str, hashes: impl Iterator<Item = &'h [u8; 32]>, rows: usize) -> [Column; 3] {
+    let mut hex_digits = [0u8; 64];
+    let mut row_hash_values = StringChunkedBuilder::new(PlSmallStr::from_static(ROW_HASH), rows);
+    for hash in hashes {
+        row_hash_values.append_value(std::str::from_utf8(hex_into(hash, &mut hex_digits)).expect("hex digits are ASCII"));
+    }
+    [
+        StringChunked::full(PlSmallStr::from_static(VALID_FROM), version, rows).into_column(),
+        Column::full_null(PlSmallStr::from_static(VALID_TO), rows, &DataType::String),
+        row_hash_values.finish().into_column(),
+    ]
+}
+
+/// Keys all present, each greater than the one before: the order the store keeps.
+fn strictly_increasing(keys: &StringChunked) -> bool {
+    let mut previous: Option<&str> = None;
+    keys.iter().all(|k| k.is_some_and(|k| previous.replace(k).is_none_or(|before| before < k)))
 }
 
 /// The changelog as a frame. When every row of the table was added (a first night), with its keys
@@ -287,18 +304,20 @@ mod tests {
         assert_eq!((night1.added, night1.removed, night1.modified), (4, 0, 0));
         assert_eq!(night1.digest, content_digest(&first.frame).unwrap());
         let hashes = row_hashes(&first.frame).unwrap();
-        assert_eq!(text_column(&night1.store, ROW_HASH), hashes.iter().map(|h| Some(hex(h))).collect::<Vec<_>>());
+        let store1 = night1.store.to_frame().unwrap();
+        assert!(matches!(night1.store, Store::Opened { .. }), "a first night in key order");
+        assert_eq!(text_column(&store1, ROW_HASH), hashes.iter().map(|h| Some(hex(h))).collect::<Vec<_>>());
 
         let columns: Vec<String> = ENTITES_JURIDIQUES.columns.iter().map(|c| c.name.to_owned()).collect();
         let second = table(&[("a", "A"), ("b", "B2"), ("d", "D"), ("e", "E")]);
-        let night2 = advance_table(&second, Some(&night1.store), Some(&columns), "v2").unwrap();
+        let night2 = advance_table(&second, Some(&store1), Some(&columns), "v2").unwrap();
         assert_eq!((night2.added, night2.removed, night2.modified), (1, 1, 1));
         assert_eq!(text_column(&night2.changes, CHANGE), [Some(MODIFIED), Some(REMOVED), Some(ADDED)].map(|c| c.map(str::to_owned)));
         assert_eq!(text_column(&night2.changes, "identifiant_ror"), [Some("b"), Some("c"), Some("e")].map(|c| c.map(str::to_owned)));
         assert_eq!(text_column(&night2.changes, CHANGED_COLUMNS), [Some("raison_sociale".to_owned()), None, None]);
 
         // By key, then version: every row version once, the replaced and removed ones closed.
-        let store = &night2.store;
+        let store = &night2.store.to_frame().unwrap();
         let rows: Vec<(Option<String>, Option<String>, Option<String>, Option<String>)> = (0..store.height())
             .map(|i| {
                 let at = |name: &str| text_column(store, name)[i].clone();

@@ -139,13 +139,56 @@ pub fn fields(table: &Table) -> Vec<(String, String)> {
     table.column_specs().iter().map(|c| (c.name.to_owned(), c.kind.table_schema_type().to_owned())).collect()
 }
 
+/// A table's new SCD2 store, as `advance` hands it over to be written.
+#[derive(Debug)]
+pub enum Store {
+    /// The store, whole: the previous store's rows merged with the new ones, by key and version.
+    Frame(DataFrame),
+    /// A first night: the table's rows in key order, each opened in `version`, with its row hash.
+    /// The store's own columns are made a slice at a time (`slice`): at full height, the hashes as
+    /// text and the version repeated cost about 110 bytes a row, more than most tables' own rows.
+    Opened { rows: DataFrame, hashes: Vec<[u8; 32]>, version: String },
+}
+
+impl Store {
+    pub fn height(&self) -> usize {
+        match self {
+            Store::Frame(frame) => frame.height(),
+            Store::Opened { rows, .. } => rows.height(),
+        }
+    }
+
+    /// Rows `offset .. offset + rows` of the store, with every column.
+    pub fn slice(&self, offset: usize, rows: usize) -> PolarsResult<DataFrame> {
+        match self {
+            Store::Frame(frame) => Ok(frame.slice(offset as i64, rows)),
+            Store::Opened { rows: table, hashes, version } => {
+                let mut part = table.slice(offset as i64, rows);
+                let rows = part.height();
+                part.hstack_mut(&diff::store_columns(version, hashes[offset..offset + rows].iter(), rows))?;
+                Ok(part)
+            }
+        }
+    }
+
+    /// The store's columns and types.
+    pub fn schema(&self) -> PolarsResult<Schema> {
+        Ok(self.slice(0, 0)?.schema().as_ref().clone())
+    }
+
+    /// The whole store in memory.
+    pub fn to_frame(&self) -> PolarsResult<DataFrame> {
+        self.slice(0, self.height())
+    }
+}
+
 /// Where the previous release's stores come from: read one table at a time, when its turn comes.
 pub type PreviousStore<'a> = dyn Fn(&str) -> Result<Option<DataFrame>, HistoryError> + 'a;
 
 /// Advance the history by one release: `tables` become version `version`. `previous` is the
 /// previous release's index, `previous_store` reads its store of a table; each new store is given
 /// to `keep` (which writes it) as soon as it is made, and dropped.
-pub fn advance(previous: &HistoryIndex, previous_store: &PreviousStore<'_>, tables: &Tables, version: &str, keep: &mut dyn FnMut(&str, DataFrame) -> Result<(), HistoryError>) -> Result<HistoryOutput, HistoryError> {
+pub fn advance(previous: &HistoryIndex, previous_store: &PreviousStore<'_>, tables: &Tables, version: &str, keep: &mut dyn FnMut(&str, Store) -> Result<(), HistoryError>) -> Result<HistoryOutput, HistoryError> {
     let last = previous.versions.last();
     let mut store_rows = BTreeMap::new();
     let mut changes = BTreeMap::new();
@@ -198,7 +241,7 @@ pub fn advance(previous: &HistoryIndex, previous_store: &PreviousStore<'_>, tabl
             let closed = diff::close_all(name, &store, version)?;
             drop(store);
             store_rows.insert(name.to_owned(), closed.height() as u64);
-            keep(name, closed)?;
+            keep(name, Store::Frame(closed))?;
         }
     }
     let mut index = HistoryIndex { schemas, versions: previous.versions.clone() };
@@ -237,7 +280,7 @@ mod tests {
         let mut first: BTreeMap<String, DataFrame> = BTreeMap::new();
         let none = |_: &str| Ok(None);
         let night1 = advance(&HistoryIndex::default(), &none, &tables(&["A", "B"], true), "v1", &mut |t, s| {
-            first.insert(t.to_owned(), s);
+            first.insert(t.to_owned(), s.to_frame().unwrap());
             Ok(())
         })
         .unwrap();
@@ -251,7 +294,7 @@ mod tests {
         };
         let mut second: Vec<(String, DataFrame)> = Vec::new();
         let night2 = advance(&night1.index, &previous, &tables(&["A", "C"], false), "v2", &mut |t, s| {
-            second.push((t.to_owned(), s));
+            second.push((t.to_owned(), s.to_frame().unwrap()));
             Ok(())
         })
         .unwrap();

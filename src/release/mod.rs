@@ -27,7 +27,7 @@ use crate::disclose::Disclosed;
 use crate::history::HistoryOutput;
 use crate::keys::SigningKey;
 use crate::source::Provenance;
-use crate::table::write::{write_csv, write_frame_csv, write_frame_parquet, write_parquet};
+use crate::table::write::{write_csv, write_frame_csv, write_frame_parquet, write_parquet, write_parquet_by_row_group};
 use crate::table::TableError;
 use manifest::{FileRecord, Generator, Manifest, PolicyRecord, PreviousRecord, SignatureRecord, SnapshotFileRecord, SnapshotRecord, TableRecord, MANIFEST_FILE, MANIFEST_FORMAT, SUMS_FILE};
 use previous::{PreviousRelease, HISTORY_DIR, HISTORY_INDEX};
@@ -160,10 +160,12 @@ impl Staging {
 
     /// Write a table's new SCD2 store (`history/<table>.parquet`) into the staging folder, as the
     /// history stage makes it; the release writer records it as it is.
-    pub fn write_history_store(&self, table: &str, store: &polars::prelude::DataFrame) -> Result<(), ReleaseError> {
+    /// A store is written a row group at a time: a first night's store is only made that way.
+    pub fn write_history_store(&self, table: &str, store: &crate::history::Store) -> Result<(), ReleaseError> {
         let history_dir = self.dir.join(HISTORY_DIR);
         fs::create_dir_all(&history_dir).map_err(io(&history_dir))?;
-        write_frame_parquet(store, "history", &history_dir.join(format!("{table}.parquet")))?;
+        let schema = store.schema().map_err(|e| ReleaseError::Invalid { path: format!("{HISTORY_DIR}/{table}.parquet"), message: e.to_string() })?;
+        write_parquet_by_row_group(&schema, store.height(), "history", &history_dir.join(format!("{table}.parquet")), |offset, rows| store.slice(offset, rows))?;
         Ok(())
     }
 }

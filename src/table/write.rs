@@ -82,6 +82,41 @@ pub fn encode_parquet<W: Write>(frame: &DataFrame, label: &'static str, out: &mu
     Ok(())
 }
 
+/// The row groups (offset, rows) `encode_parquet` makes of a single-chunk frame of `height` rows:
+/// polars splits it into `height / ROW_GROUP_ROWS` equal parts, the last taking the remainder (one
+/// group below twice that size). Written a group at a time with these, a frame gives the same file.
+pub fn row_groups(height: usize) -> Vec<(usize, usize)> {
+    let parts = height / ROW_GROUP_ROWS;
+    if parts <= 1 {
+        return if height == 0 { Vec::new() } else { vec![(0, height)] };
+    }
+    let size = height / parts;
+    (0..parts).map(|i| (i * size, if i + 1 == parts { height - i * size } else { size })).collect()
+}
+
+/// Write a frame that is made a row group at a time (`row_group(offset, rows)`, for each of
+/// `row_groups(height)`), so that only one group is ever in memory: byte for byte the file
+/// `write_frame_parquet` writes for the whole frame.
+pub fn write_parquet_by_row_group(schema: &Schema, height: usize, label: &'static str, path: &Path, mut row_group: impl FnMut(usize, usize) -> PolarsResult<DataFrame>) -> Result<(), TableError> {
+    let polars = |source| TableError::Polars { table: label, source };
+    let file = File::create(path).map_err(io_error(path))?;
+    let mut out = BufWriter::new(file);
+    let mut writer = ParquetWriter::new(&mut out)
+        .with_compression(ParquetCompression::Zstd(None))
+        .with_statistics(StatisticsOptions::full())
+        .with_row_group_size(Some(ROW_GROUP_ROWS))
+        .batched(schema)
+        .map_err(polars)?;
+    for (offset, rows) in row_groups(height) {
+        let mut group = row_group(offset, rows).map_err(polars)?;
+        // One chunk per column: the writer makes a row group of each aligned chunk.
+        group.rechunk_mut();
+        writer.write_batch(&group).map_err(polars)?;
+    }
+    writer.finish().map_err(polars)?;
+    finish_file(out, path)
+}
+
 /// Flush and fsync, so a rename that follows commits complete files only.
 fn finish_file(out: BufWriter<File>, path: &Path) -> Result<(), TableError> {
     let mut out = out;
@@ -142,6 +177,19 @@ mod tests {
         let path = dir.path().join("p.csv");
         write_csv(&b.finish().unwrap(), &path).unwrap();
         assert!(std::fs::read_to_string(&path).unwrap().contains("2025-04-08T13:05:27Z"));
+    }
+
+    #[test]
+    fn a_frame_written_by_row_group_is_the_file_written_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        for height in [0usize, 10, ROW_GROUP_ROWS - 1, ROW_GROUP_ROWS, 2 * ROW_GROUP_ROWS - 1, 200_000] {
+            let frame = df!("k" => (0..height as i64).collect::<Vec<_>>(), "t" => (0..height).map(|i| format!("valeur {}", i % 977)).collect::<Vec<_>>()).unwrap();
+            let (whole, grouped) = (dir.path().join("whole.parquet"), dir.path().join("grouped.parquet"));
+            write_frame_parquet(&frame, "t", &whole).unwrap();
+            write_parquet_by_row_group(&frame.schema(), height, "t", &grouped, |offset, rows| Ok(frame.slice(offset as i64, rows))).unwrap();
+            assert_eq!(std::fs::read(&whole).unwrap(), std::fs::read(&grouped).unwrap(), "{height} rows");
+        }
+        assert_eq!(row_groups(200_000), [(0, 66_666), (66_666, 66_666), (133_332, 66_668)]);
     }
 
     #[test]
