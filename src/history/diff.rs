@@ -36,7 +36,7 @@ fn open_rows<'s>(keys: &'s StringChunked, valid_to: &StringChunked) -> PlHashMap
     open
 }
 
-pub(super) fn advance_table(table: &Table, previous: Option<&DataFrame>, previous_columns: Option<&[String]>, version: &str) -> Result<TableOutcome, HistoryError> {
+pub(super) fn advance_table(table: &Table, previous: Option<DataFrame>, previous_columns: Option<&[String]>, version: &str) -> Result<TableOutcome, HistoryError> {
     let name = table.name();
     let err = table_error(name);
     let pk = table.spec.primary_key;
@@ -49,7 +49,7 @@ pub(super) fn advance_table(table: &Table, previous: Option<&DataFrame>, previou
     // The previous version's rows: the store's open rows.
     let mut open = PlHashMap::new();
     let (mut stored_hashes, mut closed): (Vec<Option<&str>>, Vec<bool>) = (Vec::new(), Vec::new());
-    if let Some(store) = previous {
+    if let Some(store) = &previous {
         let stored_keys = store.column(pk).and_then(Column::str).map_err(&err)?;
         open = open_rows(stored_keys, store.column(VALID_TO).and_then(Column::str).map_err(&err)?);
         stored_hashes = store.column(ROW_HASH).and_then(Column::str).map_err(&err)?.iter().collect();
@@ -82,7 +82,7 @@ pub(super) fn advance_table(table: &Table, previous: Option<&DataFrame>, previou
         }
     }
     let modified = modifications.len() as u64;
-    if let Some(store) = previous.filter(|_| !modifications.is_empty()) {
+    if let Some(store) = previous.as_ref().filter(|_| !modifications.is_empty()) {
         name_changed_columns(current, store, previous_columns, &modifications, &mut changes).map_err(&err)?;
     }
     let removed = open.len() as u64;
@@ -93,6 +93,7 @@ pub(super) fn advance_table(table: &Table, previous: Option<&DataFrame>, previou
     changes.sort_by(|a, b| a.1.cmp(b.1));
 
     let change_frame = change_frame(&changes, keys, pk).map_err(&err)?;
+    drop((changes, stored_hashes));
     // A first night whose rows are in key order (every table is sorted by its key, unless a
     // pseudonymised key moved them): the store is the table itself beside its versions and row
     // hashes, made a row group at a time when written (`Store::Opened`).
@@ -113,23 +114,60 @@ pub(super) fn advance_table(table: &Table, previous: Option<&DataFrame>, previou
     let store = match previous {
         None => new_rows,
         Some(store) => {
-            let valid_to: StringChunked = store
-                .column(VALID_TO)
-                .and_then(Column::str)
-                .map_err(&err)?
-                .iter()
-                .zip(&closed)
-                .map(|(to, close)| if *close { Some(version) } else { to })
-                .collect();
-            let mut old = store.clone();
-            old.replace(VALID_TO, valid_to.with_name(PlSmallStr::from_static(VALID_TO)).into_column()).map_err(&err)?;
-            let (old, new_rows) = align(old, new_rows, pk).map_err(&err)?;
+            let (old, new_rows) = align(store, new_rows, pk).map_err(&err)?;
+            // Both sides in order (the previous store by key and version, the new rows by key):
+            // the new store is their merge, made a row group at a time when written
+            // (`Store::Merged`), rather than a second copy of the whole store.
+            if let Some(sides) = merge_order(&old, &new_rows, pk).map_err(&err)? {
+                let digest = crate::table::digest::digest_of(hashes);
+                let store = Store::Merged { old, closed, version: version.to_owned(), new: new_rows, sides };
+                return Ok(TableOutcome { store, digest, changes: change_frame, added, removed, modified });
+            }
+            let mut old = old;
+            let valid_to = close_rows(old.column(VALID_TO).and_then(Column::str).map_err(&err)?, &closed, version);
+            old.replace(VALID_TO, valid_to.into_column()).map_err(&err)?;
             old.vstack(&new_rows).map_err(&err)?
         }
     };
     let store = Store::Frame(sort_by_key_and_version(store, pk).map_err(&err)?);
     let digest = crate::table::digest::digest_of(hashes);
     Ok(TableOutcome { store, digest, changes: change_frame, added, removed, modified })
+}
+
+/// The end version of stored rows, `version` for those this release closes.
+pub(super) fn close_rows(valid_to: &StringChunked, closed: &[bool], version: &str) -> StringChunked {
+    let closed: StringChunked = valid_to.iter().zip(closed).map(|(to, close)| if *close { Some(version) } else { to }).collect();
+    closed.with_name(PlSmallStr::from_static(VALID_TO))
+}
+
+/// A store's (key, version) pairs when they are all present and strictly increasing.
+fn ordered_rows<'f>(frame: &'f DataFrame, pk: &str) -> PolarsResult<Option<Vec<(&'f str, &'f str)>>> {
+    let (keys, versions) = (frame.column(pk)?.str()?, frame.column(VALID_FROM)?.str()?);
+    let rows: Option<Vec<(&str, &str)>> = keys.iter().zip(versions.iter()).map(|(k, v)| k.zip(v)).collect();
+    Ok(rows.filter(|rows| rows.windows(2).all(|w| w[0] < w[1])))
+}
+
+/// The order of the merged store, from which side each row comes (true: the previous store),
+/// when both sides are strictly in (key, version) order and no row of one equals a row of the
+/// other; None otherwise (the store is then sorted whole, as polars decides).
+fn merge_order(old: &DataFrame, new: &DataFrame, pk: &str) -> PolarsResult<Option<Vec<bool>>> {
+    let (Some(old), Some(new)) = (ordered_rows(old, pk)?, ordered_rows(new, pk)?) else { return Ok(None) };
+    let mut sides = Vec::with_capacity(old.len() + new.len());
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() || j < new.len() {
+        let take_old = match (old.get(i), new.get(j)) {
+            (Some(a), Some(b)) if a == b => return Ok(None),
+            (Some(a), Some(b)) => a < b,
+            (a, _) => a.is_some(),
+        };
+        sides.push(take_old);
+        if take_old {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    Ok(Some(sides))
 }
 
 /// The store's own columns for rows opened in `version`: opened then, still open, their row hash.
@@ -173,12 +211,18 @@ fn change_frame(changes: &[Change], keys: &StringChunked, pk: &str) -> PolarsRes
 
 /// Fill in the changed columns of each modification, from the text of the modified rows only
 /// (both sides), so a night with a few modifications does not turn whole tables into text.
+/// A block of modifications at a time: both sides' rows as text cost about 50 bytes a cell, and a
+/// night can modify most rows of a table (a new update date everywhere), which at national scale
+/// was gigabytes at once.
 fn name_changed_columns(current: &DataFrame, store: &DataFrame, previous_columns: Option<&[String]>, modifications: &[(usize, usize, usize)], changes: &mut [Change]) -> PolarsResult<()> {
-    let rows = |pick: fn(&(usize, usize, usize)) -> usize| IdxCa::from_vec(PlSmallStr::from_static("rows"), modifications.iter().map(|m| pick(m) as IdxSize).collect());
-    let current_values = canonical_columns(&current.take(&rows(|m| m.1))?)?;
-    let previous_values = previous_values(store, previous_columns, &rows(|m| m.2))?;
-    for (k, &(change, _, _)) in modifications.iter().enumerate() {
-        changes[change].2 = Some(changed_columns(&current_values, k, &previous_values, k).join(";"));
+    const MODIFICATIONS_PER_BLOCK: usize = 65_536;
+    for block in modifications.chunks(MODIFICATIONS_PER_BLOCK) {
+        let rows = |pick: fn(&(usize, usize, usize)) -> usize| IdxCa::from_vec(PlSmallStr::from_static("rows"), block.iter().map(|m| pick(m) as IdxSize).collect());
+        let current_values = canonical_columns(&current.take(&rows(|m| m.1))?)?;
+        let previous_values = previous_values(store, previous_columns, &rows(|m| m.2))?;
+        for (k, &(change, _, _)) in block.iter().enumerate() {
+            changes[change].2 = Some(changed_columns(&current_values, k, &previous_values, k).join(";"));
+        }
     }
     Ok(())
 }
@@ -310,7 +354,8 @@ mod tests {
 
         let columns: Vec<String> = ENTITES_JURIDIQUES.columns.iter().map(|c| c.name.to_owned()).collect();
         let second = table(&[("a", "A"), ("b", "B2"), ("d", "D"), ("e", "E")]);
-        let night2 = advance_table(&second, Some(&store1), Some(&columns), "v2").unwrap();
+        let night2 = advance_table(&second, Some(store1), Some(&columns), "v2").unwrap();
+        assert!(matches!(night2.store, Store::Merged { .. }), "a later night merges");
         assert_eq!((night2.added, night2.removed, night2.modified), (1, 1, 1));
         assert_eq!(text_column(&night2.changes, CHANGE), [Some(MODIFIED), Some(REMOVED), Some(ADDED)].map(|c| c.map(str::to_owned)));
         assert_eq!(text_column(&night2.changes, "identifiant_ror"), [Some("b"), Some("c"), Some("e")].map(|c| c.map(str::to_owned)));
@@ -337,6 +382,14 @@ mod tests {
             ]
         );
         assert_eq!(night2.digest, content_digest(&second.frame).unwrap());
+        // Made a slice at a time (as it is written, a row group at a time), at any slice size.
+        for size in 1..=store.height() {
+            let mut parts = night2.store.slice(0, size).unwrap();
+            for offset in (size..store.height()).step_by(size) {
+                parts.vstack_mut(&night2.store.slice(offset, size.min(store.height() - offset)).unwrap()).unwrap();
+            }
+            assert!(parts.equals_missing(store), "slices of {size} rows");
+        }
     }
 
     #[test]

@@ -148,6 +148,10 @@ pub enum Store {
     /// The store's own columns are made a slice at a time (`slice`): at full height, the hashes as
     /// text and the version repeated cost about 110 bytes a row, more than most tables' own rows.
     Opened { rows: DataFrame, hashes: Vec<[u8; 32]>, version: String },
+    /// A later night: the previous store (its rows `closed` in `version`) merged with the rows
+    /// this version opens, `sides[i]` telling whether the store's row i comes from the previous
+    /// store; made a slice at a time, so the whole new store is never held beside the previous one.
+    Merged { old: DataFrame, closed: Vec<bool>, version: String, new: DataFrame, sides: Vec<bool> },
 }
 
 impl Store {
@@ -155,6 +159,7 @@ impl Store {
         match self {
             Store::Frame(frame) => frame.height(),
             Store::Opened { rows, .. } => rows.height(),
+            Store::Merged { sides, .. } => sides.len(),
         }
     }
 
@@ -167,6 +172,30 @@ impl Store {
                 let rows = part.height();
                 part.hstack_mut(&diff::store_columns(version, hashes[offset..offset + rows].iter(), rows))?;
                 Ok(part)
+            }
+            Store::Merged { old, closed, version, new, sides } => {
+                let sides_here = &sides[offset..(offset + rows).min(sides.len())];
+                let from_old = sides_here.iter().filter(|s| **s).count();
+                let old_start = sides[..offset].iter().filter(|s| **s).count();
+                let new_start = offset - old_start;
+                let mut part = old.slice(old_start as i64, from_old);
+                let valid_to = diff::close_rows(part.column(VALID_TO)?.str()?, &closed[old_start..old_start + from_old], version);
+                part.replace(VALID_TO, valid_to.into_column())?;
+                if from_old == sides_here.len() {
+                    return Ok(part);
+                }
+                part.vstack_mut(&new.slice(new_start as i64, sides_here.len() - from_old))?;
+                // Rows of this slice in store order: the previous store's then the new ones', interleaved.
+                let (mut next_old, mut next_new) = (0 as IdxSize, from_old as IdxSize);
+                let order: Vec<IdxSize> = sides_here
+                    .iter()
+                    .map(|&is_old| {
+                        let next = if is_old { &mut next_old } else { &mut next_new };
+                        *next += 1;
+                        *next - 1
+                    })
+                    .collect();
+                part.take(&IdxCa::from_vec(PlSmallStr::from_static("rows"), order))
             }
         }
     }
@@ -200,8 +229,7 @@ pub fn advance(previous: &HistoryIndex, previous_store: &PreviousStore<'_>, tabl
         let name = table.name();
         let before = last.and_then(|l| l.tables.get(name)).and_then(|b| previous.fields(name, b).map(|f| (b, f)));
         let stored = previous_store(name)?;
-        let outcome = diff::advance_table(table, stored.as_ref(), before.map(|(_, f)| f.columns.as_slice()), version)?;
-        drop(stored);
+        let outcome = diff::advance_table(table, stored, before.map(|(_, f)| f.columns.as_slice()), version)?;
         let current_fields = fields(table);
         let data_changed = outcome.added + outcome.removed + outcome.modified > 0;
         let (change, previous_version) = match before {
