@@ -57,21 +57,52 @@ pub struct SpilledTables {
 }
 
 impl SpilledTables {
-    /// Write every table (all at once, on every core) into a new folder of `parent`, and drop them.
-    /// Folders left by a run that was killed are removed first: the caller holds the output
-    /// folder's lock, so no other run is using them.
+    /// Write every table (all at once, on every core) into a new folder of `parent` (see `create`),
+    /// and drop them.
     pub fn write(parent: &Path, tables: Tables) -> Result<SpilledTables, TableError> {
-        remove_stale(parent);
-        let dir = parent.join(format!("{PREFIX}{}", std::process::id()));
-        fs::create_dir_all(&dir).map_err(io(&dir))?;
-        // From here on, the folder goes with `spilled` whatever happens.
-        let mut spilled = SpilledTables { dir, rows: BTreeMap::new() };
+        let mut spilled = SpilledTables::create(parent)?;
         let written: Vec<Result<(&'static str, usize), TableError>> = tables.into_values().collect::<Vec<_>>().into_par_iter().map(|table| spilled.write_table(table)).collect();
         for result in written {
             let (name, rows) = result?;
             spilled.rows.insert(name, rows);
         }
         Ok(spilled)
+    }
+
+    /// A new, empty folder of `parent` for the run's tables, which `put` fills one table at a time.
+    /// Folders left by a run that was killed are removed first: the caller holds the output
+    /// folder's lock, so no other run is using them.
+    pub fn create(parent: &Path) -> Result<SpilledTables, TableError> {
+        remove_stale(parent);
+        let dir = parent.join(format!("{PREFIX}{}", std::process::id()));
+        fs::create_dir_all(&dir).map_err(io(&dir))?;
+        // From here on, the folder goes with the value whatever happens.
+        Ok(SpilledTables { dir, rows: BTreeMap::new() })
+    }
+
+    /// Write one table, and drop it: the flatten stage makes the tables one at a time.
+    pub fn put(&mut self, table: Table) -> Result<(), TableError> {
+        let (name, rows) = self.write_table(table)?;
+        self.rows.insert(name, rows);
+        Ok(())
+    }
+
+    /// A folder for the parts the tables are made from (see `parts`), inside this one, so that it
+    /// goes with it.
+    pub fn parts(&self) -> Result<super::parts::Parts, TableError> {
+        super::parts::Parts::create(self.dir.join("parts"))
+    }
+
+    /// One column of a table already written, read alone (each column has its own file): what
+    /// the making of another table needs of it, without the rest.
+    pub fn column(&self, table: &str, column: &str) -> Result<Column, TableError> {
+        let spec = catalog::ALL.iter().copied().find(|s| s.name == table).expect("only catalogue tables are spilled");
+        assert!(self.rows.contains_key(table), "table {table} is read before it is written");
+        let index = spec.column_index(column).unwrap_or_else(|| panic!("table {table} has no column {column}"));
+        let path = self.path(spec.name, index);
+        let file = File::open(&path).map_err(|source| TableError::Read { path: path.display().to_string(), source })?;
+        let one = IpcReader::new(BufReader::new(file)).finish().map_err(|source| TableError::Polars { table: spec.name, source })?;
+        one.column(column).cloned().map_err(|source| TableError::Polars { table: spec.name, source })
     }
 
     /// A column's file: each column has its own, because the IPC writer encodes a whole record
