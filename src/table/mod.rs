@@ -386,6 +386,12 @@ pub fn sorted_table(spec: &'static TableSpec, frame: DataFrame) -> Result<Table,
         .sort([spec.primary_key], SortMultipleOptions::default().with_maintain_order(true))
         .map_err(polars)?;
     let keys = frame.column(spec.primary_key).map_err(polars)?.str().map_err(polars)?.clone();
+    check_sorted_keys(spec, &keys)?;
+    Ok(Table { spec, frame })
+}
+
+/// Refuse a primary key seen twice, in keys already sorted: the first one repeated.
+pub(crate) fn check_sorted_keys(spec: &'static TableSpec, keys: &StringChunked) -> Result<(), TableError> {
     let mut previous: Option<&str> = None;
     for key in keys.iter() {
         if key.is_some() && key == previous {
@@ -393,7 +399,7 @@ pub fn sorted_table(spec: &'static TableSpec, frame: DataFrame) -> Result<Table,
         }
         previous = key;
     }
-    Ok(Table { spec, frame })
+    Ok(())
 }
 
 #[cfg(test)]

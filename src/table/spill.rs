@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use rayon::prelude::*;
 
-use super::{catalog, Table, TableError, Tables};
+use super::{catalog, check_sorted_keys, Table, TableError, TableSpec, Tables};
 
 const PREFIX: &str = ".tmp-tables-";
 
@@ -69,7 +69,8 @@ impl SpilledTables {
         Ok(spilled)
     }
 
-    /// A new, empty folder of `parent` for the run's tables, which `put` fills one table at a time.
+    /// A new, empty folder of `parent` for the run's tables, which `put_sorted` fills one table at a
+    /// time.
     /// Folders left by a run that was killed are removed first: the caller holds the output
     /// folder's lock, so no other run is using them.
     pub fn create(parent: &Path) -> Result<SpilledTables, TableError> {
@@ -78,13 +79,6 @@ impl SpilledTables {
         fs::create_dir_all(&dir).map_err(io(&dir))?;
         // From here on, the folder goes with the value whatever happens.
         Ok(SpilledTables { dir, rows: BTreeMap::new() })
-    }
-
-    /// Write one table, and drop it: the flatten stage makes the tables one at a time.
-    pub fn put(&mut self, table: Table) -> Result<(), TableError> {
-        let (name, rows) = self.write_table(table)?;
-        self.rows.insert(name, rows);
-        Ok(())
     }
 
     /// A folder for the parts the tables are made from (see `parts`), inside this one, so that it
@@ -114,15 +108,41 @@ impl SpilledTables {
 
     fn write_table(&self, table: Table) -> Result<(&'static str, usize), TableError> {
         let Table { spec, frame } = table;
-        let polars = |source| TableError::Polars { table: spec.name, source };
         for (index, column) in frame.columns().iter().enumerate() {
-            let path = self.path(spec.name, index);
-            let mut one = DataFrame::new(frame.height(), vec![column.clone()]).map_err(polars)?;
-            let mut writer = BufWriter::new(File::create(&path).map_err(io(&path))?);
-            IpcWriter::new(&mut writer).with_compression(None).with_compat_level(CompatLevel::newest()).finish(&mut one).map_err(polars)?;
-            writer.flush().map_err(io(&path))?;
+            self.write_column(spec, index, column.clone())?;
         }
         Ok((spec.name, frame.height()))
+    }
+
+    fn write_column(&self, spec: &'static TableSpec, index: usize, column: Column) -> Result<(), TableError> {
+        let polars = |source| TableError::Polars { table: spec.name, source };
+        let path = self.path(spec.name, index);
+        let mut one = DataFrame::new(column.len(), vec![column]).map_err(polars)?;
+        let mut writer = BufWriter::new(File::create(&path).map_err(io(&path))?);
+        IpcWriter::new(&mut writer).with_compression(None).with_compat_level(CompatLevel::newest()).finish(&mut one).map_err(polars)?;
+        writer.flush().map_err(io(&path))
+    }
+
+    /// Sort a table's rows by primary key, refuse a key seen twice, and write the table: the same
+    /// table and the same errors as `sorted_table` then `write`, but a column at a time. Sorting the
+    /// frame whole held it three times over at the peak (the rows, their rechunked copy, the sorted
+    /// frame); this holds the rows, the order and one sorted column.
+    pub fn put_sorted(&mut self, spec: &'static TableSpec, frame: DataFrame) -> Result<(), TableError> {
+        let polars = |source| TableError::Polars { table: spec.name, source };
+        let rows = frame.height();
+        let key = frame.column(spec.primary_key).map_err(polars)?;
+        // DataFrame::sort's options, and its sorted flag on the key.
+        let order = key.arg_sort(SortOptions::default().with_maintain_order(true));
+        let mut keys = key.take(&order).map_err(polars)?;
+        keys.set_sorted_flag(polars::series::IsSorted::Ascending);
+        check_sorted_keys(spec, keys.str().map_err(polars)?)?;
+        for (index, column) in frame.into_columns().into_iter().enumerate() {
+            let sorted = if column.name().as_str() == spec.primary_key { std::mem::replace(&mut keys, Column::new_empty(PlSmallStr::EMPTY, &DataType::Null)) } else { column.take(&order).map_err(polars)? };
+            drop(column);
+            self.write_column(spec, index, sorted)?;
+        }
+        self.rows.insert(spec.name, rows);
+        Ok(())
     }
 
     #[cfg(test)]
@@ -232,5 +252,36 @@ mod tests {
         assert!(dir.exists());
         drop(spilled);
         assert!(!dir.exists(), "the folder is removed with the value");
+    }
+
+    #[test]
+    fn a_table_sorted_a_column_at_a_time_is_the_table_sorted_whole() {
+        let work = tempfile::tempdir().unwrap();
+        let mut spilled = SpilledTables::create(work.path()).unwrap();
+        let spec = &catalog::LIEUX;
+        // Two chunks, as parts make them, keys out of order.
+        let part = |ids: &[(&str, Option<&str>)]| {
+            let mut b = TableBuilder::new(spec);
+            for (id, nom) in ids {
+                let mut r = b.row();
+                r.set("identifiant_ror", *id).set("nom", *nom).set("nombre_habitations", Some(id.len() as i64));
+                b.push(r);
+            }
+            b.into_frame().unwrap()
+        };
+        let mut frame = part(&[("L3", Some("c")), ("L10", None)]);
+        frame.vstack_mut_owned(part(&[("L1", Some("a")), ("L2", Some("b"))])).unwrap();
+        let whole = crate::table::sorted_table(spec, frame.clone()).unwrap();
+        spilled.put_sorted(spec, frame).unwrap();
+        assert_eq!(spilled.rows("lieux"), Some(4));
+        let back = spilled.load("lieux").unwrap().unwrap();
+        assert!(back.frame.equals_missing(&whole.frame), "{back:?} != {whole:?}");
+        assert_eq!(back.frame.schema(), whole.frame.schema());
+        assert_eq!(spilled.column("lieux", "nom").unwrap().str().unwrap().iter().collect::<Vec<_>>(), vec![Some("a"), None, Some("b"), Some("c")]);
+
+        let twice = part(&[("L1", None), ("L0", None), ("L1", Some("x"))]);
+        let error = spilled.put_sorted(&catalog::LIEUX, twice.clone()).unwrap_err().to_string();
+        assert_eq!(error, crate::table::sorted_table(spec, twice).unwrap_err().to_string());
+        assert!(error.contains("\"L1\" appears more than once"), "{error}");
     }
 }

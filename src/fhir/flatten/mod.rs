@@ -30,7 +30,7 @@ use super::FhirError;
 use crate::source::Snapshot;
 use crate::table::parts::Parts;
 use crate::table::spill::{load_tables, SpilledTables};
-use crate::table::{catalog, sorted_table, TableBuilder, TableSpec, Tables, TextColumn};
+use crate::table::{catalog, TableBuilder, TableSpec, Tables, TextColumn};
 
 use context::Context;
 use parallel::{FilePart, Parsed, Typed};
@@ -329,7 +329,7 @@ impl State {
         let make = |spilled: &mut SpilledTables, spec: &'static TableSpec, resolve: &dyn Fn(&mut DataFrame, &SpilledTables) -> Result<(), FhirError>| -> Result<(), FhirError> {
             let mut frame = parts.read(spec, written.get(spec.name).map_or(&[][..], Vec::as_slice))?;
             resolve(&mut frame, spilled)?;
-            spilled.put(sorted_table(spec, frame)?)?;
+            spilled.put_sorted(spec, frame)?;
             Ok(())
         };
         fn nothing(_: &mut DataFrame, _: &SpilledTables) -> Result<(), FhirError> {

@@ -7,6 +7,7 @@ use std::path::Path;
 use polars::prelude::*;
 
 use super::*;
+use crate::table::spill::TableSource;
 use crate::source::open_folder;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/fixtures/ror-ig");
