@@ -126,7 +126,7 @@ impl SpilledTables {
     /// Sort a table's rows by primary key, refuse a key seen twice, and write the table: the same
     /// table and the same errors as `sorted_table` then `write`, but a column at a time. Sorting the
     /// frame whole held it three times over at the peak (the rows, their rechunked copy, the sorted
-    /// frame); this holds the rows, the order and one sorted column.
+    /// frame); this holds the rows, the order and a sorted column per core.
     pub fn put_sorted(&mut self, spec: &'static TableSpec, frame: DataFrame) -> Result<(), TableError> {
         let polars = |source| TableError::Polars { table: spec.name, source };
         let rows = frame.height();
@@ -136,11 +136,24 @@ impl SpilledTables {
         let mut keys = key.take(&order).map_err(polars)?;
         keys.set_sorted_flag(polars::series::IsSorted::Ascending);
         check_sorted_keys(spec, keys.str().map_err(polars)?)?;
-        for (index, column) in frame.into_columns().into_iter().enumerate() {
-            let sorted = if column.name().as_str() == spec.primary_key { std::mem::replace(&mut keys, Column::new_empty(PlSmallStr::EMPTY, &DataType::Null)) } else { column.take(&order).map_err(polars)? };
-            drop(column);
-            self.write_column(spec, index, sorted)?;
-        }
+        let key_index = frame.get_column_index(spec.primary_key).expect("the key column was found above");
+        let mut columns = frame.into_columns();
+        columns[key_index] = keys;
+        // Two columns at a time on two cores, and so on: the gather is a column's own work.
+        let written: Vec<Result<(), TableError>> = columns
+            .into_par_iter()
+            .enumerate()
+            .map(|(index, column)| {
+                if index == key_index {
+                    return self.write_column(spec, index, column);
+                }
+                let sorted = column.take(&order).map_err(polars)?;
+                drop(column);
+                self.write_column(spec, index, sorted)
+            })
+            .collect();
+        // The first error in column order, whichever thread met it first.
+        written.into_iter().collect::<Result<Vec<()>, TableError>>()?;
         self.rows.insert(spec.name, rows);
         Ok(())
     }
