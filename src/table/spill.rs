@@ -1,6 +1,7 @@
-//! The snapshot's tables set aside on disk for the night. Each publication reads the tables it
-//! needs, one at a time, and drops each once disclosed: at national scale the snapshot's tables
-//! (several gigabytes) no longer sit in memory beside every publication's own tables.
+//! The snapshot's tables set aside on disk for the night. The flatten stage writes them as it makes
+//! them, one table at a time (`put_sorted`); each publication reads the tables it needs, one at a
+//! time, and drops each once disclosed: at national scale the snapshot's tables (several
+//! gigabytes) never sit in memory all at once, nor beside every publication's own tables.
 //!
 //! Arrow IPC, uncompressed, a file per column: writing and reading it back is little more
 //! than a copy (the page cache usually keeps it), and the columns come back exactly as they were
