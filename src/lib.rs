@@ -237,8 +237,15 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, PipelineError> {
         }
     }
 
+    // The snapshot's tables go to disk as they are made: each file's rows as it is read, each
+    // table from them at the end, one at a time; each publication then reads back the ones it
+    // needs, one at a time, rather than all of them staying in memory beside every publication's
+    // own. A disk error there is an output error, as any other of the run's folder.
     let stage = ops::stage::Stage::start("flatten");
-    let fhir::Flattened { tables, resources_by_type, latest_update } = fhir::flatten_snapshot(&snapshot)?;
+    let fhir::Flattened { tables: spilled, resources_by_type, latest_update } = fhir::flatten_snapshot_to(&snapshot, scratch.as_deref().unwrap_or(&options.out_dir)).map_err(|e| match e {
+        fhir::FhirError::Table(e @ (table::TableError::Io { .. } | table::TableError::Read { .. })) => PipelineError::Tables(e),
+        e => PipelineError::Fhir(e),
+    })?;
     tracing::info!(resources = resources_by_type.values().sum::<u64>(), "snapshot flattened");
     stage.done(resources_by_type.values().sum(), 0);
     let (taken_at, basis): (DateTime<Utc>, &str) = match (snapshot.provenance.taken_at, latest_update) {
@@ -248,12 +255,6 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, PipelineError> {
     };
     let version = release::version_name(taken_at);
     let write_root = scratch.as_ref().map_or(releases_root.clone(), |s| s.join("releases"));
-    // The snapshot's tables go to disk: each publication reads back the ones it needs, one at a
-    // time, rather than all of them staying in memory beside every publication's own.
-    let stage = ops::stage::Stage::start("spill");
-    let rows: u64 = tables.values().map(|t| t.rows() as u64).sum();
-    let spilled = table::spill::SpilledTables::write(scratch.as_deref().unwrap_or(&options.out_dir), tables)?;
-    stage.done(rows, 0);
     let context = ReleaseContext { snapshot: &snapshot, tables: &spilled, resources_by_type: &resources_by_type, latest_update, taken_at, basis, version: &version, releases_root: &releases_root, write_root: &write_root, keyring: &keyring, signing: &signing, config: &options.config, inputs: &inputs };
 
     build_publications(options, &context)

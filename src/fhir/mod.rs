@@ -7,7 +7,7 @@ pub mod identifiers;
 pub mod nomenclature;
 pub mod model;
 
-pub use flatten::{flatten_snapshot, Flattened};
+pub use flatten::{flatten_snapshot, flatten_snapshot_to, Flattened};
 
 use crate::source::SourceError;
 use crate::table::TableError;

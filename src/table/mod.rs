@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod digest;
 pub mod spec;
+pub mod parts;
 pub mod spill;
 pub mod write;
 
@@ -121,16 +122,8 @@ impl TextColumn {
         starts.zip(&self.ends).zip(&self.nulls).map(|((start, &end), &null)| (!null).then(|| &self.bytes[start..end]))
     }
 
-    /// Every null cell takes the next of `values` (`None` leaves it null); the rest keep theirs.
-    fn fill_nulls<'v>(&mut self, values: impl IntoIterator<Item = Option<&'v str>>) {
-        let old = std::mem::take(self);
-        self.bytes.reserve(old.bytes.len());
-        let mut values = values.into_iter();
-        for current in old.values() {
-            let fill = values.next().expect("one value per row");
-            self.push(current.or(fill));
-        }
-        assert!(values.next().is_none(), "one value per row");
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
     }
 }
 
@@ -144,6 +137,17 @@ enum ColumnData {
 }
 
 impl ColumnData {
+    fn len(&self) -> usize {
+        match self {
+            ColumnData::Text(v) => v.len(),
+            ColumnData::Int(v) => v.len(),
+            ColumnData::Num(v) => v.len(),
+            ColumnData::Bool(v) => v.len(),
+            ColumnData::Date(v) => v.len(),
+            ColumnData::DateTime(v) => v.len(),
+        }
+    }
+
     fn for_type(kind: ColumnType) -> Self {
         match kind {
             ColumnType::String | ColumnType::Time => ColumnData::Text(TextColumn::default()),
@@ -318,52 +322,20 @@ impl TableBuilder {
         }
     }
 
-    /// Append the rows of another builder of the same table (a part flattened on another thread).
-    pub fn append(&mut self, other: TableBuilder) {
-        assert!(std::ptr::eq(self.spec, other.spec), "table {}: appending rows of table {}", self.spec.name, other.spec.name);
-        for (data, more) in self.columns.iter_mut().zip(other.columns) {
-            match (data, more) {
-                (ColumnData::Text(v), ColumnData::Text(m)) => v.append(m),
-                (ColumnData::Int(v), ColumnData::Int(mut m)) => v.append(&mut m),
-                (ColumnData::Num(v), ColumnData::Num(mut m)) => v.append(&mut m),
-                (ColumnData::Bool(v), ColumnData::Bool(mut m)) => v.append(&mut m),
-                (ColumnData::Date(v), ColumnData::Date(mut m)) => v.append(&mut m),
-                (ColumnData::DateTime(v), ColumnData::DateTime(mut m)) => v.append(&mut m),
-                _ => unreachable!("two builders of one table have the same column types"),
-            }
-        }
-    }
-
-    /// The values of a text column, in push order: what a flattener reads back to resolve another
-    /// column once every row is in.
-    pub fn text_values(&self, column: &str) -> impl Iterator<Item = Option<&str>> + '_ {
-        match &self.columns[self.text_column(column)] {
-            ColumnData::Text(v) => v.values(),
-            _ => unreachable!("text_column checked the type"),
-        }
-    }
-
-    /// Fill the null cells of a text column, one value per row in push order (`None` leaves the
-    /// cell null). For values known only once every row is in (an offer's establishment, a role's
-    /// professional): the rows go into the builder as they are read, not kept whole until then.
-    pub fn fill_text_nulls<'v>(&mut self, column: &str, values: impl IntoIterator<Item = Option<&'v str>>) {
-        let index = self.text_column(column);
-        match &mut self.columns[index] {
-            ColumnData::Text(v) => v.fill_nulls(values),
-            _ => unreachable!("text_column checked the type"),
-        }
-    }
-
-    /// A text column's index. Panics on a column the table does not have or that is not text (a
-    /// flattener bug, as in `Row::set`).
-    fn text_column(&self, column: &str) -> usize {
-        let index = self.spec.column_index(column).unwrap_or_else(|| panic!("table {} has no column {column}", self.spec.name));
-        assert!(matches!(self.columns[index], ColumnData::Text(_)), "table {}: column {column} is not text", self.spec.name);
-        index
+    /// Rows pushed so far.
+    pub fn rows(&self) -> usize {
+        self.columns.first().map_or(0, ColumnData::len)
     }
 
     /// Build the DataFrame, sorted by primary key, refusing duplicate keys.
     pub fn finish(self) -> Result<Table, TableError> {
+        let spec = self.spec;
+        sorted_table(spec, self.into_frame()?)
+    }
+
+    /// The DataFrame of the rows in push order, unsorted and unchecked: a part of a table (one
+    /// file's rows), which `sorted_table` makes whole once every part is in.
+    pub fn into_frame(self) -> Result<DataFrame, TableError> {
         let table = self.spec.name;
         let polars = |source| TableError::Polars { table, source };
         let mut columns = Vec::with_capacity(self.columns.len());
@@ -381,9 +353,30 @@ impl TableBuilder {
             };
             columns.push(column);
         }
-        let frame = DataFrame::new_infer_height(columns).map_err(polars)?;
-        sorted_table(self.spec, frame)
+        DataFrame::new_infer_height(columns).map_err(polars)
     }
+}
+
+/// A text column of a frame, as a chunked array of its own (a clone shares the buffers), so that
+/// values read from it can fill another column of the same frame.
+pub fn text_column(spec: &'static TableSpec, frame: &DataFrame, column: &str) -> Result<StringChunked, TableError> {
+    let polars = |source| TableError::Polars { table: spec.name, source };
+    Ok(frame.column(column).map_err(polars)?.str().map_err(polars)?.clone())
+}
+
+/// Fill the null cells of a text column, one value per row in frame order (`None` leaves the cell
+/// null); the cells rows set keep theirs. For values known only once every row is in (an offer's
+/// establishment, a role's professional): the rows go to disk as their file is read, not kept
+/// whole until then.
+pub fn fill_text_nulls<'v>(spec: &'static TableSpec, frame: &mut DataFrame, column: &str, values: impl IntoIterator<Item = Option<&'v str>>) -> Result<(), TableError> {
+    let polars = |source| TableError::Polars { table: spec.name, source };
+    let current = text_column(spec, frame, column)?;
+    let mut values = values.into_iter();
+    let filled: StringChunked = current.iter().map(|cell| cell.or(values.next().expect("one value per row"))).collect();
+    assert!(values.next().is_none(), "one value per row");
+    drop(current);
+    frame.replace(column, filled.with_name(PlSmallStr::from_str(column)).into_column()).map_err(polars)?;
+    Ok(())
 }
 
 /// Sort a frame by the table's primary key and check the key is unique.
@@ -393,6 +386,12 @@ pub fn sorted_table(spec: &'static TableSpec, frame: DataFrame) -> Result<Table,
         .sort([spec.primary_key], SortMultipleOptions::default().with_maintain_order(true))
         .map_err(polars)?;
     let keys = frame.column(spec.primary_key).map_err(polars)?.str().map_err(polars)?.clone();
+    check_sorted_keys(spec, &keys)?;
+    Ok(Table { spec, frame })
+}
+
+/// Refuse a primary key seen twice, in keys already sorted: the first one repeated.
+pub(crate) fn check_sorted_keys(spec: &'static TableSpec, keys: &StringChunked) -> Result<(), TableError> {
     let mut previous: Option<&str> = None;
     for key in keys.iter() {
         if key.is_some() && key == previous {
@@ -400,7 +399,7 @@ pub fn sorted_table(spec: &'static TableSpec, frame: DataFrame) -> Result<Table,
         }
         previous = key;
     }
-    Ok(Table { spec, frame })
+    Ok(())
 }
 
 #[cfg(test)]
@@ -430,13 +429,17 @@ mod tests {
 
     #[test]
     fn filling_a_text_column_keeps_what_rows_set() {
-        let mut b = TableBuilder::new(&catalog::EQUIPEMENTS);
+        let spec = &catalog::EQUIPEMENTS;
+        let mut b = TableBuilder::new(spec);
         for (id, lieu) in [("a", Some("L1")), ("b", None), ("c", Some("")), ("d", None)] {
             let mut r = b.row();
             r.set("equipement_id", id).set("lieu_id", lieu);
             b.push(r);
         }
-        b.fill_text_nulls("lieu_id", [Some("x"), Some("y"), Some("z"), None]);
-        assert_eq!(b.text_values("lieu_id").collect::<Vec<_>>(), vec![Some("L1"), Some("y"), Some(""), None]);
+        assert_eq!(b.rows(), 4);
+        let mut frame = b.into_frame().unwrap();
+        fill_text_nulls(spec, &mut frame, "lieu_id", [Some("x"), Some("y"), Some("z"), None]).unwrap();
+        assert_eq!(text_column(spec, &frame, "lieu_id").unwrap().iter().collect::<Vec<_>>(), vec![Some("L1"), Some("y"), Some(""), None]);
+        assert_eq!(frame.get_column_names().iter().map(|n| n.as_str()).collect::<Vec<_>>(), spec.columns.iter().map(|c| c.name).collect::<Vec<_>>(), "the filled column keeps its place");
     }
 }

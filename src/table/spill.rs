@@ -1,6 +1,7 @@
-//! The snapshot's tables set aside on disk for the night. Each publication reads the tables it
-//! needs, one at a time, and drops each once disclosed: at national scale the snapshot's tables
-//! (several gigabytes) no longer sit in memory beside every publication's own tables.
+//! The snapshot's tables set aside on disk for the night. The flatten stage writes them as it makes
+//! them, one table at a time (`put_sorted`); each publication reads the tables it needs, one at a
+//! time, and drops each once disclosed: at national scale the snapshot's tables (several
+//! gigabytes) never sit in memory all at once, nor beside every publication's own tables.
 //!
 //! Arrow IPC, uncompressed, a file per column: writing and reading it back is little more
 //! than a copy (the page cache usually keeps it), and the columns come back exactly as they were
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use rayon::prelude::*;
 
-use super::{catalog, Table, TableError, Tables};
+use super::{catalog, check_sorted_keys, Table, TableError, TableSpec, Tables};
 
 const PREFIX: &str = ".tmp-tables-";
 
@@ -57,21 +58,46 @@ pub struct SpilledTables {
 }
 
 impl SpilledTables {
-    /// Write every table (all at once, on every core) into a new folder of `parent`, and drop them.
-    /// Folders left by a run that was killed are removed first: the caller holds the output
-    /// folder's lock, so no other run is using them.
+    /// Write every table (all at once, on every core) into a new folder of `parent` (see `create`),
+    /// and drop them.
     pub fn write(parent: &Path, tables: Tables) -> Result<SpilledTables, TableError> {
-        remove_stale(parent);
-        let dir = parent.join(format!("{PREFIX}{}", std::process::id()));
-        fs::create_dir_all(&dir).map_err(io(&dir))?;
-        // From here on, the folder goes with `spilled` whatever happens.
-        let mut spilled = SpilledTables { dir, rows: BTreeMap::new() };
+        let mut spilled = SpilledTables::create(parent)?;
         let written: Vec<Result<(&'static str, usize), TableError>> = tables.into_values().collect::<Vec<_>>().into_par_iter().map(|table| spilled.write_table(table)).collect();
         for result in written {
             let (name, rows) = result?;
             spilled.rows.insert(name, rows);
         }
         Ok(spilled)
+    }
+
+    /// A new, empty folder of `parent` for the run's tables, which `put_sorted` fills one table at a
+    /// time.
+    /// Folders left by a run that was killed are removed first: the caller holds the output
+    /// folder's lock, so no other run is using them.
+    pub fn create(parent: &Path) -> Result<SpilledTables, TableError> {
+        remove_stale(parent);
+        let dir = parent.join(format!("{PREFIX}{}", std::process::id()));
+        fs::create_dir_all(&dir).map_err(io(&dir))?;
+        // From here on, the folder goes with the value whatever happens.
+        Ok(SpilledTables { dir, rows: BTreeMap::new() })
+    }
+
+    /// A folder for the parts the tables are made from (see `parts`), inside this one, so that it
+    /// goes with it.
+    pub fn parts(&self) -> Result<super::parts::Parts, TableError> {
+        super::parts::Parts::create(self.dir.join("parts"))
+    }
+
+    /// One column of a table already written, read alone (each column has its own file): what
+    /// the making of another table needs of it, without the rest.
+    pub fn column(&self, table: &str, column: &str) -> Result<Column, TableError> {
+        let spec = catalog::ALL.iter().copied().find(|s| s.name == table).expect("only catalogue tables are spilled");
+        assert!(self.rows.contains_key(table), "table {table} is read before it is written");
+        let index = spec.column_index(column).unwrap_or_else(|| panic!("table {table} has no column {column}"));
+        let path = self.path(spec.name, index);
+        let file = File::open(&path).map_err(|source| TableError::Read { path: path.display().to_string(), source })?;
+        let one = IpcReader::new(BufReader::new(file)).finish().map_err(|source| TableError::Polars { table: spec.name, source })?;
+        one.column(column).cloned().map_err(|source| TableError::Polars { table: spec.name, source })
     }
 
     /// A column's file: each column has its own, because the IPC writer encodes a whole record
@@ -83,15 +109,54 @@ impl SpilledTables {
 
     fn write_table(&self, table: Table) -> Result<(&'static str, usize), TableError> {
         let Table { spec, frame } = table;
-        let polars = |source| TableError::Polars { table: spec.name, source };
         for (index, column) in frame.columns().iter().enumerate() {
-            let path = self.path(spec.name, index);
-            let mut one = DataFrame::new(frame.height(), vec![column.clone()]).map_err(polars)?;
-            let mut writer = BufWriter::new(File::create(&path).map_err(io(&path))?);
-            IpcWriter::new(&mut writer).with_compression(None).with_compat_level(CompatLevel::newest()).finish(&mut one).map_err(polars)?;
-            writer.flush().map_err(io(&path))?;
+            self.write_column(spec, index, column.clone())?;
         }
         Ok((spec.name, frame.height()))
+    }
+
+    fn write_column(&self, spec: &'static TableSpec, index: usize, column: Column) -> Result<(), TableError> {
+        let polars = |source| TableError::Polars { table: spec.name, source };
+        let path = self.path(spec.name, index);
+        let mut one = DataFrame::new(column.len(), vec![column]).map_err(polars)?;
+        let mut writer = BufWriter::new(File::create(&path).map_err(io(&path))?);
+        IpcWriter::new(&mut writer).with_compression(None).with_compat_level(CompatLevel::newest()).finish(&mut one).map_err(polars)?;
+        writer.flush().map_err(io(&path))
+    }
+
+    /// Sort a table's rows by primary key, refuse a key seen twice, and write the table: the same
+    /// table and the same errors as `sorted_table` then `write`, but a column at a time. Sorting the
+    /// frame whole held it three times over at the peak (the rows, their rechunked copy, the sorted
+    /// frame); this holds the rows, the order and a sorted column per core.
+    pub fn put_sorted(&mut self, spec: &'static TableSpec, frame: DataFrame) -> Result<(), TableError> {
+        let polars = |source| TableError::Polars { table: spec.name, source };
+        let rows = frame.height();
+        let key = frame.column(spec.primary_key).map_err(polars)?;
+        // DataFrame::sort's options, and its sorted flag on the key.
+        let order = key.arg_sort(SortOptions::default().with_maintain_order(true));
+        let mut keys = key.take(&order).map_err(polars)?;
+        keys.set_sorted_flag(polars::series::IsSorted::Ascending);
+        check_sorted_keys(spec, keys.str().map_err(polars)?)?;
+        let key_index = frame.get_column_index(spec.primary_key).expect("the key column was found above");
+        let mut columns = frame.into_columns();
+        columns[key_index] = keys;
+        // Two columns at a time on two cores, and so on: the gather is a column's own work.
+        let written: Vec<Result<(), TableError>> = columns
+            .into_par_iter()
+            .enumerate()
+            .map(|(index, column)| {
+                if index == key_index {
+                    return self.write_column(spec, index, column);
+                }
+                let sorted = column.take(&order).map_err(polars)?;
+                drop(column);
+                self.write_column(spec, index, sorted)
+            })
+            .collect();
+        // The first error in column order, whichever thread met it first.
+        written.into_iter().collect::<Result<Vec<()>, TableError>>()?;
+        self.rows.insert(spec.name, rows);
+        Ok(())
     }
 
     #[cfg(test)]
@@ -201,5 +266,36 @@ mod tests {
         assert!(dir.exists());
         drop(spilled);
         assert!(!dir.exists(), "the folder is removed with the value");
+    }
+
+    #[test]
+    fn a_table_sorted_a_column_at_a_time_is_the_table_sorted_whole() {
+        let work = tempfile::tempdir().unwrap();
+        let mut spilled = SpilledTables::create(work.path()).unwrap();
+        let spec = &catalog::LIEUX;
+        // Two chunks, as parts make them, keys out of order.
+        let part = |ids: &[(&str, Option<&str>)]| {
+            let mut b = TableBuilder::new(spec);
+            for (id, nom) in ids {
+                let mut r = b.row();
+                r.set("identifiant_ror", *id).set("nom", *nom).set("nombre_habitations", Some(id.len() as i64));
+                b.push(r);
+            }
+            b.into_frame().unwrap()
+        };
+        let mut frame = part(&[("L3", Some("c")), ("L10", None)]);
+        frame.vstack_mut_owned(part(&[("L1", Some("a")), ("L2", Some("b"))])).unwrap();
+        let whole = crate::table::sorted_table(spec, frame.clone()).unwrap();
+        spilled.put_sorted(spec, frame).unwrap();
+        assert_eq!(spilled.rows("lieux"), Some(4));
+        let back = spilled.load("lieux").unwrap().unwrap();
+        assert!(back.frame.equals_missing(&whole.frame), "{back:?} != {whole:?}");
+        assert_eq!(back.frame.schema(), whole.frame.schema());
+        assert_eq!(spilled.column("lieux", "nom").unwrap().str().unwrap().iter().collect::<Vec<_>>(), vec![Some("a"), None, Some("b"), Some("c")]);
+
+        let twice = part(&[("L1", None), ("L0", None), ("L1", Some("x"))]);
+        let error = spilled.put_sorted(&catalog::LIEUX, twice.clone()).unwrap_err().to_string();
+        assert_eq!(error, crate::table::sorted_table(spec, twice).unwrap_err().to_string());
+        assert!(error.contains("\"L1\" appears more than once"), "{error}");
     }
 }

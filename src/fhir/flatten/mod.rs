@@ -4,9 +4,12 @@
 //! activity). The snapshot is checked on the way: unique ids, and every reference resolving.
 //!
 //! Every row goes into its table's builder as it is read, the columns that need the resolution
-//! pass left null; that pass fills them in the builders, from the ids the rows carry (or, for an
-//! offer's provider, which no column holds, from `offer_providers`). Keeping the rows whole until
-//! then cost about 2 GB at national scale (a million offers, a million roles).
+//! pass left null; each file's builders go to disk as soon as the file is read, a part of each
+//! table (see `table::parts`). Once every file is merged, each table in turn is made from its
+//! parts in file order, its resolved columns filled from the ids its rows carry (or, for an
+//! offer's provider, which no column holds, from `offer_providers`), sorted, checked and written
+//! to the run's spill folder, then dropped. Keeping every table's builder in memory until the end
+//! cost about 4 GB at national scale (a million offers, a million roles).
 
 mod context;
 mod location;
@@ -16,23 +19,27 @@ mod parallel;
 mod practitioner;
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use rayon::iter::{IntoParallelIterator, ParallelIterator};
+use polars::prelude::DataFrame;
 
 use super::codes::parse_reference;
 use super::model::Reference;
 use super::FhirError;
 use crate::source::Snapshot;
-use crate::table::{catalog, TableBuilder, Tables, TextColumn};
+use crate::table::parts::Parts;
+use crate::table::spill::{load_tables, SpilledTables};
+use crate::table::{catalog, TableBuilder, TableSpec, Tables, TextColumn};
 
 use context::Context;
 use parallel::{FilePart, Parsed, Typed};
 
-/// What the FHIR stage hands to the next: every table, and what was seen.
+/// What the FHIR stage hands to the next: every table (in memory, or set aside on disk), and what
+/// was seen.
 #[derive(Debug)]
-pub struct Flattened {
-    pub tables: Tables,
+pub struct Flattened<T = Tables> {
+    pub tables: T,
     /// Resources read per FHIR type (including types the tables do not use).
     pub resources_by_type: BTreeMap<String, u64>,
     /// The most recent meta.lastUpdated of the snapshot, for freshness and for a version when the
@@ -40,13 +47,52 @@ pub struct Flattened {
     pub latest_update: Option<DateTime<Utc>>,
 }
 
-/// Read every resource of the snapshot and build the tables. Each file is read, parsed and turned
-/// into rows on its own, on every core; the files' rows are merged in file order (see `parallel`).
+/// Read every resource of the snapshot and build the tables, in memory: for tests and small
+/// tools. The tables are made on disk as a run makes them (`flatten_snapshot_to`, in a folder of
+/// the system's temporary folder, removed at the end), then read back.
 pub fn flatten_snapshot(snapshot: &Snapshot) -> Result<Flattened, FhirError> {
+    let scratch = Scratch::new()?;
+    let Flattened { tables: spilled, resources_by_type, latest_update } = flatten_snapshot_to(snapshot, &scratch.0)?;
+    let names: Vec<&str> = catalog::ALL.iter().map(|spec| spec.name).collect();
+    let tables = load_tables(&spilled, &names)?;
+    Ok(Flattened { tables, resources_by_type, latest_update })
+}
+
+/// Read every resource of the snapshot and write the tables to a new spill folder of `parent`
+/// (see `SpilledTables`). Each file is read, parsed and turned into rows on its own, on every
+/// core, and its rows written to disk; the files are merged in file order (see `parallel`), then
+/// the tables made one at a time.
+pub fn flatten_snapshot_to(snapshot: &Snapshot, parent: &Path) -> Result<Flattened<SpilledTables>, FhirError> {
+    let mut spilled = SpilledTables::create(parent)?;
+    let parts = spilled.parts()?;
     let files = &snapshot.provenance.files;
     let mut state = State::default();
-    parallel::in_order(files.len(), |i| parallel::flatten_file(&files[i]), |part| state.absorb(part))?;
-    state.finish()
+    parallel::in_order(files.len(), |i| parallel::flatten_file(&files[i], i, &parts), |part| state.absorb(part))?;
+    let (resources_by_type, latest_update) = state.finish(&parts, &mut spilled)?;
+    parts.remove();
+    Ok(Flattened { tables: spilled, resources_by_type, latest_update })
+}
+
+/// A folder of its own in the system's temporary folder, removed on drop: the spill folder's
+/// parent for `flatten_snapshot`. Not the temporary folder itself, whose stale spill folders
+/// another process may be using.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Result<Scratch, FhirError> {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("ror-opendata-flatten-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|source| crate::table::TableError::Io { path: dir.display().to_string(), source })?;
+        Ok(Scratch(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,20 +135,11 @@ struct Builders {
 }
 
 impl Builders {
-    /// Append a file's rows. Destructured field by field, so that a table added to `Builders`
-    /// cannot be forgotten here: the compiler names it.
-    fn append(&mut self, other: Builders) {
-        let Builders { entites_juridiques, entites_geographiques, organisations_internes, lieux, offres, horaires, contacts, professionnels, capacites, equipements } = other;
-        self.entites_juridiques.append(entites_juridiques);
-        self.entites_geographiques.append(entites_geographiques);
-        self.organisations_internes.append(organisations_internes);
-        self.lieux.append(lieux);
-        self.offres.append(offres);
-        self.horaires.append(horaires);
-        self.contacts.append(contacts);
-        self.professionnels.append(professionnels);
-        self.capacites.append(capacites);
-        self.equipements.append(equipements);
+    /// Every builder, in catalogue order. Destructured field by field, so that a table added to
+    /// `Builders` cannot be forgotten here: the compiler names it.
+    fn into_vec(self) -> Vec<TableBuilder> {
+        let Builders { entites_juridiques, entites_geographiques, organisations_internes, lieux, offres, horaires, contacts, professionnels, capacites, equipements } = self;
+        vec![entites_juridiques, entites_geographiques, organisations_internes, lieux, offres, horaires, contacts, professionnels, capacites, equipements]
     }
 }
 
@@ -132,11 +169,14 @@ struct State {
     /// snapshot-wide duplicate check when the part is merged.
     keys: Vec<(String, String)>,
     references: Vec<PendingReference>,
+    /// A file's part only: its rows, until they go to disk (`write_part`).
     builders: Builders,
+    /// Per table, the snapshot files (by index) whose part of it is on disk, in file order.
+    parts: BTreeMap<&'static str, Vec<usize>>,
     organizations: HashMap<String, OrgInfo>,
     practitioners: HashMap<String, PractitionerInfo>,
-    /// Each offer's provider (providedBy), in the offres builder's row order: the one input of the
-    /// resolution pass that no column of the row holds.
+    /// Each offer's provider (providedBy), in the offres table's row order before it is sorted
+    /// (file order, then push order): the one input of the resolution pass that no column holds.
     /// In one buffer (a table's text column): a `String` each would cost three times the ids.
     offer_providers: TextColumn,
     resources_by_type: BTreeMap<String, u64>,
@@ -168,6 +208,21 @@ impl State {
         }
     }
 
+    /// A file's part, once the file is read: each table's rows (if it has any) go to disk, as
+    /// part `file` (the file's index in the snapshot). On the worker that read the file, so that
+    /// encoding them is done on every core.
+    fn write_part(&mut self, file: usize, parts: &Parts) -> Result<(), FhirError> {
+        for builder in std::mem::take(&mut self.builders).into_vec() {
+            if builder.rows() == 0 {
+                continue;
+            }
+            let spec = builder.spec();
+            parts.write(spec, file, builder.into_frame()?)?;
+            self.parts.insert(spec.name, vec![file]);
+        }
+        Ok(())
+    }
+
     /// Merge the next file's part, in file order. Its ids are checked against every earlier one
     /// first, in position order, so the error reported is the one a single pass over the snapshot
     /// meets first: a duplicate id, else the part's own error (which came after its last id).
@@ -179,7 +234,8 @@ impl State {
             seen: _,
             keys,
             references,
-            builders,
+            builders: _,
+            parts,
             organizations,
             practitioners,
             offer_providers,
@@ -209,7 +265,9 @@ impl State {
         // kept are in the same order, so the first dangling one is still the first reported. At
         // national scale all of them, four Strings each, were several hundred MB.
         self.references.extend(references.into_iter().filter(|r| !self.seen.contains_key(&r.target)).map(|r| PendingReference { file, ..r }));
-        self.builders.append(builders);
+        for (table, mut files) in parts {
+            self.parts.entry(table).or_default().append(&mut files);
+        }
         self.organizations.extend(organizations);
         self.practitioners.extend(practitioners);
         self.offer_providers.append(offer_providers);
@@ -249,50 +307,49 @@ impl State {
         Ok(Some(id))
     }
 
-    fn finish(mut self) -> Result<Flattened, FhirError> {
-        for r in &self.references {
-            if !self.seen.contains_key(&r.target) {
+    /// Check the references, then make each table from its parts, one at a time, into `spilled`.
+    /// Catalogue order, so that the first table to fail is the one making them all at once
+    /// reported; and the tables another one's resolution reads (offres for the roles; offres,
+    /// lieux and entites_geographiques for the capacities) are written by then.
+    fn finish(self, parts: &Parts, spilled: &mut SpilledTables) -> Result<(BTreeMap<String, u64>, Option<DateTime<Utc>>), FhirError> {
+        let State { files, seen, keys: _, references, builders: _, parts: written, organizations, practitioners, offer_providers, resources_by_type, latest_update } = self;
+        for r in &references {
+            if !seen.contains_key(&r.target) {
                 return Err(FhirError::DanglingReference {
-                    file: self.files[r.file].clone(),
+                    file: files[r.file].clone(),
                     resource: r.resource.clone(),
                     field: r.field.clone(),
                     target: r.target.clone(),
                 });
             }
         }
-        // What only the checks and the resolution pass need goes before the tables are made, which
-        // holds a table's builder and its frame at once: at national scale the ids seen (a String
-        // and a position each) are about as large as the biggest table.
-        self.references = Vec::new();
-        self.seen = HashMap::new();
-        organization::resolve_internal(&mut self);
-        offer::resolve(&mut self);
-        practitioner::resolve_roles(&mut self);
-        drop(self.organizations);
-        drop(self.practitioners);
-
-        let b = self.builders;
-        let builders = vec![
-            b.entites_juridiques,
-            b.entites_geographiques,
-            b.organisations_internes,
-            b.lieux,
-            b.offres,
-            b.horaires,
-            b.contacts,
-            b.professionnels,
-            b.capacites,
-            b.equipements,
-        ];
-        // Each table is made and sorted on its own, on every core; errors in table order.
-        let finished: Vec<Result<crate::table::Table, crate::table::TableError>> = builders.into_par_iter().map(TableBuilder::finish).collect();
-        let mut tables = Tables::new();
-        for table in finished {
-            let table = table?;
-            tables.insert(table.spec.name, table);
+        // What only the checks need goes before the tables are made: at national scale the ids
+        // seen (a String and a position each) are about as large as the biggest table.
+        drop((references, seen));
+        let make = |spilled: &mut SpilledTables, spec: &'static TableSpec, resolve: &dyn Fn(&mut DataFrame, &SpilledTables) -> Result<(), FhirError>| -> Result<(), FhirError> {
+            let mut frame = parts.read(spec, written.get(spec.name).map_or(&[][..], Vec::as_slice))?;
+            resolve(&mut frame, spilled)?;
+            spilled.put_sorted(spec, frame)?;
+            Ok(())
+        };
+        fn nothing(_: &mut DataFrame, _: &SpilledTables) -> Result<(), FhirError> {
+            Ok(())
         }
-        location::link_capacities(&mut tables)?;
-        Ok(Flattened { tables, resources_by_type: self.resources_by_type, latest_update: self.latest_update })
+        make(spilled, &catalog::ENTITES_JURIDIQUES, &nothing)?;
+        make(spilled, &catalog::ENTITES_GEOGRAPHIQUES, &nothing)?;
+        make(spilled, &catalog::ORGANISATIONS_INTERNES, &|frame, _| organization::resolve_internal(&organizations, frame))?;
+        make(spilled, &catalog::LIEUX, &nothing)?;
+        make(spilled, &catalog::OFFRES, &|frame, _| offer::resolve(&organizations, &offer_providers, frame))?;
+        drop((organizations, offer_providers));
+        make(spilled, &catalog::HORAIRES, &nothing)?;
+        make(spilled, &catalog::CONTACTS, &nothing)?;
+        make(spilled, &catalog::PROFESSIONNELS, &|frame, spilled| practitioner::resolve_roles(&practitioners, spilled, frame))?;
+        drop(practitioners);
+        // The capacities' links replace whole columns, row by row from the row's place: made
+        // before the sort, they are the ones made after it.
+        make(spilled, &catalog::CAPACITES, &|frame, spilled| location::link_capacities(spilled, frame))?;
+        make(spilled, &catalog::EQUIPEMENTS, &nothing)?;
+        Ok((resources_by_type, latest_update))
     }
 }
 

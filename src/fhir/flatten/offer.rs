@@ -2,10 +2,15 @@
 
 use super::context::Context;
 use super::organization::{creation_date, set_contact_codes};
-use super::{establishment_of, OrgKind, State};
+use super::{establishment_of, OrgInfo, OrgKind, State};
 use crate::fhir::codes::{code_and_label, coding_of, extension, extensions, first_coding, region};
 use crate::fhir::model::{AvailableTime, HealthcareService};
 use crate::fhir::FhirError;
+use crate::table::{catalog, fill_text_nulls, TextColumn};
+
+use std::collections::HashMap;
+
+use polars::prelude::DataFrame;
 
 pub(super) fn visit(state: &mut State, ctx: &Context<'_>, offer: HealthcareService<'_>, file: usize) -> Result<(), FhirError> {
     let updated = state.note_update(ctx, offer.meta.last_updated.as_deref())?;
@@ -144,11 +149,12 @@ fn system_of_channel(code: &str) -> Option<&'static str> {
 }
 
 /// Offers learn whether their provider is an establishment or an internal organisation.
-pub(super) fn resolve(state: &mut State) {
-    let organizations = &state.organizations;
-    let providers = std::mem::take(&mut state.offer_providers);
+/// `providers` is in the frame's row order (the offers' parts in file order, unsorted).
+pub(super) fn resolve(organizations: &HashMap<String, OrgInfo>, providers: &TextColumn, frame: &mut DataFrame) -> Result<(), FhirError> {
+    let spec = &catalog::OFFRES;
     let internal: Vec<Option<&str>> = providers.values().map(|p| p.filter(|p| organizations.get(*p).map(|o| o.kind) == Some(OrgKind::Interne))).collect();
-    state.builders.offres.fill_text_nulls("organisation_interne_id", internal);
+    fill_text_nulls(spec, frame, "organisation_interne_id", internal)?;
     let establishments: Vec<Option<&str>> = providers.values().map(|p| p.and_then(|p| establishment_of(organizations, p))).collect();
-    state.builders.offres.fill_text_nulls("entite_geographique_id", establishments);
+    fill_text_nulls(spec, frame, "entite_geographique_id", establishments)?;
+    Ok(())
 }

@@ -6,7 +6,11 @@ use super::{establishment_of, OrgInfo, OrgKind, State};
 use crate::fhir::codes::{code_and_label, coding_of, extension, first_coding, identifier_value, region};
 use crate::fhir::model::{Address, Extension, Organization};
 use crate::fhir::FhirError;
-use crate::table::{Row, TableBuilder};
+use crate::table::{catalog, fill_text_nulls, text_column, Row, TableBuilder};
+
+use std::collections::HashMap;
+
+use polars::prelude::DataFrame;
 
 const ID_NAT_STRUCT_SYSTEM: &str = "urn:oid:1.2.250.1.71.4.2.2";
 
@@ -91,10 +95,12 @@ pub(super) fn visit(state: &mut State, ctx: &Context<'_>, org: Organization<'_>,
 
 /// Internal organisations learn their establishment once every organisation is known, from the
 /// parent their row names.
-pub(super) fn resolve_internal(state: &mut State) {
-    let builder = &state.builders.organisations_internes;
-    let establishments: Vec<Option<&str>> = builder.text_values("organisation_parente_id").map(|p| p.and_then(|p| establishment_of(&state.organizations, p))).collect();
-    state.builders.organisations_internes.fill_text_nulls("entite_geographique_id", establishments);
+pub(super) fn resolve_internal(organizations: &HashMap<String, OrgInfo>, frame: &mut DataFrame) -> Result<(), FhirError> {
+    let spec = &catalog::ORGANISATIONS_INTERNES;
+    let parents = text_column(spec, frame, "organisation_parente_id")?;
+    let establishments: Vec<Option<&str>> = parents.iter().map(|p| p.and_then(|p| establishment_of(organizations, p))).collect();
+    fill_text_nulls(spec, frame, "entite_geographique_id", establishments)?;
+    Ok(())
 }
 
 /// ror-meta-creation-date, common to every ROR resource.

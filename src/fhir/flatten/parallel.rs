@@ -9,8 +9,8 @@
 //! exactly as a single pass would report it.
 //!
 //! Memory: workers run at most `LOOKAHEAD_PER_WORKER` files each ahead of the merge, so what is
-//! held beyond the tables is a few files' text and rows, never the snapshot's JSON. The parsed
-//! structs are dropped by the thread that made them.
+//! held is a few files' text, never the snapshot's JSON; each file's rows go to disk on the worker
+//! that made them (`State::write_part`). The parsed structs are dropped by the thread that made them.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
@@ -23,6 +23,7 @@ use super::State;
 use crate::fhir::model::{HealthcareService, Location, Organization, Practitioner, PractitionerRole};
 use crate::fhir::FhirError;
 use crate::source::{for_each_resource_in_file, HeaderCheck, RawResource, SnapshotFile, SourceError};
+use crate::table::parts::Parts;
 
 /// How many files the workers may have parsed and not yet handed over, per worker.
 const LOOKAHEAD_PER_WORKER: usize = 2;
@@ -47,8 +48,9 @@ pub(super) struct Parsed<'a> {
     pub typed: Result<Typed<'a>, FhirError>,
 }
 
-/// What a worker makes of one file: its part of the tables, and the error that stopped it, if one
-/// did (after the ids of the resources it had read, the failing one included).
+/// What a worker makes of one file: its part of the tables (its rows on disk, what the merge needs
+/// in memory), and the error that stopped it, if one did (after the ids of the resources it had
+/// read, the failing one included; or writing its rows).
 pub(super) struct FilePart {
     pub path: String,
     pub state: State,
@@ -60,14 +62,19 @@ pub(super) struct FilePart {
 /// check it deferred: the reader need not read their whole text to find type and id.
 const TABULATED_TYPES: &[&str] = &["Organization", "Location", "HealthcareService", "Practitioner", "PractitionerRole"];
 
-/// Read, parse and flatten one file.
-pub(super) fn flatten_file(file: &SnapshotFile) -> FilePart {
+/// Read, parse and flatten one file, the `index`th of the snapshot, and write its rows to `parts`.
+/// A file that fails is not written: the merge stops at its error.
+pub(super) fn flatten_file(file: &SnapshotFile, index: usize, parts: &Parts) -> FilePart {
     let mut state = State::default();
     let read = for_each_resource_in_file(file, HeaderCheck::DeferFor(TABULATED_TYPES), |raw: RawResource<'_>| {
         let parsed = parse_resource(raw)?;
         state.visit(&file.path, parsed)
     });
-    FilePart { path: file.path.clone(), state, error: read.err() }
+    let error = match read {
+        Ok(()) => state.write_part(index, parts).err(),
+        Err(e) => Some(e),
+    };
+    FilePart { path: file.path.clone(), state, error }
 }
 
 /// The resource deserialised into its typed struct. A header error (the reader's check, deferred)

@@ -9,6 +9,10 @@ use super::{PractitionerInfo, State};
 use crate::fhir::codes::{code_and_label, extension, first_coding};
 use crate::fhir::model::{Practitioner, PractitionerRole};
 use crate::fhir::FhirError;
+use crate::table::spill::SpilledTables;
+use crate::table::{catalog, fill_text_nulls, text_column, TableError};
+
+use polars::prelude::DataFrame;
 
 const ID_NAT_PS_SYSTEM: &str = "urn:oid:1.2.250.1.71.4.2.1";
 
@@ -69,13 +73,18 @@ pub(super) fn visit_role(state: &mut State, ctx: &Context<'_>, role: Practitione
 /// Roles learn their professional's identity and their offer's field once both are known, from
 /// the ids their rows carry. The exercise name of the role wins over the civil name of the
 /// Practitioner: the civil names only fill the exercise names left null.
-pub(super) fn resolve_roles(state: &mut State) {
-    let roles = &state.builders.professionnels;
-    let infos: Vec<Option<&PractitionerInfo>> = roles.text_values("professionnel_id").map(|p| p.and_then(|p| state.practitioners.get(p))).collect();
-    // The offers' fields, read from the offres builder rather than kept aside for every offer.
-    let offres = &state.builders.offres;
-    let field_of: HashMap<&str, &str> = offres.text_values("identifiant_ror").zip(offres.text_values("champ_activite_code")).filter_map(|(o, f)| Some((o?, f?))).collect();
-    let fields: Vec<Option<&str>> = roles.text_values("offre_id").map(|o| o.and_then(|o| field_of.get(o).copied())).collect();
+pub(super) fn resolve_roles(practitioners: &HashMap<String, PractitionerInfo>, spilled: &SpilledTables, frame: &mut DataFrame) -> Result<(), FhirError> {
+    let spec = &catalog::PROFESSIONNELS;
+    let polars = |source| TableError::Polars { table: catalog::OFFRES.name, source };
+    let pros = text_column(spec, frame, "professionnel_id")?;
+    let infos: Vec<Option<&PractitionerInfo>> = pros.iter().map(|p| p.and_then(|p| practitioners.get(p))).collect();
+    // The offers' fields, read from the offres table already written rather than kept aside for
+    // every offer: its two columns only.
+    let offer_ids = spilled.column(catalog::OFFRES.name, "identifiant_ror")?;
+    let offer_fields = spilled.column(catalog::OFFRES.name, "champ_activite_code")?;
+    let field_of: HashMap<&str, &str> = offer_ids.str().map_err(polars)?.iter().zip(offer_fields.str().map_err(polars)?.iter()).filter_map(|(o, f)| Some((o?, f?))).collect();
+    let offers = text_column(spec, frame, "offre_id")?;
+    let fields: Vec<Option<&str>> = offers.iter().map(|o| o.and_then(|o| field_of.get(o).copied())).collect();
     let id_nat_ps: Vec<Option<&str>> = infos.iter().map(|i| i.and_then(|i| i.id_nat_ps.as_deref())).collect();
     let kinds: Vec<Option<&str>> = id_nat_ps
         .iter()
@@ -89,10 +98,10 @@ pub(super) fn resolve_roles(state: &mut State) {
         .collect();
     let families: Vec<Option<&str>> = infos.iter().map(|i| i.and_then(|i| i.family.as_deref())).collect();
     let givens: Vec<Option<&str>> = infos.iter().map(|i| i.and_then(|i| i.given.as_deref())).collect();
-    let roles = &mut state.builders.professionnels;
-    roles.fill_text_nulls("id_nat_ps", id_nat_ps);
-    roles.fill_text_nulls("type_identifiant", kinds);
-    roles.fill_text_nulls("nom_exercice", families);
-    roles.fill_text_nulls("prenom_exercice", givens);
-    roles.fill_text_nulls("offre_champ_activite_code", fields);
+    fill_text_nulls(spec, frame, "id_nat_ps", id_nat_ps)?;
+    fill_text_nulls(spec, frame, "type_identifiant", kinds)?;
+    fill_text_nulls(spec, frame, "nom_exercice", families)?;
+    fill_text_nulls(spec, frame, "prenom_exercice", givens)?;
+    fill_text_nulls(spec, frame, "offre_champ_activite_code", fields)?;
+    Ok(())
 }

@@ -7,6 +7,7 @@ use std::path::Path;
 use polars::prelude::*;
 
 use super::*;
+use crate::table::spill::TableSource;
 use crate::source::open_folder;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/fixtures/ror-ig");
@@ -174,4 +175,50 @@ fn references_to_later_files_resolve_and_the_first_dangling_one_is_reported() {
     assert_eq!(cell(&flat, "professionnels", "R1", "type_identifiant"), "RPPS");
     assert_eq!(cell(&flat, "professionnels", "R1", "nom_exercice"), "ZED");
     assert_eq!(cell(&flat, "professionnels", "R1", "prenom_exercice"), "Ada");
+}
+
+#[test]
+fn a_table_is_made_from_every_files_part_in_file_order_and_its_folder_goes_with_it() {
+    // Offer z1 (file 1) is provided by an internal organisation of file 2, offer a2 (file 2) by
+    // an establishment of file 1: each offer's resolved columns come from its own provider only if
+    // the parts are put together in the order the providers were noted (file order), whatever the
+    // sort does after.
+    let dir = tempfile::tempdir().unwrap();
+    let org = |id: &str, rest: &str| format!(r#"{{"resourceType":"Organization","id":"{id}"{rest}}}"#);
+    let offer = |id: &str, provider: &str| format!(r#"{{"resourceType":"HealthcareService","id":"{id}","providedBy":{{"reference":"Organization/{provider}"}}}}"#);
+    let first = [org("ej", ""), org("eg-1", r#","partOf":{"reference":"Organization/ej"}"#), offer("z1", "oi-b")].join("\n");
+    let internal = org("oi-b", r#","partOf":{"reference":"Organization/eg-1"},"identifier":[{"system":"https://oi.esante.gouv.fr","value":"x"}]"#);
+    let second = [internal, offer("a2", "eg-1"), offer("m2", "oi-b")].join("\n");
+    fs::write(dir.path().join("f1.ndjson"), first).unwrap();
+    fs::write(dir.path().join("f2.ndjson"), second).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let flat = flatten_snapshot_to(&open_folder(dir.path(), "test").unwrap(), work.path()).unwrap();
+
+    let run_dirs: Vec<_> = fs::read_dir(work.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(run_dirs.len(), 1, "{run_dirs:?}");
+    assert!(!run_dirs[0].join("parts").exists(), "the parts go once the tables are made");
+    for builder in Builders::default().into_vec() {
+        assert!(flat.tables.rows(builder.spec().name).is_some(), "table {} is written", builder.spec().name);
+    }
+    assert_eq!(flat.tables.rows("offres"), Some(3));
+
+    let names: Vec<&str> = catalog::ALL.iter().map(|s| s.name).collect();
+    let loaded = Flattened { tables: load_tables(&flat.tables, &names).unwrap(), resources_by_type: flat.resources_by_type.clone(), latest_update: flat.latest_update };
+    let offres = &loaded.tables["offres"];
+    assert_eq!(offres.text_values("identifiant_ror").unwrap(), vec![Some("a2".into()), Some("m2".into()), Some("z1".into())], "sorted by key");
+    assert_eq!(cell(&loaded, "offres", "z1", "organisation_interne_id"), "oi-b");
+    assert_eq!(cell(&loaded, "offres", "z1", "entite_geographique_id"), "eg-1");
+    assert_eq!(cell(&loaded, "offres", "a2", "organisation_interne_id"), "");
+    assert_eq!(cell(&loaded, "offres", "a2", "entite_geographique_id"), "eg-1");
+    assert_eq!(cell(&loaded, "offres", "m2", "organisation_interne_id"), "oi-b");
+    assert_eq!(cell(&loaded, "organisations_internes", "oi-b", "entite_geographique_id"), "eg-1");
+
+    // The in-memory path makes the same tables.
+    let memory = flatten_snapshot(&open_folder(dir.path(), "test").unwrap()).unwrap();
+    for (name, table) in &loaded.tables {
+        assert!(table.frame.equals_missing(&memory.tables[name].frame), "{name}");
+    }
+
+    drop(flat);
+    assert!(!run_dirs[0].exists(), "the run's folder goes with the tables");
 }

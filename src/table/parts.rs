@@ -1,0 +1,127 @@
+//! The tables' rows on disk while the snapshot is being read: each file's rows of each table, a
+//! part, go to a file of their own as soon as the file is flattened; a table is made from its
+//! parts, in file order, once every file is read. At national scale keeping every table's rows in
+//! memory until the end was most of the flatten stage's 4 GB.
+//!
+//! Arrow IPC, uncompressed, one file per table per part: a part is one file's rows, small, with
+//! buffers of its own (unlike a slice of a whole column, see `spill`), so it is encoded whole. The
+//! part files are written by the thread that flattened the file, in parallel; which parts make a
+//! table, and in which order, is the caller's (the merge, in file order). The folder is inside the
+//! run's spill folder and goes with it.
+
+use std::fs;
+use std::io::Cursor;
+use std::path::PathBuf;
+
+use polars::prelude::*;
+use rayon::prelude::*;
+
+use super::{TableBuilder, TableError, TableSpec};
+
+/// A folder of table parts.
+#[derive(Debug)]
+pub struct Parts {
+    dir: PathBuf,
+}
+
+impl Parts {
+    /// A new, empty folder of parts.
+    pub fn create(dir: PathBuf) -> Result<Parts, TableError> {
+        fs::create_dir_all(&dir).map_err(|source| TableError::Io { path: dir.display().to_string(), source })?;
+        Ok(Parts { dir })
+    }
+
+    fn path(&self, table: &str, part: usize) -> PathBuf {
+        self.dir.join(format!("{table}.{part}.arrow"))
+    }
+
+    /// Write part number `part` of a table (its rows, unsorted). Encoded in memory first, so that a
+    /// failing disk is an error naming the file rather than one of the encoder's.
+    pub fn write(&self, spec: &'static TableSpec, part: usize, mut frame: DataFrame) -> Result<(), TableError> {
+        let mut bytes = Vec::new();
+        IpcWriter::new(&mut bytes)
+            .with_compression(None)
+            .with_compat_level(CompatLevel::newest())
+            .finish(&mut frame)
+            .map_err(|source| TableError::Polars { table: spec.name, source })?;
+        drop(frame);
+        let path = self.path(spec.name, part);
+        fs::write(&path, bytes).map_err(|source| TableError::Io { path: path.display().to_string(), source })
+    }
+
+    /// The rows of the listed parts, in that order, as one frame (a chunk per part); the parts'
+    /// files are removed once read. No parts: the table's empty frame.
+    pub fn read(&self, spec: &'static TableSpec, parts: &[usize]) -> Result<DataFrame, TableError> {
+        let frames: Vec<DataFrame> = parts.par_iter().map(|&part| self.read_part(spec, part)).collect::<Result<_, _>>()?;
+        let mut frames = frames.into_iter();
+        let Some(mut all) = frames.next() else { return TableBuilder::new(spec).into_frame() };
+        for frame in frames {
+            all.vstack_mut_owned(frame).map_err(|source| TableError::Polars { table: spec.name, source })?;
+        }
+        Ok(all)
+    }
+
+    fn read_part(&self, spec: &'static TableSpec, part: usize) -> Result<DataFrame, TableError> {
+        let path = self.path(spec.name, part);
+        let read_error = |source| TableError::Read { path: path.display().to_string(), source };
+        let bytes = fs::read(&path).map_err(read_error)?;
+        // A part that does not decode was damaged on disk: a read error naming it, like a failed read.
+        let frame = IpcReader::new(Cursor::new(bytes)).finish().map_err(|e| read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())))?;
+        // Best effort: the folder goes at the end of the run anyway; this frees the disk sooner.
+        let _ = fs::remove_file(&path);
+        Ok(frame)
+    }
+
+    /// Remove the folder (what is left of it). Best effort, as above.
+    pub fn remove(self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::catalog;
+
+    fn part(ids: &[&str]) -> DataFrame {
+        let mut b = TableBuilder::new(&catalog::EQUIPEMENTS);
+        for id in ids {
+            let mut r = b.row();
+            r.set("equipement_id", *id).set("lieu_id", "L").set("nombre_en_service", Some(3i64));
+            b.push(r);
+        }
+        b.into_frame().unwrap()
+    }
+
+    #[test]
+    fn parts_come_back_in_the_order_asked_and_a_damaged_one_is_a_read_error_naming_it() {
+        let work = tempfile::tempdir().unwrap();
+        let parts = Parts::create(work.path().join("parts")).unwrap();
+        let spec = &catalog::EQUIPEMENTS;
+        parts.write(spec, 7, part(&["c", "a"])).unwrap();
+        parts.write(spec, 2, part(&["b"])).unwrap();
+        let all = parts.read(spec, &[7, 2]).unwrap();
+        let ids = crate::table::text_column(spec, &all, "equipement_id").unwrap();
+        assert_eq!(ids.iter().collect::<Vec<_>>(), vec![Some("c"), Some("a"), Some("b")]);
+        assert_eq!(all.schema(), part(&[]).schema());
+        assert!(!parts.path(spec.name, 7).exists(), "a part read is removed");
+
+        let empty = parts.read(spec, &[]).unwrap();
+        assert_eq!((empty.height(), empty.schema()), (0, part(&[]).schema()));
+
+        fs::write(parts.path(spec.name, 3), "not arrow").unwrap();
+        let error = parts.read(spec, &[3]).unwrap_err();
+        assert!(matches!(&error, TableError::Read { path, .. } if path.ends_with("equipements.3.arrow")), "{error}");
+        let error = parts.read(spec, &[4]).unwrap_err();
+        assert!(matches!(&error, TableError::Read { path, .. } if path.ends_with("equipements.4.arrow")), "{error}");
+
+        let dir = parts.dir().to_owned();
+        parts.remove();
+        assert!(!dir.exists());
+    }
+}
