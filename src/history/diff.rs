@@ -103,6 +103,24 @@ pub(super) fn advance_table(table: &Table, previous: Option<DataFrame>, previous
         return Ok(TableOutcome { store, digest, changes: change_frame, added, removed, modified });
     }
 
+    // A later night, both sides in order (the previous store by key and version, the new rows by
+    // key): the new store is their merge, made a row group at a time when written
+    // (`Store::Merged`), the new rows gathered from the table then; neither a copy of the rows
+    // this night opens nor a second copy of the whole store is ever made.
+    if let Some(store) = previous.as_ref() {
+        let new_keys: Option<Vec<&str>> = appended.iter().map(|&i| keys.get(i as usize)).collect();
+        let sides = match new_keys {
+            Some(new_keys) => merge_order(store, &new_keys, version, pk).map_err(&err)?,
+            None => None,
+        };
+        if let Some(sides) = sides {
+            let digest = crate::table::digest::digest_of(hashes.clone());
+            let old = previous.expect("a previous store");
+            let store = Store::Merged { old, closed, version: version.to_owned(), primary_key: pk, table: current.clone(), appended, hashes, sides };
+            return Ok(TableOutcome { store, digest, changes: change_frame, added, removed, modified });
+        }
+    }
+
     // Every row appended: the table itself, shared rather than gathered.
     let mut new_rows = if appended.len() == current.height() {
         current.clone()
@@ -114,16 +132,7 @@ pub(super) fn advance_table(table: &Table, previous: Option<DataFrame>, previous
     let store = match previous {
         None => new_rows,
         Some(store) => {
-            let (old, new_rows) = align(store, new_rows, pk).map_err(&err)?;
-            // Both sides in order (the previous store by key and version, the new rows by key):
-            // the new store is their merge, made a row group at a time when written
-            // (`Store::Merged`), rather than a second copy of the whole store.
-            if let Some(sides) = merge_order(&old, &new_rows, pk).map_err(&err)? {
-                let digest = crate::table::digest::digest_of(hashes);
-                let store = Store::Merged { old, closed, version: version.to_owned(), new: new_rows, sides };
-                return Ok(TableOutcome { store, digest, changes: change_frame, added, removed, modified });
-            }
-            let mut old = old;
+            let (mut old, new_rows) = align(store, new_rows, pk).map_err(&err)?;
             let valid_to = close_rows(old.column(VALID_TO).and_then(Column::str).map_err(&err)?, &closed, version);
             old.replace(VALID_TO, valid_to.into_column()).map_err(&err)?;
             old.vstack(&new_rows).map_err(&err)?
@@ -148,16 +157,20 @@ fn ordered_rows<'f>(frame: &'f DataFrame, pk: &str) -> PolarsResult<Option<Vec<(
 }
 
 /// The order of the merged store, from which side each row comes (true: the previous store),
-/// when both sides are strictly in (key, version) order and no row of one equals a row of the
-/// other; None otherwise (the store is then sorted whole, as polars decides).
-fn merge_order(old: &DataFrame, new: &DataFrame, pk: &str) -> PolarsResult<Option<Vec<bool>>> {
-    let (Some(old), Some(new)) = (ordered_rows(old, pk)?, ordered_rows(new, pk)?) else { return Ok(None) };
-    let mut sides = Vec::with_capacity(old.len() + new.len());
+/// when the previous store is strictly in (key, version) order, the new keys strictly increasing,
+/// and no row of one side equals a row of the other; None otherwise (the store is then sorted
+/// whole, as polars decides).
+fn merge_order(old: &DataFrame, new_keys: &[&str], version: &str, pk: &str) -> PolarsResult<Option<Vec<bool>>> {
+    let Some(old) = ordered_rows(old, pk)? else { return Ok(None) };
+    if !new_keys.windows(2).all(|w| w[0] < w[1]) {
+        return Ok(None);
+    }
+    let mut sides = Vec::with_capacity(old.len() + new_keys.len());
     let (mut i, mut j) = (0, 0);
-    while i < old.len() || j < new.len() {
-        let take_old = match (old.get(i), new.get(j)) {
-            (Some(a), Some(b)) if a == b => return Ok(None),
-            (Some(a), Some(b)) => a < b,
+    while i < old.len() || j < new_keys.len() {
+        let take_old = match (old.get(i), new_keys.get(j).map(|k| (*k, version))) {
+            (Some(a), Some(b)) if *a == b => return Ok(None),
+            (Some(a), Some(b)) => *a < b,
             (a, _) => a.is_some(),
         };
         sides.push(take_old);
@@ -282,7 +295,7 @@ fn sort_by_key_and_version(store: DataFrame, pk: &str) -> PolarsResult<DataFrame
 
 /// Give both frames the same columns in the same order (a column missing on one side is null
 /// there), so the store can keep rows written under different schemas.
-fn align(old: DataFrame, new: DataFrame, pk: &str) -> PolarsResult<(DataFrame, DataFrame)> {
+pub(super) fn align(old: DataFrame, new: DataFrame, pk: &str) -> PolarsResult<(DataFrame, DataFrame)> {
     let scd = [VALID_FROM, VALID_TO, ROW_HASH];
     let mut order: Vec<String> = vec![pk.to_owned()];
     for frame in [&new, &old] {

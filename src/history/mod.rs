@@ -149,9 +149,10 @@ pub enum Store {
     /// text and the version repeated cost about 110 bytes a row, more than most tables' own rows.
     Opened { rows: DataFrame, hashes: Vec<[u8; 32]>, version: String },
     /// A later night: the previous store (its rows `closed` in `version`) merged with the rows
-    /// this version opens, `sides[i]` telling whether the store's row i comes from the previous
-    /// store; made a slice at a time, so the whole new store is never held beside the previous one.
-    Merged { old: DataFrame, closed: Vec<bool>, version: String, new: DataFrame, sides: Vec<bool> },
+    /// this version opens (`appended`, rows of `table`, with their row hashes among `hashes`, the
+    /// table's), `sides[i]` telling whether the store's row i comes from the previous store; made
+    /// a slice at a time, so neither the new rows nor the whole new store are ever copied whole.
+    Merged { old: DataFrame, closed: Vec<bool>, version: String, primary_key: &'static str, table: DataFrame, appended: Vec<IdxSize>, hashes: Vec<[u8; 32]>, sides: Vec<bool> },
 }
 
 impl Store {
@@ -173,18 +174,23 @@ impl Store {
                 part.hstack_mut(&diff::store_columns(version, hashes[offset..offset + rows].iter(), rows))?;
                 Ok(part)
             }
-            Store::Merged { old, closed, version, new, sides } => {
+            Store::Merged { old, closed, version, primary_key, table, appended, hashes, sides } => {
                 let sides_here = &sides[offset..(offset + rows).min(sides.len())];
                 let from_old = sides_here.iter().filter(|s| **s).count();
                 let old_start = sides[..offset].iter().filter(|s| **s).count();
                 let new_start = offset - old_start;
-                let mut part = old.slice(old_start as i64, from_old);
-                let valid_to = diff::close_rows(part.column(VALID_TO)?.str()?, &closed[old_start..old_start + from_old], version);
-                part.replace(VALID_TO, valid_to.into_column())?;
-                if from_old == sides_here.len() {
+                let mut old_part = old.slice(old_start as i64, from_old);
+                let valid_to = diff::close_rows(old_part.column(VALID_TO)?.str()?, &closed[old_start..old_start + from_old], version);
+                old_part.replace(VALID_TO, valid_to.into_column())?;
+                let picked = &appended[new_start..new_start + (sides_here.len() - from_old)];
+                let mut new_part = table.take(&IdxCa::from_vec(PlSmallStr::from_static("rows"), picked.to_vec()))?;
+                new_part.hstack_mut(&diff::store_columns(version, picked.iter().map(|&i| &hashes[i as usize]), picked.len()))?;
+                // Both sides in the store's columns (a column one side lacks is null there).
+                let (mut part, new_part) = diff::align(old_part, new_part, primary_key)?;
+                if new_part.height() == 0 {
                     return Ok(part);
                 }
-                part.vstack_mut(&new.slice(new_start as i64, sides_here.len() - from_old))?;
+                part.vstack_mut(&new_part)?;
                 // Rows of this slice in store order: the previous store's then the new ones', interleaved.
                 let (mut next_old, mut next_new) = (0 as IdxSize, from_old as IdxSize);
                 let order: Vec<IdxSize> = sides_here
