@@ -514,6 +514,7 @@ fn stage_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &di
             gate: Some(gate_report.record()),
             gzip_csv_above_bytes: ctx.config.release.gzip_large_csv.then_some(ctx.config.gate.large_file_bytes),
             inputs_sha256: Some(ctx.inputs.fingerprint(publication, &disclosed.policy_sha256)),
+            table_files: &gate_report.files,
         },
     )?;
     let manifest = release.manifest();

@@ -86,6 +86,9 @@ pub struct ReleaseInput<'a> {
     pub gzip_csv_above_bytes: Option<u64>,
     /// The fingerprint of this release's inputs (see `Manifest::inputs_sha256`).
     pub inputs_sha256: Option<String>,
+    /// The tables' files as the gate read them back from this staging folder (size, sha256): not
+    /// hashed a second time (gigabytes at national scale), unless a file's size has changed since.
+    pub table_files: &'a [crate::gate::report::TableFiles],
 }
 
 /// A file another stage contributes to the release (a report), listed and hashed like the rest.
@@ -296,7 +299,7 @@ fn write_contents(dir: &Path, input: &ReleaseInput<'_>, version: &str) -> Result
         let table_schema = schema::table_schema(table, tables, &schema_version);
         write_json(&dir.join(&schema_path), &table_schema)?;
 
-        let csv_record = record(dir, &csv, Some(rows))?;
+        let csv_record = table_file_record(dir, &csv, rows, input.table_files)?;
         package_resources.push(json!({
             "name": name,
             "title": table.spec.title,
@@ -318,7 +321,7 @@ fn write_contents(dir: &Path, input: &ReleaseInput<'_>, version: &str) -> Result
             gzip_file(&dir.join(&csv), &dir.join(&gz))?;
             files.push(record(dir, &gz, Some(rows))?);
         }
-        files.push(record(dir, &parquet, Some(rows))?);
+        files.push(table_file_record(dir, &parquet, rows, input.table_files)?);
         files.push(record(dir, &schema_path, None)?);
 
         let changes = input.history.changes.get(name).ok_or_else(|| ReleaseError::Invalid { path: name.into(), message: "the history stage gave no changelog for this table".into() })?;
@@ -490,6 +493,17 @@ fn record(dir: &Path, relative: &str, rows: Option<u64>) -> Result<FileRecord, R
     Ok(FileRecord { path: relative.to_owned(), bytes, sha256, rows })
 }
 
+/// The record of a table's file: from the gate's facts when they are of this file as it is now
+/// (same size), else hashed here.
+fn table_file_record(dir: &Path, relative: &str, rows: u64, known: &[crate::gate::report::TableFiles]) -> Result<FileRecord, ReleaseError> {
+    let path = dir.join(relative);
+    let bytes = fs::metadata(&path).map_err(io(&path))?.len();
+    match known.iter().flat_map(|t| [&t.csv, &t.parquet]).find(|f| f.path == relative && f.bytes == bytes) {
+        Some(facts) => Ok(FileRecord { path: relative.to_owned(), bytes, sha256: facts.sha256.clone(), rows: Some(rows) }),
+        None => record(dir, relative, Some(rows)),
+    }
+}
+
 /// Size and sha256 of a file, streamed.
 pub fn sha256_file(path: &Path) -> Result<(u64, String), ReleaseError> {
     let mut file = File::open(path).map_err(io(path))?;
@@ -569,6 +583,28 @@ fn update_latest(publication_dir: &Path, version: &str) -> Result<(), ReleaseErr
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn a_table_file_is_hashed_again_only_when_the_gate_did_not_see_it_as_it_is() {
+        use crate::gate::report::{FileFacts, TableFiles};
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("lieux.csv"), "a,b\n1,2\n").unwrap();
+        let (bytes, sha256) = sha256_file(&dir.path().join("lieux.csv")).unwrap();
+        let facts = |bytes: u64, sha256: &str| vec![TableFiles {
+            table: "lieux".into(),
+            rows: 1,
+            csv: FileFacts { path: "lieux.csv".into(), bytes, sha256: sha256.into() },
+            parquet: FileFacts { path: "lieux.parquet".into(), bytes: 0, sha256: String::new() },
+        }];
+        // The gate's sha256 is taken as is (a marker shows it was not recomputed)...
+        let taken = table_file_record(dir.path(), "lieux.csv", 1, &facts(bytes, "from-the-gate")).unwrap();
+        assert_eq!((taken.bytes, taken.sha256.as_str(), taken.rows), (bytes, "from-the-gate", Some(1)));
+        // ...unless the file's size is not the one the gate read, or the gate did not read it.
+        for known in [facts(bytes + 1, "from-the-gate"), Vec::new()] {
+            let hashed = table_file_record(dir.path(), "lieux.csv", 1, &known).unwrap();
+            assert_eq!((hashed.bytes, hashed.sha256.as_str()), (bytes, sha256.as_str()));
+        }
+    }
 
     #[test]
     fn versions_sort_in_time_order() {
