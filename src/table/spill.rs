@@ -58,18 +58,6 @@ pub struct SpilledTables {
 }
 
 impl SpilledTables {
-    /// Write every table (all at once, on every core) into a new folder of `parent` (see `create`),
-    /// and drop them.
-    pub fn write(parent: &Path, tables: Tables) -> Result<SpilledTables, TableError> {
-        let mut spilled = SpilledTables::create(parent)?;
-        let written: Vec<Result<(&'static str, usize), TableError>> = tables.into_values().collect::<Vec<_>>().into_par_iter().map(|table| spilled.write_table(table)).collect();
-        for result in written {
-            let (name, rows) = result?;
-            spilled.rows.insert(name, rows);
-        }
-        Ok(spilled)
-    }
-
     /// A new, empty folder of `parent` for the run's tables, which `put_sorted` fills one table at a
     /// time.
     /// Folders left by a run that was killed are removed first: the caller holds the output
@@ -105,14 +93,6 @@ impl SpilledTables {
     /// of the column's text buffers. One column at a time keeps that copy small.
     fn path(&self, name: &str, column: usize) -> PathBuf {
         self.dir.join(format!("{name}.{column}.arrow"))
-    }
-
-    fn write_table(&self, table: Table) -> Result<(&'static str, usize), TableError> {
-        let Table { spec, frame } = table;
-        for (index, column) in frame.columns().iter().enumerate() {
-            self.write_column(spec, index, column.clone())?;
-        }
-        Ok((spec.name, frame.height()))
     }
 
     fn write_column(&self, spec: &'static TableSpec, index: usize, column: Column) -> Result<(), TableError> {
@@ -231,17 +211,16 @@ mod tests {
         // A folder a killed run left behind is removed; anything else is not.
         fs::create_dir(work.path().join(format!("{PREFIX}1"))).unwrap();
         fs::write(work.path().join("keep.txt"), "x").unwrap();
-        let mut tables = Tables::new();
         let lieux = places();
         let mut horaires = TableBuilder::new(&catalog::HORAIRES);
         let mut r = horaires.row();
         r.set("horaire_id", "H1").set("offre_id", "O1").set("jour_semaine", Some(7i64)).set("heure_debut", "08:30:00").set("date_debut", NaiveDate::from_ymd_opt(2024, 2, 29));
         horaires.push(r);
         let horaires = horaires.finish().unwrap();
-        tables.insert(lieux.spec.name, lieux.clone());
-        tables.insert(horaires.spec.name, horaires.clone());
-
-        let spilled = SpilledTables::write(work.path(), tables).unwrap();
+        let mut spilled = SpilledTables::create(work.path()).unwrap();
+        for table in [&lieux, &horaires] {
+            spilled.put_sorted(table.spec, table.frame.clone()).unwrap();
+        }
         assert!(!work.path().join(format!("{PREFIX}1")).exists());
         assert!(work.path().join("keep.txt").exists());
         assert_eq!(spilled.rows("lieux"), Some(2));
@@ -259,7 +238,7 @@ mod tests {
 
         // A folder that cannot be made is an error naming it.
         let not_a_folder = work.path().join("keep.txt");
-        let error = SpilledTables::write(&not_a_folder, Tables::new()).unwrap_err().to_string();
+        let error = SpilledTables::create(&not_a_folder).unwrap_err().to_string();
         assert!(error.contains("keep.txt/.tmp-tables-"), "{error}");
 
         let dir = spilled.dir().to_owned();
