@@ -487,7 +487,10 @@ fn stage_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &di
         None => Default::default(),
     };
     let history_error = |table: &str, e: ReleaseError| HistoryError::Table { table: table.to_owned(), message: e.to_string() };
-    let previous_store = |table: &str| previous.as_ref().map_or(Ok(None), |p| p.history_store(table)).map_err(|e| history_error(table, e));
+    let previous_store = |table: &str| -> Result<Option<Box<dyn history::StoredRows>>, HistoryError> {
+        let file = previous.as_ref().map_or(Ok(None), |p| p.history_store_file(table)).map_err(|e| history_error(table, e))?;
+        Ok(file.map(|f| Box::new(f) as Box<dyn history::StoredRows>))
+    };
     let history = history::advance(&previous_index, &previous_store, &disclosed.tables, ctx.version, &mut |table, store| staging.write_history_store(table, &store).map_err(|e| history_error(table, e)))?;
     for change in &history.summary {
         tracing::info!(publication, table = %change.table, added = change.added, removed = change.removed, modified = change.modified, schema_version = %change.schema_version, "changes");

@@ -8,7 +8,9 @@
 
 pub mod asof;
 mod diff;
+mod stored;
 pub mod versioning;
+mod walk;
 
 use std::collections::BTreeMap;
 
@@ -16,6 +18,7 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::table::{Table, Tables};
+pub use stored::StoredRows;
 pub use versioning::SchemaChange;
 
 /// Columns the SCD2 store adds to each table's own.
@@ -140,7 +143,6 @@ pub fn fields(table: &Table) -> Vec<(String, String)> {
 }
 
 /// A table's new SCD2 store, as `advance` hands it over to be written.
-#[derive(Debug)]
 pub enum Store {
     /// The store, whole: the previous store's rows merged with the new ones, by key and version.
     Frame(DataFrame),
@@ -151,8 +153,9 @@ pub enum Store {
     /// A later night: the previous store (its rows `closed` in `version`) merged with the rows
     /// this version opens (`appended`, rows of `table`, with their row hashes among `hashes`, the
     /// table's), `sides[i]` telling whether the store's row i comes from the previous store; made
-    /// a slice at a time, so neither the new rows nor the whole new store are ever copied whole.
-    Merged { old: DataFrame, closed: Vec<bool>, version: String, primary_key: &'static str, table: DataFrame, appended: Vec<IdxSize>, hashes: Vec<[u8; 32]>, sides: Vec<bool> },
+    /// a slice at a time, so neither the new rows nor the whole new store are ever copied whole,
+    /// and the previous store (usually its file) is read a row group at a time.
+    Merged { old: Box<dyn StoredRows>, closed: Vec<bool>, version: String, primary_key: &'static str, table: DataFrame, appended: Vec<IdxSize>, hashes: Vec<[u8; 32]>, sides: Vec<bool> },
 }
 
 impl Store {
@@ -179,7 +182,7 @@ impl Store {
                 let from_old = sides_here.iter().filter(|s| **s).count();
                 let old_start = sides[..offset].iter().filter(|s| **s).count();
                 let new_start = offset - old_start;
-                let mut old_part = old.slice(old_start as i64, from_old);
+                let mut old_part = old.read(old_start, from_old, None)?;
                 let valid_to = diff::close_rows(old_part.column(VALID_TO)?.str()?, &closed[old_start..old_start + from_old], version);
                 old_part.replace(VALID_TO, valid_to.into_column())?;
                 let picked = &appended[new_start..new_start + (sides_here.len() - from_old)];
@@ -217,8 +220,8 @@ impl Store {
     }
 }
 
-/// Where the previous release's stores come from: read one table at a time, when its turn comes.
-pub type PreviousStore<'a> = dyn Fn(&str) -> Result<Option<DataFrame>, HistoryError> + 'a;
+/// Where the previous release's stores come from: opened one table at a time, when its turn comes.
+pub type PreviousStore<'a> = dyn Fn(&str) -> Result<Option<Box<dyn StoredRows>>, HistoryError> + 'a;
 
 /// Advance the history by one release: `tables` become version `version`. `previous` is the
 /// previous release's index, `previous_store` reads its store of a table; each new store is given
@@ -272,6 +275,7 @@ pub fn advance(previous: &HistoryIndex, previous_store: &PreviousStore<'_>, tabl
             continue;
         }
         if let Some(store) = previous_store(name)? {
+            let store = store.read_all().map_err(table_error(name))?;
             let closed = diff::close_all(name, &store, version)?;
             drop(store);
             store_rows.insert(name.to_owned(), closed.height() as u64);
@@ -324,7 +328,7 @@ mod tests {
         let read = std::cell::RefCell::new(Vec::new());
         let previous = |t: &str| {
             read.borrow_mut().push(t.to_owned());
-            Ok(first.get(t).cloned())
+            Ok(first.get(t).cloned().map(|s| Box::new(s) as Box<dyn StoredRows>))
         };
         let mut second: Vec<(String, DataFrame)> = Vec::new();
         let night2 = advance(&night1.index, &previous, &tables(&["A", "C"], false), "v2", &mut |t, s| {

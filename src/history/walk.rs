@@ -1,0 +1,140 @@
+//! A later night's comparison, made by walking the previous store a row group at a time beside the
+//! new table, both in key order: what was added, removed or modified, which stored rows this night
+//! closes, and in what order the new store interleaves the stored rows with the rows this night
+//! opens. Memory holds one row group of the store and a few bytes per row, where a hash map of the
+//! open rows needed the whole store in memory (the next night's peak at national scale).
+//!
+//! The walk only takes a store it can prove sound as it reads it: every (key, version) present and
+//! strictly increasing, every version older than the night's, one open row per key. Anything else
+//! answers None, and the caller compares the whole store in memory as before.
+
+use polars::prelude::*;
+
+use super::diff::{changed_column_names, ADDED, MODIFIED, REMOVED};
+use super::stored::StoredRows;
+use super::{ROW_HASH, VALID_FROM, VALID_TO};
+use crate::table::digest::hex_into;
+
+/// Whose key a change names: a row of the new table, or a stored row the night removes.
+pub(super) enum ChangedKey {
+    Current(usize),
+    Removed(String),
+}
+
+/// What the walk found.
+pub(super) struct Walk {
+    /// Per stored row: whether this night closes it.
+    pub closed: Vec<bool>,
+    /// Rows of the new table this night opens, in key order.
+    pub appended: Vec<IdxSize>,
+    /// Per row of the new store: whether it is a stored row (else the next of `appended`).
+    pub sides: Vec<bool>,
+    /// In key order: the change, whose key, the changed columns of a modification.
+    pub changes: Vec<(&'static str, ChangedKey, Option<String>)>,
+    pub added: u64,
+    pub removed: u64,
+    pub modified: u64,
+}
+
+/// The last stored row seen, kept across row groups (within a group the rows are borrowed).
+#[derive(Default)]
+struct Last {
+    row: Option<(String, String)>,
+    open_key: Option<String>,
+}
+
+/// Walk `stored` beside the new table's `keys` (strictly increasing, no null) and row `hashes`.
+/// `previous_columns` are the columns the previous version published (to name changed columns).
+pub(super) fn walk(stored: &dyn StoredRows, current: &DataFrame, keys: &StringChunked, hashes: &[[u8; 32]], previous_columns: Option<&[String]>, version: &str, pk: &str) -> PolarsResult<Option<Walk>> {
+    let new_keys: Vec<&str> = keys.iter().flatten().collect();
+    if new_keys.len() != keys.len() {
+        return Ok(None);
+    }
+    let mut walk = Walk { closed: vec![false; stored.height()], appended: Vec::new(), sides: Vec::with_capacity(stored.height() + new_keys.len()), changes: Vec::new(), added: 0, removed: 0, modified: 0 };
+    // The next row of the new table to compare, and the next opened row to place in the store.
+    let (mut cursor, mut placed) = (0usize, 0usize);
+    let mut last = Last::default();
+    let mut hex_digits = [0u8; 64];
+    let compared: Vec<&str> = previous_columns.unwrap_or_default().iter().map(String::as_str).filter(|c| stored.has_column(c)).collect();
+    for (offset, rows) in stored.parts() {
+        let part = stored.read(offset, rows, Some(&[pk, VALID_FROM, VALID_TO, ROW_HASH]))?;
+        let (stored_keys, from, to, stored_hashes) = (part.column(pk)?.str()?, part.column(VALID_FROM)?.str()?, part.column(VALID_TO)?.str()?, part.column(ROW_HASH)?.str()?);
+        let mut previous_row: Option<(&str, &str)> = None;
+        let mut previous_open: Option<&str> = None;
+        // Modifications in this group: (change, new row, stored row within the group).
+        let mut modifications: Vec<(usize, usize, usize)> = Vec::new();
+        for (k, (((key, valid_from), valid_to), stored_hash)) in stored_keys.iter().zip(from.iter()).zip(to.iter()).zip(stored_hashes.iter()).enumerate() {
+            let Some(row) = key.zip(valid_from) else { return Ok(None) };
+            let in_order = match previous_row {
+                Some(before) => before < row,
+                None => last.row.as_ref().is_none_or(|(k, v)| (k.as_str(), v.as_str()) < row),
+            };
+            if !in_order || row.1 >= version {
+                return Ok(None);
+            }
+            previous_row = Some(row);
+            let key = row.0;
+            // New rows before this key have no open row left to match: added.
+            while new_keys.get(cursor).is_some_and(|k| *k < key) {
+                walk.appended.push(cursor as IdxSize);
+                walk.changes.push((ADDED, ChangedKey::Current(cursor), None));
+                walk.added += 1;
+                cursor += 1;
+            }
+            // Opened rows go after every stored row of a smaller key (their version is newer than
+            // any stored one, so after every stored row of their own key too).
+            while walk.appended.get(placed).is_some_and(|&i| new_keys[i as usize] < key) {
+                walk.sides.push(false);
+                placed += 1;
+            }
+            walk.sides.push(true);
+            if valid_to.is_some() {
+                continue;
+            }
+            let same_open_key = match previous_open {
+                Some(open) => open == key,
+                None => last.open_key.as_deref() == Some(key),
+            };
+            if same_open_key {
+                return Ok(None);
+            }
+            previous_open = Some(key);
+            let j = offset + k;
+            if new_keys.get(cursor) == Some(&key) {
+                if stored_hash.map(str::as_bytes) != Some(hex_into(&hashes[cursor], &mut hex_digits).as_slice()) {
+                    walk.closed[j] = true;
+                    walk.appended.push(cursor as IdxSize);
+                    modifications.push((walk.changes.len(), cursor, k));
+                    walk.changes.push((MODIFIED, ChangedKey::Current(cursor), None));
+                    walk.modified += 1;
+                }
+                cursor += 1;
+            } else {
+                walk.closed[j] = true;
+                walk.changes.push((REMOVED, ChangedKey::Removed(key.to_owned()), None));
+                walk.removed += 1;
+            }
+        }
+        if !modifications.is_empty() {
+            // The stored rows' values, in the columns the previous version published: read only
+            // for the groups that hold modifications.
+            let projection = if compared.is_empty() { vec![pk] } else { compared.clone() };
+            let values = stored.read(offset, rows, Some(&projection))?;
+            let pairs: Vec<(usize, usize)> = modifications.iter().map(|m| (m.1, m.2)).collect();
+            let names = changed_column_names(current, &values, previous_columns, &pairs)?;
+            for (m, names) in modifications.iter().zip(names) {
+                walk.changes[m.0].2 = Some(names);
+            }
+        }
+        last = Last { row: previous_row.map(|(k, v)| (k.to_owned(), v.to_owned())).or(last.row), open_key: previous_open.map(str::to_owned).or(last.open_key) };
+    }
+    // The new rows after the last stored key: added.
+    while cursor < new_keys.len() {
+        walk.appended.push(cursor as IdxSize);
+        walk.changes.push((ADDED, ChangedKey::Current(cursor), None));
+        walk.added += 1;
+        cursor += 1;
+    }
+    walk.sides.extend(std::iter::repeat_n(false, walk.appended.len() - placed));
+    Ok(Some(walk))
+}
