@@ -7,7 +7,7 @@ use polars::prelude::*;
 use super::stored::StoredRows;
 use super::walk;
 use super::{table_error, HistoryError, Store, CHANGE, CHANGED_COLUMNS, ROW_HASH, VALID_FROM, VALID_TO};
-use crate::table::digest::{canonical_columns, hex_into, row_hashes};
+use crate::table::digest::{hex_into, row_hashes};
 use crate::table::Table;
 
 pub(super) struct TableOutcome {
@@ -263,43 +263,47 @@ fn change_frame(changes: &[Change], keys: &StringChunked, pk: &str) -> PolarsRes
     ])
 }
 
-/// The changed columns of each (new row, stored row) pair, joined by ";", from the text of those
-/// rows only (both sides), so a night with a few modifications does not turn whole tables into
-/// text. A block of pairs at a time: both sides' rows as text cost about 50 bytes a cell, and a
-/// night can modify most rows of a table (a new update date everywhere), which at national scale
-/// was gigabytes at once.
+/// The changed columns of each (new row, stored row) pair, joined by ";": the columns whose
+/// canonical value differs, a column present on one side only always counting (the row as
+/// published gained or lost it). Compared a column at a time on the pairs' rows only, so a night
+/// with a few modifications does not touch whole tables; a block of pairs at a time, as a night
+/// can modify most rows of a table (a new update date everywhere). Columns of the same type on
+/// both sides whose canonical text is the value itself, written without loss (text, integers,
+/// booleans, dates), are compared as values; any other is compared as canonical text.
 pub(super) fn changed_column_names(current: &DataFrame, store: &DataFrame, previous_columns: Option<&[String]>, pairs: &[(usize, usize)]) -> PolarsResult<Vec<String>> {
     const PAIRS_PER_BLOCK: usize = 65_536;
-    let mut names = Vec::with_capacity(pairs.len());
+    let previous: Vec<&str> = previous_columns.unwrap_or_default().iter().map(String::as_str).filter(|c| store.column(c).is_ok()).collect();
+    let mut names: Vec<&str> = current.get_column_names().into_iter().map(|n| n.as_str()).collect();
+    names.extend(previous.iter().filter(|n| current.column(n).is_err()));
+    let mut out = Vec::with_capacity(pairs.len());
     for block in pairs.chunks(PAIRS_PER_BLOCK) {
         let rows = |pick: fn(&(usize, usize)) -> usize| IdxCa::from_vec(PlSmallStr::from_static("rows"), block.iter().map(|m| pick(m) as IdxSize).collect());
-        let current_values = canonical_columns(&current.take(&rows(|m| m.0))?)?;
-        let previous_values = previous_values(store, previous_columns, &rows(|m| m.1))?;
-        names.extend((0..block.len()).map(|k| changed_columns(&current_values, k, &previous_values, k).join(";")));
+        let now = current.take(&rows(|m| m.0))?;
+        let before = store.select(previous.iter().copied())?.take(&rows(|m| m.1))?;
+        // Per column: which pairs differ (None: the column is on one side only, every pair).
+        let differs: Vec<Option<BooleanChunked>> = names
+            .iter()
+            .map(|name| match (now.column(name), before.column(name)) {
+                (Ok(a), Ok(b)) => values_differ(a, b).map(Some),
+                _ => Ok(None),
+            })
+            .collect::<PolarsResult<_>>()?;
+        for k in 0..block.len() {
+            let changed: Vec<&str> = names.iter().zip(&differs).filter(|(_, d)| d.as_ref().is_none_or(|d| d.get(k) == Some(true))).map(|(n, _)| *n).collect();
+            out.push(changed.join(";"));
+        }
     }
-    Ok(names)
+    Ok(out)
 }
 
-/// The given store rows as text, in the columns the previous version published.
-fn previous_values(store: &DataFrame, previous_columns: Option<&[String]>, rows: &IdxCa) -> PolarsResult<Vec<(String, Vec<Option<String>>)>> {
-    let columns: Vec<&str> = previous_columns.unwrap_or_default().iter().map(String::as_str).filter(|c| store.column(c).is_ok()).collect();
-    canonical_columns(&store.select(columns)?.take(rows)?)
-}
-
-/// Columns whose canonical value differs between a new row and a stored one. A column present on
-/// one side only always counts: the row as published gained or lost it.
-fn changed_columns(current: &[(String, Vec<Option<String>>)], i: usize, previous: &[(String, Vec<Option<String>>)], j: usize) -> Vec<String> {
-    let mut names: Vec<&str> = current.iter().map(|(n, _)| n.as_str()).collect();
-    names.extend(previous.iter().map(|(n, _)| n.as_str()).filter(|n| !current.iter().any(|(c, _)| c == n)));
-    names
-        .into_iter()
-        .filter(|name| {
-            let now = current.iter().find(|(n, _)| n == name).map(|(_, v)| v[i].as_deref());
-            let before = previous.iter().find(|(n, _)| n == name).map(|(_, v)| v[j].as_deref());
-            now != before
-        })
-        .map(str::to_owned)
-        .collect()
+/// Whether each pair of values differs in canonical text (two nulls are equal).
+fn values_differ(a: &Column, b: &Column) -> PolarsResult<BooleanChunked> {
+    let lossless = matches!(a.dtype(), DataType::String | DataType::Int64 | DataType::Boolean | DataType::Date);
+    if a.dtype() == b.dtype() && lossless {
+        return a.as_materialized_series().not_equal_missing(b.as_materialized_series());
+    }
+    let (a, b) = (a.cast(&DataType::String)?, b.cast(&DataType::String)?);
+    a.as_materialized_series().not_equal_missing(b.as_materialized_series())
 }
 
 /// The store in the order it is published: by primary key, then version. On a first night the
@@ -533,6 +537,63 @@ mod tests {
         assert!(read_whole.get(), "compared whole");
         let whole = whole_outcome(&next, row_hashes(&next.frame).unwrap(), Some(unsound), Some(&columns), "v3").unwrap();
         assert!(outcome_parts(&walked).0.equals_missing(&outcome_parts(&whole).0));
+    }
+
+    /// The changed columns as first written: every cell of both rows as canonical text (polars'
+    /// cast), compared name by name.
+    fn changed_columns_as_text(current: &DataFrame, store: &DataFrame, previous_columns: &[String], pairs: &[(usize, usize)]) -> Vec<String> {
+        use crate::table::digest::canonical_columns;
+        let now = canonical_columns(current).unwrap();
+        let columns: Vec<&str> = previous_columns.iter().map(String::as_str).filter(|c| store.column(c).is_ok()).collect();
+        let before = canonical_columns(&store.select(columns).unwrap()).unwrap();
+        let mut names: Vec<&str> = now.iter().map(|(n, _)| n.as_str()).collect();
+        names.extend(before.iter().map(|(n, _)| n.as_str()).filter(|n| !now.iter().any(|(c, _)| c == n)));
+        pairs
+            .iter()
+            .map(|&(i, j)| {
+                let changed: Vec<&str> = names
+                    .iter()
+                    .filter(|name| {
+                        let a = now.iter().find(|(n, _)| n == *name).map(|(_, v)| v[i].as_deref());
+                        let b = before.iter().find(|(n, _)| n == *name).map(|(_, v)| v[j].as_deref());
+                        a != b
+                    })
+                    .copied()
+                    .collect();
+                changed.join(";")
+            })
+            .collect()
+    }
+
+    /// Columns compared as values name exactly the columns whose canonical text differs, for every
+    /// type a table holds, with nulls, a column whose type changed, and columns on one side only.
+    #[test]
+    fn changed_columns_compared_as_values_are_those_whose_text_differs() {
+        let n = 400;
+        let pick = |i: usize, salt: usize| (i * 2_654_435_761 + salt * 40_503) % 5;
+        let frame = |salt: usize, int_as_text: bool, extra: &str| {
+            let ints: Vec<Option<i64>> = (0..n).map(|i| (pick(i, salt) != 0).then_some(pick(i, salt + 1) as i64)).collect();
+            let mut columns = vec![
+                Column::new("k".into(), (0..n).map(|i| format!("k{i}")).collect::<Vec<_>>()),
+                Column::new("t".into(), (0..n).map(|i| (pick(i, salt + 2) != 0).then(|| format!("t{}", pick(i, salt + 3) % 2))).collect::<Vec<_>>()),
+                Column::new("b".into(), (0..n).map(|i| (pick(i, salt + 4) != 0).then_some(pick(i, salt + 5) % 2 == 0)).collect::<Vec<_>>()),
+                Column::new("x".into(), (0..n).map(|i| (pick(i, salt + 6) != 0).then_some([0.0, -0.0, 1.5, f64::NAN, 1e-7][pick(i, salt + 7)])).collect::<Vec<_>>()),
+                Column::new("d".into(), (0..n).map(|i| (pick(i, salt + 8) != 0).then_some(pick(i, salt + 9) as i32 * 400)).collect::<Vec<_>>()).cast(&DataType::Date).unwrap(),
+                Column::new("s".into(), (0..n).map(|i| (pick(i, salt + 10) != 0).then_some(pick(i, salt + 11) as i64 * 1_500)).collect::<Vec<_>>()).cast(&DataType::Datetime(TimeUnit::Milliseconds, None)).unwrap(),
+                if int_as_text { Column::new("v".into(), ints.iter().map(|v| v.map(|v| v.to_string())).collect::<Vec<_>>()) } else { Column::new("v".into(), ints) },
+            ];
+            columns.push(Column::new(extra.into(), vec![Some("e"); n]));
+            DataFrame::new_infer_height(columns).unwrap()
+        };
+        let current = frame(1, false, "only_now");
+        for (salt, int_as_text) in [(1, false), (2, false), (3, true), (1, true)] {
+            let store = frame(salt, int_as_text, "only_before");
+            let previous: Vec<String> = store.get_column_names().iter().map(|c| c.to_string()).chain(["gone".to_owned()]).collect();
+            let pairs: Vec<(usize, usize)> = (0..n).map(|i| (i, (i * 7) % n)).collect();
+            let expected = changed_columns_as_text(&current, &store, &previous, &pairs);
+            assert_eq!(changed_column_names(&current, &store, Some(&previous), &pairs).unwrap(), expected, "salt {salt}, integers as text {int_as_text}");
+            assert!(expected.iter().any(|c| c.contains("d;")) && expected.iter().any(|c| !c.contains("t;")), "both outcomes seen");
+        }
     }
 
     #[test]
