@@ -269,7 +269,8 @@ fn change_frame(changes: &[Change], keys: &StringChunked, pk: &str) -> PolarsRes
 /// with a few modifications does not touch whole tables; a block of pairs at a time, as a night
 /// can modify most rows of a table (a new update date everywhere). Columns of the same type on
 /// both sides whose canonical text is the value itself, written without loss (text, integers,
-/// booleans, dates), are compared as values; any other is compared as canonical text.
+/// booleans, dates, datetimes to their unit), are compared as values; any other (floats, whose
+/// -0.0 and NaN compare unlike their text) is compared as canonical text.
 pub(super) fn changed_column_names(current: &DataFrame, store: &DataFrame, previous_columns: Option<&[String]>, pairs: &[(usize, usize)]) -> PolarsResult<Vec<String>> {
     const PAIRS_PER_BLOCK: usize = 65_536;
     let previous: Vec<&str> = previous_columns.unwrap_or_default().iter().map(String::as_str).filter(|c| store.column(c).is_ok()).collect();
@@ -298,7 +299,7 @@ pub(super) fn changed_column_names(current: &DataFrame, store: &DataFrame, previ
 
 /// Whether each pair of values differs in canonical text (two nulls are equal).
 fn values_differ(a: &Column, b: &Column) -> PolarsResult<BooleanChunked> {
-    let lossless = matches!(a.dtype(), DataType::String | DataType::Int64 | DataType::Boolean | DataType::Date);
+    let lossless = matches!(a.dtype(), DataType::String | DataType::Int64 | DataType::Boolean | DataType::Date | DataType::Datetime(_, _));
     if a.dtype() == b.dtype() && lossless {
         return a.as_materialized_series().not_equal_missing(b.as_materialized_series());
     }
@@ -579,7 +580,7 @@ mod tests {
                 Column::new("b".into(), (0..n).map(|i| (pick(i, salt + 4) != 0).then_some(pick(i, salt + 5) % 2 == 0)).collect::<Vec<_>>()),
                 Column::new("x".into(), (0..n).map(|i| (pick(i, salt + 6) != 0).then_some([0.0, -0.0, 1.5, f64::NAN, 1e-7][pick(i, salt + 7)])).collect::<Vec<_>>()),
                 Column::new("d".into(), (0..n).map(|i| (pick(i, salt + 8) != 0).then_some(pick(i, salt + 9) as i32 * 400)).collect::<Vec<_>>()).cast(&DataType::Date).unwrap(),
-                Column::new("s".into(), (0..n).map(|i| (pick(i, salt + 10) != 0).then_some(pick(i, salt + 11) as i64 * 1_500)).collect::<Vec<_>>()).cast(&DataType::Datetime(TimeUnit::Milliseconds, None)).unwrap(),
+                Column::new("s".into(), (0..n).map(|i| (pick(i, salt + 10) != 0).then_some(pick(i, salt + 11) as i64 * 250)).collect::<Vec<_>>()).cast(&DataType::Datetime(TimeUnit::Milliseconds, None)).unwrap(),
                 if int_as_text { Column::new("v".into(), ints.iter().map(|v| v.map(|v| v.to_string())).collect::<Vec<_>>()) } else { Column::new("v".into(), ints) },
             ];
             columns.push(Column::new(extra.into(), vec![Some("e"); n]));
