@@ -455,7 +455,7 @@ mod tests {
     struct SmallParts {
         frame: DataFrame,
         rows: usize,
-        read_whole: std::rc::Rc<std::cell::Cell<bool>>,
+        read_whole: std::sync::Arc<std::sync::atomic::AtomicBool>,
     }
 
     impl StoredRows for SmallParts {
@@ -472,7 +472,7 @@ mod tests {
             StoredRows::read(&self.frame, offset, rows, columns)
         }
         fn read_all(&self) -> PolarsResult<DataFrame> {
-            self.read_whole.set(true);
+            self.read_whole.store(true, std::sync::atomic::Ordering::Relaxed);
             Ok(self.frame.clone())
         }
     }
@@ -510,10 +510,10 @@ mod tests {
                 store = Some(whole.store.to_frame().unwrap());
                 continue;
             };
-            let read_whole = std::rc::Rc::new(std::cell::Cell::new(false));
+            let read_whole = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             let parts = SmallParts { frame: previous, rows: 1 + random(7) as usize, read_whole: read_whole.clone() };
             let walked = advance_table(&table, Some(Box::new(parts)), Some(&columns), &version).unwrap();
-            assert!(!read_whole.get(), "night {night}: the walk took the store");
+            assert!(!read_whole.load(std::sync::atomic::Ordering::Relaxed), "night {night}: the walk took the store");
             let (walked, whole) = (outcome_parts(&walked), outcome_parts(&whole));
             assert!(walked.0.equals_missing(&whole.0), "night {night}: store\n{}\n{}", walked.0, whole.0);
             assert!(walked.1.equals_missing(&whole.1), "night {night}: changes\n{}\n{}", walked.1, whole.1);
@@ -533,9 +533,9 @@ mod tests {
         let mut unsound = night2.clone();
         unsound.replace(VALID_TO, reopened.with_name(PlSmallStr::from_static(VALID_TO)).into_column()).unwrap();
         let next = table(&[("a", "A3"), ("b", "B3")]);
-        let read_whole = std::rc::Rc::new(std::cell::Cell::new(false));
+        let read_whole = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let walked = advance_table(&next, Some(Box::new(SmallParts { frame: unsound.clone(), rows: 2, read_whole: read_whole.clone() })), Some(&columns), "v3").unwrap();
-        assert!(read_whole.get(), "compared whole");
+        assert!(read_whole.load(std::sync::atomic::Ordering::Relaxed), "compared whole");
         let whole = whole_outcome(&next, row_hashes(&next.frame).unwrap(), Some(unsound), Some(&columns), "v3").unwrap();
         assert!(outcome_parts(&walked).0.equals_missing(&outcome_parts(&whole).0));
     }

@@ -6,8 +6,9 @@
 
 use polars::prelude::*;
 
-/// Rows of a previous store, read by range.
-pub trait StoredRows {
+/// Rows of a previous store, read by range (from the thread that writes the new store's row
+/// groups, too).
+pub trait StoredRows: Send + Sync {
     fn height(&self) -> usize;
     /// The natural reading units, (offset, rows) in order: a file's row groups.
     fn parts(&self) -> Vec<(usize, usize)>;

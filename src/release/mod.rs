@@ -27,7 +27,7 @@ use crate::disclose::Disclosed;
 use crate::history::HistoryOutput;
 use crate::keys::SigningKey;
 use crate::source::Provenance;
-use crate::table::write::{write_csv, write_frame_csv, write_frame_parquet, write_parquet, write_parquet_by_row_group};
+use crate::table::write::{row_groups, write_csv, write_frame_csv, write_frame_parquet, write_parquet, write_parquet_by_row_group};
 use crate::table::TableError;
 use manifest::{FileRecord, Generator, Manifest, PolicyRecord, PreviousRecord, SignatureRecord, SnapshotFileRecord, SnapshotRecord, TableRecord, MANIFEST_FILE, MANIFEST_FORMAT, SUMS_FILE};
 use previous::{PreviousRelease, HISTORY_DIR, HISTORY_INDEX};
@@ -168,7 +168,27 @@ impl Staging {
         let history_dir = self.dir.join(HISTORY_DIR);
         fs::create_dir_all(&history_dir).map_err(io(&history_dir))?;
         let schema = store.schema().map_err(|e| ReleaseError::Invalid { path: format!("{HISTORY_DIR}/{table}.parquet"), message: e.to_string() })?;
-        write_parquet_by_row_group(&schema, store.height(), "history", &history_dir.join(format!("{table}.parquet")), |offset, rows| store.slice(offset, rows))?;
+        let path = history_dir.join(format!("{table}.parquet"));
+        // The next row group is made on a thread of its own while the writer encodes the one
+        // before: making a group (the previous store's rows read back, the new ones gathered) and
+        // encoding it otherwise take turns, one core idle. One group waits at most.
+        std::thread::scope(|scope| {
+            let (sender, receiver) = std::sync::mpsc::sync_channel::<polars::prelude::PolarsResult<polars::prelude::DataFrame>>(1);
+            scope.spawn(move || {
+                for (offset, rows) in row_groups(store.height()) {
+                    let group = store.slice(offset, rows).map(|mut group| {
+                        group.rechunk_mut();
+                        group
+                    });
+                    let failed = group.is_err();
+                    // A writer that stopped (an error) no longer receives: stop making groups.
+                    if sender.send(group).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            write_parquet_by_row_group(&schema, store.height(), "history", &path, |_, _| receiver.recv().unwrap_or_else(|_| Err(polars::prelude::polars_err!(ComputeError: "the history store's row groups stopped coming"))))
+        })?;
         Ok(())
     }
 }
