@@ -217,3 +217,36 @@ fn keys_are_created_private_and_never_printed() {
     assert!(stderr(&again).contains("refusing to overwrite"));
     assert!(ok(&["keys", "rotate", "--audience", "drees", "--dir", keys.to_str().unwrap()]).contains("epoch 2"));
 }
+
+/// A previous release whose history store lost a byte: the next night refuses to advance the
+/// history from it (naming the file and the release), builds nothing, and `latest` stays; once the
+/// file is restored the night builds.
+#[test]
+fn a_damaged_history_store_is_not_advanced() {
+    let work = tempfile::tempdir().unwrap();
+    let keys = shared_keys();
+    let out = work.path().join("out");
+    let config = keys.config.to_str().unwrap();
+    let first = night(work.path(), 1, |_| {});
+    let second = night(work.path(), 2, rename_ville);
+    ok(&["-q", "build", "--config", config, "--snapshot", first.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let public = out.join("releases/public");
+    let store = public.join("20261125T020000Z/history/offres.parquet");
+    let original = fs::read(&store).unwrap();
+    let mut damaged = original.clone();
+    let at = damaged.len() / 2;
+    damaged[at] ^= 0x01;
+    fs::write(&store, &damaged).unwrap();
+
+    let o = run(&["-q", "build", "--config", config, "--snapshot", second.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    let message = stderr(&o);
+    assert!(message.contains("history/offres.parquet") && message.contains("does not match the manifest of release 20261125T020000Z"), "{message}");
+    assert_eq!(fs::read_link(public.join("latest")).unwrap().to_string_lossy(), "20261125T020000Z");
+    assert!(!public.join("20261126T020000Z").exists(), "nothing released");
+
+    fs::write(&store, &original).unwrap();
+    ok(&["-q", "build", "--config", config, "--snapshot", second.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(fs::read_link(public.join("latest")).unwrap().to_string_lossy(), "20261126T020000Z");
+    assert_eq!(changes(&public.join("20261126T020000Z"), "offres"), ["modification,ror-healthcareservice-exemple-ville,nom"]);
+}

@@ -56,12 +56,13 @@ impl PreviousRelease {
         Ok(PreviousHistory { index, stores })
     }
 
-    /// The release's history index (empty when it has none).
+    /// The release's history index (empty when it has none), as its manifest recorded it.
     pub fn history_index(&self) -> Result<HistoryIndex, ReleaseError> {
         let index_path = self.dir.join(HISTORY_INDEX);
         if !index_path.exists() {
             return Ok(HistoryIndex::default());
         }
+        self.check_recorded(HISTORY_INDEX, &index_path)?;
         serde_json::from_slice(&fs::read(&index_path).map_err(|e| invalid(&index_path, e.to_string()))?).map_err(|e| invalid(&index_path, format!("not a history index: {e}")))
     }
 
@@ -74,13 +75,30 @@ impl PreviousRelease {
         read_parquet(&path).map(Some)
     }
 
-    /// The release's SCD2 store of one table, opened to be read a row group at a time.
+    /// The release's SCD2 store of one table, opened to be read a row group at a time, once its
+    /// bytes are proven to be those the release's manifest recorded: the new store is made from
+    /// it and signed in turn, so a damaged store would otherwise carry its damage into every
+    /// release after it.
     pub fn history_store_file(&self, table: &str) -> Result<Option<StoreFile>, ReleaseError> {
-        let path = self.dir.join(HISTORY_DIR).join(format!("{table}.parquet"));
+        let relative = format!("{HISTORY_DIR}/{table}.parquet");
+        let path = self.dir.join(&relative);
         if !path.exists() {
             return Ok(None);
         }
+        self.check_recorded(&relative, &path)?;
         StoreFile::open(&path).map(Some)
+    }
+
+    /// The file's size and SHA-256 are the ones the manifest recorded for it.
+    fn check_recorded(&self, relative: &str, path: &Path) -> Result<(), ReleaseError> {
+        let Some(recorded) = self.manifest.files.iter().find(|f| f.path == relative) else {
+            return Err(invalid(path, format!("is not in the manifest of release {}: the history cannot advance from a file the release did not sign", self.manifest.version)));
+        };
+        let (bytes, sha256) = super::sha256_file(path)?;
+        if bytes != recorded.bytes || sha256 != recorded.sha256 {
+            return Err(invalid(path, format!("does not match the manifest of release {} ({bytes} bytes, sha256 {sha256}; recorded {} bytes, sha256 {}): the history cannot advance from a damaged store; restore the release's file (`verify` checks them all)", self.manifest.version, recorded.bytes, recorded.sha256)));
+        }
+        Ok(())
     }
 }
 
