@@ -345,9 +345,13 @@ fn check_foreign_keys(tables: &Tables) -> Result<(), (String, String)> {
             if table.frame.column(fk.column).is_err() {
                 continue;
             }
-            let keys: HashSet<String> = target.text_values(target.spec.primary_key).map_err(|e| (table.spec.name.to_owned(), e.to_string()))?.into_iter().flatten().collect();
-            let values = table.text_values(fk.column).map_err(|e| (table.spec.name.to_owned(), e.to_string()))?;
-            let missing = values.into_iter().flatten().filter(|v| !keys.contains(v)).count();
+            // Keys and values borrowed from their columns: at national scale an owned string per
+            // key, hashed with SipHash, cost seconds per publication.
+            let failed = |e: crate::table::TableError| (table.spec.name.to_owned(), e.to_string());
+            let target_keys = crate::table::text_column(target.spec, &target.frame, target.spec.primary_key).map_err(failed)?;
+            let keys: PlHashSet<&str> = target_keys.iter().flatten().collect();
+            let values = crate::table::text_column(table.spec, &table.frame, fk.column).map_err(failed)?;
+            let missing = values.iter().flatten().filter(|v| !keys.contains(v)).count();
             if missing > 0 {
                 return Err((
                     table.spec.name.to_owned(),
@@ -415,6 +419,20 @@ mod tests {
         assert!(pros.spec.column("id_nat_ps").unwrap().description.contains("Pseudonymisé"));
         // Sensitive offers are DREES's to see.
         assert_eq!(d.tables["offres"].rows(), 2);
+    }
+
+    /// Every published foreign key resolves inside what the audience gets, or the disclosure is
+    /// refused, naming the column, the rows and the filter to add.
+    #[test]
+    fn a_foreign_key_to_rows_the_audience_does_not_get_is_refused() {
+        let mut t = tables();
+        assert!(check_foreign_keys(&t).is_ok());
+        let offres = &t["offres"];
+        let only_o1 = Table { spec: offres.spec, frame: offres.frame.filter(&mask(&[true, false])).unwrap() };
+        t.insert("offres", only_o1);
+        let (table, message) = check_foreign_keys(&t).unwrap_err();
+        assert_eq!(table, "professionnels");
+        assert!(message.starts_with("column offre_id refers in 6 row(s) to offres rows this audience does not get"), "{message}");
     }
 
     #[test]
