@@ -35,6 +35,7 @@ use crate::release::Staging;
 use crate::table::{catalog, ColumnType, Table, TableSpec, Tables};
 
 mod sliced;
+mod strict;
 
 fn polars_error(table: &str) -> impl Fn(PolarsError) -> GateError + '_ {
     move |source| GateError::Polars { table: table.to_owned(), source }
@@ -293,27 +294,48 @@ fn parse_column(name: PlSmallStr, values: &StringChunked, kind: Option<ColumnTyp
             })
             .collect()
     }
-    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("a date");
     Ok(match kind {
         None | Some(ColumnType::String) | Some(ColumnType::Time) => {
             // Text stays text; "" is missing. Times are checked by the schema check, once.
             let empty = values.equal("");
             values.set(&empty, None)?.with_name(name).into_column()
         }
-        Some(ColumnType::Integer) => Column::new(name, typed(values, tally, failed, |s| s.parse::<i64>().ok())),
-        Some(ColumnType::Number) => Column::new(name, typed(values, tally, failed, |s| s.parse::<f64>().ok())),
-        Some(ColumnType::Boolean) => Column::new(
-            name,
-            typed(values, tally, failed, |s| match s {
-                "true" => Some(true),
-                "false" => Some(false),
-                _ => None,
-            }),
-        ),
-        Some(ColumnType::Date) => Column::new(name, typed(values, tally, failed, |s| parse_date(s).map(|d| (d - epoch).num_days() as i32))).cast(&DataType::Date)?,
-        Some(ColumnType::DateTime) => Column::new(name, typed(values, tally, failed, |s| parse_datetime(s).map(|t| t.and_utc().timestamp_millis())))
-            .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))?,
+        Some(ColumnType::Integer) => Column::new(name, typed(values, tally, failed, parse_integer)),
+        Some(ColumnType::Number) => Column::new(name, typed(values, tally, failed, parse_number)),
+        Some(ColumnType::Boolean) => Column::new(name, typed(values, tally, failed, parse_boolean)),
+        Some(ColumnType::Date) => Column::new(name, typed(values, tally, failed, date_days)).cast(&DataType::Date)?,
+        Some(ColumnType::DateTime) => Column::new(name, typed(values, tally, failed, datetime_millis)).cast(&DataType::Datetime(TimeUnit::Milliseconds, None))?,
     })
+}
+
+// The cell parsers of the Table Schema types, shared by `parse_column` and the strict shortcut of
+// the sliced read-back (`strict`), so both read a cell the same way.
+
+fn parse_integer(s: &str) -> Option<i64> {
+    s.parse::<i64>().ok()
+}
+
+fn parse_number(s: &str) -> Option<f64> {
+    s.parse::<f64>().ok()
+}
+
+fn parse_boolean(s: &str) -> Option<bool> {
+    match s {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    }
+}
+
+/// A date as polars stores it: days since 1970-01-01.
+fn date_days(s: &str) -> Option<i32> {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("a date");
+    parse_date(s).map(|d| (d - epoch).num_days() as i32)
+}
+
+/// A datetime as polars stores it here: milliseconds since the epoch, UTC.
+fn datetime_millis(s: &str) -> Option<i64> {
+    parse_datetime(s).map(|t| t.and_utc().timestamp_millis())
 }
 
 /// A date as the CSV writes it (`CSV_DATE_FORMAT`). The fixed-width form every cell the writer

@@ -124,7 +124,18 @@ fn csv_matches(spec: &'static TableSpec, built: &DataFrame, path: &Path, block_b
 
 /// Rows of one block of complete CSV records when they are exactly the built rows from `offset`.
 fn block_matches(spec: &'static TableSpec, built: &DataFrame, columns: &[PlSmallStr], records: &[u8], offset: usize) -> Option<usize> {
-    std::str::from_utf8(records).ok()?;
+    let text = std::str::from_utf8(records).ok()?;
+    // The records the writer made, split and compared in place; polars reads what that is not
+    // sure of (the common case costs neither its text frame nor the typed one).
+    if let Some(rows) = super::strict::block_matches(spec, built, text, offset) {
+        return Some(rows);
+    }
+    read_block_matches(spec, built, columns, records, offset)
+}
+
+/// `block_matches` by polars' reader: the block read as text, each cell typed as `typed_csv` does,
+/// and compared with the built rows.
+pub(super) fn read_block_matches(spec: &'static TableSpec, built: &DataFrame, columns: &[PlSmallStr], records: &[u8], offset: usize) -> Option<usize> {
     let schema: Schema = columns.iter().map(|c| Field::new(c.clone(), DataType::String)).collect();
     let text = CsvReadOptions::default()
         .with_has_header(false)
