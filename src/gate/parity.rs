@@ -51,21 +51,22 @@ fn polars_error(table: &str) -> impl Fn(PolarsError) -> GateError + '_ {
 /// (`check_files`).
 pub fn check_spooled(ctx: &mut Context<'_>, tables: &Tables, staging: &Staging) -> Result<Vec<TableFiles>, GateError> {
     let mut facts = Vec::new();
+    let mut buffer = Vec::new();
     for table in tables.values() {
         let (csv, parquet) = staging.write_table_files(table).map_err(|e| GateError::Read { path: table.name().to_owned(), message: format!("cannot be written: {e}") })?;
-        facts.push(check_spooled_table(ctx, table, &csv, &parquet)?);
+        facts.push(check_spooled_table(ctx, table, &csv, &parquet, &mut buffer)?);
     }
     Ok(facts)
 }
 
-fn check_spooled_table(ctx: &mut Context<'_>, table: &Table, csv_path: &Path, parquet_path: &Path) -> Result<TableFiles, GateError> {
-    check_spooled_table_in_blocks(ctx, table, csv_path, parquet_path, sliced::CSV_BLOCK_BYTES)
+fn check_spooled_table(ctx: &mut Context<'_>, table: &Table, csv_path: &Path, parquet_path: &Path, buffer: &mut Vec<u8>) -> Result<TableFiles, GateError> {
+    check_spooled_table_in_blocks(ctx, table, csv_path, parquet_path, sliced::CSV_BLOCK_BYTES, buffer)
 }
 
-/// `check_spooled_table`, the CSV read `csv_block_bytes` at a time on the common path.
-fn check_spooled_table_in_blocks(ctx: &mut Context<'_>, table: &Table, csv_path: &Path, parquet_path: &Path, csv_block_bytes: usize) -> Result<TableFiles, GateError> {
+/// `check_spooled_table`, the CSV read `csv_block_bytes` at a time (into `buffer`) on the common path.
+fn check_spooled_table_in_blocks(ctx: &mut Context<'_>, table: &Table, csv_path: &Path, parquet_path: &Path, csv_block_bytes: usize, buffer: &mut Vec<u8>) -> Result<TableFiles, GateError> {
     let name = table.name();
-    if let Some((csv, parquet)) = sliced::files_match(table.spec, &table.frame, csv_path, parquet_path, csv_block_bytes)? {
+    if let Some((csv, parquet)) = sliced::files_match(table.spec, &table.frame, csv_path, parquet_path, csv_block_bytes, buffer)? {
         // Both files are the built table and the CSV its dialect: what `check_files` would record
         // for such files (the checks that ran, the size limits), without reading them whole.
         for check in ["parity", "csv_dialect", "types"] {
@@ -530,7 +531,7 @@ mod tests {
             crate::table::write::write_csv(&table, &csv).unwrap();
             crate::table::write::write_parquet(&table, &parquet).unwrap();
             let mut ctx = Context::new(&config, &exceptions);
-            let files = check_spooled_table(&mut ctx, &table, &csv, &parquet).unwrap();
+            let files = check_spooled_table(&mut ctx, &table, &csv, &parquet, &mut Vec::new()).unwrap();
             assert_eq!(ctx.findings, Vec::<Finding>::new(), "{}", table.name());
             assert_eq!((files.rows, files.csv.bytes), (table.rows() as u64, std::fs::metadata(&csv).unwrap().len()));
         }
@@ -539,7 +540,7 @@ mod tests {
         let text = std::fs::read_to_string(&csv).unwrap();
         std::fs::write(&csv, text.replacen("14:00:00", "15:00:00", 1)).unwrap();
         let mut ctx = Context::new(&config, &exceptions);
-        check_spooled_table(&mut ctx, &table, &csv, &dir.path().join("horaires.parquet")).unwrap();
+        check_spooled_table(&mut ctx, &table, &csv, &dir.path().join("horaires.parquet"), &mut Vec::new()).unwrap();
         let f = ctx.findings.iter().find(|f| f.check == "parity").expect("a parity finding");
         assert_eq!(f.examples, [r#"horaire_id="1-2": CSV "15:00:00" ≠ built table "14:00:00""#]);
     }
