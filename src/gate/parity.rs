@@ -44,17 +44,27 @@ fn polars_error(table: &str) -> impl Fn(PolarsError) -> GateError + '_ {
 /// Write every table's files into the release's staging folder, read each back and compare it
 /// with the built table, and return their facts.
 ///
-/// Memory: one file is read back at a time, its bytes dropped once parsed, and each reading is
-/// dropped once compared, so a table is held at most about twice beside the built one (the CSV as
-/// text while its columns are typed). Comparing each file with the built table proves them equal
-/// to each other too; a folder already written, with no built table, compares CSV with Parquet
+/// Memory: the common path holds a Parquet row group and a CSV block of the table being read
+/// back, and the encoders' buffers of the next table. When a file differs, it is read whole
+/// (`check_files`): one file at a time, its bytes dropped once parsed, and each reading dropped
+/// once compared, so a table is held at most about twice beside the built one (the CSV as text
+/// while its columns are typed). Comparing each file with the built table proves them equal to
+/// each other too; a folder already written, with no built table, compares CSV with Parquet
 /// (`check_files`).
 pub fn check_spooled(ctx: &mut Context<'_>, tables: &Tables, staging: &Staging) -> Result<Vec<TableFiles>, GateError> {
+    let write = |table: &Table| staging.write_table_files(table).map_err(|e| GateError::Read { path: table.name().to_owned(), message: format!("cannot be written: {e}") });
+    let tables: Vec<&Table> = tables.values().collect();
     let mut facts = Vec::new();
     let mut buffer = Vec::new();
-    for table in tables.values() {
-        let (csv, parquet) = staging.write_table_files(table).map_err(|e| GateError::Read { path: table.name().to_owned(), message: format!("cannot be written: {e}") })?;
-        facts.push(check_spooled_table(ctx, table, &csv, &parquet, &mut buffer)?);
+    let mut written = tables.first().map(|table| write(table));
+    for (index, table) in tables.iter().enumerate() {
+        let (csv, parquet) = written.take().expect("each table is written before it is checked")?;
+        // The next table is encoded while this one is read back, so that neither leaves a core
+        // idle. Checks and findings still go table by table, and an error is the one the tables
+        // in order would have met first: this table's check, then the next one's writing.
+        let (checked, next) = rayon::join(|| check_spooled_table(ctx, table, &csv, &parquet, &mut buffer), || tables.get(index + 1).map(|next| write(next)));
+        facts.push(checked?);
+        written = next;
     }
     Ok(facts)
 }
