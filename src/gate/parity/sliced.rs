@@ -79,8 +79,9 @@ fn parquet_matches(spec: &TableSpec, built: &DataFrame, path: &Path) -> Result<O
     Ok((offset == built.height()).then_some(facts))
 }
 
-/// The CSV file, block by block: the header first, then each block's complete records parsed and
-/// typed exactly as `check_files` does, and compared with the same rows of the built table.
+/// The CSV file, block by block: the header first, then each block's complete records compared
+/// with the same rows of the built table, split in place when they are in the writer's strict form
+/// (`strict`), else parsed and typed exactly as `check_files` does.
 fn csv_matches(spec: &'static TableSpec, built: &DataFrame, path: &Path, block_bytes: usize, buffer: &mut Vec<u8>) -> Result<Option<FileFacts>, GateError> {
     let columns: Vec<PlSmallStr> = built.get_column_names().into_iter().cloned().collect();
     let header = format!("{}\n", columns.iter().map(PlSmallStr::as_str).collect::<Vec<_>>().join(","));
