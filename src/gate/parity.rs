@@ -35,6 +35,7 @@ use crate::release::Staging;
 use crate::table::{catalog, ColumnType, Table, TableSpec, Tables};
 
 mod sliced;
+mod strict;
 
 fn polars_error(table: &str) -> impl Fn(PolarsError) -> GateError + '_ {
     move |source| GateError::Polars { table: table.to_owned(), source }
@@ -43,28 +44,39 @@ fn polars_error(table: &str) -> impl Fn(PolarsError) -> GateError + '_ {
 /// Write every table's files into the release's staging folder, read each back and compare it
 /// with the built table, and return their facts.
 ///
-/// Memory: one file is read back at a time, its bytes dropped once parsed, and each reading is
-/// dropped once compared, so a table is held at most about twice beside the built one (the CSV as
-/// text while its columns are typed). Comparing each file with the built table proves them equal
-/// to each other too; a folder already written, with no built table, compares CSV with Parquet
+/// Memory: the common path holds a Parquet row group and a CSV block of the table being read
+/// back, and the encoders' buffers of the next table. When a file differs, it is read whole
+/// (`check_files`): one file at a time, its bytes dropped once parsed, and each reading dropped
+/// once compared, so a table is held at most about twice beside the built one (the CSV as text
+/// while its columns are typed). Comparing each file with the built table proves them equal to
+/// each other too; a folder already written, with no built table, compares CSV with Parquet
 /// (`check_files`).
 pub fn check_spooled(ctx: &mut Context<'_>, tables: &Tables, staging: &Staging) -> Result<Vec<TableFiles>, GateError> {
+    let write = |table: &Table| staging.write_table_files(table).map_err(|e| GateError::Read { path: table.name().to_owned(), message: format!("cannot be written: {e}") });
+    let tables: Vec<&Table> = tables.values().collect();
     let mut facts = Vec::new();
-    for table in tables.values() {
-        let (csv, parquet) = staging.write_table_files(table).map_err(|e| GateError::Read { path: table.name().to_owned(), message: format!("cannot be written: {e}") })?;
-        facts.push(check_spooled_table(ctx, table, &csv, &parquet)?);
+    let mut buffer = Vec::new();
+    let mut written = tables.first().map(|table| write(table));
+    for (index, table) in tables.iter().enumerate() {
+        let (csv, parquet) = written.take().expect("each table is written before it is checked")?;
+        // The next table is encoded while this one is read back, so that neither leaves a core
+        // idle. Checks and findings still go table by table, and an error is the one the tables
+        // in order would have met first: this table's check, then the next one's writing.
+        let (checked, next) = rayon::join(|| check_spooled_table(ctx, table, &csv, &parquet, &mut buffer), || tables.get(index + 1).map(|next| write(next)));
+        facts.push(checked?);
+        written = next;
     }
     Ok(facts)
 }
 
-fn check_spooled_table(ctx: &mut Context<'_>, table: &Table, csv_path: &Path, parquet_path: &Path) -> Result<TableFiles, GateError> {
-    check_spooled_table_in_blocks(ctx, table, csv_path, parquet_path, sliced::CSV_BLOCK_BYTES)
+fn check_spooled_table(ctx: &mut Context<'_>, table: &Table, csv_path: &Path, parquet_path: &Path, buffer: &mut Vec<u8>) -> Result<TableFiles, GateError> {
+    check_spooled_table_in_blocks(ctx, table, csv_path, parquet_path, sliced::CSV_BLOCK_BYTES, buffer)
 }
 
-/// `check_spooled_table`, the CSV read `csv_block_bytes` at a time on the common path.
-fn check_spooled_table_in_blocks(ctx: &mut Context<'_>, table: &Table, csv_path: &Path, parquet_path: &Path, csv_block_bytes: usize) -> Result<TableFiles, GateError> {
+/// `check_spooled_table`, the CSV read `csv_block_bytes` at a time (into `buffer`) on the common path.
+fn check_spooled_table_in_blocks(ctx: &mut Context<'_>, table: &Table, csv_path: &Path, parquet_path: &Path, csv_block_bytes: usize, buffer: &mut Vec<u8>) -> Result<TableFiles, GateError> {
     let name = table.name();
-    if let Some((csv, parquet)) = sliced::files_match(table.spec, &table.frame, csv_path, parquet_path, csv_block_bytes)? {
+    if let Some((csv, parquet)) = sliced::files_match(table.spec, &table.frame, csv_path, parquet_path, csv_block_bytes, buffer)? {
         // Both files are the built table and the CSV its dialect: what `check_files` would record
         // for such files (the checks that ran, the size limits), without reading them whole.
         for check in ["parity", "csv_dialect", "types"] {
@@ -293,27 +305,48 @@ fn parse_column(name: PlSmallStr, values: &StringChunked, kind: Option<ColumnTyp
             })
             .collect()
     }
-    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("a date");
     Ok(match kind {
         None | Some(ColumnType::String) | Some(ColumnType::Time) => {
             // Text stays text; "" is missing. Times are checked by the schema check, once.
             let empty = values.equal("");
             values.set(&empty, None)?.with_name(name).into_column()
         }
-        Some(ColumnType::Integer) => Column::new(name, typed(values, tally, failed, |s| s.parse::<i64>().ok())),
-        Some(ColumnType::Number) => Column::new(name, typed(values, tally, failed, |s| s.parse::<f64>().ok())),
-        Some(ColumnType::Boolean) => Column::new(
-            name,
-            typed(values, tally, failed, |s| match s {
-                "true" => Some(true),
-                "false" => Some(false),
-                _ => None,
-            }),
-        ),
-        Some(ColumnType::Date) => Column::new(name, typed(values, tally, failed, |s| parse_date(s).map(|d| (d - epoch).num_days() as i32))).cast(&DataType::Date)?,
-        Some(ColumnType::DateTime) => Column::new(name, typed(values, tally, failed, |s| parse_datetime(s).map(|t| t.and_utc().timestamp_millis())))
-            .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))?,
+        Some(ColumnType::Integer) => Column::new(name, typed(values, tally, failed, parse_integer)),
+        Some(ColumnType::Number) => Column::new(name, typed(values, tally, failed, parse_number)),
+        Some(ColumnType::Boolean) => Column::new(name, typed(values, tally, failed, parse_boolean)),
+        Some(ColumnType::Date) => Column::new(name, typed(values, tally, failed, date_days)).cast(&DataType::Date)?,
+        Some(ColumnType::DateTime) => Column::new(name, typed(values, tally, failed, datetime_millis)).cast(&DataType::Datetime(TimeUnit::Milliseconds, None))?,
     })
+}
+
+// The cell parsers of the Table Schema types, shared by `parse_column` and the strict shortcut of
+// the sliced read-back (`strict`), so both read a cell the same way.
+
+fn parse_integer(s: &str) -> Option<i64> {
+    s.parse::<i64>().ok()
+}
+
+fn parse_number(s: &str) -> Option<f64> {
+    s.parse::<f64>().ok()
+}
+
+fn parse_boolean(s: &str) -> Option<bool> {
+    match s {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    }
+}
+
+/// A date as polars stores it: days since 1970-01-01.
+fn date_days(s: &str) -> Option<i32> {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("a date");
+    parse_date(s).map(|d| (d - epoch).num_days() as i32)
+}
+
+/// A datetime as polars stores it here: milliseconds since the epoch, UTC.
+fn datetime_millis(s: &str) -> Option<i64> {
+    parse_datetime(s).map(|t| t.and_utc().timestamp_millis())
 }
 
 /// A date as the CSV writes it (`CSV_DATE_FORMAT`). The fixed-width form every cell the writer
@@ -508,7 +541,7 @@ mod tests {
             crate::table::write::write_csv(&table, &csv).unwrap();
             crate::table::write::write_parquet(&table, &parquet).unwrap();
             let mut ctx = Context::new(&config, &exceptions);
-            let files = check_spooled_table(&mut ctx, &table, &csv, &parquet).unwrap();
+            let files = check_spooled_table(&mut ctx, &table, &csv, &parquet, &mut Vec::new()).unwrap();
             assert_eq!(ctx.findings, Vec::<Finding>::new(), "{}", table.name());
             assert_eq!((files.rows, files.csv.bytes), (table.rows() as u64, std::fs::metadata(&csv).unwrap().len()));
         }
@@ -517,7 +550,7 @@ mod tests {
         let text = std::fs::read_to_string(&csv).unwrap();
         std::fs::write(&csv, text.replacen("14:00:00", "15:00:00", 1)).unwrap();
         let mut ctx = Context::new(&config, &exceptions);
-        check_spooled_table(&mut ctx, &table, &csv, &dir.path().join("horaires.parquet")).unwrap();
+        check_spooled_table(&mut ctx, &table, &csv, &dir.path().join("horaires.parquet"), &mut Vec::new()).unwrap();
         let f = ctx.findings.iter().find(|f| f.check == "parity").expect("a parity finding");
         assert_eq!(f.examples, [r#"horaire_id="1-2": CSV "15:00:00" ≠ built table "14:00:00""#]);
     }

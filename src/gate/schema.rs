@@ -4,7 +4,7 @@
 //! `frictionless validate` checks on the written files (the tests compare the two); the code lists
 //! are what frictionless cannot know, since the Table Schemas carry no enumerations.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use polars::prelude::*;
 
@@ -35,12 +35,13 @@ pub fn text_column<'t>(table: &'t Table, column: &str) -> Option<impl Iterator<I
 /// Run the schema checks. `unparsed` names the cells of CSV files read back that were not of their
 /// column's type: already reported, they are not also counted as missing.
 pub fn check(ctx: &mut Context<'_>, tables: &Tables, unparsed: &Unparsed) {
+    let mut targets = Targets::new();
     for table in tables.values() {
         columns(ctx, table);
         times(ctx, table);
         required(ctx, table, unparsed.get(table.name()));
         primary_key(ctx, table);
-        foreign_keys(ctx, table, tables);
+        foreign_keys(ctx, table, tables, &mut targets);
     }
     codes(ctx, tables);
 }
@@ -144,7 +145,7 @@ fn primary_key(ctx: &mut Context<'_>, table: &Table) {
         ctx.finding("primary_key", Severity::Failure, Some(name), Some(pk), 1, format!("{name}: primary key column {pk} is missing or not text"), Vec::new());
         return;
     };
-    let mut seen = HashSet::new();
+    let mut seen = PlHashSet::with_capacity(table.rows());
     let mut tally = Tally::default();
     for value in values {
         match value {
@@ -156,17 +157,27 @@ fn primary_key(ctx: &mut Context<'_>, table: &Table) {
     ctx.tally("primary_key", name, pk, tally, "are an empty or repeated primary key");
 }
 
+/// The values of the columns foreign keys refer to, by (table, column): several tables refer to
+/// the same key, whose set is made once. Sets hash with polars' foldhash rather than SipHash:
+/// hashing keys was most of the schema checks' time.
+type Targets<'t> = BTreeMap<(&'static str, &'static str), PlHashSet<&'t str>>;
+
 /// Foreign keys resolve to a row of their target table, when the target is published (the Table
 /// Schemas declare only those).
-fn foreign_keys(ctx: &mut Context<'_>, table: &Table, tables: &Tables) {
+fn foreign_keys<'t>(ctx: &mut Context<'_>, table: &'t Table, tables: &'t Tables, targets: &mut Targets<'t>) {
     if !ctx.runs("foreign_keys") {
         return;
     }
     for fk in table.spec.foreign_keys {
         let Some(target) = tables.get(fk.table) else { continue };
         let Some(values) = text_column(table, fk.column) else { continue };
-        let Some(keys) = text_column(target, fk.reference) else { continue };
-        let keys: HashSet<&str> = keys.flatten().collect();
+        if !targets.contains_key(&(fk.table, fk.reference)) {
+            let Some(keys) = text_column(target, fk.reference) else { continue };
+            let mut set = PlHashSet::with_capacity(target.rows());
+            set.extend(keys.flatten());
+            targets.insert((fk.table, fk.reference), set);
+        }
+        let keys = &targets[&(fk.table, fk.reference)];
         let mut tally = Tally::default();
         for value in values.flatten() {
             if keys.contains(value) {
