@@ -76,6 +76,8 @@ fn encode_csv_with_polars<W: Write>(frame: &DataFrame, label: &'static str, out:
     Ok(())
 }
 
+pub(crate) use direct::Cells;
+
 /// The dialect written directly, as polars' writer writes it with `encode_csv_with_polars`'s
 /// options: a null is an empty field; text is quoted when it holds `,`, `"`, `\n` or `\r` (quotes
 /// doubled) or is empty (`""`, so it is not a null); integers and floats as Rust displays them
@@ -90,7 +92,7 @@ mod direct {
 
     use super::{CSV_DATETIME_FORMAT, CSV_DATE_FORMAT};
 
-    /// One column's values, in row order.
+    /// One column's values, in row order (the gate's strict read-back walks the same cells).
     pub enum Cells<'a> {
         Text(Box<dyn Iterator<Item = Option<&'a str>> + 'a>),
         Integer(Box<dyn Iterator<Item = Option<i64>> + 'a>),

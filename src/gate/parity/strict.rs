@@ -19,18 +19,11 @@ use std::borrow::Cow;
 use polars::prelude::*;
 
 use crate::gate::schema::dtype_of;
+use crate::table::write::Cells;
 use crate::table::{ColumnType, TableSpec};
 
-/// The built values of one column, from the block's first row on, judged a cell at a time.
-enum Cells<'a> {
-    Text(Box<dyn Iterator<Item = Option<&'a str>> + 'a>),
-    Integer(Box<dyn Iterator<Item = Option<i64>> + 'a>),
-    Number(Box<dyn Iterator<Item = Option<f64>> + 'a>),
-    Boolean(Box<dyn Iterator<Item = Option<bool>> + 'a>),
-    Date(Box<dyn Iterator<Item = Option<i32>> + 'a>),
-    DateTime(Box<dyn Iterator<Item = Option<i64>> + 'a>),
-}
-
+/// The built values of one column (the writer's own cell iterators), from the block's first row
+/// on, judged a cell at a time.
 impl<'a> Cells<'a> {
     /// The column's values as `parse_column` types them; None when its type is not exactly the
     /// catalogue's (the reading by polars then compares, with its own rules for other types).
