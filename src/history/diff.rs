@@ -76,7 +76,8 @@ pub(super) fn advance_table(table: &Table, previous: Option<Box<dyn StoredRows>>
 }
 
 /// The comparison with the whole previous store in memory: a first night, or a store or table
-/// the walk does not take.
+/// the walk does not take (a later night then sorts the merged store whole, as polars decides
+/// for the unsound stores the walk refuses).
 fn whole_outcome(table: &Table, hashes: Vec<[u8; 32]>, previous: Option<DataFrame>, previous_columns: Option<&[String]>, version: &str) -> Result<TableOutcome, HistoryError> {
     let err = table_error(table.name());
     let pk = table.spec.primary_key;
@@ -144,24 +145,6 @@ fn whole_outcome(table: &Table, hashes: Vec<[u8; 32]>, previous: Option<DataFram
         return Ok(TableOutcome { store, digest, changes: change_frame, added, removed, modified });
     }
 
-    // A later night, both sides in order (the previous store by key and version, the new rows by
-    // key): the new store is their merge, made a row group at a time when written
-    // (`Store::Merged`), the new rows gathered from the table then; neither a copy of the rows
-    // this night opens nor a second copy of the whole store is ever made.
-    if let Some(store) = previous.as_ref() {
-        let new_keys: Option<Vec<&str>> = appended.iter().map(|&i| keys.get(i as usize)).collect();
-        let sides = match new_keys {
-            Some(new_keys) => merge_order(store, &new_keys, version, pk).map_err(&err)?,
-            None => None,
-        };
-        if let Some(sides) = sides {
-            let digest = crate::table::digest::digest_of(hashes.clone());
-            let old = previous.expect("a previous store");
-            let store = Store::Merged { old: Box::new(old), closed, version: version.to_owned(), primary_key: pk, table: current.clone(), appended, hashes, sides };
-            return Ok(TableOutcome { store, digest, changes: change_frame, added, removed, modified });
-        }
-    }
-
     // Every row appended: the table itself, shared rather than gathered.
     let mut new_rows = if appended.len() == current.height() {
         current.clone()
@@ -188,40 +171,6 @@ fn whole_outcome(table: &Table, hashes: Vec<[u8; 32]>, previous: Option<DataFram
 pub(super) fn close_rows(valid_to: &StringChunked, closed: &[bool], version: &str) -> StringChunked {
     let closed: StringChunked = valid_to.iter().zip(closed).map(|(to, close)| if *close { Some(version) } else { to }).collect();
     closed.with_name(PlSmallStr::from_static(VALID_TO))
-}
-
-/// A store's (key, version) pairs when they are all present and strictly increasing.
-fn ordered_rows<'f>(frame: &'f DataFrame, pk: &str) -> PolarsResult<Option<Vec<(&'f str, &'f str)>>> {
-    let (keys, versions) = (frame.column(pk)?.str()?, frame.column(VALID_FROM)?.str()?);
-    let rows: Option<Vec<(&str, &str)>> = keys.iter().zip(versions.iter()).map(|(k, v)| k.zip(v)).collect();
-    Ok(rows.filter(|rows| rows.windows(2).all(|w| w[0] < w[1])))
-}
-
-/// The order of the merged store, from which side each row comes (true: the previous store),
-/// when the previous store is strictly in (key, version) order, the new keys strictly increasing,
-/// and no row of one side equals a row of the other; None otherwise (the store is then sorted
-/// whole, as polars decides).
-fn merge_order(old: &DataFrame, new_keys: &[&str], version: &str, pk: &str) -> PolarsResult<Option<Vec<bool>>> {
-    let Some(old) = ordered_rows(old, pk)? else { return Ok(None) };
-    if !new_keys.windows(2).all(|w| w[0] < w[1]) {
-        return Ok(None);
-    }
-    let mut sides = Vec::with_capacity(old.len() + new_keys.len());
-    let (mut i, mut j) = (0, 0);
-    while i < old.len() || j < new_keys.len() {
-        let take_old = match (old.get(i), new_keys.get(j).map(|k| (*k, version))) {
-            (Some(a), Some(b)) if *a == b => return Ok(None),
-            (Some(a), Some(b)) => *a < b,
-            (a, _) => a.is_some(),
-        };
-        sides.push(take_old);
-        if take_old {
-            i += 1;
-        } else {
-            j += 1;
-        }
-    }
-    Ok(Some(sides))
 }
 
 /// The store's own columns for rows opened in `version`: opened then, still open, their row hash.

@@ -150,7 +150,7 @@ pub enum Store {
     /// The store's own columns are made a slice at a time (`slice`): at full height, the hashes as
     /// text and the version repeated cost about 110 bytes a row, more than most tables' own rows.
     Opened { rows: DataFrame, hashes: Vec<[u8; 32]>, version: String },
-    /// A later night: the previous store (its rows `closed` in `version`) merged with the rows
+    /// A later night the walk took (`walk.rs`): the previous store (its rows `closed` in `version`) merged with the rows
     /// this version opens (`appended`, rows of `table`, with their row hashes among `hashes`, the
     /// table's), `sides[i]` telling whether the store's row i comes from the previous store; made
     /// a slice at a time, so neither the new rows nor the whole new store are ever copied whole,

@@ -36,6 +36,16 @@ pub(super) struct Walk {
     pub modified: u64,
 }
 
+impl Walk {
+    /// The new table's row at `cursor` is added (no open stored row has its key); move past it.
+    fn add(&mut self, cursor: &mut usize) {
+        self.appended.push(*cursor as IdxSize);
+        self.changes.push((ADDED, ChangedKey::Current(*cursor), None));
+        self.added += 1;
+        *cursor += 1;
+    }
+}
+
 /// The last stored row seen, kept across row groups (within a group the rows are borrowed).
 #[derive(Default)]
 struct Last {
@@ -76,10 +86,7 @@ pub(super) fn walk(stored: &dyn StoredRows, current: &DataFrame, keys: &StringCh
             let key = row.0;
             // New rows before this key have no open row left to match: added.
             while new_keys.get(cursor).is_some_and(|k| *k < key) {
-                walk.appended.push(cursor as IdxSize);
-                walk.changes.push((ADDED, ChangedKey::Current(cursor), None));
-                walk.added += 1;
-                cursor += 1;
+                walk.add(&mut cursor);
             }
             // Opened rows go after every stored row of a smaller key (their version is newer than
             // any stored one, so after every stored row of their own key too).
@@ -130,10 +137,7 @@ pub(super) fn walk(stored: &dyn StoredRows, current: &DataFrame, keys: &StringCh
     }
     // The new rows after the last stored key: added.
     while cursor < new_keys.len() {
-        walk.appended.push(cursor as IdxSize);
-        walk.changes.push((ADDED, ChangedKey::Current(cursor), None));
-        walk.added += 1;
-        cursor += 1;
+        walk.add(&mut cursor);
     }
     walk.sides.extend(std::iter::repeat_n(false, walk.appended.len() - placed));
     Ok(Some(walk))
