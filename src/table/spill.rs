@@ -1,7 +1,9 @@
-//! The snapshot's tables set aside on disk for the night. The flatten stage writes them as it makes
+//! Tables set aside on disk for the night. The flatten stage writes the snapshot's as it makes
 //! them, one table at a time (`put_sorted`); each publication reads the tables it needs, one at a
 //! time, and drops each once disclosed: at national scale the snapshot's tables (several
-//! gigabytes) never sit in memory all at once, nor beside every publication's own tables.
+//! gigabytes) never sit in memory all at once, nor beside every publication's own tables. A
+//! publication's disclosed tables are set aside the same way (`put`), each as soon as it is made,
+//! and the gate, history and release stages read them back one at a time (or a few columns).
 //!
 //! Arrow IPC, uncompressed, a file per column: writing and reading it back is little more
 //! than a copy (the page cache usually keeps it), and the columns come back exactly as they were
@@ -16,19 +18,35 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use rayon::prelude::*;
 
-use super::{catalog, check_sorted_keys, Table, TableError, TableSpec, Tables};
+use super::{check_sorted_keys, Table, TableError, TableSpec, Tables};
 
 const PREFIX: &str = ".tmp-tables-";
 
-/// Where the tables of a night come from: in memory (tests, small tools) or set aside on disk.
+/// Where a stage's tables come from: in memory (tests, small tools) or set aside on disk.
 pub trait TableSource: Sync {
+    /// The names of the tables, in name order (the order in which `Tables` iterates).
+    fn names(&self) -> Vec<&'static str>;
+    /// A table's definition and columns without its rows (an empty frame of the same columns and
+    /// types); None when the source has no such table.
+    fn shape(&self, name: &str) -> Option<Table>;
     /// Rows of a table, without reading it; None when the source has no such table.
     fn rows(&self, name: &str) -> Option<usize>;
     /// The table, owned: the caller keeps it only as long as it needs it.
     fn load(&self, name: &str) -> Result<Option<Table>, TableError>;
+    /// Only the named columns the table has, in the table's order: what a check of a few columns
+    /// needs, without the rest.
+    fn load_columns(&self, name: &str, columns: &[&str]) -> Result<Option<Table>, TableError>;
 }
 
 impl TableSource for Tables {
+    fn names(&self) -> Vec<&'static str> {
+        self.keys().copied().collect()
+    }
+
+    fn shape(&self, name: &str) -> Option<Table> {
+        self.get(name).map(|t| Table { spec: t.spec, frame: t.frame.clear() })
+    }
+
     fn rows(&self, name: &str) -> Option<usize> {
         self.get(name).map(Table::rows)
     }
@@ -36,6 +54,13 @@ impl TableSource for Tables {
     /// A clone shares the columns' buffers: no copy.
     fn load(&self, name: &str) -> Result<Option<Table>, TableError> {
         Ok(self.get(name).cloned())
+    }
+
+    fn load_columns(&self, name: &str, columns: &[&str]) -> Result<Option<Table>, TableError> {
+        let Some(table) = self.get(name) else { return Ok(None) };
+        let kept: Vec<Column> = table.frame.columns().iter().filter(|c| columns.contains(&c.name().as_str())).cloned().collect();
+        let frame = DataFrame::new(table.rows(), kept).map_err(|source| TableError::Polars { table: table.spec.name, source })?;
+        Ok(Some(Table { spec: table.spec, frame }))
     }
 }
 
@@ -54,7 +79,8 @@ pub fn load_tables(source: &dyn TableSource, names: &[&str]) -> Result<Tables, T
 #[derive(Debug)]
 pub struct SpilledTables {
     dir: PathBuf,
-    rows: BTreeMap<&'static str, usize>,
+    /// Each table written: its shape (definition, columns and types, no rows) and its rows.
+    written: BTreeMap<&'static str, (Table, usize)>,
 }
 
 impl SpilledTables {
@@ -64,10 +90,17 @@ impl SpilledTables {
     /// folder's lock, so no other run is using them.
     pub fn create(parent: &Path) -> Result<SpilledTables, TableError> {
         remove_stale(parent);
-        let dir = parent.join(format!("{PREFIX}{}", std::process::id()));
+        SpilledTables::create_named(parent, "")
+    }
+
+    /// Another folder of the run beside the first (`create`'s), for another set of tables: one
+    /// publication's disclosed tables, named by `suffix`. A killed run's are removed by the next
+    /// run's `create`, which matches them too.
+    pub fn create_named(parent: &Path, suffix: &str) -> Result<SpilledTables, TableError> {
+        let dir = parent.join(format!("{PREFIX}{}{suffix}", std::process::id()));
         fs::create_dir_all(&dir).map_err(io(&dir))?;
         // From here on, the folder goes with the value whatever happens.
-        Ok(SpilledTables { dir, rows: BTreeMap::new() })
+        Ok(SpilledTables { dir, written: BTreeMap::new() })
     }
 
     /// A folder for the parts the tables are made from (see `parts`), inside this one, so that it
@@ -79,16 +112,19 @@ impl SpilledTables {
     /// One column of a table already written, read alone (each column has its own file): what
     /// the making of another table needs of it, without the rest.
     pub fn column(&self, table: &str, column: &str) -> Result<Column, TableError> {
-        let spec = catalog::ALL.iter().copied().find(|s| s.name == table).expect("only catalogue tables are spilled");
-        assert!(self.rows.contains_key(table), "table {table} is read before it is written");
-        let index = spec.column_index(column).unwrap_or_else(|| panic!("table {table} has no column {column}"));
+        let (shape, _) = self.written.get(table).unwrap_or_else(|| panic!("table {table} is read before it is written"));
+        let index = shape.frame.get_column_index(column).unwrap_or_else(|| panic!("table {table} has no column {column}"));
+        self.read_column(shape.spec, index)
+    }
+
+    fn read_column(&self, spec: &'static TableSpec, index: usize) -> Result<Column, TableError> {
         let path = self.path(spec.name, index);
         let file = File::open(&path).map_err(|source| TableError::Read { path: path.display().to_string(), source })?;
         let one = IpcReader::new(BufReader::new(file)).finish().map_err(|source| TableError::Polars { table: spec.name, source })?;
-        one.column(column).cloned().map_err(|source| TableError::Polars { table: spec.name, source })
+        Ok(one.into_columns().pop().expect("a column file holds one column"))
     }
 
-    /// A column's file: each column has its own, because the IPC writer encodes a whole record
+    /// A column's file (by its position in the table): each column has its own, because the IPC writer encodes a whole record
     /// batch in memory before writing it, and a batch sliced from a text column would carry all
     /// of the column's text buffers. One column at a time keeps that copy small.
     fn path(&self, name: &str, column: usize) -> PathBuf {
@@ -110,7 +146,7 @@ impl SpilledTables {
     /// frame); this holds the rows, the order and a sorted column per core.
     pub fn put_sorted(&mut self, spec: &'static TableSpec, frame: DataFrame) -> Result<(), TableError> {
         let polars = |source| TableError::Polars { table: spec.name, source };
-        let rows = frame.height();
+        let (rows, frame_shape) = (frame.height(), frame.clear());
         let key = frame.column(spec.primary_key).map_err(polars)?;
         // DataFrame::sort's options, and its sorted flag on the key.
         let order = key.arg_sort(SortOptions::default().with_maintain_order(true));
@@ -135,7 +171,17 @@ impl SpilledTables {
             .collect();
         // The first error in column order, whichever thread met it first.
         written.into_iter().collect::<Result<Vec<()>, TableError>>()?;
-        self.rows.insert(spec.name, rows);
+        self.written.insert(spec.name, (Table { spec, frame: frame_shape }, rows));
+        Ok(())
+    }
+
+    /// Write a table already in key order as it is (a disclosed table: its definition may be the
+    /// audience's own, derived from the catalogue's), two columns at a time on two cores.
+    pub fn put(&mut self, table: Table) -> Result<(), TableError> {
+        let Table { spec, frame } = table;
+        let (rows, shape) = (frame.height(), frame.clear());
+        frame.into_columns().into_par_iter().enumerate().map(|(index, column)| self.write_column(spec, index, column)).collect::<Result<Vec<()>, TableError>>()?;
+        self.written.insert(spec.name, (Table { spec, frame: shape }, rows));
         Ok(())
     }
 
@@ -146,27 +192,34 @@ impl SpilledTables {
 }
 
 impl TableSource for SpilledTables {
+    fn names(&self) -> Vec<&'static str> {
+        self.written.keys().copied().collect()
+    }
+
+    fn shape(&self, name: &str) -> Option<Table> {
+        self.written.get(name).map(|(shape, _)| shape.clone())
+    }
+
     fn rows(&self, name: &str) -> Option<usize> {
-        self.rows.get(name).copied()
+        self.written.get(name).map(|(_, rows)| *rows)
     }
 
     fn load(&self, name: &str) -> Result<Option<Table>, TableError> {
-        let Some((&name, _)) = self.rows.get_key_value(name) else { return Ok(None) };
-        let spec = catalog::ALL.iter().copied().find(|s| s.name == name).expect("only catalogue tables are spilled");
-        let polars = |source| TableError::Polars { table: spec.name, source };
-        let mut columns = Vec::with_capacity(spec.columns.len());
-        for index in 0.. {
-            let path = self.path(name, index);
-            let file = match File::open(&path) {
-                Ok(file) => file,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && index > 0 => break,
-                Err(source) => return Err(TableError::Read { path: path.display().to_string(), source }),
-            };
-            let one = IpcReader::new(BufReader::new(file)).finish().map_err(polars)?;
-            columns.extend(one.into_columns());
+        let Some((shape, _)) = self.written.get(name) else { return Ok(None) };
+        let names: Vec<&str> = shape.frame.get_column_names().into_iter().map(|n| n.as_str()).collect();
+        self.load_columns(name, &names)
+    }
+
+    fn load_columns(&self, name: &str, columns: &[&str]) -> Result<Option<Table>, TableError> {
+        let Some((shape, rows)) = self.written.get(name) else { return Ok(None) };
+        let mut kept = Vec::with_capacity(columns.len());
+        for (index, column) in shape.frame.get_column_names().into_iter().enumerate() {
+            if columns.contains(&column.as_str()) {
+                kept.push(self.read_column(shape.spec, index)?);
+            }
         }
-        let frame = DataFrame::new_infer_height(columns).map_err(polars)?;
-        Ok(Some(Table { spec, frame }))
+        let frame = DataFrame::new(*rows, kept).map_err(|source| TableError::Polars { table: shape.spec.name, source })?;
+        Ok(Some(Table { spec: shape.spec, frame }))
     }
 }
 
@@ -192,7 +245,7 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> TableError + '_ {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::TableBuilder;
+    use crate::table::{catalog, TableBuilder};
     use chrono::NaiveDate;
 
     fn places() -> Table {
@@ -276,5 +329,32 @@ mod tests {
         let error = spilled.put_sorted(&catalog::LIEUX, twice.clone()).unwrap_err().to_string();
         assert_eq!(error, crate::table::sorted_table(spec, twice).unwrap_err().to_string());
         assert!(error.contains("\"L1\" appears more than once"), "{error}");
+    }
+
+    #[test]
+    fn a_table_put_as_it_is_comes_back_whole_in_shape_or_by_columns_as_from_memory() {
+        let work = tempfile::tempdir().unwrap();
+        let mut spilled = SpilledTables::create_named(work.path(), "-public").unwrap();
+        assert!(spilled.dir().ends_with(format!("{PREFIX}{}-public", std::process::id())));
+        // A disclosed table: some columns dropped.
+        let lieux = places();
+        let lieux = Table { spec: lieux.spec, frame: lieux.frame.select(["identifiant_ror", "nom", "latitude"]).unwrap() };
+        spilled.put(lieux.clone()).unwrap();
+        let memory = Tables::from([("lieux", lieux.clone())]);
+        for source in [&spilled as &dyn TableSource, &memory] {
+            assert_eq!(source.names(), vec!["lieux"]);
+            assert_eq!(source.rows("lieux"), Some(2));
+            let shape = source.shape("lieux").unwrap();
+            assert_eq!((shape.rows(), shape.frame.schema()), (0, lieux.frame.schema()));
+            let back = source.load("lieux").unwrap().unwrap();
+            assert!(back.frame.equals_missing(&lieux.frame), "{back:?}");
+            assert_eq!(back.frame.schema(), lieux.frame.schema());
+            // Only the columns asked for that the table has, in the table's order.
+            let some = source.load_columns("lieux", &["latitude", "identifiant_ror", "nombre_habitations"]).unwrap().unwrap();
+            assert!(some.frame.equals_missing(&lieux.frame.select(["identifiant_ror", "latitude"]).unwrap()), "{some:?}");
+            assert_eq!(source.load_columns("lieux", &[]).unwrap().unwrap().rows(), 2);
+            assert!(source.load("offres").unwrap().is_none() && source.shape("offres").is_none());
+        }
+        assert_eq!(spilled.column("lieux", "latitude").unwrap().f64().unwrap().get(0), Some(-21.115));
     }
 }
