@@ -32,6 +32,7 @@ use keys::KeyError;
 use release::previous::PreviousRelease;
 use release::{ReleaseError, ReleaseInput, WrittenRelease};
 use source::SourceError;
+use table::spill::TableSource as _;
 
 /// The publication name of the open-data release.
 pub const PUBLIC_PUBLICATION: &str = "public";
@@ -242,7 +243,8 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, PipelineError> {
     // needs, one at a time, rather than all of them staying in memory beside every publication's
     // own. A disk error there is an output error, as any other of the run's folder.
     let stage = ops::stage::Stage::start("flatten");
-    let fhir::Flattened { tables: spilled, resources_by_type, latest_update } = fhir::flatten_snapshot_to(&snapshot, scratch.as_deref().unwrap_or(&options.out_dir)).map_err(|e| match e {
+    let spill_root = scratch.as_deref().unwrap_or(&options.out_dir);
+    let fhir::Flattened { tables: spilled, resources_by_type, latest_update } = fhir::flatten_snapshot_to(&snapshot, spill_root).map_err(|e| match e {
         fhir::FhirError::Table(e @ (table::TableError::Io { .. } | table::TableError::Read { .. })) => PipelineError::Tables(e),
         e => PipelineError::Fhir(e),
     })?;
@@ -255,7 +257,7 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, PipelineError> {
     };
     let version = release::version_name(taken_at);
     let write_root = scratch.as_ref().map_or(releases_root.clone(), |s| s.join("releases"));
-    let context = ReleaseContext { snapshot: &snapshot, tables: &spilled, resources_by_type: &resources_by_type, latest_update, taken_at, basis, version: &version, releases_root: &releases_root, write_root: &write_root, keyring: &keyring, signing: &signing, config: &options.config, inputs: &inputs };
+    let context = ReleaseContext { snapshot: &snapshot, tables: &spilled, spill_root, resources_by_type: &resources_by_type, latest_update, taken_at, basis, version: &version, releases_root: &releases_root, write_root: &write_root, keyring: &keyring, signing: &signing, config: &options.config, inputs: &inputs };
 
     build_publications(options, &context)
 }
@@ -276,6 +278,8 @@ struct ReleaseContext<'a> {
     snapshot: &'a source::Snapshot,
     /// The snapshot's tables, loaded one by one when a publication needs them.
     tables: &'a dyn table::spill::TableSource,
+    /// Where the run sets tables aside (each publication's disclosed tables, beside the snapshot's).
+    spill_root: &'a Path,
     /// Resources read per FHIR type, and the latest meta.lastUpdated (see `fhir::Flattened`).
     resources_by_type: &'a std::collections::BTreeMap<String, u64>,
     latest_update: Option<DateTime<Utc>>,
@@ -392,7 +396,10 @@ fn build_publications(options: &BuildOptions, ctx: &ReleaseContext<'_>) -> Resul
     for policy in &night_policies(options)? {
         let key = ctx.keyring.audience_key(&policy.audience);
         let stage = ops::stage::Stage::start("disclose").publication(&policy.audience);
-        let disclosed = match disclose::apply_with_key(policy, ctx.tables, Some(&key)) {
+        // The audience's tables go to disk as they are disclosed, and the stages after read them
+        // back one at a time: memory holds one table of the publication, not all of them.
+        let out = table::spill::SpilledTables::create_named(ctx.spill_root, &format!("-{}", policy.audience))?;
+        let disclosed = match disclose::apply_into(policy, ctx.tables, Some(&key), out) {
             Ok(d) => d,
             Err(e) => {
                 if e.is_check_failure() && !options.dry_run {
@@ -401,7 +408,7 @@ fn build_publications(options: &BuildOptions, ctx: &ReleaseContext<'_>) -> Resul
                 return Err(e.into());
             }
         };
-        stage.done(disclosed.tables.values().map(|t| t.rows() as u64).sum(), 0);
+        stage.done(disclosed.tables.names().iter().filter_map(|t| disclosed.tables.rows(t)).map(|rows| rows as u64).sum(), 0);
         if !options.dry_run {
             correspondences.extend(correspondence(ctx, policy, &disclosed)?);
         }
@@ -459,12 +466,14 @@ struct StagedPublication {
 /// judges the tables and the very files it spools there; a refused release is still staged, marked
 /// failed, so that the operator can inspect exactly what was refused (`latest` never names it, and
 /// the run ends with the gate's findings, exit code 4).
-fn stage_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &disclose::Disclosed) -> Result<StagedPublication, PipelineError> {
+fn stage_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &disclose::Disclosed<dyn table::spill::TableSource>) -> Result<StagedPublication, PipelineError> {
     let previous = previous_release(ctx.releases_root, publication, ctx.version)?;
     let staging = release::Staging::create(ctx.write_root, publication, ctx.version)?;
     let stage = ops::stage::Stage::start("gate").publication(publication);
+    // Until the gate reads the tables one at a time, it has them all in memory.
+    let gate_tables = table::spill::load_tables(&disclosed.tables, &disclosed.tables.names())?;
     let gate_report = gate::run(&gate::GateInput {
-        tables: &disclosed.tables,
+        tables: &gate_tables,
         taken_at: ctx.taken_at,
         taken_at_basis: ctx.basis,
         latest_update: ctx.latest_update,
@@ -476,6 +485,7 @@ fn stage_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &di
     for line in gate_report.lines() {
         tracing::warn!(publication, "gate: {line}");
     }
+    drop(gate_tables);
     tracing::info!(publication, passed = gate_report.passed, failures = gate_report.failures, warnings = gate_report.warnings, "quality gate");
     stage.done(gate_report.failures + gate_report.warnings, 0);
 
@@ -522,7 +532,7 @@ fn stage_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &di
     )?;
     let manifest = release.manifest();
     stage.done(manifest.files.len() as u64, manifest.files.iter().map(|f| f.bytes).sum());
-    let rows_by_table = disclosed.tables.values().map(|t| (t.name().to_owned(), t.rows())).collect();
+    let rows_by_table = disclosed.tables.names().into_iter().map(|t| (t.to_owned(), disclosed.tables.rows(t).unwrap_or(0))).collect();
     Ok(StagedPublication { publication: publication.to_owned(), release, gate_report, rows_by_table })
 }
 
@@ -574,7 +584,7 @@ struct Correspondence {
 
 /// The correspondence this audience's release needs, if its key epoch changed since its previous
 /// release. Computed while the audience's tables are in memory, written once the night is staged.
-fn correspondence(ctx: &ReleaseContext<'_>, policy: &Policy, disclosed: &disclose::Disclosed) -> Result<Option<Correspondence>, PipelineError> {
+fn correspondence(ctx: &ReleaseContext<'_>, policy: &Policy, disclosed: &disclose::Disclosed<dyn table::spill::TableSource>) -> Result<Option<Correspondence>, PipelineError> {
     let Some(new) = disclosed.keys.iter().find(|k| k.audience == policy.audience) else { return Ok(None) };
     let previous = previous_release(ctx.releases_root, &policy.audience, ctx.version)?;
     let Some(old_epoch) = previous.as_ref().and_then(|p| p.manifest.keys.iter().find(|k| k.audience == policy.audience)).map(|k| k.epoch) else { return Ok(None) };
@@ -582,8 +592,7 @@ fn correspondence(ctx: &ReleaseContext<'_>, policy: &Policy, disclosed: &disclos
         return Ok(None);
     }
     let (old_key, new_key) = (ctx.keyring.audience_key_at(&policy.audience, old_epoch), ctx.keyring.audience_key(&policy.audience));
-    let rotated = table::spill::load_tables(ctx.tables, &disclose::correspondence::source_tables(policy))?;
-    let rows = disclose::correspondence::across_rotation(policy, &rotated, &disclosed.tables, &old_key, &new_key)
+    let rows = disclose::correspondence::across_rotation(policy, ctx.tables, &disclosed.tables, &old_key, &new_key)
         .map_err(|message| DiscloseError::Apply { origin: policy.origin.clone(), audience: policy.audience.clone(), table: "correspondance".into(), message })?;
     Ok(Some(Correspondence { audience: policy.audience.clone(), old_epoch, new_epoch: new.epoch, pairs: rows.len(), csv: disclose::correspondence::to_csv(&rows) }))
 }

@@ -17,7 +17,7 @@ use super::risk::{k_anonymise, RiskOutcome};
 use super::DiscloseError;
 use crate::keys::AudienceKey;
 use crate::release::manifest::KeyRecord;
-use crate::table::spill::TableSource;
+use crate::table::spill::{TableSink, TableSource};
 use crate::table::{catalog, sorted_table, ColumnType, Table, Tables};
 
 /// What one filter removed.
@@ -56,18 +56,21 @@ pub struct TableDisclosure {
     pub aggregate: Option<AggregateOutcome>,
 }
 
-/// One audience's tables, and the account of how they were made.
+/// One audience's tables, and the account of how they were made. The tables are in memory
+/// (`Tables`, the default) or set aside on disk (`SpilledTables`, what a night uses); the stages
+/// after disclosure read them through `&Disclosed<dyn TableSource>`, one table at a time.
 #[derive(Debug)]
-pub struct Disclosed {
+pub struct Disclosed<T: ?Sized = Tables> {
     pub audience: String,
     pub policy_sha256: String,
     /// Where the policy was read from ("datasets/policy/drees.toml").
     pub policy_origin: String,
     pub risk: super::policy::RiskSettings,
-    pub tables: Tables,
     pub report: Vec<TableDisclosure>,
     /// The pseudonymisation key used (id, epoch, algorithm; never the key), if any.
     pub keys: Vec<KeyRecord>,
+    /// Last, so that a `&Disclosed<Tables>` or `&Disclosed<SpilledTables>` is a `&Disclosed<dyn TableSource>`.
+    pub tables: T,
 }
 
 /// Apply `policy` to `tables` (the full, flattened tables) for a policy that pseudonymises nothing.
@@ -75,11 +78,19 @@ pub fn apply(policy: &Policy, tables: &Tables) -> Result<Disclosed, DiscloseErro
     apply_with_key(policy, tables, None)
 }
 
+/// Apply `policy` to the tables of `source` with the audience's pseudonymisation key, the disclosed
+/// tables kept in memory (see `apply_into`).
+pub fn apply_with_key(policy: &Policy, source: &dyn TableSource, key: Option<&AudienceKey>) -> Result<Disclosed, DiscloseError> {
+    apply_into(policy, source, key, Tables::new())
+}
+
 /// Apply `policy` to the tables of `source` with the audience's pseudonymisation key (required when
 /// the policy pseudonymises; it must be this audience's key, so that audiences cannot join their
-/// pseudonyms). Each table is loaded when its turn comes and dropped once disclosed, so that memory
-/// holds the audience's tables and one table of the snapshot's.
-pub fn apply_with_key(policy: &Policy, source: &dyn TableSource, key: Option<&AudienceKey>) -> Result<Disclosed, DiscloseError> {
+/// pseudonyms), giving each disclosed table to `out` as soon as it is made. Each table of the
+/// snapshot is loaded when its turn comes and dropped once disclosed; with `out` on disk
+/// (`SpilledTables`), memory holds one table of the snapshot's and its disclosed version, not the
+/// audience's tables.
+pub fn apply_into<S: TableSink + TableSource>(policy: &Policy, source: &dyn TableSource, key: Option<&AudienceKey>, mut out: S) -> Result<Disclosed<S>, DiscloseError> {
     let apply_error = |table: &str, message: String| DiscloseError::Apply {
         origin: policy.origin.clone(),
         audience: policy.audience.clone(),
@@ -107,7 +118,6 @@ pub fn apply_with_key(policy: &Policy, source: &dyn TableSource, key: Option<&Au
     };
     let pseudonymiser = key.map(Pseudonymiser::new);
     let order = filter_order(policy).map_err(|t| apply_error(&t, "its row filters reference each other in a cycle".into()))?;
-    let mut out = Tables::new();
     let mut report = Vec::new();
     for spec in catalog::ALL {
         let table_policy = &policy.tables[spec.name];
@@ -149,13 +159,14 @@ pub fn apply_with_key(policy: &Policy, source: &dyn TableSource, key: Option<&Au
         if let Some(keys) = keys {
             kept_keys.insert(name.clone(), keys);
         }
-        out.insert(disclosed.spec.name, disclosed);
+        drop(table);
+        out.put(disclosed)?;
         report.push(account);
     }
     for (name, aggregate) in &policy.aggregates {
-        let source = out.get(aggregate.from.as_str()).ok_or_else(|| apply_error(name, format!("counts {}, which was not built", aggregate.from)))?;
+        let source = out.load(aggregate.from.as_str())?.ok_or_else(|| apply_error(name, format!("counts {}, which was not built", aggregate.from)))?;
         let min_count = aggregate.min_count.unwrap_or(policy.risk.min_count);
-        let (table, outcome) = aggregate_table(name, source, &aggregate.rows, &aggregate.columns, min_count, None).map_err(|m| apply_error(name, m))?;
+        let (table, outcome) = aggregate_table(name, &source, &aggregate.rows, &aggregate.columns, min_count, None).map_err(|m| apply_error(name, m))?;
         tracing::info!(audience = %policy.audience, table = %name, cells = outcome.cells, primary = outcome.primary_suppressed, secondary = outcome.secondary_suppressed, "small-count rule");
         report.push(TableDisclosure {
             table: name.clone(),
@@ -169,18 +180,19 @@ pub fn apply_with_key(policy: &Policy, source: &dyn TableSource, key: Option<&Au
             risk: None,
             aggregate: Some(outcome),
         });
-        out.insert(table.spec.name, table);
+        drop(source);
+        out.put(table)?;
     }
-    check_foreign_keys(&out).map_err(|(t, m)| apply_error(&t, m))?;
+    check_foreign_keys(&out, &apply_error)?;
     report.sort_by(|a, b| a.table.cmp(&b.table));
     Ok(Disclosed {
         audience: policy.audience.clone(),
         policy_sha256: policy.sha256.clone(),
         policy_origin: policy.origin.clone(),
         risk: policy.risk.clone(),
-        tables: out,
         report,
         keys: key.map(AudienceKey::record).into_iter().collect(),
+        tables: out,
     })
 }
 
@@ -338,23 +350,27 @@ fn evaluate(table: &Table, filter: &RowFilter, kept_keys: &HashMap<String, HashS
 /// Every published foreign key of every published table must point to a row the audience also
 /// gets; otherwise the policy lacks a `references` filter. The message names the column, never the
 /// value (which may be a pseudonym or an identifier the audience must not see).
-fn check_foreign_keys(tables: &Tables) -> Result<(), (String, String)> {
-    for table in tables.values() {
+/// Every published foreign key resolves inside what the audience gets; `refused` makes the error of
+/// one that does not. Only the two columns of each foreign key are loaded.
+fn check_foreign_keys(tables: &dyn TableSource, refused: &dyn Fn(&str, String) -> DiscloseError) -> Result<(), DiscloseError> {
+    for name in tables.names() {
+        let table = tables.shape(name).expect("a name the source gave");
         for fk in table.spec.foreign_keys {
-            let Some(target) = tables.get(fk.table) else { continue };
+            let Some(target) = tables.shape(fk.table) else { continue };
             if table.frame.column(fk.column).is_err() {
                 continue;
             }
+            let target = tables.load_columns(target.spec.name, &[target.spec.primary_key])?.expect("a table the source has");
+            let values = tables.load_columns(name, &[fk.column])?.expect("a table the source has");
             // Keys and values borrowed from their columns: at national scale an owned string per
             // key, hashed with SipHash, cost seconds per publication.
-            let failed = |e: crate::table::TableError| (table.spec.name.to_owned(), e.to_string());
-            let target_keys = crate::table::text_column(target.spec, &target.frame, target.spec.primary_key).map_err(failed)?;
+            let target_keys = crate::table::text_column(target.spec, &target.frame, target.spec.primary_key)?;
             let keys: PlHashSet<&str> = target_keys.iter().flatten().collect();
-            let values = crate::table::text_column(table.spec, &table.frame, fk.column).map_err(failed)?;
+            let values = crate::table::text_column(values.spec, &values.frame, fk.column)?;
             let missing = values.iter().flatten().filter(|v| !keys.contains(v)).count();
             if missing > 0 {
-                return Err((
-                    table.spec.name.to_owned(),
+                return Err(refused(
+                    name,
                     format!(
                         "column {} refers in {missing} row(s) to {} rows this audience does not get; add the row filter {{ column = \"{}\", references = \"{}\" }}",
                         fk.column, fk.table, fk.column, fk.table
@@ -425,14 +441,23 @@ mod tests {
     /// refused, naming the column, the rows and the filter to add.
     #[test]
     fn a_foreign_key_to_rows_the_audience_does_not_get_is_refused() {
+        let refused = |table: &str, message: String| DiscloseError::Apply { origin: "o".into(), audience: "a".into(), table: table.to_owned(), message };
         let mut t = tables();
-        assert!(check_foreign_keys(&t).is_ok());
+        assert!(check_foreign_keys(&t, &refused).is_ok());
         let offres = &t["offres"];
         let only_o1 = Table { spec: offres.spec, frame: offres.frame.filter(&mask(&[true, false])).unwrap() };
         t.insert("offres", only_o1);
-        let (table, message) = check_foreign_keys(&t).unwrap_err();
-        assert_eq!(table, "professionnels");
-        assert!(message.starts_with("column offre_id refers in 6 row(s) to offres rows this audience does not get"), "{message}");
+        // The same from memory and from disk.
+        let work = tempfile::tempdir().unwrap();
+        let mut spilled = crate::table::spill::SpilledTables::create_named(work.path(), "-fk").unwrap();
+        for table in t.values() {
+            spilled.put(table.clone()).unwrap();
+        }
+        for source in [&t as &dyn TableSource, &spilled] {
+            let Err(DiscloseError::Apply { table, message, .. }) = check_foreign_keys(source, &refused) else { panic!("refused") };
+            assert_eq!(table, "professionnels");
+            assert!(message.starts_with("column offre_id refers in 6 row(s) to offres rows this audience does not get"), "{message}");
+        }
     }
 
     #[test]

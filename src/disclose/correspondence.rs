@@ -12,24 +12,20 @@ use super::operators::ColumnRule;
 use super::pseudonym::correspondence;
 use super::Policy;
 use crate::keys::AudienceKey;
-use crate::table::Tables;
+use crate::table::spill::TableSource;
 
 /// CSV header of the table.
 pub const HEADER: &str = "nature,ancien_pseudonyme,nouveau_pseudonyme\n";
 
-/// The full tables `across_rotation` reads: those where the policy pseudonymises a column.
-pub fn source_tables(policy: &Policy) -> Vec<&str> {
-    policy.tables.iter().filter(|(_, t)| t.publish && t.columns.values().any(|rule| matches!(rule, ColumnRule::Pseudonymise(_)))).map(|(name, _)| name.as_str()).collect()
-}
-
 /// Every (kind, old, new) for the values the audience receives: each pseudonymised column of each
 /// published table, restricted to the values actually published (`disclosed`), deduplicated.
-pub fn across_rotation(policy: &Policy, full: &Tables, disclosed: &Tables, old: &AudienceKey, new: &AudienceKey) -> Result<Vec<(String, String, String)>, String> {
+/// Each column is read alone from `full` and `disclosed`, when its turn comes.
+pub fn across_rotation(policy: &Policy, full: &dyn TableSource, disclosed: &dyn TableSource, old: &AudienceKey, new: &AudienceKey) -> Result<Vec<(String, String, String)>, String> {
     let mut rows = Vec::new();
     for (table, table_policy) in policy.tables.iter().filter(|(_, t)| t.publish) {
         for (column, rule) in &table_policy.columns {
             let ColumnRule::Pseudonymise(kind) = rule else { continue };
-            let (Some(source), Some(published)) = (full.get(table.as_str()), disclosed.get(table.as_str())) else { continue };
+            let (Some(source), Some(published)) = (full.load_columns(table, &[column]).map_err(|e| e.to_string())?, disclosed.load_columns(table, &[column]).map_err(|e| e.to_string())?) else { continue };
             let published: HashSet<String> = published.text_values(column).map_err(|e| e.to_string())?.into_iter().flatten().collect();
             let values = source.text_values(column).map_err(|e| e.to_string())?;
             let pairs = correspondence(*kind, values.iter().flatten().map(String::as_str), old, new);

@@ -16,7 +16,7 @@ pub mod report;
 pub mod risk;
 pub mod show;
 
-pub use apply::{apply, apply_with_key, Disclosed, TableDisclosure};
+pub use apply::{apply, apply_into, apply_with_key, Disclosed, TableDisclosure};
 pub use operators::ColumnRule;
 pub use policy::{Policy, PUBLIC_POLICY};
 pub use pseudonym::{IdentifierKind, Pseudonymiser};

@@ -14,7 +14,7 @@ use crate::release::Document;
 pub const JSON_FILE: &str = "disclosure.json";
 pub const MARKDOWN_FILE: &str = "disclosure.md";
 
-impl Disclosed {
+impl<T: ?Sized> Disclosed<T> {
     /// True when every check passed. A `Disclosed` only exists when the gate let it through (a
     /// failed gate is an error, and nothing is released), so this re-derives it from the account.
     pub fn gate_passed(&self) -> bool {

@@ -17,7 +17,8 @@ use std::collections::BTreeMap;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::table::{Table, Tables};
+use crate::table::spill::TableSource;
+use crate::table::Table;
 pub use stored::StoredRows;
 pub use versioning::SchemaChange;
 
@@ -224,9 +225,10 @@ impl Store {
 pub type PreviousStore<'a> = dyn Fn(&str) -> Result<Option<Box<dyn StoredRows>>, HistoryError> + 'a;
 
 /// Advance the history by one release: `tables` become version `version`. `previous` is the
-/// previous release's index, `previous_store` reads its store of a table; each new store is given
-/// to `keep` (which writes it) as soon as it is made, and dropped.
-pub fn advance(previous: &HistoryIndex, previous_store: &PreviousStore<'_>, tables: &Tables, version: &str, keep: &mut dyn FnMut(&str, Store) -> Result<(), HistoryError>) -> Result<HistoryOutput, HistoryError> {
+/// previous release's index, `previous_store` reads its store of a table; each table is loaded
+/// when its turn comes, and each new store is given to `keep` (which writes it) as soon as it is
+/// made, and dropped with the table.
+pub fn advance(previous: &HistoryIndex, previous_store: &PreviousStore<'_>, tables: &dyn TableSource, version: &str, keep: &mut dyn FnMut(&str, Store) -> Result<(), HistoryError>) -> Result<HistoryOutput, HistoryError> {
     let last = previous.versions.last();
     let mut store_rows = BTreeMap::new();
     let mut changes = BTreeMap::new();
@@ -234,8 +236,8 @@ pub fn advance(previous: &HistoryIndex, previous_store: &PreviousStore<'_>, tabl
     let mut entry = VersionEntry { version: version.to_owned(), tables: BTreeMap::new() };
     let mut schemas = previous.schemas.clone();
 
-    for table in tables.values() {
-        let name = table.name();
+    for name in tables.names() {
+        let table = &tables.load(name).map_err(|e| HistoryError::Table { table: name.to_owned(), message: e.to_string() })?.expect("a name the source gave");
         let before = last.and_then(|l| l.tables.get(name)).and_then(|b| previous.fields(name, b).map(|f| (b, f)));
         let stored = previous_store(name)?;
         let outcome = diff::advance_table(table, stored, before.map(|(_, f)| f.columns.as_slice()), version)?;
@@ -271,7 +273,7 @@ pub fn advance(previous: &HistoryIndex, previous_store: &PreviousStore<'_>, tabl
     }
     // A table this release no longer publishes keeps its history, every row closed.
     for name in previous.tables() {
-        if tables.contains_key(name) {
+        if tables.rows(name).is_some() {
             continue;
         }
         if let Some(store) = previous_store(name)? {
@@ -290,6 +292,7 @@ pub fn advance(previous: &HistoryIndex, previous_store: &PreviousStore<'_>, tabl
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::table::Tables;
     use crate::table::{catalog, TableBuilder};
 
     fn tables(juridiques: &[&str], with_equipements: bool) -> Tables {

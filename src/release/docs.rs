@@ -7,6 +7,7 @@ use serde::Serialize;
 use tera::{Context, Tera};
 
 use crate::disclose::Disclosed;
+use crate::table::spill::TableSource;
 use crate::table::Table;
 
 pub const MARKDOWN_FILE: &str = "documentation.md";
@@ -59,8 +60,14 @@ fn code_list(description: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The first distinct values of a column, in primary-key order, as text a table cell can hold.
-fn examples(table: &Table, column: &str) -> String {
+/// The first distinct values of a column, in primary-key order, as text a table cell can hold. The
+/// column alone is read back, when its turn comes.
+fn examples(tables: &dyn TableSource, table: &str, column: &str) -> Result<String, String> {
+    let one = tables.load_columns(table, &[column]).map_err(|e| format!("reading table {table} back: {e}"))?;
+    Ok(one.map_or_else(String::new, |one| column_examples(&one, column)))
+}
+
+fn column_examples(table: &Table, column: &str) -> String {
     let Ok(text) = table.frame.column(column).and_then(|c| c.cast(&polars::prelude::DataType::String)) else { return String::new() };
     let Ok(values) = text.str() else { return String::new() };
     let mut seen: Vec<String> = Vec::new();
@@ -77,7 +84,7 @@ fn examples(table: &Table, column: &str) -> String {
 }
 
 /// The public subset in the policy's own words: withheld tables and each row filter's reason.
-fn rules_fr(disclosed: &Disclosed) -> String {
+fn rules_fr(disclosed: &Disclosed<dyn TableSource>) -> String {
     let mut rules = Vec::new();
     for t in &disclosed.report {
         if !t.published {
@@ -92,49 +99,49 @@ fn rules_fr(disclosed: &Disclosed) -> String {
     rules.join(" ; ")
 }
 
-fn context(disclosed: &Disclosed, version: &str, taken_at: &str, schema_versions: &dyn Fn(&str) -> String) -> Context {
-    let tables: Vec<TableDoc> = disclosed
-        .tables
-        .values()
-        .map(|t| TableDoc {
+fn context(disclosed: &Disclosed<dyn TableSource>, version: &str, taken_at: &str, schema_versions: &dyn Fn(&str) -> String) -> Result<Context, String> {
+    let mut tables: Vec<TableDoc> = Vec::new();
+    for name in disclosed.tables.names() {
+        let (t, rows) = (disclosed.tables.shape(name).expect("a name the source gave"), disclosed.tables.rows(name).unwrap_or(0));
+        let mut columns = Vec::new();
+        for c in t.column_specs() {
+            columns.push(ColumnDoc {
+                name: c.name.to_owned(),
+                kind: c.kind.table_schema_type().to_owned(),
+                description: c.description.to_owned(),
+                code_list: code_list(c.description),
+                examples: examples(&disclosed.tables, name, c.name)?,
+            });
+        }
+        tables.push(TableDoc {
             name: t.name().to_owned(),
             title: t.spec.title.to_owned(),
             description: t.spec.description.to_owned(),
-            rows: t.rows(),
+            rows,
             schema_version: schema_versions(t.name()),
             primary_key: t.spec.primary_key.to_owned(),
             foreign_keys: t
                 .spec
                 .foreign_keys
                 .iter()
-                .filter(|fk| disclosed.tables.contains_key(fk.table) && t.frame.column(fk.column).is_ok())
+                .filter(|fk| disclosed.tables.rows(fk.table).is_some() && t.frame.column(fk.column).is_ok())
                 .map(|fk| ForeignKeyDoc { column: fk.column.to_owned(), table: fk.table.to_owned(), reference: fk.reference.to_owned() })
                 .collect(),
-            columns: t
-                .column_specs()
-                .into_iter()
-                .map(|c| ColumnDoc {
-                    name: c.name.to_owned(),
-                    kind: c.kind.table_schema_type().to_owned(),
-                    description: c.description.to_owned(),
-                    code_list: code_list(c.description),
-                    examples: examples(t, c.name),
-                })
-                .collect(),
-        })
-        .collect();
+            columns,
+        });
+    }
     let mut ctx = Context::new();
     ctx.insert("version", version);
     ctx.insert("taken_at", taken_at);
     ctx.insert("rules_fr", &rules_fr(disclosed));
     ctx.insert("rules_en", RULES_EN);
     ctx.insert("tables", &tables);
-    ctx
+    Ok(ctx)
 }
 
 /// Render (markdown, html). Template errors are bugs in the shipped templates: the message says so.
-pub fn render(disclosed: &Disclosed, version: &str, taken_at: &str, schema_versions: &dyn Fn(&str) -> String) -> Result<(String, String), String> {
-    let ctx = context(disclosed, version, taken_at, schema_versions);
+pub fn render(disclosed: &Disclosed<dyn TableSource>, version: &str, taken_at: &str, schema_versions: &dyn Fn(&str) -> String) -> Result<(String, String), String> {
+    let ctx = context(disclosed, version, taken_at, schema_versions)?;
     let markdown = Tera::one_off(MARKDOWN_TEMPLATE, &ctx, false).map_err(|e| format!("documentation template (markdown): {e:?}"))?;
     let html = Tera::one_off(HTML_TEMPLATE, &ctx, true).map_err(|e| format!("documentation template (html): {e:?}"))?;
     Ok((markdown, html))

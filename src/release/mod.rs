@@ -28,6 +28,7 @@ use crate::history::HistoryOutput;
 use crate::keys::SigningKey;
 use crate::source::Provenance;
 use crate::table::write::{row_groups, write_csv, write_frame_csv, write_frame_parquet, write_parquet, write_parquet_by_row_group};
+use crate::table::spill::TableSource;
 use crate::table::TableError;
 use manifest::{FileRecord, Generator, Manifest, PolicyRecord, PreviousRecord, SignatureRecord, SnapshotFileRecord, SnapshotRecord, TableRecord, MANIFEST_FILE, MANIFEST_FORMAT, SUMS_FILE};
 use previous::{PreviousRelease, HISTORY_DIR, HISTORY_INDEX};
@@ -69,7 +70,7 @@ pub struct ReleaseInput<'a> {
     pub provenance: &'a Provenance,
     pub resources_by_type: &'a std::collections::BTreeMap<String, u64>,
     pub latest_resource_update: Option<DateTime<Utc>>,
-    pub disclosed: &'a Disclosed,
+    pub disclosed: &'a Disclosed<dyn TableSource>,
     /// The release this one follows (None for the first).
     pub previous: Option<&'a PreviousRelease>,
     pub history: &'a HistoryOutput,
@@ -308,9 +309,10 @@ fn write_contents(dir: &Path, input: &ReleaseInput<'_>, version: &str) -> Result
     for sub in ["changes", HISTORY_DIR] {
         fs::create_dir_all(dir.join(sub)).map_err(io(&dir.join(sub)))?;
     }
-    for table in tables.values() {
-        let name = table.name();
-        let rows = table.rows() as u64;
+    // Only the tables' shapes and row counts: their files are already written.
+    for name in tables.names() {
+        let table = &tables.shape(name).expect("a name the source gave");
+        let rows = tables.rows(name).unwrap_or(0) as u64;
         let csv = format!("{name}.csv");
         let parquet = format!("{name}.parquet");
         let schema_path = format!("schemas/{name}.schema.json");

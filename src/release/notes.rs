@@ -32,7 +32,7 @@ pub fn render(input: &ReleaseInput<'_>, version: &str) -> String {
     let _ = writeln!(out, "| table | lignes | ajoutées | supprimées | modifiées | version du schéma |");
     let _ = writeln!(out, "|---|---:|---:|---:|---:|---|");
     for change in &input.history.summary {
-        let rows = input.disclosed.tables.get(change.table.as_str()).map_or(0, |t| t.rows());
+        let rows = input.disclosed.tables.rows(change.table.as_str()).unwrap_or(0);
         let schema = match (change.schema_change, &change.previous_schema_version) {
             (SchemaChange::New, _) => format!("{} (nouvelle table)", change.schema_version),
             (SchemaChange::None, _) | (_, None) => change.schema_version.clone(),

@@ -3,11 +3,12 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::table::{ColumnType, Table, Tables};
+use crate::table::spill::TableSource;
+use crate::table::{ColumnType, Table};
 
 /// The Table Schema of a published table: only its published columns, and only the foreign keys
 /// whose target table is published too.
-pub fn table_schema(table: &Table, published: &Tables, version: &str) -> Value {
+pub fn table_schema(table: &Table, published: &dyn TableSource, version: &str) -> Value {
     let spec = table.spec;
     let fields: Vec<Value> = table
         .column_specs()
@@ -44,7 +45,7 @@ pub fn table_schema(table: &Table, published: &Tables, version: &str) -> Value {
     let foreign_keys: Vec<Value> = spec
         .foreign_keys
         .iter()
-        .filter(|fk| columns.iter().any(|c| c == fk.column) && published.contains_key(fk.table))
+        .filter(|fk| columns.iter().any(|c| c == fk.column) && published.rows(fk.table).is_some())
         .map(|fk| json!({"fields": [fk.column], "reference": {"resource": fk.table, "fields": [fk.reference]}}))
         .collect();
     let mut schema = Map::new();
@@ -69,7 +70,7 @@ pub fn csv_dialect() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::{catalog, TableBuilder};
+    use crate::table::{catalog, TableBuilder, Tables};
 
     #[test]
     fn foreign_keys_only_to_published_tables() {

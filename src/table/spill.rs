@@ -64,6 +64,25 @@ impl TableSource for Tables {
     }
 }
 
+/// Where a stage puts the tables it makes, each as soon as it is made: in memory, or on disk.
+pub trait TableSink {
+    /// Keep a table already in key order, as it is.
+    fn put(&mut self, table: Table) -> Result<(), TableError>;
+}
+
+impl TableSink for Tables {
+    fn put(&mut self, table: Table) -> Result<(), TableError> {
+        self.insert(table.spec.name, table);
+        Ok(())
+    }
+}
+
+impl TableSink for SpilledTables {
+    fn put(&mut self, table: Table) -> Result<(), TableError> {
+        SpilledTables::put(self, table)
+    }
+}
+
 /// Load the named tables a source has into one `Tables`.
 pub fn load_tables(source: &dyn TableSource, names: &[&str]) -> Result<Tables, TableError> {
     let mut tables = Tables::new();
