@@ -501,7 +501,15 @@ fn stage_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &di
         let file = previous.as_ref().map_or(Ok(None), |p| p.history_store_file(table)).map_err(|e| history_error(table, e))?;
         Ok(file.map(|f| Box::new(f) as Box<dyn history::StoredRows>))
     };
-    let history = history::advance(&previous_index, &previous_store, &disclosed.tables, ctx.version, &mut |table, store| staging.write_history_store(table, &store).map_err(|e| history_error(table, e)))?;
+    let table_names = disclosed.tables.names();
+    let history = history::advance(&previous_index, &previous_store, &disclosed.tables, ctx.version, &mut |table, store, changes| {
+        staging.write_history_store(table, &store).map_err(|e| history_error(table, e))?;
+        match changes {
+            // The table's own name, which outlives the night (the writers' errors name it).
+            Some(changes) => staging.write_changes(table_names.iter().find(|n| **n == table).expect("a table of the publication"), &changes).map_err(|e| history_error(table, e)),
+            None => Ok(()),
+        }
+    })?;
     for change in &history.summary {
         tracing::info!(publication, table = %change.table, added = change.added, removed = change.removed, modified = change.modified, schema_version = %change.schema_version, "changes");
     }

@@ -127,8 +127,10 @@ pub struct HistoryOutput {
     /// Rows of each table's new store. The stores themselves went to `advance`'s `keep` as each
     /// was made: a store holds the whole table and more, so they are not kept together.
     pub store_rows: BTreeMap<String, u64>,
-    /// Per table: one row per added, removed or modified primary key.
-    pub changes: BTreeMap<String, DataFrame>,
+    /// Rows of each published table's changelog (one row per added, removed or modified primary
+    /// key). The changelogs went to `keep` with the stores: on a first night, or one where most
+    /// rows changed, they are about as long as the tables.
+    pub change_rows: BTreeMap<String, u64>,
     pub summary: Vec<TableChanges>,
 }
 
@@ -224,14 +226,18 @@ impl Store {
 /// Where the previous release's stores come from: opened one table at a time, when its turn comes.
 pub type PreviousStore<'a> = dyn Fn(&str) -> Result<Option<Box<dyn StoredRows>>, HistoryError> + 'a;
 
+/// What `advance` gives `keep` for each table, as soon as it is made: its new store, and its
+/// changelog (None for a table no longer published, which has none).
+pub type Keep<'a> = dyn FnMut(&str, Store, Option<DataFrame>) -> Result<(), HistoryError> + 'a;
+
 /// Advance the history by one release: `tables` become version `version`. `previous` is the
 /// previous release's index, `previous_store` reads its store of a table; each table is loaded
-/// when its turn comes, and each new store is given to `keep` (which writes it) as soon as it is
-/// made, and dropped with the table.
-pub fn advance(previous: &HistoryIndex, previous_store: &PreviousStore<'_>, tables: &dyn TableSource, version: &str, keep: &mut dyn FnMut(&str, Store) -> Result<(), HistoryError>) -> Result<HistoryOutput, HistoryError> {
+/// when its turn comes, and its new store and changelog are given to `keep` (which writes them)
+/// as soon as they are made, and dropped with the table.
+pub fn advance(previous: &HistoryIndex, previous_store: &PreviousStore<'_>, tables: &dyn TableSource, version: &str, keep: &mut Keep<'_>) -> Result<HistoryOutput, HistoryError> {
     let last = previous.versions.last();
     let mut store_rows = BTreeMap::new();
-    let mut changes = BTreeMap::new();
+    let mut change_rows = BTreeMap::new();
     let mut summary = Vec::new();
     let mut entry = VersionEntry { version: version.to_owned(), tables: BTreeMap::new() };
     let mut schemas = previous.schemas.clone();
@@ -267,9 +273,9 @@ pub fn advance(previous: &HistoryIndex, previous_store: &PreviousStore<'_>, tabl
             previous_schema_version: previous_version,
             schema_version,
         });
-        changes.insert(name.to_owned(), outcome.changes);
+        change_rows.insert(name.to_owned(), outcome.changes.height() as u64);
         store_rows.insert(name.to_owned(), outcome.store.height() as u64);
-        keep(name, outcome.store)?;
+        keep(name, outcome.store, Some(outcome.changes))?;
     }
     // A table this release no longer publishes keeps its history, every row closed.
     for name in previous.tables() {
@@ -281,12 +287,12 @@ pub fn advance(previous: &HistoryIndex, previous_store: &PreviousStore<'_>, tabl
             let closed = diff::close_all(name, &store, version)?;
             drop(store);
             store_rows.insert(name.to_owned(), closed.height() as u64);
-            keep(name, Store::Frame(closed))?;
+            keep(name, Store::Frame(closed), None)?;
         }
     }
     let mut index = HistoryIndex { schemas, versions: previous.versions.clone() };
     index.versions.push(entry);
-    Ok(HistoryOutput { index, store_rows, changes, summary })
+    Ok(HistoryOutput { index, store_rows, change_rows, summary })
 }
 
 #[cfg(test)]
@@ -319,13 +325,17 @@ mod tests {
     #[test]
     fn stores_are_kept_one_by_one_and_an_unpublished_table_is_closed() {
         let mut first: BTreeMap<String, DataFrame> = BTreeMap::new();
+        let mut first_changes: BTreeMap<String, usize> = BTreeMap::new();
         let none = |_: &str| Ok(None);
-        let night1 = advance(&HistoryIndex::default(), &none, &tables(&["A", "B"], true), "v1", &mut |t, s| {
+        let night1 = advance(&HistoryIndex::default(), &none, &tables(&["A", "B"], true), "v1", &mut |t, s, changes| {
             first.insert(t.to_owned(), s.to_frame().unwrap());
+            first_changes.insert(t.to_owned(), changes.expect("a published table has a changelog").height());
             Ok(())
         })
         .unwrap();
         assert_eq!(night1.store_rows, BTreeMap::from([("entites_juridiques".to_owned(), 2), ("equipements".to_owned(), 1)]));
+        assert_eq!(night1.change_rows, BTreeMap::from([("entites_juridiques".to_owned(), 2), ("equipements".to_owned(), 1)]));
+        assert_eq!(first_changes, BTreeMap::from([("entites_juridiques".to_owned(), 2), ("equipements".to_owned(), 1)]));
         assert_eq!(first.keys().collect::<Vec<_>>(), ["entites_juridiques", "equipements"]);
 
         let read = std::cell::RefCell::new(Vec::new());
@@ -333,9 +343,9 @@ mod tests {
             read.borrow_mut().push(t.to_owned());
             Ok(first.get(t).cloned().map(|s| Box::new(s) as Box<dyn StoredRows>))
         };
-        let mut second: Vec<(String, DataFrame)> = Vec::new();
-        let night2 = advance(&night1.index, &previous, &tables(&["A", "C"], false), "v2", &mut |t, s| {
-            second.push((t.to_owned(), s.to_frame().unwrap()));
+        let mut second: Vec<(String, DataFrame, Option<usize>)> = Vec::new();
+        let night2 = advance(&night1.index, &previous, &tables(&["A", "C"], false), "v2", &mut |t, s, changes| {
+            second.push((t.to_owned(), s.to_frame().unwrap(), changes.map(|c| c.height())));
             Ok(())
         })
         .unwrap();
@@ -343,8 +353,9 @@ mod tests {
         assert_eq!(night2.store_rows, BTreeMap::from([("entites_juridiques".to_owned(), 3), ("equipements".to_owned(), 1)]));
         let summary = &night2.summary[0];
         assert_eq!((summary.added, summary.removed, summary.modified), (1, 1, 0));
-        let (name, equipements) = &second[1];
-        assert_eq!(name, "equipements");
+        assert_eq!(second[0].2, Some(2), "B removed, C added");
+        let (name, equipements, changes) = &second[1];
+        assert_eq!((name.as_str(), *changes), ("equipements", None), "no changelog for a table no longer published");
         assert_eq!(equipements.column(VALID_TO).unwrap().str().unwrap().get(0), Some("v2"), "closed in the release that stopped publishing it");
         assert_eq!(night2.index.versions.len(), 2);
         assert!(!night2.index.versions[1].tables.contains_key("equipements"));

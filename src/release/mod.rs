@@ -194,6 +194,18 @@ impl Staging {
     }
 }
 
+impl Staging {
+    /// Write a table's changelog (`changes/<table>.csv` and `.parquet`) into the staging folder,
+    /// as the history stage makes it; the release writer records them as they are.
+    pub fn write_changes(&self, table: &'static str, changes: &polars::prelude::DataFrame) -> Result<(), ReleaseError> {
+        let changes_dir = self.dir.join("changes");
+        fs::create_dir_all(&changes_dir).map_err(io(&changes_dir))?;
+        write_frame_csv(changes, table, &changes_dir.join(format!("{table}.csv")))?;
+        write_frame_parquet(changes, table, &changes_dir.join(format!("{table}.parquet")))?;
+        Ok(())
+    }
+}
+
 impl Drop for Staging {
     fn drop(&mut self) {
         if !self.committed {
@@ -346,12 +358,11 @@ fn write_contents(dir: &Path, input: &ReleaseInput<'_>, version: &str) -> Result
         files.push(table_file_record(dir, &parquet, rows, input.table_files)?);
         files.push(record(dir, &schema_path, None)?);
 
-        let changes = input.history.changes.get(name).ok_or_else(|| ReleaseError::Invalid { path: name.into(), message: "the history stage gave no changelog for this table".into() })?;
+        // Already here too: the history stage wrote them (`Staging::write_changes`).
+        let change_rows = *input.history.change_rows.get(name).ok_or_else(|| ReleaseError::Invalid { path: name.into(), message: "the history stage gave no changelog for this table".into() })?;
         let (changes_csv, changes_parquet) = (format!("changes/{name}.csv"), format!("changes/{name}.parquet"));
-        write_frame_csv(changes, name, &dir.join(&changes_csv))?;
-        write_frame_parquet(changes, name, &dir.join(&changes_parquet))?;
-        files.push(record(dir, &changes_csv, Some(changes.height() as u64))?);
-        files.push(record(dir, &changes_parquet, Some(changes.height() as u64))?);
+        files.push(record(dir, &changes_csv, Some(change_rows))?);
+        files.push(record(dir, &changes_parquet, Some(change_rows))?);
 
         let entry = input.history.index.versions.last().and_then(|v| v.tables.get(name));
         let fields = entry.and_then(|e| input.history.index.fields(name, e));
