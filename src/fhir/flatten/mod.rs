@@ -329,7 +329,9 @@ impl State {
         let make = |spilled: &mut SpilledTables, spec: &'static TableSpec, resolve: &dyn Fn(&mut DataFrame, &SpilledTables) -> Result<(), FhirError>| -> Result<(), FhirError> {
             let mut frame = parts.read(spec, written.get(spec.name).map_or(&[][..], Vec::as_slice))?;
             resolve(&mut frame, spilled)?;
+            let rows = frame.height();
             spilled.put_sorted(spec, frame)?;
+            tracing::info!(table = spec.name, rows, "table made");
             Ok(())
         };
         fn nothing(_: &mut DataFrame, _: &SpilledTables) -> Result<(), FhirError> {
