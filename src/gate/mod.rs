@@ -261,7 +261,7 @@ pub fn run(input: &GateInput<'_>) -> Result<GateReport, GateError> {
     let mut ctx = Context::new(input.config, &exceptions);
     limits::column_names(&mut ctx, input.tables);
     schema::check(&mut ctx, input.tables, &parity::Unparsed::new())?;
-    identifiers::check(&mut ctx, input.tables);
+    identifiers::check(&mut ctx, input.tables)?;
     let files = parity::check_spooled(&mut ctx, input.tables, input.staging)?;
     drift::check(&mut ctx, input.tables, input.policy_sha256, input.previous);
     let now = input.config.reference_instant().map_err(GateError::Config)?.unwrap_or_else(Utc::now);
@@ -280,6 +280,6 @@ pub fn check_release_dir(dir: &Path, config: &GateConfig) -> Result<GateReport, 
     let written = parity::check_written(&mut ctx, dir)?;
     limits::column_names(&mut ctx, &written.tables);
     schema::check(&mut ctx, &written.tables, &written.unparsed)?;
-    identifiers::check(&mut ctx, &written.tables);
+    identifiers::check(&mut ctx, &written.tables)?;
     Ok(ctx.finish(written.files, None))
 }
