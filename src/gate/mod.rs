@@ -263,7 +263,7 @@ pub fn run(input: &GateInput<'_>) -> Result<GateReport, GateError> {
     schema::check(&mut ctx, input.tables, &parity::Unparsed::new())?;
     identifiers::check(&mut ctx, input.tables)?;
     let files = parity::check_spooled(&mut ctx, input.tables, input.staging)?;
-    drift::check(&mut ctx, input.tables, input.policy_sha256, input.previous);
+    drift::check(&mut ctx, input.tables, input.policy_sha256, input.previous)?;
     let now = input.config.reference_instant().map_err(GateError::Config)?.unwrap_or_else(Utc::now);
     freshness::check(&mut ctx, input.taken_at, input.taken_at_basis, input.latest_update, now);
     let previous_version = input.previous.map(|p| p.manifest.version.clone());
