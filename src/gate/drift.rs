@@ -13,9 +13,9 @@ use std::fs::File;
 
 use polars::prelude::*;
 
-use super::{Context, Severity};
+use super::{Context, GateError, Severity};
 use crate::release::previous::PreviousRelease;
-use crate::table::Tables;
+use crate::table::spill::TableSource;
 
 /// What the drift checks need of one table of the previous release.
 #[derive(Debug, Clone)]
@@ -68,15 +68,15 @@ pub fn load(previous: &PreviousRelease) -> Result<PreviousState, String> {
 
 const CHECKS: [&str; 4] = ["schema_drift", "row_count", "emptied", "null_share"];
 
-pub fn check(ctx: &mut Context<'_>, tables: &Tables, policy_sha256: &str, previous: Option<&PreviousRelease>) {
+pub fn check(ctx: &mut Context<'_>, tables: &dyn TableSource, policy_sha256: &str, previous: Option<&PreviousRelease>) -> Result<(), GateError> {
     let Some(previous) = previous else {
         for check in CHECKS {
             ctx.skip(check, "first release of the publication: nothing to compare with");
         }
-        return;
+        return Ok(());
     };
     match load(previous) {
-        Ok(state) => compare(ctx, tables, policy_sha256, env!("CARGO_PKG_VERSION"), &state),
+        Ok(state) => compare(ctx, tables, policy_sha256, env!("CARGO_PKG_VERSION"), &state)?,
         Err(message) => {
             if ctx.runs("schema_drift") {
                 let message = format!("the previous release {} cannot be read, so drift is unknown: {message}", previous.manifest.version);
@@ -84,10 +84,12 @@ pub fn check(ctx: &mut Context<'_>, tables: &Tables, policy_sha256: &str, previo
             }
         }
     }
+    Ok(())
 }
 
-/// Compare the tables about to be released with the previous release's.
-pub fn compare(ctx: &mut Context<'_>, tables: &Tables, policy_sha256: &str, generator_version: &str, previous: &PreviousState) {
+/// Compare the tables about to be released with the previous release's. Columns and types come
+/// from each table's shape; only the null counts need values, read a column at a time.
+pub fn compare(ctx: &mut Context<'_>, tables: &dyn TableSource, policy_sha256: &str, generator_version: &str, previous: &PreviousState) -> Result<(), GateError> {
     let version = &previous.version;
     let deliberate = match (previous.policy_sha256 != policy_sha256, previous.generator_version != generator_version) {
         (true, _) => Some("the policy changed"),
@@ -101,13 +103,13 @@ pub fn compare(ctx: &mut Context<'_>, tables: &Tables, policy_sha256: &str, gene
     let (rows, emptied, nulls) = (ctx.runs("row_count"), ctx.runs("emptied"), ctx.runs("null_share"));
     for before in &previous.tables {
         let name = before.name.as_str();
-        let Some(now) = tables.get(name) else {
+        let (Some(now), Some(now_rows)) = (tables.shape(name), tables.rows(name)) else {
             if schema {
                 ctx.finding("schema_drift", schema_severity, Some(name), None, 1, format!("{name}: published in {version}, not in this release{because}"), Vec::new());
             }
             continue;
         };
-        let now_rows = now.rows() as u64;
+        let now_rows = now_rows as u64;
         if schema {
             for (column, dtype) in &before.columns {
                 match now.frame.column(column) {
@@ -140,7 +142,8 @@ pub fn compare(ctx: &mut Context<'_>, tables: &Tables, policy_sha256: &str, gene
         if nulls && before.rows >= min_rows && now_rows >= min_rows {
             let limit = ctx.config.max_null_share_jump_points;
             for ((column, _), before_nulls) in before.columns.iter().zip(&before.nulls) {
-                let Ok(c) = now.frame.column(column) else { continue };
+                let Some(loaded) = tables.load_columns(name, &[column.as_str()])? else { continue };
+                let Ok(c) = loaded.frame.column(column) else { continue };
                 let (was, is) = (100.0 * *before_nulls as f64 / before.rows as f64, 100.0 * c.null_count() as f64 / now_rows as f64);
                 if (is - was).abs() > limit {
                     let message = format!("{name}.{column}: {is:.1} % empty, {was:.1} % in {version} ({:+.1} points, more than {limit})", is - was);
@@ -152,12 +155,13 @@ pub fn compare(ctx: &mut Context<'_>, tables: &Tables, policy_sha256: &str, gene
         }
     }
     if schema {
-        for name in tables.keys() {
-            if !previous.tables.iter().any(|t| t.name == *name) {
+        for name in tables.names() {
+            if !previous.tables.iter().any(|t| t.name == name) {
                 ctx.finding("schema_drift", Severity::Warning, Some(name), None, 1, format!("{name}: a new table since {version}"), Vec::new());
             }
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -165,7 +169,7 @@ mod tests {
     use super::*;
     use crate::gate::exceptions::Exceptions;
     use crate::gate::{Finding, GateConfig};
-    use crate::table::{catalog, Table};
+    use crate::table::{catalog, Table, Tables};
 
     fn lieux(n: usize, with_names: usize) -> Table {
         let ids: Vec<String> = (0..n).map(|i| format!("L{i:04}")).collect();
@@ -187,7 +191,7 @@ mod tests {
         let (config, exceptions) = (GateConfig::default(), Exceptions::none());
         let mut ctx = Context::new(&config, &exceptions);
         let tables: Tables = now.iter().map(|t| (t.name(), t.clone())).collect();
-        compare(&mut ctx, &tables, "policy", env!("CARGO_PKG_VERSION"), before);
+        compare(&mut ctx, &tables, "policy", env!("CARGO_PKG_VERSION"), before).unwrap();
         ctx.findings
     }
 

@@ -7,8 +7,9 @@
 //! given share of them fails the gate or only warns.
 
 use super::schema::text_column;
-use super::{Context, Tally};
-use crate::table::{Table, Tables};
+use super::{Context, GateError, Tally};
+use crate::table::spill::TableSource;
+use crate::table::Table;
 
 pub use crate::fhir::identifiers::luhn_valid;
 
@@ -197,17 +198,21 @@ const SIMPLE: &[(&str, &str, &str, Rule)] = &[
     ("postal_code", "lieux", "code_postal", postal_code),
 ];
 
-pub fn check(ctx: &mut Context<'_>, tables: &Tables) {
+/// Each check loads only the columns it reads (`load_columns`), a column or three at a time. The
+/// checks keep the order of `SIMPLE`: a skipped check keeps the first reason given, which names a
+/// table.
+pub fn check(ctx: &mut Context<'_>, tables: &dyn TableSource) -> Result<(), GateError> {
     for (check, table, column, rule) in SIMPLE {
-        let Some(t) = tables.get(table) else { continue };
+        let Some(shape) = tables.shape(table) else { continue };
         if !ctx.runs(check) {
             continue;
         }
-        if transformed(t, column) {
+        if transformed(&shape, column) {
             ctx.skip(check, format!("{table}.{column} is pseudonymised or generalised by this audience's policy"));
             continue;
         }
-        let Some(values) = text_column(t, column) else { continue };
+        let Some(t) = tables.load_columns(table, &[*column])? else { continue };
+        let Some(values) = text_column(&t, column) else { continue };
         let mut tally = Tally::default();
         for value in values.flatten() {
             match rule(value) {
@@ -218,14 +223,15 @@ pub fn check(ctx: &mut Context<'_>, tables: &Tables) {
         }
         ctx.tally(check, table, column, tally, "are invalid");
     }
-    if let Some(t) = tables.get("professionnels") {
-        practitioners(ctx, t);
+    if let Some(shape) = tables.shape("professionnels") {
+        practitioners(ctx, tables, &shape)?;
     }
     for table in ["entites_geographiques", "lieux"] {
-        if let Some(t) = tables.get(table) {
-            positions(ctx, t);
+        if let Some(shape) = tables.shape(table) {
+            positions(ctx, tables, &shape)?;
         }
     }
+    Ok(())
 }
 
 /// True when the audience's policy transformed the column (pseudonymised, generalised, banded): it no
@@ -236,15 +242,18 @@ fn transformed(table: &Table, column: &str) -> bool {
     matches!((original, table.spec.column(column)), (Some(o), Some(c)) if o.description != c.description)
 }
 
-fn practitioners(ctx: &mut Context<'_>, table: &Table) {
+/// `shape`: the professionnels table without its rows.
+fn practitioners(ctx: &mut Context<'_>, tables: &dyn TableSource, shape: &Table) -> Result<(), GateError> {
     if !ctx.runs("id_nat_ps") {
-        return;
+        return Ok(());
     }
-    if transformed(table, "id_nat_ps") {
+    if transformed(shape, "id_nat_ps") {
         ctx.skip("id_nat_ps", "professionnels.id_nat_ps is pseudonymised by this audience's policy");
-        return;
+        return Ok(());
     }
-    let Some(values) = text_column(table, "id_nat_ps") else { return };
+    let Some(loaded) = tables.load_columns(shape.name(), &["id_nat_ps", "type_identifiant"])? else { return Ok(()) };
+    let table = &loaded;
+    let Some(values) = text_column(table, "id_nat_ps") else { return Ok(()) };
     let kinds: Vec<Option<&str>> = match text_column(table, "type_identifiant") {
         Some(k) => k.collect(),
         None => vec![None; table.rows()],
@@ -259,14 +268,18 @@ fn practitioners(ctx: &mut Context<'_>, table: &Table) {
         }
     }
     ctx.tally("id_nat_ps", table.name(), "id_nat_ps", tally, "are invalid");
+    Ok(())
 }
 
-fn positions(ctx: &mut Context<'_>, table: &Table) {
+/// `shape`: the table without its rows; only the position and key columns are loaded.
+fn positions(ctx: &mut Context<'_>, tables: &dyn TableSource, shape: &Table) -> Result<(), GateError> {
     if !ctx.runs("coordinates") {
-        return;
+        return Ok(());
     }
+    let Some(loaded) = tables.load_columns(shape.name(), &["latitude", "longitude", shape.spec.primary_key])? else { return Ok(()) };
+    let table = &loaded;
     let number = |c: &str| table.frame.column(c).ok().and_then(|c| c.f64().ok().map(|v| v.iter().collect::<Vec<_>>()));
-    let (Some(latitudes), Some(longitudes)) = (number("latitude"), number("longitude")) else { return };
+    let (Some(latitudes), Some(longitudes)) = (number("latitude"), number("longitude")) else { return Ok(()) };
     let keys = table.text_values(table.spec.primary_key).unwrap_or_default();
     let mut tally = Tally::default();
     for (row, (lat, lon)) in latitudes.into_iter().zip(longitudes).enumerate() {
@@ -282,6 +295,7 @@ fn positions(ctx: &mut Context<'_>, table: &Table) {
         }
     }
     ctx.tally("coordinates", table.name(), "latitude", tally, "positions (latitude, longitude) are invalid; examples are the rows' keys");
+    Ok(())
 }
 
 #[cfg(test)]

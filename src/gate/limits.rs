@@ -6,16 +6,17 @@
 
 use super::report::FileFacts;
 use super::{Context, Severity};
-use crate::table::Tables;
+use crate::table::spill::TableSource;
 
 /// PostgreSQL's identifier length, which data.gouv.fr's tabular API inherits.
 pub const MAX_COLUMN_NAME_CHARS: usize = 63;
 
-pub fn column_names(ctx: &mut Context<'_>, tables: &Tables) {
+/// Only the names are needed: each table's shape (its columns without their rows).
+pub fn column_names(ctx: &mut Context<'_>, tables: &dyn TableSource) {
     if !ctx.runs("column_names") {
         return;
     }
-    for table in tables.values() {
+    for table in tables.names().into_iter().filter_map(|name| tables.shape(name)) {
         for column in table.column_names() {
             let length = column.chars().count();
             if length > MAX_COLUMN_NAME_CHARS {
@@ -42,7 +43,7 @@ mod tests {
     use super::*;
     use crate::gate::exceptions::Exceptions;
     use crate::gate::GateConfig;
-    use crate::table::{catalog, Table};
+    use crate::table::{catalog, Table, Tables};
     use polars::prelude::*;
 
     #[test]

@@ -33,7 +33,8 @@ use polars::prelude::PolarsError;
 use serde::Serialize;
 
 use crate::release::previous::PreviousRelease;
-use crate::table::Tables;
+use crate::table::spill::TableSource;
+use crate::table::TableError;
 use checks::{CheckDef, Family};
 pub use config::{CheckConfig, GateConfig, Level};
 use exceptions::Exceptions;
@@ -50,6 +51,10 @@ pub enum GateError {
     Polars { table: String, source: PolarsError },
     #[error("gate: {path}: {message}")]
     Read { path: String, message: String },
+    /// A table could not be read back from where the run set it aside (the disk, as a release's
+    /// own files would be).
+    #[error("gate: {0}")]
+    Table(#[from] TableError),
 }
 
 impl GateError {
@@ -153,6 +158,12 @@ impl<'a> Context<'a> {
         true
     }
 
+    /// Whether a check is on, without recording that it ran: for work done ahead of the check
+    /// (the keys foreign keys refer to), which must not make a check that never ran look run.
+    pub fn enabled(&self, check: &str) -> bool {
+        self.config.level(checks::get(check)) != Level::Off
+    }
+
     /// Record why a check could not run (no previous release, a column the policy dropped…).
     pub fn skip(&mut self, check: &str, reason: impl Into<String>) {
         let def = checks::get(check);
@@ -230,8 +241,9 @@ impl<'a> Context<'a> {
 
 /// What the gate judges when a release is built.
 pub struct GateInput<'a> {
-    /// The audience's tables, as they will be written.
-    pub tables: &'a Tables,
+    /// The audience's tables, as they will be written: in memory or set aside on disk, read a
+    /// table (or a few columns) at a time, so the gate holds at most about two tables at once.
+    pub tables: &'a dyn TableSource,
     pub taken_at: DateTime<Utc>,
     /// "snapshot" or "latest-resource-update" (then the update lag is zero by construction).
     pub taken_at_basis: &'a str,
@@ -250,10 +262,10 @@ pub fn run(input: &GateInput<'_>) -> Result<GateReport, GateError> {
     let exceptions = Exceptions::load(input.config)?;
     let mut ctx = Context::new(input.config, &exceptions);
     limits::column_names(&mut ctx, input.tables);
-    schema::check(&mut ctx, input.tables, &parity::Unparsed::new());
-    identifiers::check(&mut ctx, input.tables);
+    schema::check(&mut ctx, input.tables, &parity::Unparsed::new())?;
+    identifiers::check(&mut ctx, input.tables)?;
     let files = parity::check_spooled(&mut ctx, input.tables, input.staging)?;
-    drift::check(&mut ctx, input.tables, input.policy_sha256, input.previous);
+    drift::check(&mut ctx, input.tables, input.policy_sha256, input.previous)?;
     let now = input.config.reference_instant().map_err(GateError::Config)?.unwrap_or_else(Utc::now);
     freshness::check(&mut ctx, input.taken_at, input.taken_at_basis, input.latest_update, now);
     let previous_version = input.previous.map(|p| p.manifest.version.clone());
@@ -269,7 +281,90 @@ pub fn check_release_dir(dir: &Path, config: &GateConfig) -> Result<GateReport, 
     let mut ctx = Context::new(config, &exceptions);
     let written = parity::check_written(&mut ctx, dir)?;
     limits::column_names(&mut ctx, &written.tables);
-    schema::check(&mut ctx, &written.tables, &written.unparsed);
-    identifiers::check(&mut ctx, &written.tables);
+    schema::check(&mut ctx, &written.tables, &written.unparsed)?;
+    identifiers::check(&mut ctx, &written.tables)?;
     Ok(ctx.finish(written.files, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::spill::SpilledTables;
+    use crate::table::{catalog, Table, TableBuilder, Tables};
+    use chrono::TimeZone;
+
+    /// Places, one with a bad postal code and swapped coordinates; offers, one referring to a place
+    /// that is not published, one with a bad ROR id; schedules of those offers.
+    fn tables() -> Tables {
+        let mut lieux = TableBuilder::new(&catalog::LIEUX);
+        for (id, postal, lat, lon) in [("L1", "75015", 48.84, 2.29), ("L2", "7501", 2.29, 48.84), ("L3", "35000", 48.11, -1.68)] {
+            let mut r = lieux.row();
+            r.set("identifiant_ror", id).set("identifiant_lieu", format!("11/{}", &id[1..])).set("code_postal", postal).set("latitude", Some(lat)).set("longitude", Some(lon));
+            lieux.push(r);
+        }
+        let mut offres = TableBuilder::new(&catalog::OFFRES);
+        for (id, ror, lieu) in [("O1", "11/1000001", "L1"), ("O2", "11-2", "L-GONE"), ("O3", "53/7", "L3")] {
+            let mut r = offres.row();
+            r.set("identifiant_ror", id).set("identifiant_offre", ror).set("lieu_id", lieu).set("type_offre_code", "999");
+            offres.push(r);
+        }
+        let mut horaires = TableBuilder::new(&catalog::HORAIRES);
+        for (id, offre) in [("1", "O1"), ("2", "O9")] {
+            let mut r = horaires.row();
+            r.set("horaire_id", id).set("offre_id", offre).set("heure_debut", "9h");
+            horaires.push(r);
+        }
+        [lieux, offres, horaires].into_iter().map(|b| b.finish().unwrap()).map(|t: Table| (t.name(), t)).collect()
+    }
+
+    fn run_on(tables: &dyn TableSource, releases: &Path) -> Result<GateReport, GateError> {
+        let config = GateConfig { now: Some("2026-11-25T03:00:00Z".into()), ..GateConfig::default() };
+        let staging = crate::release::Staging::create(releases, "public", "20261125T020000Z").unwrap();
+        run(&GateInput {
+            tables,
+            taken_at: Utc.with_ymd_and_hms(2026, 11, 25, 2, 0, 0).unwrap(),
+            taken_at_basis: "snapshot",
+            latest_update: None,
+            policy_sha256: "policy",
+            previous: None,
+            config: &config,
+            staging: &staging,
+        })
+    }
+
+    /// The gate reads tables set aside on disk a table or a few columns at a time, and judges them
+    /// exactly as the same tables in memory: same findings, same report bytes, same files.
+    #[test]
+    fn tables_set_aside_on_disk_are_judged_as_the_same_tables_in_memory() {
+        let work = tempfile::tempdir().unwrap();
+        let memory = tables();
+        let mut spilled = SpilledTables::create_named(work.path(), "-test").unwrap();
+        for table in memory.values() {
+            spilled.put(table.clone()).unwrap();
+        }
+        let from_memory = run_on(&memory, &work.path().join("memory")).unwrap();
+        let from_disk = run_on(&spilled, &work.path().join("disk")).unwrap();
+        assert_eq!(from_disk.findings, from_memory.findings);
+        let bytes = |report: &GateReport| report.documents().into_iter().map(|d| (d.path, d.bytes)).collect::<Vec<_>>();
+        assert_eq!(bytes(&from_disk), bytes(&from_memory));
+        let found = |check: &str, location: &str| from_disk.findings.iter().find(|f| f.check == check && f.location() == location).unwrap_or_else(|| panic!("{check} {location}: {:#?}", from_disk.findings));
+        assert_eq!(found("foreign_keys", "offres.lieu_id").examples, ["L-GONE"]);
+        assert_eq!(found("foreign_keys", "horaires.offre_id").examples, ["O9"]);
+        assert_eq!(found("postal_code", "lieux.code_postal").examples, ["7501: not 5 digits"]);
+        assert_eq!(found("ror_id", "offres.identifiant_offre").examples, ["11-2: not RR/digits"]);
+        assert_eq!(found("coordinates", "lieux.latitude").examples, ["L2: 2.29, 48.84 (latitude and longitude swapped)"]);
+        assert_eq!(found("types", "horaires.heure_debut").examples, ["9h"]);
+        assert_eq!(found("codes", "offres.type_offre_code").examples, ["999"]);
+        assert_eq!(from_disk.files.iter().map(|f| (f.table.as_str(), f.rows)).collect::<Vec<_>>(), [("horaires", 2), ("lieux", 3), ("offres", 3)]);
+
+        // A table that cannot be read back stops the gate with an error naming it, an output error
+        // (the disk), not the operator's configuration.
+        let folder = std::fs::read_dir(work.path()).unwrap().flatten().find(|e| e.file_name().to_string_lossy().ends_with("-test")).unwrap().path();
+        for file in std::fs::read_dir(&folder).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with("lieux.")) {
+            std::fs::remove_file(file.path()).unwrap();
+        }
+        let error = run_on(&spilled, &work.path().join("broken")).unwrap_err();
+        assert!(matches!(error, GateError::Table(_)) && !error.is_configuration(), "{error:?}");
+        assert!(error.to_string().contains("lieux."), "{error}");
+    }
 }

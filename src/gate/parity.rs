@@ -21,7 +21,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Cursor;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::{NaiveDate, NaiveDateTime};
 use polars::prelude::*;
@@ -32,6 +32,7 @@ use super::report::{FileFacts, TableFiles};
 use super::{limits, Context, GateError, Severity, Tally};
 use crate::table::digest::row_hashes;
 use crate::release::Staging;
+use crate::table::spill::TableSource;
 use crate::table::{catalog, ColumnType, Table, TableSpec, Tables};
 
 mod sliced;
@@ -44,29 +45,46 @@ fn polars_error(table: &str) -> impl Fn(PolarsError) -> GateError + '_ {
 /// Write every table's files into the release's staging folder, read each back and compare it
 /// with the built table, and return their facts.
 ///
-/// Memory: the common path holds a Parquet row group and a CSV block of the table being read
-/// back, and the encoders' buffers of the next table. When a file differs, it is read whole
-/// (`check_files`): one file at a time, its bytes dropped once parsed, and each reading dropped
-/// once compared, so a table is held at most about twice beside the built one (the CSV as text
-/// while its columns are typed). Comparing each file with the built table proves them equal to
-/// each other too; a folder already written, with no built table, compares CSV with Parquet
-/// (`check_files`).
-pub fn check_spooled(ctx: &mut Context<'_>, tables: &Tables, staging: &Staging) -> Result<Vec<TableFiles>, GateError> {
-    let write = |table: &Table| staging.write_table_files(table).map_err(|e| GateError::Read { path: table.name().to_owned(), message: format!("cannot be written: {e}") });
-    let tables: Vec<&Table> = tables.values().collect();
+/// Memory: the built tables are loaded from `tables` one at a time, each just before its files
+/// are written and dropped once they are checked, so at most two are in memory (this one, being
+/// read back, and the next, being encoded). The common path holds a Parquet row group and a CSV
+/// block of the table being read back, and the encoders' buffers of the next table. When a file
+/// differs, it is read whole (`check_files`): one file at a time, its bytes dropped once parsed,
+/// and each reading dropped once compared, so a table is held at most about twice beside the
+/// built one (the CSV as text while its columns are typed). Comparing each file with the built
+/// table proves them equal to each other too; a folder already written, with no built table,
+/// compares CSV with Parquet (`check_files`).
+pub fn check_spooled(ctx: &mut Context<'_>, tables: &dyn TableSource, staging: &Staging) -> Result<Vec<TableFiles>, GateError> {
+    let names = tables.names();
     let mut facts = Vec::new();
     let mut buffer = Vec::new();
-    let mut written = tables.first().map(|table| write(table));
-    for (index, table) in tables.iter().enumerate() {
-        let (csv, parquet) = written.take().expect("each table is written before it is checked")?;
-        // The next table is encoded while this one is read back, so that neither leaves a core
-        // idle. Checks and findings still go table by table, and an error is the one the tables
-        // in order would have met first: this table's check, then the next one's writing.
-        let (checked, next) = rayon::join(|| check_spooled_table(ctx, table, &csv, &parquet, &mut buffer), || tables.get(index + 1).map(|next| write(next)));
-        facts.push(checked?);
+    let mut written = names.first().map(|name| load_and_write(tables, staging, name));
+    for index in 0..names.len() {
+        let current = written.take().expect("each table is written before it is checked")?;
+        // The next table is loaded and encoded while this one is read back, so that neither
+        // leaves a core idle. Checks and findings still go table by table, and an error is the
+        // one the tables in order would have met first: this table's check, then the next one's
+        // loading or writing.
+        let (checked, next) = rayon::join(
+            || current.as_ref().map(|(table, (csv, parquet))| check_spooled_table(ctx, table, csv, parquet, &mut buffer)),
+            || names.get(index + 1).map(|next| load_and_write(tables, staging, next)),
+        );
+        // Checked: this table goes before the one after the next is loaded.
+        drop(current);
+        if let Some(checked) = checked {
+            facts.push(checked?);
+        }
         written = next;
     }
     Ok(facts)
+}
+
+/// A table loaded from the source and its files written into the staging folder (None when the
+/// source has no such table).
+fn load_and_write(tables: &dyn TableSource, staging: &Staging, name: &str) -> Result<Option<(Table, (PathBuf, PathBuf))>, GateError> {
+    let Some(table) = tables.load(name)? else { return Ok(None) };
+    let files = staging.write_table_files(&table).map_err(|e| GateError::Read { path: table.name().to_owned(), message: format!("cannot be written: {e}") })?;
+    Ok(Some((table, files)))
 }
 
 fn check_spooled_table(ctx: &mut Context<'_>, table: &Table, csv_path: &Path, parquet_path: &Path, buffer: &mut Vec<u8>) -> Result<TableFiles, GateError> {

@@ -10,7 +10,8 @@ use polars::prelude::*;
 
 use super::nomenclature::Nomenclatures;
 use super::parity::Unparsed;
-use super::{Context, Severity, Tally};
+use super::{Context, GateError, Severity, Tally};
+use crate::table::spill::TableSource;
 use crate::table::{ColumnType, Table, Tables};
 
 /// The polars type a column of this catalogue type has in a built table and in its Parquet file.
@@ -34,16 +35,28 @@ pub fn text_column<'t>(table: &'t Table, column: &str) -> Option<impl Iterator<I
 
 /// Run the schema checks. `unparsed` names the cells of CSV files read back that were not of their
 /// column's type: already reported, they are not also counted as missing.
-pub fn check(ctx: &mut Context<'_>, tables: &Tables, unparsed: &Unparsed) {
+///
+/// A table at a time, each loaded when its turn comes and dropped after its checks: with tables
+/// set aside on disk, one table is in memory, beside the key columns that foreign keys refer to
+/// (loaded first and kept to the end, since their key sets borrow from them). Findings come in
+/// another order than when every table was at hand (codes table by table); the report sorts them.
+pub fn check(ctx: &mut Context<'_>, tables: &dyn TableSource, unparsed: &Unparsed) -> Result<(), GateError> {
+    let names = tables.names();
+    let referenced = if ctx.enabled("foreign_keys") { referenced_keys(tables, &names)? } else { Tables::new() };
+    let nomenclatures = value_sets(ctx);
     let mut targets = Targets::new();
-    for table in tables.values() {
-        columns(ctx, table);
-        times(ctx, table);
-        required(ctx, table, unparsed.get(table.name()));
-        primary_key(ctx, table);
-        foreign_keys(ctx, table, tables, &mut targets);
+    for name in names {
+        let Some(table) = tables.load(name)? else { continue };
+        columns(ctx, &table);
+        times(ctx, &table);
+        required(ctx, &table, unparsed.get(table.name()));
+        primary_key(ctx, &table);
+        foreign_keys(ctx, &table, &referenced, &mut targets);
+        if let Some(nomenclatures) = &nomenclatures {
+            codes(ctx, &table, nomenclatures);
+        }
     }
-    codes(ctx, tables);
+    Ok(())
 }
 
 /// Every column is in the catalogue, with the catalogue's type.
@@ -162,14 +175,37 @@ fn primary_key(ctx: &mut Context<'_>, table: &Table) {
 /// hashing keys was most of the schema checks' time.
 type Targets<'t> = BTreeMap<(&'static str, &'static str), PlHashSet<&'t str>>;
 
+/// The columns the tables' foreign keys refer to, of the tables the source has (the only targets
+/// the Table Schemas declare), each target table with only those columns: what the key sets are
+/// made from, whichever table's turn it is.
+fn referenced_keys(tables: &dyn TableSource, names: &[&'static str]) -> Result<Tables, GateError> {
+    let mut wanted: BTreeMap<&'static str, Vec<&'static str>> = BTreeMap::new();
+    for shape in names.iter().filter_map(|name| tables.shape(name)) {
+        // A key the policy dropped from the referring table is not checked: its target is not needed.
+        for fk in shape.spec.foreign_keys.iter().filter(|fk| names.contains(&fk.table) && shape.frame.get_column_index(fk.column).is_some()) {
+            let columns = wanted.entry(fk.table).or_default();
+            if !columns.contains(&fk.reference) {
+                columns.push(fk.reference);
+            }
+        }
+    }
+    let mut referenced = Tables::new();
+    for (name, columns) in wanted {
+        if let Some(keys) = tables.load_columns(name, &columns)? {
+            referenced.insert(name, keys);
+        }
+    }
+    Ok(referenced)
+}
+
 /// Foreign keys resolve to a row of their target table, when the target is published (the Table
-/// Schemas declare only those).
-fn foreign_keys<'t>(ctx: &mut Context<'_>, table: &'t Table, tables: &'t Tables, targets: &mut Targets<'t>) {
+/// Schemas declare only those). `referenced` holds the targets' key columns (`referenced_keys`).
+fn foreign_keys<'t>(ctx: &mut Context<'_>, table: &Table, referenced: &'t Tables, targets: &mut Targets<'t>) {
     if !ctx.runs("foreign_keys") {
         return;
     }
     for fk in table.spec.foreign_keys {
-        let Some(target) = tables.get(fk.table) else { continue };
+        let Some(target) = referenced.get(fk.table) else { continue };
         let Some(values) = text_column(table, fk.column) else { continue };
         if !targets.contains_key(&(fk.table, fk.reference)) {
             let Some(keys) = text_column(target, fk.reference) else { continue };
@@ -190,32 +226,34 @@ fn foreign_keys<'t>(ctx: &mut Context<'_>, table: &'t Table, tables: &'t Tables,
     }
 }
 
-/// Coded columns hold codes of their value set, apart from documented exceptions.
-fn codes(ctx: &mut Context<'_>, tables: &Tables) {
+/// The embedded value sets, when the codes check runs; a finding when they cannot be read.
+fn value_sets(ctx: &mut Context<'_>) -> Option<Nomenclatures> {
     if !ctx.runs("codes") {
-        return;
+        return None;
     }
-    let nomenclatures = match Nomenclatures::load() {
-        Ok(n) => n,
+    match Nomenclatures::load() {
+        Ok(n) => Some(n),
         Err(e) => {
             ctx.finding("codes", Severity::Failure, None, None, 1, format!("the embedded value sets cannot be read: {e}"), Vec::new());
-            return;
+            None
         }
-    };
-    for table in tables.values() {
-        for column in table.column_names() {
-            let Some((value_set, codes)) = nomenclatures.for_column(table.name(), &column) else { continue };
-            let Some(values) = text_column(table, &column) else { continue };
-            let mut tally = Tally::default();
-            for value in values.flatten() {
-                if codes.contains(value) || ctx.excepted("codes", table.name(), &column, value) {
-                    tally.valid();
-                } else {
-                    tally.invalid(value);
-                }
+    }
+}
+
+/// Coded columns hold codes of their value set, apart from documented exceptions.
+fn codes(ctx: &mut Context<'_>, table: &Table, nomenclatures: &Nomenclatures) {
+    for column in table.column_names() {
+        let Some((value_set, codes)) = nomenclatures.for_column(table.name(), &column) else { continue };
+        let Some(values) = text_column(table, &column) else { continue };
+        let mut tally = Tally::default();
+        for value in values.flatten() {
+            if codes.contains(value) || ctx.excepted("codes", table.name(), &column, value) {
+                tally.valid();
+            } else {
+                tally.invalid(value);
             }
-            ctx.tally("codes", table.name(), &column, tally, &format!("are not codes of {value_set}"));
         }
+        ctx.tally("codes", table.name(), &column, tally, &format!("are not codes of {value_set}"));
     }
 }
 
@@ -236,7 +274,7 @@ mod tests {
         let config = GateConfig::default();
         let exceptions = Exceptions::parse(crate::gate::exceptions::SHIPPED, "shipped").unwrap();
         let mut ctx = Context::new(&config, &exceptions);
-        check(&mut ctx, tables, &Unparsed::new());
+        check(&mut ctx, tables, &Unparsed::new()).unwrap();
         ctx.findings
     }
 
