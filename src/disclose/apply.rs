@@ -145,9 +145,13 @@ pub fn apply_into<S: TableSink + TableSource>(policy: &Policy, source: &dyn Tabl
     let mut kept_keys: HashMap<String, HashSet<String>> = HashMap::new();
     for name in order {
         let table_policy = &policy.tables[name.as_str()];
-        let table = source.load(&name)?.ok_or_else(|| apply_error(&name, "the flattened snapshot has no such table".into()))?;
         let needs_keys = referenced.contains(name.as_str());
-        let (disclosed, account, keys) = disclose_table(policy, &table, table_policy, &kept_keys, pseudonymiser.as_ref(), needs_keys).map_err(|e| match e {
+        // Only the columns the audience gets, its filters read, and the key when another
+        // table's filter needs it: a withheld column is never read.
+        let spec = catalog::table(&name).ok_or_else(|| apply_error(&name, "the flattened snapshot has no such table".into()))?;
+        let needed: Vec<&str> = spec.columns.iter().map(|c| c.name).filter(|c| table_policy.rule(c).publishes() || table_policy.rows.iter().any(|f| f.column == *c) || (needs_keys && *c == spec.primary_key)).collect();
+        let table = source.load_columns(&name, &needed)?.ok_or_else(|| apply_error(&name, "the flattened snapshot has no such table".into()))?;
+        let (disclosed, account, keys) = disclose_table(policy, table, table_policy, &kept_keys, pseudonymiser.as_ref(), needs_keys).map_err(|e| match e {
             TableFailure::Message(m) => apply_error(&name, m),
             TableFailure::Risk(outcome) => DiscloseError::Risk {
                 origin: policy.origin.clone(),
@@ -159,7 +163,6 @@ pub fn apply_into<S: TableSink + TableSource>(policy: &Policy, source: &dyn Tabl
         if let Some(keys) = keys {
             kept_keys.insert(name.clone(), keys);
         }
-        drop(table);
         out.put(disclosed)?;
         report.push(account);
     }
@@ -230,21 +233,31 @@ impl From<String> for TableFailure {
 /// The disclosed table, its account, and the original primary keys it kept (when asked for).
 type Disclosure = (Table, TableDisclosure, Option<HashSet<String>>);
 
-fn disclose_table(policy: &Policy, table: &Table, table_policy: &TablePolicy, kept_keys: &HashMap<String, HashSet<String>>, pseudonymiser: Option<&Pseudonymiser<'_>>, needs_keys: bool) -> Result<Disclosure, TableFailure> {
+/// Disclose one table. It is taken whole and given up as soon as its rows are filtered, and each
+/// filtered column as soon as it is transformed: at national scale a table is up to a gigabyte,
+/// and the source, the filtered rows and the transformed columns must not all be held at once.
+fn disclose_table(policy: &Policy, table: Table, table_policy: &TablePolicy, kept_keys: &HashMap<String, HashSet<String>>, pseudonymiser: Option<&Pseudonymiser<'_>>, needs_keys: bool) -> Result<Disclosure, TableFailure> {
     let spec = table.spec;
     let rows_in = table.rows();
     let mut keep = vec![true; rows_in];
     let mut filters = Vec::new();
     for filter in &table_policy.rows {
         let before = keep.iter().filter(|k| **k).count();
-        let accepted = evaluate(table, filter, kept_keys)?;
+        let accepted = evaluate(&table, filter, kept_keys)?;
         for (k, a) in keep.iter_mut().zip(accepted) {
             *k &= a;
         }
         let after = keep.iter().filter(|k| **k).count();
         filters.push(FilterOutcome { column: filter.column.clone(), rule: describe(filter), reason: filter.reason.clone(), rows_removed: before - after });
     }
-    let filtered = table.frame.filter(&mask(&keep)).map_err(|e| e.to_string())?;
+    let mut original_keys = if needs_keys {
+        table.text_values(spec.primary_key).map_err(|e| e.to_string())?.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(v, _)| v).collect::<Vec<_>>()
+    } else {
+        Vec::new()
+    };
+    // Every row kept: the columns as they are (filtering would copy them all).
+    let filtered = if keep.iter().all(|k| *k) { table.frame } else { table.frame.filter(&mask(&keep)).map_err(|e| e.to_string())? };
+    let mut filtered: HashMap<String, Column> = filtered.into_columns().into_iter().map(|c| (c.name().to_string(), c)).collect();
 
     let mut columns = Vec::new();
     let mut rules = Vec::new();
@@ -252,19 +265,15 @@ fn disclose_table(policy: &Policy, table: &Table, table_policy: &TablePolicy, ke
     for c in spec.columns {
         let rule = table_policy.rule(c.name);
         if rule.publishes() {
-            let source = filtered.column(c.name).map_err(|e| e.to_string())?;
-            columns.push(transform(rule, source, pseudonymiser).map_err(|m| format!("column {}: {m}", c.name))?);
+            let source = filtered.remove(c.name).ok_or_else(|| format!("column {} not found", c.name))?;
+            columns.push(transform(rule, &source, pseudonymiser).map_err(|m| format!("column {}: {m}", c.name))?);
             rules.push((c.name, rule));
         } else {
             dropped.push(c.name.to_owned());
         }
     }
+    drop(filtered);
     let mut frame = DataFrame::new_infer_height(columns).map_err(|e| e.to_string())?;
-    let mut original_keys = if needs_keys {
-        table.text_values(spec.primary_key).map_err(|e| e.to_string())?.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(v, _)| v).collect::<Vec<_>>()
-    } else {
-        Vec::new()
-    };
 
     let mut risk = None;
     if !table_policy.quasi_identifiers.is_empty() {
