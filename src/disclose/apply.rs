@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use polars::prelude::*;
+use rayon::prelude::*;
 use serde::Serialize;
 
 use super::aggregate::{aggregate_table, AggregateOutcome};
@@ -164,6 +165,7 @@ pub fn apply_into<S: TableSink + TableSource>(policy: &Policy, source: &dyn Tabl
             kept_keys.insert(name.clone(), keys);
         }
         out.put(disclosed)?;
+        tracing::info!(audience = %policy.audience, table = %name, rows_in = account.rows_in, rows_out = account.rows_out, "table disclosed");
         report.push(account);
     }
     for (name, aggregate) in &policy.aggregates {
@@ -255,9 +257,17 @@ fn disclose_table(policy: &Policy, table: Table, table_policy: &TablePolicy, kep
     } else {
         Vec::new()
     };
-    // Every row kept: the columns as they are (filtering would copy them all).
-    let filtered = if keep.iter().all(|k| *k) { table.frame } else { table.frame.filter(&mask(&keep)).map_err(|e| e.to_string())? };
-    let mut filtered: HashMap<String, Column> = filtered.into_columns().into_iter().map(|c| (c.name().to_string(), c)).collect();
+    // Every row kept: the columns as they are (filtering would copy them all). Otherwise a column
+    // at a time, two on two cores, each source column given up once filtered: the filtered table
+    // is never made beside the whole source.
+    let columns = table.frame.into_columns();
+    let filtered: Vec<Column> = if keep.iter().all(|k| *k) {
+        columns
+    } else {
+        let mask = mask(&keep);
+        columns.into_par_iter().map(|c| c.filter(&mask)).collect::<PolarsResult<_>>().map_err(|e| e.to_string())?
+    };
+    let mut filtered: HashMap<String, Column> = filtered.into_iter().map(|c| (c.name().to_string(), c)).collect();
 
     let mut columns = Vec::new();
     let mut rules = Vec::new();
