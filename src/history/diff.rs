@@ -84,6 +84,18 @@ fn whole_outcome(table: &Table, hashes: Vec<[u8; 32]>, previous: Option<DataFram
     let current = &table.frame;
     let keys = current.column(pk).and_then(Column::str).map_err(&err)?;
 
+    // A first night whose rows are in key order (every table is sorted by its key, unless a
+    // pseudonymised key moved them): every row is added, the changelog is the key column beside
+    // two constant columns, and the store is the table itself beside its versions and row hashes,
+    // made a row group at a time when written (`Store::Opened`). Nothing a row is needed.
+    if previous.is_none() && strictly_increasing(keys) {
+        let rows = current.height();
+        let change_frame = every_row_added(keys, pk).map_err(&err)?;
+        let digest = crate::table::digest::digest_of(hashes.clone());
+        let store = Store::Opened { rows: current.clone(), hashes, version: version.to_owned() };
+        return Ok(TableOutcome { store, digest, changes: change_frame, added: rows as u64, removed: 0, modified: 0 });
+    }
+
     // The previous version's rows: the store's open rows.
     let mut open = PlHashMap::new();
     let (mut stored_hashes, mut closed): (Vec<Option<&str>>, Vec<bool>) = (Vec::new(), Vec::new());
@@ -136,14 +148,6 @@ fn whole_outcome(table: &Table, hashes: Vec<[u8; 32]>, previous: Option<DataFram
 
     let change_frame = change_frame(&changes, keys, pk).map_err(&err)?;
     drop((changes, stored_hashes));
-    // A first night whose rows are in key order (every table is sorted by its key, unless a
-    // pseudonymised key moved them): the store is the table itself beside its versions and row
-    // hashes, made a row group at a time when written (`Store::Opened`).
-    if previous.is_none() && appended.len() == current.height() && strictly_increasing(keys) {
-        let digest = crate::table::digest::digest_of(hashes.clone());
-        let store = Store::Opened { rows: current.clone(), hashes, version: version.to_owned() };
-        return Ok(TableOutcome { store, digest, changes: change_frame, added, removed, modified });
-    }
 
     // Every row appended: the table itself, shared rather than gathered.
     let mut new_rows = if appended.len() == current.height() {
@@ -197,18 +201,24 @@ fn strictly_increasing(keys: &StringChunked) -> bool {
 /// already in order, the changelog is the table's key column beside two constant columns: shared,
 /// not copied row by row.
 fn change_frame(changes: &[Change], keys: &StringChunked, pk: &str) -> PolarsResult<DataFrame> {
-    let rows = changes.len();
-    let every_row_added = rows == keys.len() && keys.null_count() == 0 && changes.iter().all(|c| c.0 == ADDED) && changes.iter().zip(keys.iter()).all(|(c, k)| Some(c.1) == k);
-    let key_column = if every_row_added { keys.clone().with_name(PlSmallStr::from(pk)).into_column() } else { Column::new(PlSmallStr::from(pk), changes.iter().map(|c| c.1).collect::<Vec<_>>()) };
-    let change_column = if every_row_added {
-        StringChunked::full(PlSmallStr::from_static(CHANGE), ADDED, rows).into_column()
-    } else {
-        Column::new(PlSmallStr::from_static(CHANGE), changes.iter().map(|c| c.0).collect::<Vec<_>>())
-    };
+    let every_row_added = changes.len() == keys.len() && keys.null_count() == 0 && changes.iter().all(|c| c.0 == ADDED) && changes.iter().zip(keys.iter()).all(|(c, k)| Some(c.1) == k);
+    if every_row_added {
+        return self::every_row_added(keys, pk);
+    }
     DataFrame::new_infer_height(vec![
-        change_column,
-        key_column,
+        Column::new(PlSmallStr::from_static(CHANGE), changes.iter().map(|c| c.0).collect::<Vec<_>>()),
+        Column::new(PlSmallStr::from(pk), changes.iter().map(|c| c.1).collect::<Vec<_>>()),
         Column::new(PlSmallStr::from_static(CHANGED_COLUMNS), changes.iter().map(|c| c.2.as_deref()).collect::<Vec<_>>()),
+    ])
+}
+
+/// The changelog of a table whose every row (`keys`, without nulls, in order) was added.
+fn every_row_added(keys: &StringChunked, pk: &str) -> PolarsResult<DataFrame> {
+    let rows = keys.len();
+    DataFrame::new_infer_height(vec![
+        StringChunked::full(PlSmallStr::from_static(CHANGE), ADDED, rows).into_column(),
+        keys.clone().with_name(PlSmallStr::from(pk)).into_column(),
+        Column::new(PlSmallStr::from_static(CHANGED_COLUMNS), vec![None::<&str>; rows]),
     ])
 }
 
