@@ -53,17 +53,20 @@ pub(super) fn advance_table(table: &Table, previous: Option<Box<dyn StoredRows>>
     if strictly_increasing(keys) {
         if let Some(walk) = walk::walk(stored.as_ref(), current, keys, &hashes, previous_columns, version, pk).map_err(&err)? {
             let walk::Walk { closed, appended, sides, changes, added, removed, modified } = walk;
-            let changes: Vec<Change> = changes
-                .iter()
-                .map(|(change, key, columns)| {
-                    let key = match key {
-                        walk::ChangedKey::Current(i) => keys.get(*i).expect("the walk takes keys without nulls"),
-                        walk::ChangedKey::Removed(key) => key.as_str(),
-                    };
-                    (*change, key, columns.clone())
-                })
-                .collect();
-            let change_frame = change_frame(&changes, keys, pk).map_err(&err)?;
+            // Made from the walk's changes a column at a time, borrowing their keys and changed
+            // columns: on a night that modifies most rows, a copy of them per row is gigabytes.
+            fn key_of<'k>(keys: &'k StringChunked, key: &'k walk::ChangedKey) -> &'k str {
+                match key {
+                    walk::ChangedKey::Current(i) => keys.get(*i).expect("the walk takes keys without nulls"),
+                    walk::ChangedKey::Removed(key) => key.as_str(),
+                }
+            }
+            let change_frame = DataFrame::new_infer_height(vec![
+                Column::new(PlSmallStr::from_static(CHANGE), changes.iter().map(|c| c.0).collect::<Vec<_>>()),
+                Column::new(PlSmallStr::from(pk), changes.iter().map(|c| key_of(keys, &c.1)).collect::<Vec<_>>()),
+                Column::new(PlSmallStr::from_static(CHANGED_COLUMNS), changes.iter().map(|c| c.2.as_deref()).collect::<Vec<_>>()),
+            ])
+            .map_err(&err)?;
             drop(changes);
             let digest = crate::table::digest::digest_of(hashes.clone());
             let store = Store::Merged { old: stored, closed, version: version.to_owned(), primary_key: pk, table: current.clone(), appended, hashes, sides };
