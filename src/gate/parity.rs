@@ -54,7 +54,10 @@ fn polars_error(table: &str) -> impl Fn(PolarsError) -> GateError + '_ {
 /// built one (the CSV as text while its columns are typed). Comparing each file with the built
 /// table proves them equal to each other too; a folder already written, with no built table,
 /// compares CSV with Parquet (`check_files`).
-pub fn check_spooled(ctx: &mut Context<'_>, tables: &dyn TableSource, staging: &Staging) -> Result<Vec<TableFiles>, GateError> {
+///
+/// `also` runs other checks on each table while it is in memory (the schema checks), so that it is
+/// read from disk once.
+pub fn check_spooled(ctx: &mut Context<'_>, tables: &dyn TableSource, staging: &Staging, also: &mut (dyn FnMut(&mut Context<'_>, &Table) + Send)) -> Result<Vec<TableFiles>, GateError> {
     let names = tables.names();
     let mut facts = Vec::new();
     let mut buffer = Vec::new();
@@ -66,7 +69,12 @@ pub fn check_spooled(ctx: &mut Context<'_>, tables: &dyn TableSource, staging: &
         // one the tables in order would have met first: this table's check, then the next one's
         // loading or writing.
         let (checked, next) = rayon::join(
-            || current.as_ref().map(|(table, (csv, parquet))| check_spooled_table(ctx, table, csv, parquet, &mut buffer)),
+            || {
+                current.as_ref().map(|(table, (csv, parquet))| {
+                    also(ctx, table);
+                    check_spooled_table(ctx, table, csv, parquet, &mut buffer)
+                })
+            },
             || names.get(index + 1).map(|next| load_and_write(tables, staging, next)),
         );
         // Checked: this table goes before the one after the next is loaded.

@@ -41,22 +41,48 @@ pub fn text_column<'t>(table: &'t Table, column: &str) -> Option<impl Iterator<I
 /// (loaded first and kept to the end, since their key sets borrow from them). Findings come in
 /// another order than when every table was at hand (codes table by table); the report sorts them.
 pub fn check(ctx: &mut Context<'_>, tables: &dyn TableSource, unparsed: &Unparsed) -> Result<(), GateError> {
-    let names = tables.names();
-    let referenced = if ctx.enabled("foreign_keys") { referenced_keys(tables, &names)? } else { Tables::new() };
-    let nomenclatures = value_sets(ctx);
-    let mut targets = Targets::new();
-    for name in names {
+    let referenced = referenced(ctx, tables)?;
+    let mut checks = Checks::new(ctx, &referenced);
+    for name in tables.names() {
         let Some(table) = tables.load(name)? else { continue };
-        columns(ctx, &table);
-        times(ctx, &table);
-        required(ctx, &table, unparsed.get(table.name()));
-        primary_key(ctx, &table);
-        foreign_keys(ctx, &table, &referenced, &mut targets);
-        if let Some(nomenclatures) = &nomenclatures {
-            codes(ctx, &table, nomenclatures);
-        }
+        checks.table(ctx, &table, unparsed);
     }
     Ok(())
+}
+
+/// The key columns the foreign keys of `tables` refer to (`referenced_keys`), when that check runs.
+pub fn referenced(ctx: &Context<'_>, tables: &dyn TableSource) -> Result<Tables, GateError> {
+    if ctx.enabled("foreign_keys") {
+        referenced_keys(tables, &tables.names())
+    } else {
+        Ok(Tables::new())
+    }
+}
+
+/// The schema checks of one table after another, for a caller that loads each table for other
+/// checks too (the gate's parity check): each table is then read from disk once, not twice.
+pub struct Checks<'r> {
+    referenced: &'r Tables,
+    nomenclatures: Option<Nomenclatures>,
+    targets: Targets<'r>,
+}
+
+impl<'r> Checks<'r> {
+    /// `referenced`: what `referenced` gave for the same tables.
+    pub fn new(ctx: &mut Context<'_>, referenced: &'r Tables) -> Self {
+        Checks { referenced, nomenclatures: value_sets(ctx), targets: Targets::new() }
+    }
+
+    pub fn table(&mut self, ctx: &mut Context<'_>, table: &Table, unparsed: &Unparsed) {
+        columns(ctx, table);
+        times(ctx, table);
+        required(ctx, table, unparsed.get(table.name()));
+        primary_key(ctx, table);
+        foreign_keys(ctx, table, self.referenced, &mut self.targets);
+        if let Some(nomenclatures) = &self.nomenclatures {
+            codes(ctx, table, nomenclatures);
+        }
+    }
 }
 
 /// Every column is in the catalogue, with the catalogue's type.
