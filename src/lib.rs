@@ -131,8 +131,9 @@ impl PipelineError {
     pub fn class(&self) -> FailureClass {
         match self {
             PipelineError::Disclose(e) if e.is_check_failure() => FailureClass::Checks,
-            // The snapshot's tables could not be read back from the run's own folder: the disk.
-            PipelineError::Disclose(DiscloseError::Table(table::TableError::Read { .. })) => FailureClass::Output,
+            // The run's own folders (the snapshot's tables read back, the audience's disclosed
+            // tables written and read back) failed: the disk.
+            PipelineError::Disclose(DiscloseError::Table(table::TableError::Read { .. } | table::TableError::Io { .. })) => FailureClass::Output,
             PipelineError::Config(_) | PipelineError::Keys(_) | PipelineError::Disclose(DiscloseError::Syntax { .. } | DiscloseError::Policy { .. }) => FailureClass::Configuration,
             PipelineError::Fhir(_) | PipelineError::NoInstant | PipelineError::OutOfOrder { .. } | PipelineError::Disclose(_) => FailureClass::Input,
             PipelineError::Release(_) | PipelineError::History(_) | PipelineError::Tables(_) => FailureClass::Output,
@@ -695,4 +696,20 @@ pub fn rebuild_as_of(publication_dir: &Path, at: &str, table: &str) -> Result<As
         .ok()
         .and_then(|r| r.manifest.tables.iter().find(|t| t.name == table).map(|t| t.digest.clone()));
     Ok(AsOf { rebuilt, published_digest })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A disk error in the run's own table folders is an output error (exit 5), whichever way it
+    /// went; what the disclosure refuses of the data is an input error.
+    #[test]
+    fn disclosure_disk_errors_are_output_errors() {
+        let disk = || std::io::Error::other("No space left on device");
+        let read = PipelineError::Disclose(DiscloseError::Table(table::TableError::Read { path: "t".into(), source: disk() }));
+        let write = PipelineError::Disclose(DiscloseError::Table(table::TableError::Io { path: "t".into(), source: disk() }));
+        let refused = PipelineError::Disclose(DiscloseError::Apply { origin: "o".into(), audience: "a".into(), table: "t".into(), message: "m".into() });
+        assert_eq!((read.class(), write.class(), refused.class()), (FailureClass::Output, FailureClass::Output, FailureClass::Input));
+    }
 }
