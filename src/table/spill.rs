@@ -36,6 +36,8 @@ pub trait TableSource: Sync {
     /// Only the named columns the table has, in the table's order: what a check of a few columns
     /// needs, without the rest.
     fn load_columns(&self, name: &str, columns: &[&str]) -> Result<Option<Table>, TableError>;
+    /// Empty cells of a column, without reading it; None when the table or the column is missing.
+    fn null_count(&self, name: &str, column: &str) -> Option<usize>;
 }
 
 impl TableSource for Tables {
@@ -61,6 +63,10 @@ impl TableSource for Tables {
         let kept: Vec<Column> = table.frame.columns().iter().filter(|c| columns.contains(&c.name().as_str())).cloned().collect();
         let frame = DataFrame::new(table.rows(), kept).map_err(|source| TableError::Polars { table: table.spec.name, source })?;
         Ok(Some(Table { spec: table.spec, frame }))
+    }
+
+    fn null_count(&self, name: &str, column: &str) -> Option<usize> {
+        self.get(name)?.frame.column(column).ok().map(Column::null_count)
     }
 }
 
@@ -98,8 +104,9 @@ pub fn load_tables(source: &dyn TableSource, names: &[&str]) -> Result<Tables, T
 #[derive(Debug)]
 pub struct SpilledTables {
     dir: PathBuf,
-    /// Each table written: its shape (definition, columns and types, no rows) and its rows.
-    written: BTreeMap<&'static str, (Table, usize)>,
+    /// Each table written: its shape (definition, columns and types, no rows), its rows, and each
+    /// column's empty cells (counted as it is written: the drift checks need no values).
+    written: BTreeMap<&'static str, (Table, usize, Vec<usize>)>,
 }
 
 impl SpilledTables {
@@ -131,7 +138,7 @@ impl SpilledTables {
     /// One column of a table already written, read alone (each column has its own file): what
     /// the making of another table needs of it, without the rest.
     pub fn column(&self, table: &str, column: &str) -> Result<Column, TableError> {
-        let (shape, _) = self.written.get(table).unwrap_or_else(|| panic!("table {table} is read before it is written"));
+        let (shape, _, _) = self.written.get(table).unwrap_or_else(|| panic!("table {table} is read before it is written"));
         let index = shape.frame.get_column_index(column).unwrap_or_else(|| panic!("table {table} has no column {column}"));
         self.read_column(shape.spec, index)
     }
@@ -165,7 +172,7 @@ impl SpilledTables {
     /// frame); this holds the rows, the order and a sorted column per core.
     pub fn put_sorted(&mut self, spec: &'static TableSpec, frame: DataFrame) -> Result<(), TableError> {
         let polars = |source| TableError::Polars { table: spec.name, source };
-        let (rows, frame_shape) = (frame.height(), frame.clear());
+        let (rows, frame_shape, nulls) = (frame.height(), frame.clear(), null_counts(&frame));
         let key = frame.column(spec.primary_key).map_err(polars)?;
         // DataFrame::sort's options, and its sorted flag on the key.
         let order = key.arg_sort(SortOptions::default().with_maintain_order(true));
@@ -190,7 +197,7 @@ impl SpilledTables {
             .collect();
         // The first error in column order, whichever thread met it first.
         written.into_iter().collect::<Result<Vec<()>, TableError>>()?;
-        self.written.insert(spec.name, (Table { spec, frame: frame_shape }, rows));
+        self.written.insert(spec.name, (Table { spec, frame: frame_shape }, rows, nulls));
         Ok(())
     }
 
@@ -198,9 +205,9 @@ impl SpilledTables {
     /// audience's own, derived from the catalogue's), two columns at a time on two cores.
     pub fn put(&mut self, table: Table) -> Result<(), TableError> {
         let Table { spec, frame } = table;
-        let (rows, shape) = (frame.height(), frame.clear());
+        let (rows, shape, nulls) = (frame.height(), frame.clear(), null_counts(&frame));
         frame.into_columns().into_par_iter().enumerate().map(|(index, column)| self.write_column(spec, index, column)).collect::<Result<Vec<()>, TableError>>()?;
-        self.written.insert(spec.name, (Table { spec, frame: shape }, rows));
+        self.written.insert(spec.name, (Table { spec, frame: shape }, rows, nulls));
         Ok(())
     }
 
@@ -216,21 +223,21 @@ impl TableSource for SpilledTables {
     }
 
     fn shape(&self, name: &str) -> Option<Table> {
-        self.written.get(name).map(|(shape, _)| shape.clone())
+        self.written.get(name).map(|(shape, _, _)| shape.clone())
     }
 
     fn rows(&self, name: &str) -> Option<usize> {
-        self.written.get(name).map(|(_, rows)| *rows)
+        self.written.get(name).map(|(_, rows, _)| *rows)
     }
 
     fn load(&self, name: &str) -> Result<Option<Table>, TableError> {
-        let Some((shape, _)) = self.written.get(name) else { return Ok(None) };
+        let Some((shape, _, _)) = self.written.get(name) else { return Ok(None) };
         let names: Vec<&str> = shape.frame.get_column_names().into_iter().map(|n| n.as_str()).collect();
         self.load_columns(name, &names)
     }
 
     fn load_columns(&self, name: &str, columns: &[&str]) -> Result<Option<Table>, TableError> {
-        let Some((shape, rows)) = self.written.get(name) else { return Ok(None) };
+        let Some((shape, rows, _)) = self.written.get(name) else { return Ok(None) };
         let mut kept = Vec::with_capacity(columns.len());
         for (index, column) in shape.frame.get_column_names().into_iter().enumerate() {
             if columns.contains(&column.as_str()) {
@@ -240,6 +247,16 @@ impl TableSource for SpilledTables {
         let frame = DataFrame::new(*rows, kept).map_err(|source| TableError::Polars { table: shape.spec.name, source })?;
         Ok(Some(Table { spec: shape.spec, frame }))
     }
+
+    fn null_count(&self, name: &str, column: &str) -> Option<usize> {
+        let (shape, _, nulls) = self.written.get(name)?;
+        nulls.get(shape.frame.get_column_index(column)?).copied()
+    }
+}
+
+/// Each column's empty cells, in the frame's order (arrow keeps the count: no pass over values).
+fn null_counts(frame: &DataFrame) -> Vec<usize> {
+    frame.columns().iter().map(Column::null_count).collect()
 }
 
 impl Drop for SpilledTables {
@@ -373,6 +390,9 @@ mod tests {
             assert!(some.frame.equals_missing(&lieux.frame.select(["identifiant_ror", "latitude"]).unwrap()), "{some:?}");
             assert_eq!(source.load_columns("lieux", &[]).unwrap().unwrap().rows(), 2);
             assert!(source.load("offres").unwrap().is_none() && source.shape("offres").is_none());
+            // L1 has no name, both have a latitude; no such column, no such table: None.
+            assert_eq!((source.null_count("lieux", "nom"), source.null_count("lieux", "latitude")), (Some(1), Some(0)));
+            assert_eq!((source.null_count("lieux", "nombre_habitations"), source.null_count("offres", "nom")), (None, None));
         }
         assert_eq!(spilled.column("lieux", "latitude").unwrap().f64().unwrap().get(0), Some(-21.115));
     }
