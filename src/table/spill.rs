@@ -38,6 +38,19 @@ pub trait TableSource: Sync {
     fn load_columns(&self, name: &str, columns: &[&str]) -> Result<Option<Table>, TableError>;
     /// Empty cells of a column, without reading it; None when the table or the column is missing.
     fn null_count(&self, name: &str, column: &str) -> Option<usize>;
+    /// Rows `offset..offset + rows` of a table (only the named columns it has, in the table's
+    /// order, when `columns` is given), one chunk per column: what a stage that goes through a
+    /// table a slice of rows at a time reads. A range of `slices(rows)` is read without touching
+    /// the rest of the table (each slice has its own files on disk). None when the source has no
+    /// such table; a range past the table's end is an error.
+    fn load_rows(&self, name: &str, columns: Option<&[&str]>, offset: usize, rows: usize) -> Result<Option<Table>, TableError>;
+}
+
+/// The slices of rows (offset, rows) a table of `rows` rows is kept in on disk, and the row groups
+/// of its Parquet file (`write::row_groups`): a stage that goes through a table slice by slice
+/// reads each slice's files once, and writes each of its Parquet row groups from one slice.
+pub fn slices(rows: usize) -> Vec<(usize, usize)> {
+    super::write::row_groups(rows)
 }
 
 impl TableSource for Tables {
@@ -68,6 +81,27 @@ impl TableSource for Tables {
     fn null_count(&self, name: &str, column: &str) -> Option<usize> {
         self.get(name)?.frame.column(column).ok().map(Column::null_count)
     }
+
+    fn load_rows(&self, name: &str, columns: Option<&[&str]>, offset: usize, rows: usize) -> Result<Option<Table>, TableError> {
+        let Some(table) = self.get(name) else { return Ok(None) };
+        check_range(table.spec, table.rows(), offset, rows)?;
+        let mut frame = table.frame.slice(offset as i64, rows);
+        if let Some(columns) = columns {
+            let kept: Vec<Column> = frame.columns().iter().filter(|c| columns.contains(&c.name().as_str())).cloned().collect();
+            frame = DataFrame::new(rows, kept).map_err(|source| TableError::Polars { table: table.spec.name, source })?;
+        }
+        frame.rechunk_mut();
+        Ok(Some(Table { spec: table.spec, frame }))
+    }
+}
+
+/// A range of rows past a table's end is the caller's mistake, reported as an error naming the table.
+fn check_range(spec: &'static TableSpec, height: usize, offset: usize, rows: usize) -> Result<(), TableError> {
+    if offset.checked_add(rows).is_none_or(|end| end > height) {
+        let message = format!("rows {offset}..{} asked of a table of {height} rows", offset.saturating_add(rows));
+        return Err(TableError::Polars { table: spec.name, source: polars::prelude::polars_err!(OutOfBounds: "{message}") });
+    }
+    Ok(())
 }
 
 /// Where a stage puts the tables it makes, each as soon as it is made: in memory, or on disk.
@@ -135,69 +169,104 @@ impl SpilledTables {
         super::parts::Parts::create(self.dir.join("parts"))
     }
 
-    /// One column of a table already written, read alone (each column has its own file): what
+    /// One column of a table already written, read alone (each column has its own files): what
     /// the making of another table needs of it, without the rest.
     pub fn column(&self, table: &str, column: &str) -> Result<Column, TableError> {
-        let (shape, _, _) = self.written.get(table).unwrap_or_else(|| panic!("table {table} is read before it is written"));
+        let (shape, rows, _) = self.written.get(table).unwrap_or_else(|| panic!("table {table} is read before it is written"));
         let index = shape.frame.get_column_index(column).unwrap_or_else(|| panic!("table {table} has no column {column}"));
-        self.read_column(shape.spec, index)
+        self.read_column(shape, *rows, index, 0, *rows)
     }
 
-    fn read_column(&self, spec: &'static TableSpec, index: usize) -> Result<Column, TableError> {
-        let path = self.path(spec.name, index);
-        let file = File::open(&path).map_err(|source| TableError::Read { path: path.display().to_string(), source })?;
-        let one = IpcReader::new(BufReader::new(file)).finish().map_err(|source| TableError::Polars { table: spec.name, source })?;
-        Ok(one.into_columns().pop().expect("a column file holds one column"))
-    }
-
-    /// A column's file (by its position in the table): each column has its own, because the IPC writer encodes a whole record
-    /// batch in memory before writing it, and a batch sliced from a text column would carry all
-    /// of the column's text buffers. One column at a time keeps that copy small.
-    fn path(&self, name: &str, column: usize) -> PathBuf {
-        self.dir.join(format!("{name}.{column}.arrow"))
-    }
-
-    fn write_column(&self, spec: &'static TableSpec, index: usize, column: Column) -> Result<(), TableError> {
+    /// Rows `offset..offset + rows` of a column, from the files of the slices that hold them, as
+    /// one chunk. No rows: the shape's empty column.
+    fn read_column(&self, shape: &Table, height: usize, index: usize, offset: usize, rows: usize) -> Result<Column, TableError> {
+        let spec = shape.spec;
         let polars = |source| TableError::Polars { table: spec.name, source };
-        let path = self.path(spec.name, index);
-        let mut one = DataFrame::new(column.len(), vec![column]).map_err(polars)?;
-        let mut writer = BufWriter::new(File::create(&path).map_err(io(&path))?);
-        IpcWriter::new(&mut writer).with_compression(None).with_compat_level(CompatLevel::newest()).finish(&mut one).map_err(polars)?;
-        writer.flush().map_err(io(&path))
+        let mut column = shape.frame.columns()[index].clone();
+        for (slice, (start, length)) in slices(height).into_iter().enumerate() {
+            if start + length <= offset || start >= offset + rows {
+                continue;
+            }
+            let path = self.path(spec.name, index, slice);
+            let file = File::open(&path).map_err(|source| TableError::Read { path: path.display().to_string(), source })?;
+            let one = IpcReader::new(BufReader::new(file)).finish().map_err(polars)?;
+            let read = one.into_columns().pop().expect("a column file holds one column");
+            // Only the rows asked for of the slices at either end.
+            let from = offset.saturating_sub(start);
+            let to = (offset + rows).min(start + length) - start;
+            let read = if from == 0 && to == length { read } else { read.slice(from as i64, to - from) };
+            column.append_owned(read).map_err(polars)?;
+        }
+        Ok(column.rechunk())
+    }
+
+    /// The file of a column's slice (by the column's position in the table, and the slice's in
+    /// `slices`). Each column has its own files, because the IPC writer encodes a whole record
+    /// batch in memory before writing it; each slice its own, so that a stage going through a
+    /// table a slice at a time reads only that slice.
+    fn path(&self, name: &str, column: usize, slice: usize) -> PathBuf {
+        self.dir.join(format!("{name}.{column}.{slice}.arrow"))
+    }
+
+    /// Write a column, a file per slice of `slices(rows)`; `slice(offset, rows)` gives each
+    /// slice's rows (made only when it is written: a sort gathers them there).
+    fn write_column(&self, spec: &'static TableSpec, index: usize, rows: usize, slice: impl Fn(usize, usize) -> PolarsResult<Column>) -> Result<(), TableError> {
+        let polars = |source| TableError::Polars { table: spec.name, source };
+        for (number, (offset, length)) in slices(rows).into_iter().enumerate() {
+            let path = self.path(spec.name, index, number);
+            let mut one = DataFrame::new(length, vec![compact(slice(offset, length).map_err(polars)?).map_err(polars)?]).map_err(polars)?;
+            let mut writer = BufWriter::new(File::create(&path).map_err(io(&path))?);
+            IpcWriter::new(&mut writer).with_compression(None).with_compat_level(CompatLevel::newest()).finish(&mut one).map_err(polars)?;
+            writer.flush().map_err(io(&path))?;
+        }
+        Ok(())
     }
 
     /// Sort a table's rows by primary key, refuse a key seen twice, and write the table: the same
     /// table and the same errors as `sorted_table` then `write`, but a column at a time. Sorting the
     /// frame whole held it three times over at the peak (the rows, their rechunked copy, the sorted
-    /// frame); this holds the rows, the order and a sorted column per core.
+    /// frame); this holds the rows, the order and a sorted slice per core.
     pub fn put_sorted(&mut self, spec: &'static TableSpec, frame: DataFrame) -> Result<(), TableError> {
+        let shape = frame.clear();
+        let columns = frame.into_columns();
+        let columns: Vec<std::sync::Mutex<Option<Column>>> = columns.into_iter().map(|c| std::sync::Mutex::new(Some(c))).collect();
+        self.put_sorted_by_column(spec, shape, &|index| Ok(columns[index].lock().expect("a column is taken once").take().expect("each column is read once")))
+    }
+
+    /// `put_sorted` for a table whose columns come one at a time (`column(index)`, each asked
+    /// once, the key first): the table made from its parts holds its key, the order, and a column
+    /// per core with its sorted slice, never the whole table.
+    pub fn put_sorted_by_column(&mut self, spec: &'static TableSpec, shape: DataFrame, column: &(dyn Fn(usize) -> Result<Column, TableError> + Sync)) -> Result<(), TableError> {
         let polars = |source| TableError::Polars { table: spec.name, source };
-        let (rows, frame_shape, nulls) = (frame.height(), frame.clear(), null_counts(&frame));
-        let key = frame.column(spec.primary_key).map_err(polars)?;
+        let key_index = shape.get_column_index(spec.primary_key).ok_or_else(|| polars(polars::prelude::polars_err!(ColumnNotFound: "{}", spec.primary_key)))?;
+        let key = column(key_index)?;
+        let rows = key.len();
         // DataFrame::sort's options, and its sorted flag on the key.
         let order = key.arg_sort(SortOptions::default().with_maintain_order(true));
+        let key_nulls = key.null_count();
         let mut keys = key.take(&order).map_err(polars)?;
+        drop(key);
         keys.set_sorted_flag(polars::series::IsSorted::Ascending);
         check_sorted_keys(spec, keys.str().map_err(polars)?)?;
-        let key_index = frame.get_column_index(spec.primary_key).expect("the key column was found above");
-        let mut columns = frame.into_columns();
-        columns[key_index] = keys;
         // Two columns at a time on two cores, and so on: the gather is a column's own work.
-        let written: Vec<Result<(), TableError>> = columns
+        let nulls: Vec<Result<usize, TableError>> = (0..shape.width())
             .into_par_iter()
-            .enumerate()
-            .map(|(index, column)| {
+            .map(|index| {
                 if index == key_index {
-                    return self.write_column(spec, index, column);
+                    self.write_column(spec, index, rows, |offset, length| Ok(keys.slice(offset as i64, length)))?;
+                    return Ok(key_nulls);
                 }
-                let sorted = column.take(&order).map_err(polars)?;
-                drop(column);
-                self.write_column(spec, index, sorted)
+                let unsorted = column(index)?;
+                if unsorted.len() != rows {
+                    return Err(polars(polars::prelude::polars_err!(ShapeMismatch: "column {} has {} rows, the key {rows}", shape.columns()[index].name(), unsorted.len())));
+                }
+                self.write_column(spec, index, rows, |offset, length| unsorted.take(&order.slice(offset as i64, length)))?;
+                Ok(unsorted.null_count())
             })
             .collect();
         // The first error in column order, whichever thread met it first.
-        written.into_iter().collect::<Result<Vec<()>, TableError>>()?;
-        self.written.insert(spec.name, (Table { spec, frame: frame_shape }, rows, nulls));
+        let nulls = nulls.into_iter().collect::<Result<Vec<usize>, TableError>>()?;
+        self.written.insert(spec.name, (Table { spec, frame: shape }, rows, nulls));
         Ok(())
     }
 
@@ -206,7 +275,7 @@ impl SpilledTables {
     pub fn put(&mut self, table: Table) -> Result<(), TableError> {
         let Table { spec, frame } = table;
         let (rows, shape, nulls) = (frame.height(), frame.clear(), null_counts(&frame));
-        frame.into_columns().into_par_iter().enumerate().map(|(index, column)| self.write_column(spec, index, column)).collect::<Result<Vec<()>, TableError>>()?;
+        frame.into_columns().into_par_iter().enumerate().map(|(index, column)| self.write_column(spec, index, rows, |offset, length| Ok(column.slice(offset as i64, length)))).collect::<Result<Vec<()>, TableError>>()?;
         self.written.insert(spec.name, (Table { spec, frame: shape }, rows, nulls));
         Ok(())
     }
@@ -237,21 +306,40 @@ impl TableSource for SpilledTables {
     }
 
     fn load_columns(&self, name: &str, columns: &[&str]) -> Result<Option<Table>, TableError> {
-        let Some((shape, rows, _)) = self.written.get(name) else { return Ok(None) };
-        let mut kept = Vec::with_capacity(columns.len());
-        for (index, column) in shape.frame.get_column_names().into_iter().enumerate() {
-            if columns.contains(&column.as_str()) {
-                kept.push(self.read_column(shape.spec, index)?);
-            }
-        }
-        let frame = DataFrame::new(*rows, kept).map_err(|source| TableError::Polars { table: shape.spec.name, source })?;
-        Ok(Some(Table { spec: shape.spec, frame }))
+        let Some(rows) = self.rows(name) else { return Ok(None) };
+        self.load_rows(name, Some(columns), 0, rows)
     }
 
     fn null_count(&self, name: &str, column: &str) -> Option<usize> {
         let (shape, _, nulls) = self.written.get(name)?;
         nulls.get(shape.frame.get_column_index(column)?).copied()
     }
+
+    fn load_rows(&self, name: &str, columns: Option<&[&str]>, offset: usize, rows: usize) -> Result<Option<Table>, TableError> {
+        let Some((shape, height, _)) = self.written.get(name) else { return Ok(None) };
+        check_range(shape.spec, *height, offset, rows)?;
+        let mut kept = Vec::new();
+        for (index, column) in shape.frame.get_column_names().into_iter().enumerate() {
+            if columns.is_none_or(|columns| columns.contains(&column.as_str())) {
+                kept.push(self.read_column(shape, *height, index, offset, rows)?);
+            }
+        }
+        let frame = DataFrame::new(rows, kept).map_err(|source| TableError::Polars { table: shape.spec.name, source })?;
+        Ok(Some(Table { spec: shape.spec, frame }))
+    }
+}
+
+/// A slice of a column with buffers of its own. A slice of a text column shares the whole
+/// column's text buffers, and the IPC writer writes every buffer an array holds: each slice's
+/// file would carry the whole column's text. Other types are written from their slice alone.
+fn compact(column: Column) -> PolarsResult<Column> {
+    Ok(match column.dtype() {
+        DataType::String => {
+            let text = column.str()?;
+            StringChunked::from_iter_options(text.name().clone(), text.iter()).into_column()
+        }
+        _ => column,
+    })
 }
 
 /// Each column's empty cells, in the frame's order (arrow keeps the count: no pass over values).
@@ -395,5 +483,46 @@ mod tests {
             assert_eq!((source.null_count("lieux", "nombre_habitations"), source.null_count("offres", "nom")), (None, None));
         }
         assert_eq!(spilled.column("lieux", "latitude").unwrap().f64().unwrap().get(0), Some(-21.115));
+    }
+
+    #[test]
+    fn a_table_of_several_slices_comes_back_by_any_range_of_rows_as_from_memory() {
+        let work = tempfile::tempdir().unwrap();
+        let mut spilled = SpilledTables::create(work.path()).unwrap();
+        let spec = &catalog::EQUIPEMENTS;
+        // Three slices (66,666 rows, then 66,668 for the last); texts long enough to be kept
+        // out of line, so that a slice's file with the whole column's text would show.
+        let rows = 200_000;
+        let mut b = TableBuilder::new(spec);
+        for i in (0..rows).rev() {
+            let mut r = b.row();
+            r.set("equipement_id", format!("equipement-{i:07}")).set("lieu_id", format!("lieu {}", i % 7)).set("nombre_en_service", (i % 5 != 0).then_some(i as i64));
+            b.push(r);
+        }
+        let unsorted = b.into_frame().unwrap();
+        let sorted = crate::table::sorted_table(spec, unsorted.clone()).unwrap();
+        spilled.put_sorted(spec, unsorted).unwrap();
+        let mut disclosed = SpilledTables::create_named(work.path(), "-public").unwrap();
+        disclosed.put(sorted.clone()).unwrap();
+        assert_eq!(slices(rows).len(), 3);
+        let file = |s: &SpilledTables, slice| fs::metadata(s.path("equipements", 0, slice)).unwrap().len();
+        assert!(file(&spilled, 0) < 4_000_000 && file(&disclosed, 2) < 4_000_000, "each slice's file holds its own rows' text only");
+        let memory = Tables::from([("equipements", sorted.clone())]);
+        for source in [&spilled as &dyn TableSource, &disclosed, &memory] {
+            assert_eq!(source.null_count("equipements", "nombre_en_service"), Some(rows / 5));
+            let whole = source.load("equipements").unwrap().unwrap();
+            assert!(whole.frame.equals_missing(&sorted.frame));
+            for (offset, length) in [(0, rows), (0, 1), (66_665, 2), (66_666, 66_666), (10, 150_000), (rows - 1, 1), (rows, 0)] {
+                let some = source.load_rows("equipements", Some(&["nombre_en_service", "equipement_id"]), offset, length).unwrap().unwrap();
+                let expected = sorted.frame.select(["equipement_id", "nombre_en_service"]).unwrap().slice(offset as i64, length);
+                assert!(some.frame.equals_missing(&expected), "rows {offset}+{length}");
+                assert_eq!(some.frame.schema(), expected.schema());
+                assert!(some.frame.columns().iter().all(|c| c.n_chunks() == 1));
+                assert_eq!(source.load_rows("equipements", None, offset, length).unwrap().unwrap().frame.width(), sorted.frame.width());
+            }
+            let error = source.load_rows("equipements", None, rows - 1, 2).unwrap_err().to_string();
+            assert!(error.contains("equipements") && error.contains("rows 199999..200001"), "{error}");
+            assert!(source.load_rows("offres", None, 0, 0).unwrap().is_none());
+        }
     }
 }
