@@ -10,7 +10,7 @@
 //! run's spill folder and goes with it.
 
 use std::fs;
-use std::io::Cursor;
+use std::io::BufReader;
 use std::path::PathBuf;
 
 use polars::prelude::*;
@@ -49,27 +49,41 @@ impl Parts {
         fs::write(&path, bytes).map_err(|source| TableError::Io { path: path.display().to_string(), source })
     }
 
-    /// The rows of the listed parts, in that order, as one frame (a chunk per part); the parts'
-    /// files are removed once read. No parts: the table's empty frame.
-    pub fn read(&self, spec: &'static TableSpec, parts: &[usize]) -> Result<DataFrame, TableError> {
-        let frames: Vec<DataFrame> = parts.par_iter().map(|&part| self.read_part(spec, part)).collect::<Result<_, _>>()?;
+    /// The listed columns (by position in the table) of the listed parts, in that order, as one
+    /// frame (a chunk per part), the columns in the table's order. No parts: the table's empty
+    /// columns. Only those columns are read of each file: making a table a column at a time holds
+    /// one column, not the table.
+    pub fn read_columns(&self, spec: &'static TableSpec, parts: &[usize], columns: &[usize]) -> Result<DataFrame, TableError> {
+        let mut columns = columns.to_vec();
+        columns.sort_unstable();
+        columns.dedup();
+        let frames: Vec<DataFrame> = parts.par_iter().map(|&part| self.read_part(spec, part, &columns)).collect::<Result<_, _>>()?;
         let mut frames = frames.into_iter();
-        let Some(mut all) = frames.next() else { return TableBuilder::new(spec).into_frame() };
+        let Some(mut all) = frames.next() else {
+            let empty = TableBuilder::new(spec).into_frame()?;
+            let names: Vec<PlSmallStr> = columns.iter().map(|&i| empty.columns()[i].name().clone()).collect();
+            return empty.select(names).map_err(|source| TableError::Polars { table: spec.name, source });
+        };
         for frame in frames {
             all.vstack_mut_owned(frame).map_err(|source| TableError::Polars { table: spec.name, source })?;
         }
         Ok(all)
     }
 
-    fn read_part(&self, spec: &'static TableSpec, part: usize) -> Result<DataFrame, TableError> {
+    fn read_part(&self, spec: &'static TableSpec, part: usize, columns: &[usize]) -> Result<DataFrame, TableError> {
         let path = self.path(spec.name, part);
         let read_error = |source| TableError::Read { path: path.display().to_string(), source };
-        let bytes = fs::read(&path).map_err(read_error)?;
+        let file = fs::File::open(&path).map_err(read_error)?;
         // A part that does not decode was damaged on disk: a read error naming it, like a failed read.
-        let frame = IpcReader::new(Cursor::new(bytes)).finish().map_err(|e| read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())))?;
-        // Best effort: the folder goes at the end of the run anyway; this frees the disk sooner.
-        let _ = fs::remove_file(&path);
-        Ok(frame)
+        IpcReader::new(BufReader::new(file)).with_projection(Some(columns.to_vec())).finish().map_err(|e| read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())))
+    }
+
+    /// Remove the listed parts' files of a table, once it is made. Best effort: the folder goes
+    /// at the end of the run anyway; this frees the disk sooner.
+    pub fn remove_table(&self, spec: &'static TableSpec, parts: &[usize]) {
+        for &part in parts {
+            let _ = fs::remove_file(self.path(spec.name, part));
+        }
     }
 
     /// Remove the folder (what is left of it). Best effort, as above.
@@ -99,25 +113,31 @@ mod tests {
     }
 
     #[test]
-    fn parts_come_back_in_the_order_asked_and_a_damaged_one_is_a_read_error_naming_it() {
+    fn parts_come_back_in_the_order_asked_a_column_or_more_at_a_time_and_a_damaged_one_is_a_read_error_naming_it() {
         let work = tempfile::tempdir().unwrap();
         let parts = Parts::create(work.path().join("parts")).unwrap();
         let spec = &catalog::EQUIPEMENTS;
         parts.write(spec, 7, part(&["c", "a"])).unwrap();
         parts.write(spec, 2, part(&["b"])).unwrap();
-        let all = parts.read(spec, &[7, 2]).unwrap();
-        let ids = crate::table::text_column(spec, &all, "equipement_id").unwrap();
+        let all: Vec<usize> = (0..spec.columns.len()).collect();
+        let whole = parts.read_columns(spec, &[7, 2], &all).unwrap();
+        let ids = crate::table::text_column(spec, &whole, "equipement_id").unwrap();
         assert_eq!(ids.iter().collect::<Vec<_>>(), vec![Some("c"), Some("a"), Some("b")]);
-        assert_eq!(all.schema(), part(&[]).schema());
-        assert!(!parts.path(spec.name, 7).exists(), "a part read is removed");
+        assert_eq!(whole.schema(), part(&[]).schema());
+        // Some columns: the table's order whatever the order asked; the files stay until removed.
+        let some = parts.read_columns(spec, &[2, 7], &[4, 0]).unwrap();
+        assert!(some.equals_missing(&part(&["b", "c", "a"]).select(["equipement_id", "nombre_en_service"]).unwrap()), "{some:?}");
+        parts.remove_table(spec, &[7]);
+        assert!(!parts.path(spec.name, 7).exists() && parts.path(spec.name, 2).exists());
 
-        let empty = parts.read(spec, &[]).unwrap();
+        let empty = parts.read_columns(spec, &[], &all).unwrap();
         assert_eq!((empty.height(), empty.schema()), (0, part(&[]).schema()));
+        assert_eq!(parts.read_columns(spec, &[], &[1]).unwrap().get_column_names(), ["lieu_id"]);
 
         fs::write(parts.path(spec.name, 3), "not arrow").unwrap();
-        let error = parts.read(spec, &[3]).unwrap_err();
+        let error = parts.read_columns(spec, &[3], &all).unwrap_err();
         assert!(matches!(&error, TableError::Read { path, .. } if path.ends_with("equipements.3.arrow")), "{error}");
-        let error = parts.read(spec, &[4]).unwrap_err();
+        let error = parts.read_columns(spec, &[4], &all).unwrap_err();
         assert!(matches!(&error, TableError::Read { path, .. } if path.ends_with("equipements.4.arrow")), "{error}");
 
         let dir = parts.dir().to_owned();

@@ -20,17 +20,18 @@ mod practitioner;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
-use polars::prelude::DataFrame;
+use polars::prelude::{Column, DataFrame};
 
 use super::codes::parse_reference;
 use super::model::Reference;
 use super::FhirError;
 use crate::source::Snapshot;
 use crate::table::parts::Parts;
-use crate::table::spill::{load_tables, SpilledTables};
-use crate::table::{catalog, TableBuilder, TableSpec, Tables, TextColumn};
+use crate::table::spill::{load_tables, SpilledTables, TableSource};
+use crate::table::{catalog, TableBuilder, TableError, TableSpec, Tables, TextColumn};
 
 use context::Context;
 use parallel::{FilePart, Parsed, Typed};
@@ -326,31 +327,50 @@ impl State {
         // What only the checks need goes before the tables are made: at national scale the ids
         // seen (a String and a position each) are about as large as the biggest table.
         drop((references, seen));
-        let make = |spilled: &mut SpilledTables, spec: &'static TableSpec, resolve: &dyn Fn(&mut DataFrame, &SpilledTables) -> Result<(), FhirError>| -> Result<(), FhirError> {
-            let mut frame = parts.read(spec, written.get(spec.name).map_or(&[][..], Vec::as_slice))?;
+        // A table is made a column at a time: its key (to sort by), then each column read from
+        // the parts, gathered in key order and written a slice at a time. The columns a table's
+        // resolution reads or fills (`resolved`) are read together first, and resolved.
+        let make = |spilled: &mut SpilledTables, spec: &'static TableSpec, resolved: &[&str], resolve: &dyn Fn(&mut DataFrame, &SpilledTables) -> Result<(), FhirError>| -> Result<(), FhirError> {
+            let list = written.get(spec.name).map_or(&[][..], Vec::as_slice);
+            let shape = TableBuilder::new(spec).into_frame()?;
+            let index_of = |name: &str| shape.get_column_index(name).unwrap_or_else(|| panic!("table {} has no column {name}", spec.name));
+            let mut frame = if resolved.is_empty() { DataFrame::empty() } else { parts.read_columns(spec, list, &resolved.iter().map(|name| index_of(name)).collect::<Vec<_>>())? };
             resolve(&mut frame, spilled)?;
-            let rows = frame.height();
-            spilled.put_sorted(spec, frame)?;
-            tracing::info!(table = spec.name, rows, "table made");
+            let resolved: Vec<Mutex<Option<Column>>> = shape.columns().iter().map(|c| Mutex::new(frame.column(c.name()).ok().cloned())).collect();
+            drop(frame);
+            let column = |index: usize| -> Result<Column, TableError> {
+                match resolved[index].lock().expect("a column is read once").take() {
+                    Some(column) => Ok(column),
+                    None => Ok(parts.read_columns(spec, list, &[index])?.into_columns().pop().expect("one column asked")),
+                }
+            };
+            spilled.put_sorted_by_column(spec, shape.clone(), &column)?;
+            parts.remove_table(spec, list);
+            tracing::info!(table = spec.name, rows = spilled.rows(spec.name).unwrap_or(0), "table made");
             Ok(())
         };
         fn nothing(_: &mut DataFrame, _: &SpilledTables) -> Result<(), FhirError> {
             Ok(())
         }
-        make(spilled, &catalog::ENTITES_JURIDIQUES, &nothing)?;
-        make(spilled, &catalog::ENTITES_GEOGRAPHIQUES, &nothing)?;
-        make(spilled, &catalog::ORGANISATIONS_INTERNES, &|frame, _| organization::resolve_internal(&organizations, frame))?;
-        make(spilled, &catalog::LIEUX, &nothing)?;
-        make(spilled, &catalog::OFFRES, &|frame, _| offer::resolve(&organizations, &offer_providers, frame))?;
+        make(spilled, &catalog::ENTITES_JURIDIQUES, &[], &nothing)?;
+        make(spilled, &catalog::ENTITES_GEOGRAPHIQUES, &[], &nothing)?;
+        make(spilled, &catalog::ORGANISATIONS_INTERNES, &["organisation_parente_id", "entite_geographique_id"], &|frame, _| organization::resolve_internal(&organizations, frame))?;
+        make(spilled, &catalog::LIEUX, &[], &nothing)?;
+        make(spilled, &catalog::OFFRES, &["organisation_interne_id", "entite_geographique_id"], &|frame, _| offer::resolve(&organizations, &offer_providers, frame))?;
         drop((organizations, offer_providers));
-        make(spilled, &catalog::HORAIRES, &nothing)?;
-        make(spilled, &catalog::CONTACTS, &nothing)?;
-        make(spilled, &catalog::PROFESSIONNELS, &|frame, spilled| practitioner::resolve_roles(&practitioners, spilled, frame))?;
+        make(spilled, &catalog::HORAIRES, &[], &nothing)?;
+        make(spilled, &catalog::CONTACTS, &[], &nothing)?;
+        make(
+            spilled,
+            &catalog::PROFESSIONNELS,
+            &["professionnel_id", "offre_id", "id_nat_ps", "type_identifiant", "nom_exercice", "prenom_exercice", "offre_champ_activite_code"],
+            &|frame, spilled| practitioner::resolve_roles(&practitioners, spilled, frame),
+        )?;
         drop(practitioners);
         // The capacities' links replace whole columns, row by row from the row's place: made
         // before the sort, they are the ones made after it.
-        make(spilled, &catalog::CAPACITES, &|frame, spilled| location::link_capacities(spilled, frame))?;
-        make(spilled, &catalog::EQUIPEMENTS, &nothing)?;
+        make(spilled, &catalog::CAPACITES, &["lieu_id", "offre_id", "entite_geographique_id", "finess_eg"], &|frame, spilled| location::link_capacities(spilled, frame))?;
+        make(spilled, &catalog::EQUIPEMENTS, &[], &nothing)?;
         Ok((resources_by_type, latest_update))
     }
 }
