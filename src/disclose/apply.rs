@@ -19,7 +19,7 @@ use super::DiscloseError;
 use crate::keys::AudienceKey;
 use crate::release::manifest::KeyRecord;
 use crate::table::spill::{TableSink, TableSource};
-use crate::table::{catalog, sorted_table, ColumnType, Table, Tables};
+use crate::table::{catalog, sorted_table, ColumnType, Table, TableSpec, Tables};
 
 /// What one filter removed.
 #[derive(Debug, Clone, Serialize)]
@@ -151,20 +151,31 @@ pub fn apply_into<S: TableSink + TableSource>(policy: &Policy, source: &dyn Tabl
         // table's filter needs it: a withheld column is never read.
         let spec = catalog::table(&name).ok_or_else(|| apply_error(&name, "the flattened snapshot has no such table".into()))?;
         let needed: Vec<&str> = spec.columns.iter().map(|c| c.name).filter(|c| table_policy.rule(c).publishes() || table_policy.rows.iter().any(|f| f.column == *c) || (needs_keys && *c == spec.primary_key)).collect();
-        let table = source.load_columns(&name, &needed)?.ok_or_else(|| apply_error(&name, "the flattened snapshot has no such table".into()))?;
-        let (disclosed, account, keys) = disclose_table(policy, table, table_policy, &kept_keys, pseudonymiser.as_ref(), needs_keys).map_err(|e| match e {
+        let failure = |e| match e {
             TableFailure::Message(m) => apply_error(&name, m),
+            TableFailure::Table(e) => DiscloseError::Table(e),
             TableFailure::Risk(outcome) => DiscloseError::Risk {
                 origin: policy.origin.clone(),
                 audience: policy.audience.clone(),
                 table: name.clone(),
                 outcome,
             },
-        })?;
+        };
+        let rows_in = source.rows(&name).ok_or_else(|| apply_error(&name, "the flattened snapshot has no such table".into()))?;
+        // A table published in its own order that no k-anonymity gate reads goes a slice of rows
+        // at a time; one whose key is pseudonymised (it is sorted again) or that the gate reads is
+        // taken whole.
+        let (account, keys) = if table_policy.quasi_identifiers.is_empty() && table_policy.rule(spec.primary_key).is_keep() {
+            disclose_by_slice(source, spec, rows_in, &needed, table_policy, &kept_keys, pseudonymiser.as_ref(), needs_keys, &mut out).map_err(failure)?
+        } else {
+            let table = source.load_columns(&name, &needed)?.ok_or_else(|| apply_error(&name, "the flattened snapshot has no such table".into()))?;
+            let (disclosed, account, keys) = disclose_table(policy, table, table_policy, &kept_keys, pseudonymiser.as_ref(), needs_keys).map_err(failure)?;
+            out.put(disclosed)?;
+            (account, keys)
+        };
         if let Some(keys) = keys {
             kept_keys.insert(name.clone(), keys);
         }
-        out.put(disclosed)?;
         tracing::info!(audience = %policy.audience, table = %name, rows_in = account.rows_in, rows_out = account.rows_out, "table disclosed");
         report.push(account);
     }
@@ -223,7 +234,15 @@ fn filter_order(policy: &Policy) -> Result<Vec<String>, String> {
 
 enum TableFailure {
     Message(String),
+    /// Reading the snapshot's table or writing the disclosed one failed (an output error).
+    Table(crate::table::TableError),
     Risk(Box<RiskOutcome>),
+}
+
+impl From<crate::table::TableError> for TableFailure {
+    fn from(e: crate::table::TableError) -> Self {
+        TableFailure::Table(e)
+    }
 }
 
 impl From<String> for TableFailure {
@@ -241,22 +260,7 @@ type Disclosure = (Table, TableDisclosure, Option<HashSet<String>>);
 fn disclose_table(policy: &Policy, table: Table, table_policy: &TablePolicy, kept_keys: &HashMap<String, HashSet<String>>, pseudonymiser: Option<&Pseudonymiser<'_>>, needs_keys: bool) -> Result<Disclosure, TableFailure> {
     let spec = table.spec;
     let rows_in = table.rows();
-    let mut keep = vec![true; rows_in];
-    let mut filters = Vec::new();
-    for filter in &table_policy.rows {
-        let before = keep.iter().filter(|k| **k).count();
-        let accepted = evaluate(&table, filter, kept_keys)?;
-        for (k, a) in keep.iter_mut().zip(accepted) {
-            *k &= a;
-        }
-        let after = keep.iter().filter(|k| **k).count();
-        filters.push(FilterOutcome { column: filter.column.clone(), rule: describe(filter), reason: filter.reason.clone(), rows_removed: before - after });
-    }
-    let mut original_keys = if needs_keys {
-        table.text_values(spec.primary_key).map_err(|e| e.to_string())?.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(v, _)| v).collect::<Vec<_>>()
-    } else {
-        Vec::new()
-    };
+    let (keep, filters, mut original_keys) = filter_rows(&table, table_policy, kept_keys, needs_keys)?;
     // Every row kept: the columns as they are (filtering would copy them all). Otherwise a column
     // at a time, two on two cores, each source column given up once filtered: the filtered table
     // is never made beside the whole source.
@@ -321,6 +325,107 @@ fn disclose_table(policy: &Policy, table: Table, table_policy: &TablePolicy, kep
         aggregate: None,
     };
     Ok((disclosed, account, needs_keys.then(|| original_keys.into_iter().flatten().collect())))
+}
+
+/// Which rows of a table its filters keep, each filter's account, and the kept rows' original
+/// keys when asked for. `table` holds at least the columns the filters read (and the key).
+fn filter_rows(table: &Table, table_policy: &TablePolicy, kept_keys: &HashMap<String, HashSet<String>>, needs_keys: bool) -> Result<(Vec<bool>, Vec<FilterOutcome>, Vec<Option<String>>), TableFailure> {
+    let mut keep = vec![true; table.rows()];
+    let mut filters = Vec::new();
+    for filter in &table_policy.rows {
+        let before = keep.iter().filter(|k| **k).count();
+        let accepted = evaluate(table, filter, kept_keys)?;
+        for (k, a) in keep.iter_mut().zip(accepted) {
+            *k &= a;
+        }
+        let after = keep.iter().filter(|k| **k).count();
+        filters.push(FilterOutcome { column: filter.column.clone(), rule: describe(filter), reason: filter.reason.clone(), rows_removed: before - after });
+    }
+    let original_keys = if needs_keys {
+        table.text_values(table.spec.primary_key).map_err(|e| e.to_string())?.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(v, _)| v).collect::<Vec<_>>()
+    } else {
+        Vec::new()
+    };
+    Ok((keep, filters, original_keys))
+}
+
+/// Disclose a table a slice of rows at a time, straight into `out`, for a table published in its
+/// own order (its key kept) that no k-anonymity gate reads whole: the largest tables, which
+/// `disclose_table` held whole with their disclosed columns. The filters read their columns whole
+/// (and the key, when another table's filter needs the kept keys); then each slice of the
+/// disclosed table is made from the range of the snapshot's rows that holds its kept rows. The
+/// same table and account as `disclose_table`.
+#[allow(clippy::too_many_arguments)]
+fn disclose_by_slice<S: TableSink>(
+    source: &dyn TableSource,
+    spec: &'static TableSpec,
+    rows_in: usize,
+    needed: &[&str],
+    table_policy: &TablePolicy,
+    kept_keys: &HashMap<String, HashSet<String>>,
+    pseudonymiser: Option<&Pseudonymiser<'_>>,
+    needs_keys: bool,
+    out: &mut S,
+) -> Result<(TableDisclosure, Option<HashSet<String>>), TableFailure> {
+    let mut read: Vec<&str> = table_policy.rows.iter().map(|f| f.column.as_str()).collect();
+    if needs_keys {
+        read.push(spec.primary_key);
+    }
+    let (keep, filters, original_keys) = if read.is_empty() {
+        (vec![true; rows_in], Vec::new(), Vec::new())
+    } else {
+        let table = source.load_columns(spec.name, &read)?.ok_or_else(|| "the flattened snapshot has no such table".to_owned())?;
+        filter_rows(&table, table_policy, kept_keys, needs_keys)?
+    };
+    // The rows kept, by position: where each slice of the disclosed table comes from.
+    let kept: Option<Vec<usize>> = (!keep.iter().all(|k| *k)).then(|| keep.iter().enumerate().filter(|(_, k)| **k).map(|(i, _)| i).collect());
+    let rows_out = kept.as_ref().map_or(rows_in, Vec::len);
+    let mut rules = Vec::new();
+    let mut dropped = Vec::new();
+    for c in spec.columns {
+        let rule = table_policy.rule(c.name);
+        if rule.publishes() {
+            rules.push((c.name, rule));
+        } else {
+            dropped.push(c.name.to_owned());
+        }
+    }
+    let derived = derived_spec(spec, &rules);
+    out.put_by_slice(derived, rows_out, |offset, rows| -> Result<DataFrame, TableFailure> {
+        let (start, end) = match &kept {
+            Some(kept) if rows > 0 => (kept[offset], kept[offset + rows - 1] + 1),
+            Some(_) => (0, 0),
+            None => (offset, offset + rows),
+        };
+        let slice = source.load_rows(spec.name, Some(needed), start, end - start)?.ok_or_else(|| "the flattened snapshot has no such table".to_owned())?;
+        let mut columns = slice.frame.into_columns();
+        if kept.is_some() && !keep[start..end].iter().all(|k| *k) {
+            let mask = mask(&keep[start..end]);
+            columns = columns.into_par_iter().map(|c| c.filter(&mask)).collect::<PolarsResult<_>>().map_err(|e| e.to_string())?;
+        }
+        let columns: HashMap<&str, Column> = columns.into_iter().map(|c| (needed.iter().copied().find(|n| *n == c.name().as_str()).expect("a column asked for"), c)).collect();
+        let published = rules
+            .par_iter()
+            .map(|(name, rule)| {
+                let column = columns.get(name).ok_or_else(|| format!("column {name} not found"))?;
+                transform(rule, column, pseudonymiser).map_err(|m| format!("column {name}: {m}"))
+            })
+            .collect::<Result<Vec<Column>, String>>()?;
+        Ok(DataFrame::new(rows, published).map_err(|e| e.to_string())?)
+    })?;
+    let account = TableDisclosure {
+        table: spec.name.into(),
+        published: true,
+        reason: table_policy.reason.clone(),
+        rows_in,
+        rows_out,
+        filters,
+        dropped_columns: dropped,
+        columns: spec.columns.iter().map(|c| ColumnOutcome { column: c.name.to_owned(), rule: table_policy.rule(c.name).describe() }).collect(),
+        risk: None,
+        aggregate: None,
+    };
+    Ok((account, needs_keys.then(|| original_keys.into_iter().flatten().collect())))
 }
 
 fn mask(keep: &[bool]) -> BooleanChunked {
@@ -476,6 +581,57 @@ mod tests {
             let Err(DiscloseError::Apply { table, message, .. }) = check_foreign_keys(source, &refused) else { panic!("refused") };
             assert_eq!(table, "professionnels");
             assert!(message.starts_with("column offre_id refers in 6 row(s) to offres rows this audience does not get"), "{message}");
+        }
+    }
+
+    /// A table of several slices (200,000 rows make 3), disclosed a slice at a time into memory
+    /// and onto disk, is the table `disclose_table` makes of it whole, with the same account:
+    /// filters on two columns and a reference, rows removed in runs across slice boundaries, a
+    /// pseudonymised column.
+    #[test]
+    fn a_table_disclosed_a_slice_at_a_time_is_the_table_disclosed_whole() {
+        let ring = Keyring::from_master([9; 32], BTreeMap::new(), true);
+        let mut full = tables();
+        let mut contacts = TableBuilder::new(&catalog::CONTACTS);
+        for i in 0..200_000 {
+            let mut r = contacts.row();
+            let level = |n: usize| if (i / n) % 3 == 0 { "2" } else { "1" };
+            r.set("contact_id", format!("c{i:07}"))
+                .set("entite_type", "offre")
+                .set("offre_id", if i % 7 == 0 { "o2" } else { "o1" })
+                .set("niveau_confidentialite_contact_code", level(50_000))
+                .set("niveau_confidentialite_telecom_code", level(11))
+                .set("valeur", (i % 13 != 0).then(|| format!("01 23 45 {i:06}")));
+            contacts.push(r);
+        }
+        full.insert("contacts", contacts.finish().unwrap());
+        for (policy, key) in [({ let (text, origin) = super::super::policy::shipped("public").unwrap(); Policy::parse(text, origin).unwrap() }, None), (drees(), Some(ring.audience_key("drees")))] {
+            let mut policy = policy;
+            policy.risk.max_suppression_percent = 10.0;
+            let in_memory = apply_with_key(&policy, &full, key.as_ref()).unwrap();
+            let work = tempfile::tempdir().unwrap();
+            let spilled = crate::table::spill::SpilledTables::create_named(work.path(), "-slices").unwrap();
+            let on_disk = apply_into(&policy, &full, key.as_ref(), spilled).unwrap();
+            // The whole path, from the same offres kept.
+            let table_policy = &policy.tables["contacts"];
+            let kept_offres: HashSet<String> = in_memory.tables["offres"].text_values("identifiant_ror").unwrap().into_iter().flatten().collect();
+            let kept_keys = HashMap::from([("offres".to_owned(), kept_offres)]);
+            let needed: Vec<&str> = catalog::CONTACTS.columns.iter().map(|c| c.name).filter(|c| table_policy.rule(c).publishes() || table_policy.rows.iter().any(|f| f.column == *c)).collect();
+            let pseudonymiser = key.as_ref().map(Pseudonymiser::new);
+            let Ok((whole, account, _)) = disclose_table(&policy, full.load_columns("contacts", &needed).unwrap().unwrap(), table_policy, &kept_keys, pseudonymiser.as_ref(), false) else { panic!("disclosed whole") };
+            // The public gets some rows, DREES all of them.
+            assert!(whole.rows() > 1_000 && (whole.rows() < 200_000) == !table_policy.rows.is_empty(), "{}", whole.rows());
+            let from_disk = on_disk.tables.load("contacts").unwrap().unwrap();
+            for sliced in [&in_memory.tables["contacts"], &from_disk] {
+                assert!(sliced.frame.equals_missing(&whole.frame), "{} rows against {}", sliced.rows(), whole.rows());
+                assert_eq!(sliced.frame.schema(), whole.frame.schema());
+                assert_eq!(sliced.spec.name, whole.spec.name);
+                assert_eq!(sliced.spec.column("valeur").map(|c| c.description), whole.spec.column("valeur").map(|c| c.description));
+            }
+            for report in [&in_memory.report, &on_disk.report] {
+                let sliced = report.iter().find(|t| t.table == "contacts").unwrap();
+                assert_eq!(serde_json::to_string(sliced).unwrap(), serde_json::to_string(&account).unwrap());
+            }
         }
     }
 

@@ -108,11 +108,29 @@ fn check_range(spec: &'static TableSpec, height: usize, offset: usize, rows: usi
 pub trait TableSink {
     /// Keep a table already in key order, as it is.
     fn put(&mut self, table: Table) -> Result<(), TableError>;
+
+    /// Keep a table of `rows` rows in key order, made a slice of `slices(rows)` at a time by
+    /// `make(offset, rows)`, in order (and once with no rows first, for its columns and types):
+    /// on disk only one slice of it is ever in memory. The same table as `put` of the whole.
+    fn put_by_slice<E: From<TableError>>(&mut self, spec: &'static TableSpec, rows: usize, make: impl FnMut(usize, usize) -> Result<DataFrame, E>) -> Result<(), E>;
 }
 
 impl TableSink for Tables {
     fn put(&mut self, table: Table) -> Result<(), TableError> {
         self.insert(table.spec.name, table);
+        Ok(())
+    }
+
+    fn put_by_slice<E: From<TableError>>(&mut self, spec: &'static TableSpec, rows: usize, mut make: impl FnMut(usize, usize) -> Result<DataFrame, E>) -> Result<(), E> {
+        let polars = |source| TableError::Polars { table: spec.name, source };
+        let mut frame = make(0, 0)?;
+        for (offset, length) in slices(rows) {
+            let slice = make(offset, length)?;
+            check_slice(spec, &frame, &slice, length)?;
+            frame.vstack_mut_owned(slice).map_err(polars)?;
+        }
+        frame.rechunk_mut();
+        self.insert(spec.name, Table { spec, frame });
         Ok(())
     }
 }
@@ -121,6 +139,31 @@ impl TableSink for SpilledTables {
     fn put(&mut self, table: Table) -> Result<(), TableError> {
         SpilledTables::put(self, table)
     }
+
+    fn put_by_slice<E: From<TableError>>(&mut self, spec: &'static TableSpec, rows: usize, mut make: impl FnMut(usize, usize) -> Result<DataFrame, E>) -> Result<(), E> {
+        let shape = make(0, 0)?;
+        let mut nulls = vec![0; shape.width()];
+        for (number, (offset, length)) in slices(rows).into_iter().enumerate() {
+            let slice = make(offset, length)?;
+            check_slice(spec, &shape, &slice, length)?;
+            for (count, column) in nulls.iter_mut().zip(slice.columns()) {
+                *count += column.null_count();
+            }
+            slice.into_columns().into_par_iter().enumerate().map(|(index, column)| self.write_slice(spec, index, number, column)).collect::<Result<Vec<()>, TableError>>()?;
+        }
+        self.written.insert(spec.name, (Table { spec, frame: shape.clear() }, rows, nulls));
+        Ok(())
+    }
+}
+
+/// A slice made for `put_by_slice` has the rows asked and the table's columns and types: anything
+/// else is the maker's mistake, an error naming the table rather than a table that is not one.
+fn check_slice(spec: &'static TableSpec, shape: &DataFrame, slice: &DataFrame, rows: usize) -> Result<(), TableError> {
+    if slice.height() != rows || slice.schema() != shape.schema() {
+        let message = format!("a slice of {} rows and columns {:?} where {rows} rows of {:?} were expected", slice.height(), slice.schema(), shape.schema());
+        return Err(TableError::Polars { table: spec.name, source: polars::prelude::polars_err!(ShapeMismatch: "{message}") });
+    }
+    Ok(())
 }
 
 /// Load the named tables a source has into one `Tables`.
@@ -211,15 +254,20 @@ impl SpilledTables {
     /// Write a column, a file per slice of `slices(rows)`; `slice(offset, rows)` gives each
     /// slice's rows (made only when it is written: a sort gathers them there).
     fn write_column(&self, spec: &'static TableSpec, index: usize, rows: usize, slice: impl Fn(usize, usize) -> PolarsResult<Column>) -> Result<(), TableError> {
-        let polars = |source| TableError::Polars { table: spec.name, source };
         for (number, (offset, length)) in slices(rows).into_iter().enumerate() {
-            let path = self.path(spec.name, index, number);
-            let mut one = DataFrame::new(length, vec![compact(slice(offset, length).map_err(polars)?).map_err(polars)?]).map_err(polars)?;
-            let mut writer = BufWriter::new(File::create(&path).map_err(io(&path))?);
-            IpcWriter::new(&mut writer).with_compression(None).with_compat_level(CompatLevel::newest()).finish(&mut one).map_err(polars)?;
-            writer.flush().map_err(io(&path))?;
+            self.write_slice(spec, index, number, slice(offset, length).map_err(|source| TableError::Polars { table: spec.name, source })?)?;
         }
         Ok(())
+    }
+
+    /// Write one slice of a column (the `number`th of `slices(rows)`) to its file.
+    fn write_slice(&self, spec: &'static TableSpec, index: usize, number: usize, column: Column) -> Result<(), TableError> {
+        let polars = |source| TableError::Polars { table: spec.name, source };
+        let path = self.path(spec.name, index, number);
+        let mut one = DataFrame::new(column.len(), vec![compact(column).map_err(polars)?]).map_err(polars)?;
+        let mut writer = BufWriter::new(File::create(&path).map_err(io(&path))?);
+        IpcWriter::new(&mut writer).with_compression(None).with_compat_level(CompatLevel::newest()).finish(&mut one).map_err(polars)?;
+        writer.flush().map_err(io(&path))
     }
 
     /// Sort a table's rows by primary key, refuse a key seen twice, and write the table: the same
@@ -318,12 +366,9 @@ impl TableSource for SpilledTables {
     fn load_rows(&self, name: &str, columns: Option<&[&str]>, offset: usize, rows: usize) -> Result<Option<Table>, TableError> {
         let Some((shape, height, _)) = self.written.get(name) else { return Ok(None) };
         check_range(shape.spec, *height, offset, rows)?;
-        let mut kept = Vec::new();
-        for (index, column) in shape.frame.get_column_names().into_iter().enumerate() {
-            if columns.is_none_or(|columns| columns.contains(&column.as_str())) {
-                kept.push(self.read_column(shape, *height, index, offset, rows)?);
-            }
-        }
+        // Each column has its own files: two read at a time on two cores.
+        let wanted: Vec<usize> = shape.frame.get_column_names().into_iter().enumerate().filter(|(_, column)| columns.is_none_or(|columns| columns.contains(&column.as_str()))).map(|(index, _)| index).collect();
+        let kept = wanted.into_par_iter().map(|index| self.read_column(shape, *height, index, offset, rows)).collect::<Result<Vec<Column>, TableError>>()?;
         let frame = DataFrame::new(rows, kept).map_err(|source| TableError::Polars { table: shape.spec.name, source })?;
         Ok(Some(Table { spec: shape.spec, frame }))
     }
