@@ -108,18 +108,47 @@ struct OrgInfo {
     part_of: Option<String>,
 }
 
+/// A practitioner's fields a role's row needs. Boxed strings: hundreds of thousands are kept until
+/// the roles are made.
 struct PractitionerInfo {
-    id_nat_ps: Option<String>,
-    family: Option<String>,
-    given: Option<String>,
+    id_nat_ps: Option<Box<str>>,
+    family: Option<Box<str>>,
+    given: Option<Box<str>>,
 }
 
-/// A reference to check once every resource has been seen.
+/// A reference to check once every resource has been seen. At national scale a million of them
+/// wait (a role's Practitioner comes after it): boxed strings, not Strings.
 struct PendingReference {
-    file: usize,
-    resource: String,
-    field: String,
-    target: String,
+    file: u32,
+    resource: Box<str>,
+    field: Box<str>,
+    target: Box<str>,
+}
+
+/// Where a resource is in its file, as the reader names it ("line 12", "entry[3]", "resource"),
+/// in 8 bytes: the duplicate check keeps one for every resource of the snapshot (millions), where
+/// a String each cost about 40 bytes. Any other text the reader might give is kept aside in full
+/// (`State::odd_positions`, by index), so the error still names it exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Position {
+    Line(u32),
+    Entry(u32),
+    Resource,
+    Other(u32),
+}
+
+impl Position {
+    /// The compact form of the reader's text, when it has one.
+    fn parse(text: &str) -> Option<Position> {
+        let number = |n: &str| n.parse::<u32>().ok().filter(|v| v.to_string() == n);
+        if text == "resource" {
+            return Some(Position::Resource);
+        }
+        if let Some(n) = text.strip_prefix("line ") {
+            return number(n).map(Position::Line);
+        }
+        text.strip_prefix("entry[").and_then(|rest| rest.strip_suffix(']')).and_then(number).map(Position::Entry)
+    }
 }
 
 struct Builders {
@@ -165,7 +194,9 @@ impl Default for Builders {
 struct State {
     files: Vec<String>,
     /// "Type/id" → (file index, position), to refuse duplicates and resolve references.
-    seen: HashMap<String, (usize, String)>,
+    seen: HashMap<Box<str>, (u32, Position)>,
+    /// Positions of `seen` the compact form cannot hold (`Position::Other`).
+    odd_positions: Vec<String>,
     /// A file's part only: its resources' "Type/id" and position in file order, for the
     /// snapshot-wide duplicate check when the part is merged.
     keys: Vec<(String, String)>,
@@ -175,7 +206,7 @@ struct State {
     /// Per table, the snapshot files (by index) whose part of it is on disk, in file order.
     parts: BTreeMap<&'static str, Vec<usize>>,
     organizations: HashMap<String, OrgInfo>,
-    practitioners: HashMap<String, PractitionerInfo>,
+    practitioners: HashMap<Box<str>, PractitionerInfo>,
     /// Each offer's provider (providedBy), in the offres table's row order before it is sorted
     /// (file order, then push order): the one input of the resolution pass that no column holds.
     /// In one buffer (a table's text column): a `String` each would cost three times the ids.
@@ -233,6 +264,7 @@ impl State {
         let State {
             files: _,
             seen: _,
+            odd_positions: _,
             keys,
             references,
             builders: _,
@@ -248,15 +280,20 @@ impl State {
             self.files.push(path.clone());
         }
         for (key, position) in keys {
-            if let Some((first_file, first_position)) = self.seen.get(&key) {
-                return Err(FhirError::DuplicateId {
-                    file: path,
-                    resource: format!("{position} {key}"),
-                    first_file: self.files[*first_file].clone(),
-                    first_position: first_position.clone(),
-                });
+            if let Some((first_file, first_position)) = self.seen.get(key.as_str()) {
+                let first_position = match first_position {
+                    Position::Line(n) => format!("line {n}"),
+                    Position::Entry(n) => format!("entry[{n}]"),
+                    Position::Resource => "resource".to_owned(),
+                    Position::Other(i) => self.odd_positions[*i as usize].clone(),
+                };
+                return Err(FhirError::DuplicateId { file: path, resource: format!("{position} {key}"), first_file: self.files[*first_file as usize].clone(), first_position });
             }
-            self.seen.insert(key, (file, position));
+            let compact = Position::parse(&position).unwrap_or_else(|| {
+                self.odd_positions.push(position);
+                Position::Other((self.odd_positions.len() - 1) as u32)
+            });
+            self.seen.insert(key.into_boxed_str(), (file as u32, compact));
         }
         if let Some(error) = error {
             return Err(error);
@@ -265,7 +302,7 @@ impl State {
         // to later files wait (a role's Practitioner comes after it in ROR's exports). The ones
         // kept are in the same order, so the first dangling one is still the first reported. At
         // national scale all of them, four Strings each, were several hundred MB.
-        self.references.extend(references.into_iter().filter(|r| !self.seen.contains_key(&r.target)).map(|r| PendingReference { file, ..r }));
+        self.references.extend(references.into_iter().filter(|r| !self.seen.contains_key(&r.target)).map(|r| PendingReference { file: file as u32, ..r }));
         for (table, mut files) in parts {
             self.parts.entry(table).or_default().append(&mut files);
         }
@@ -304,7 +341,7 @@ impl State {
         if kind != expected {
             return Err(ctx.field_error(field, format!("{text:?} points to a {kind}, expected a {expected}")));
         }
-        self.references.push(PendingReference { file, resource: ctx.resource.clone(), field: field.to_owned(), target: format!("{kind}/{id}") });
+        self.references.push(PendingReference { file: file as u32, resource: ctx.resource.as_str().into(), field: field.into(), target: format!("{kind}/{id}").into_boxed_str() });
         Ok(Some(id))
     }
 
@@ -313,14 +350,14 @@ impl State {
     /// reported; and the tables another one's resolution reads (offres for the roles; offres,
     /// lieux and entites_geographiques for the capacities) are written by then.
     fn finish(self, parts: &Parts, spilled: &mut SpilledTables) -> Result<(BTreeMap<String, u64>, Option<DateTime<Utc>>), FhirError> {
-        let State { files, seen, keys: _, references, builders: _, parts: written, organizations, practitioners, offer_providers, resources_by_type, latest_update } = self;
+        let State { files, seen, odd_positions: _, keys: _, references, builders: _, parts: written, organizations, practitioners, offer_providers, resources_by_type, latest_update } = self;
         for r in &references {
             if !seen.contains_key(&r.target) {
                 return Err(FhirError::DanglingReference {
-                    file: files[r.file].clone(),
-                    resource: r.resource.clone(),
-                    field: r.field.clone(),
-                    target: r.target.clone(),
+                    file: files[r.file as usize].clone(),
+                    resource: r.resource.to_string(),
+                    field: r.field.to_string(),
+                    target: r.target.to_string(),
                 });
             }
         }

@@ -26,11 +26,11 @@ pub(super) fn visit_practitioner(state: &mut State, ctx: &Context<'_>, practitio
         .and_then(|i| i.value.as_deref().map(str::to_owned));
     let name = practitioner.name.first();
     state.practitioners.insert(
-        practitioner.id.as_str().to_owned(),
+        practitioner.id.as_str().into(),
         PractitionerInfo {
-            id_nat_ps,
-            family: name.and_then(|n| n.family.as_deref().map(str::to_owned)),
-            given: name.map(|n| n.given.join(" ")).filter(|g| !g.is_empty()),
+            id_nat_ps: id_nat_ps.map(String::into_boxed_str),
+            family: name.and_then(|n| n.family.as_deref().map(Box::from)),
+            given: name.map(|n| n.given.join(" ")).filter(|g| !g.is_empty()).map(String::into_boxed_str),
         },
     );
     Ok(())
@@ -73,7 +73,7 @@ pub(super) fn visit_role(state: &mut State, ctx: &Context<'_>, role: Practitione
 /// Roles learn their professional's identity and their offer's field once both are known, from
 /// the ids their rows carry. The exercise name of the role wins over the civil name of the
 /// Practitioner: the civil names only fill the exercise names left null.
-pub(super) fn resolve_roles(practitioners: &HashMap<String, PractitionerInfo>, spilled: &SpilledTables, frame: &mut DataFrame) -> Result<(), FhirError> {
+pub(super) fn resolve_roles(practitioners: &HashMap<Box<str>, PractitionerInfo>, spilled: &SpilledTables, frame: &mut DataFrame) -> Result<(), FhirError> {
     let spec = &catalog::PROFESSIONNELS;
     let polars = |source| TableError::Polars { table: catalog::OFFRES.name, source };
     let pros = text_column(spec, frame, "professionnel_id")?;

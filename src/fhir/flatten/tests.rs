@@ -114,7 +114,7 @@ fn bad_input_names_file_resource_and_field() {
     assert!(e.contains("x.json: resource HealthcareService/H1: field providedBy: dangling reference to Organization/nowhere"), "{e}");
 
     let e = error_for("zz.json", br#"{"resourceType":"Location","id":"1215"}"#);
-    assert!(e.contains("zz.json: resource Location/1215: duplicate id") && e.contains("companions.json"), "{e}");
+    assert!(e.contains("zz.json: resource Location/1215: duplicate id") && e.contains("companions.json (entry[3])"), "{e}");
 
     let e = error_for("x.json", br#"{"resourceType":"Location","id":"L1","meta":{"lastUpdated":"yesterday"}}"#);
     assert!(e.contains("field meta.lastUpdated: \"yesterday\" is not a FHIR dateTime"), "{e}");
@@ -221,4 +221,21 @@ fn a_table_is_made_from_every_files_part_in_file_order_and_its_folder_goes_with_
 
     drop(flat);
     assert!(!run_dirs[0].exists(), "the run's folder goes with the tables");
+}
+
+/// The first resource's position, kept in 8 bytes for every resource of the snapshot, comes back
+/// as the reader wrote it; a text that the compact form would not give back is kept in full.
+#[test]
+fn positions_kept_compact_come_back_as_written() {
+    for (text, compact) in [("line 12", Some(Position::Line(12))), ("entry[0]", Some(Position::Entry(0))), ("resource", Some(Position::Resource))] {
+        assert_eq!(Position::parse(text), compact);
+    }
+    for odd in ["line 012", "entry[3", "entry[-1]", "line 99999999999", "resource (Bundle)", ""] {
+        assert_eq!(Position::parse(odd), None, "{odd}");
+    }
+    let mut state = State::default();
+    let part = |file: &str, position: &str| FilePart { path: file.into(), state: State { keys: vec![("Location/L1".into(), position.into())], ..State::default() }, error: None };
+    state.absorb(part("a.ndjson", "line 7 of 9")).unwrap();
+    let Err(FhirError::DuplicateId { first_file, first_position, .. }) = state.absorb(part("b.ndjson", "line 1")) else { panic!("a duplicate") };
+    assert_eq!((first_file.as_str(), first_position.as_str()), ("a.ndjson", "line 7 of 9"));
 }
