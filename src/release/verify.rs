@@ -10,10 +10,10 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use super::manifest::{parse_sums, Manifest, MANIFEST_FILE, SUMS_FILE};
-use super::previous::read_parquet;
 use super::signature::{self, PUBLIC_KEY_FILE, SIGNATURE_FILE};
 use super::{sha256_file, LATEST, TEMP_PREFIX};
-use crate::table::digest::content_digest;
+use crate::table::digest::{digest_of, row_hashes};
+use polars::prelude::{ParquetReader, SerReader};
 
 /// What to trust.
 #[derive(Debug, Default, Clone)]
@@ -231,13 +231,13 @@ fn release_problems(dir: &Path, options: &VerifyOptions) -> Vec<String> {
     }
     // Row counts and content digests, from the Parquet files themselves.
     for table in &manifest.tables {
-        match read_parquet(&dir.join(&table.parquet)) {
+        match rows_and_digest(&dir.join(&table.parquet)) {
             Err(e) => problem(format!("{}: {e}", table.parquet)),
-            Ok(frame) => {
-                if frame.height() as u64 != table.rows {
-                    problem(format!("{}: {} rows, the manifest says {}", table.parquet, frame.height(), table.rows));
+            Ok((rows, digest)) => {
+                if rows as u64 != table.rows {
+                    problem(format!("{}: {rows} rows, the manifest says {}", table.parquet, table.rows));
                 }
-                match content_digest(&frame) {
+                match digest {
                     Ok(d) if d != table.digest => problem(format!("table {}: content digest {d}, the manifest says {}", table.name, table.digest)),
                     Err(e) => problem(format!("table {}: {e}", table.name)),
                     _ => {}
@@ -256,6 +256,31 @@ fn release_problems(dir: &Path, options: &VerifyOptions) -> Vec<String> {
     problems
 }
 
+/// A table's rows and content digest from its Parquet file, read a row group at a time: only the
+/// row hashes (32 bytes a row) are kept, never the table. Reading the file whole set the peak
+/// memory of a no-change night (every release verified before it is reused): 1.36 GB at scale 1.
+/// Err when the file is not readable Parquet; the digest's own Err when a row cannot be hashed.
+fn rows_and_digest(path: &Path) -> Result<(usize, Result<String, String>), String> {
+    let open = || fs::File::open(path).map_err(|e| format!("cannot read: {e}"));
+    let not_parquet = |e: polars::prelude::PolarsError| format!("not readable as Parquet: {e}");
+    let mut reader = ParquetReader::new(open()?);
+    let metadata = reader.get_metadata().map_err(not_parquet)?.clone();
+    let mut hashes = Vec::with_capacity(metadata.num_rows);
+    let mut offset = 0;
+    for group in &metadata.row_groups {
+        let rows = group.num_rows();
+        let mut reader = ParquetReader::new(open()?).with_slice(Some((offset, rows)));
+        reader.set_metadata(metadata.clone());
+        let frame = reader.finish().map_err(not_parquet)?;
+        match row_hashes(&frame) {
+            Ok(more) => hashes.extend(more),
+            Err(e) => return Ok((metadata.num_rows, Err(e.to_string()))),
+        }
+        offset += rows;
+    }
+    Ok((offset, Ok(digest_of(hashes))))
+}
+
 fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) {
     let Ok(entries) = fs::read_dir(dir) else { return };
     for entry in entries.filter_map(|e| e.ok()) {
@@ -265,5 +290,32 @@ fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) {
         } else if let Ok(relative) = path.strip_prefix(root) {
             out.push(relative.to_string_lossy().replace('\\', "/"));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::digest::content_digest;
+    use polars::prelude::*;
+
+    /// Read a row group at a time, a table of several groups gives the rows and the digest of the
+    /// whole table; a file that is not Parquet is a problem naming why.
+    #[test]
+    fn rows_and_digest_by_row_group_are_those_of_the_whole_table() {
+        let work = tempfile::tempdir().unwrap();
+        for rows in [0usize, 3, 200_000] {
+            let ids: Vec<String> = (0..rows).map(|i| format!("id-{i:07}")).collect();
+            let counts: Vec<Option<i64>> = (0..rows).map(|i| (i % 3 != 0).then_some(i as i64)).collect();
+            let frame = DataFrame::new(rows, vec![Column::new("id".into(), ids), Column::new("n".into(), counts)]).unwrap();
+            let path = work.path().join(format!("t{rows}.parquet"));
+            crate::table::write::write_frame_parquet(&frame, "t", &path).unwrap();
+            let (read, digest) = rows_and_digest(&path).unwrap();
+            assert_eq!((read, digest.unwrap()), (rows, content_digest(&frame).unwrap()));
+        }
+        let path = work.path().join("not.parquet");
+        fs::write(&path, "id,n\n").unwrap();
+        assert!(rows_and_digest(&path).unwrap_err().starts_with("not readable as Parquet"));
+        assert!(rows_and_digest(&work.path().join("missing.parquet")).unwrap_err().starts_with("cannot read"));
     }
 }
