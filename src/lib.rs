@@ -415,7 +415,7 @@ fn build_publications(options: &BuildOptions, ctx: &ReleaseContext<'_>) -> Resul
         }
         staged.push(stage_publication(ctx, &policy.audience, &disclosed)?);
     }
-    let capacity = capacity_disclosure(&options.public_policy, &table::spill::load_tables(ctx.tables, &disclose::capacity::SOURCE_TABLES)?)?;
+    let capacity = capacity_disclosure(&options.public_policy, &disclose::capacity::load_sources(ctx.tables)?)?;
     staged.push(stage_publication(ctx, CAPACITY_PUBLICATION, &capacity)?);
     for c in &correspondences {
         c.write(&options.out_dir, ctx.version)?;
