@@ -312,7 +312,13 @@ fn disclose_table(policy: &Policy, table: Table, table_policy: &TablePolicy, kep
     let derived = derived_spec(spec, &rules);
     let disclosed = if table_policy.rule(spec.primary_key).is_keep() { Table { spec: derived, frame } } else { sorted_table(derived, frame).map_err(|e| e.to_string())? };
     let rows_out = disclosed.rows();
-    let account = TableDisclosure {
+    let account = published_account(spec, table_policy, (rows_in, rows_out), filters, dropped, risk);
+    Ok((disclosed, account, needs_keys.then(|| original_keys.into_iter().flatten().collect())))
+}
+
+/// The account of a published table of the snapshot, however it was disclosed.
+fn published_account(spec: &'static TableSpec, table_policy: &TablePolicy, (rows_in, rows_out): (usize, usize), filters: Vec<FilterOutcome>, dropped: Vec<String>, risk: Option<RiskOutcome>) -> TableDisclosure {
+    TableDisclosure {
         table: spec.name.into(),
         published: true,
         reason: table_policy.reason.clone(),
@@ -323,8 +329,7 @@ fn disclose_table(policy: &Policy, table: Table, table_policy: &TablePolicy, kep
         columns: spec.columns.iter().map(|c| ColumnOutcome { column: c.name.to_owned(), rule: table_policy.rule(c.name).describe() }).collect(),
         risk,
         aggregate: None,
-    };
-    Ok((disclosed, account, needs_keys.then(|| original_keys.into_iter().flatten().collect())))
+    }
 }
 
 /// Which rows of a table its filters keep, each filter's account, and the kept rows' original
@@ -413,18 +418,7 @@ fn disclose_by_slice<S: TableSink>(
             .collect::<Result<Vec<Column>, String>>()?;
         Ok(DataFrame::new(rows, published).map_err(|e| e.to_string())?)
     })?;
-    let account = TableDisclosure {
-        table: spec.name.into(),
-        published: true,
-        reason: table_policy.reason.clone(),
-        rows_in,
-        rows_out,
-        filters,
-        dropped_columns: dropped,
-        columns: spec.columns.iter().map(|c| ColumnOutcome { column: c.name.to_owned(), rule: table_policy.rule(c.name).describe() }).collect(),
-        risk: None,
-        aggregate: None,
-    };
+    let account = published_account(spec, table_policy, (rows_in, rows_out), filters, dropped, None);
     Ok((account, needs_keys.then(|| original_keys.into_iter().flatten().collect())))
 }
 
