@@ -242,7 +242,9 @@ impl<'a> Context<'a> {
 /// What the gate judges when a release is built.
 pub struct GateInput<'a> {
     /// The audience's tables, as they will be written: in memory or set aside on disk, read a
-    /// table (or a few columns) at a time, so the gate holds at most about two tables at once.
+    /// slice of rows (or a few columns) at a time, so the gate holds a few slices of rows, the
+    /// columns its identifier and drift checks read, and the key columns foreign keys refer to;
+    /// a table whole only when one of its files differs from it.
     pub tables: &'a dyn TableSource,
     pub taken_at: DateTime<Utc>,
     /// "snapshot" or "latest-resource-update" (then the update lag is zero by construction).
