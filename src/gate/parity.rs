@@ -619,6 +619,38 @@ mod tests {
         assert_eq!(f.examples, [r#"horaire_id="1-2": CSV "15:00:00" ≠ built table "14:00:00""#]);
     }
 
+    /// The path a release build takes at scale: a table of several slices (200,000 rows make
+    /// three) set aside on disk is written into the staging folder a slice at a time, byte for byte
+    /// the files written whole, read back a slice at a time as the built table, and checked.
+    #[test]
+    fn a_table_of_several_slices_is_written_and_read_back_a_slice_at_a_time() {
+        let work = tempfile::tempdir().unwrap();
+        let mut b = TableBuilder::new(&catalog::HORAIRES);
+        for i in 0..200_000usize {
+            let mut r = b.row();
+            let label = (i % 3 == 0).then(|| format!("Horaire \"{i}\", matin\nsuite"));
+            r.set("horaire_id", format!("{i:07}").as_str()).set("offre_id", "O1").set("rang", Some(i as i64)).set("type_horaire_libelle", label.as_deref()).set("heure_debut", "09:00:00");
+            b.push(r);
+        }
+        let table = b.finish().unwrap();
+        assert_eq!(crate::table::spill::slices(table.rows()).len(), 3);
+        let mut spilled = crate::table::spill::SpilledTables::create_named(work.path(), "-test").unwrap();
+        spilled.put(table.clone()).unwrap();
+        let staging = Staging::create(&work.path().join("releases"), "public", "20261125T020000Z").unwrap();
+        let (config, exceptions) = (GateConfig::default(), Exceptions::none());
+        let mut ctx = Context::new(&config, &exceptions);
+        let referenced = Tables::new();
+        let mut checks = Checks::new(&mut ctx, &referenced);
+        let files = check_spooled(&mut ctx, &spilled, &staging, &mut checks).unwrap();
+        assert_eq!(ctx.findings, Vec::<Finding>::new());
+        let (csv, parquet) = encoded(&table);
+        assert!(std::fs::read(staging.dir().join("horaires.csv")).unwrap() == csv);
+        assert!(std::fs::read(staging.dir().join("horaires.parquet")).unwrap() == parquet);
+        assert_eq!((files.len(), files[0].rows), (1, 200_000));
+        assert_eq!((files[0].csv.bytes, files[0].csv.sha256.as_str()), (csv.len() as u64, file_facts("horaires", "csv", &csv).sha256.as_str()));
+        assert_eq!(files[0].parquet.sha256, file_facts("horaires", "parquet", &parquet).sha256);
+    }
+
     #[test]
     fn every_type_survives_both_encodings() {
         for table in [horaires(), geo()] {
