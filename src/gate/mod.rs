@@ -242,7 +242,9 @@ impl<'a> Context<'a> {
 /// What the gate judges when a release is built.
 pub struct GateInput<'a> {
     /// The audience's tables, as they will be written: in memory or set aside on disk, read a
-    /// table (or a few columns) at a time, so the gate holds at most about two tables at once.
+    /// slice of rows (or a few columns) at a time, so the gate holds a few slices of rows, the
+    /// columns its identifier and drift checks read, and the key columns foreign keys refer to;
+    /// a table whole only when one of its files differs from it.
     pub tables: &'a dyn TableSource,
     pub taken_at: DateTime<Utc>,
     /// "snapshot" or "latest-resource-update" (then the update lag is zero by construction).
@@ -263,11 +265,11 @@ pub fn run(input: &GateInput<'_>) -> Result<GateReport, GateError> {
     let mut ctx = Context::new(input.config, &exceptions);
     limits::column_names(&mut ctx, input.tables);
     identifiers::check(&mut ctx, input.tables)?;
-    // The schema checks run on each table as the parity check loads it: one read of each table.
+    // The schema checks run on each table's slices as the parity check loads them: one read of
+    // each table.
     let referenced = schema::referenced(&ctx, input.tables)?;
     let mut schema_checks = schema::Checks::new(&mut ctx, &referenced);
-    let unparsed = parity::Unparsed::new();
-    let files = parity::check_spooled(&mut ctx, input.tables, input.staging, &mut |ctx, table| schema_checks.table(ctx, table, &unparsed))?;
+    let files = parity::check_spooled(&mut ctx, input.tables, input.staging, &mut schema_checks)?;
     drift::check(&mut ctx, input.tables, input.policy_sha256, input.previous)?;
     let now = input.config.reference_instant().map_err(GateError::Config)?.unwrap_or_else(Utc::now);
     freshness::check(&mut ctx, input.taken_at, input.taken_at_basis, input.latest_update, now);

@@ -30,10 +30,11 @@ use sha2::{Digest, Sha256};
 
 use super::report::{FileFacts, TableFiles};
 use super::{limits, Context, GateError, Severity, Tally};
-use crate::table::digest::row_hashes;
+use super::schema::Checks;
 use crate::release::Staging;
+use crate::table::digest::row_hashes;
 use crate::table::spill::TableSource;
-use crate::table::{catalog, ColumnType, Table, TableSpec, Tables};
+use crate::table::{catalog, ColumnType, Table, TableError, TableSpec, Tables};
 
 mod sliced;
 mod strict;
@@ -45,40 +46,33 @@ fn polars_error(table: &str) -> impl Fn(PolarsError) -> GateError + '_ {
 /// Write every table's files into the release's staging folder, read each back and compare it
 /// with the built table, and return their facts.
 ///
-/// Memory: the built tables are loaded from `tables` one at a time, each just before its files
-/// are written and dropped once they are checked, so at most two are in memory (this one, being
-/// read back, and the next, being encoded). The common path holds a Parquet row group and a CSV
-/// block of the table being read back, and the encoders' buffers of the next table. When a file
-/// differs, it is read whole (`check_files`): one file at a time, its bytes dropped once parsed,
-/// and each reading dropped once compared, so a table is held at most about twice beside the
-/// built one (the CSV as text while its columns are typed). Comparing each file with the built
-/// table proves them equal to each other too; a folder already written, with no built table,
-/// compares CSV with Parquet (`check_files`).
+/// Memory: no table is ever whole in memory on the common path. Each table is written a slice of
+/// rows at a time (`table::spill::slices`, loaded from `tables` as it goes), and read back a slice
+/// at a time, beside the same slice of the built table loaded again (`sliced`); the next table is
+/// written while this one is read back, so a few slices are held at once, the CSV block being read
+/// and the encoders' buffers. When a file differs, the table is loaded whole and each file read
+/// whole (`check_files`): one file at a time, its bytes dropped once parsed, and each reading
+/// dropped once compared, so a table is held at most about twice beside the built one (the CSV as
+/// text while its columns are typed). Comparing each file with the built table proves them equal
+/// to each other too; a folder already written, with no built table, compares CSV with Parquet
+/// (`check_files`).
 ///
-/// `also` runs other checks on each table while it is in memory (the schema checks), so that it is
-/// read from disk once.
-pub fn check_spooled(ctx: &mut Context<'_>, tables: &dyn TableSource, staging: &Staging, also: &mut (dyn FnMut(&mut Context<'_>, &Table) + Send)) -> Result<Vec<TableFiles>, GateError> {
+/// `schema` runs the schema checks on each table's slices as the Parquet file's read-back loads
+/// them, so that they are read from disk once for both.
+pub fn check_spooled(ctx: &mut Context<'_>, tables: &dyn TableSource, staging: &Staging, schema: &mut Checks<'_>) -> Result<Vec<TableFiles>, GateError> {
     let names = tables.names();
     let mut facts = Vec::new();
     let mut buffer = Vec::new();
-    let mut written = names.first().map(|name| load_and_write(tables, staging, name));
+    let mut written = names.first().map(|name| write_files(tables, staging, name));
     for index in 0..names.len() {
         let current = written.take().expect("each table is written before it is checked")?;
-        // The next table is loaded and encoded while this one is read back, so that neither
-        // leaves a core idle. Checks and findings still go table by table, and an error is the
-        // one the tables in order would have met first: this table's check, then the next one's
-        // loading or writing.
+        // The next table is written while this one is read back, so that neither leaves a core
+        // idle. Checks and findings still go table by table, and an error is the one the tables
+        // in order would have met first: this table's check, then the next one's writing.
         let (checked, next) = rayon::join(
-            || {
-                current.as_ref().map(|(table, (csv, parquet))| {
-                    also(ctx, table);
-                    check_spooled_table(ctx, table, csv, parquet, &mut buffer)
-                })
-            },
-            || names.get(index + 1).map(|next| load_and_write(tables, staging, next)),
+            || current.as_ref().map(|(shape, rows, (csv, parquet))| check_spooled_table(ctx, tables, shape, *rows, csv, parquet, Some(&mut *schema), &mut buffer)),
+            || names.get(index + 1).map(|next| write_files(tables, staging, next)),
         );
-        // Checked: this table goes before the one after the next is loaded.
-        drop(current);
         if let Some(checked) = checked {
             facts.push(checked?);
         }
@@ -87,22 +81,63 @@ pub fn check_spooled(ctx: &mut Context<'_>, tables: &dyn TableSource, staging: &
     Ok(facts)
 }
 
-/// A table loaded from the source and its files written into the staging folder (None when the
-/// source has no such table).
-fn load_and_write(tables: &dyn TableSource, staging: &Staging, name: &str) -> Result<Option<(Table, (PathBuf, PathBuf))>, GateError> {
-    let Some(table) = tables.load(name)? else { return Ok(None) };
-    let files = staging.write_table_files(&table).map_err(|e| GateError::Read { path: table.name().to_owned(), message: format!("cannot be written: {e}") })?;
-    Ok(Some((table, files)))
+/// A table's files written into the staging folder from its rows loaded a slice at a time, with
+/// its shape and rows (None when the source has no such table). A slice that cannot be read from
+/// the source is the source's error, as loading the table was; one that cannot be written, an
+/// error writing the table.
+fn write_files(tables: &dyn TableSource, staging: &Staging, name: &str) -> Result<Option<(Table, usize, (PathBuf, PathBuf))>, GateError> {
+    let (Some(shape), Some(rows)) = (tables.shape(name), tables.rows(name)) else { return Ok(None) };
+    let mut unread = None;
+    let written = staging.write_table_files(&shape, rows, |offset, length| match tables.load_rows(name, None, offset, length) {
+        Ok(Some(slice)) => Ok(slice.frame),
+        Ok(None) => Err(TableError::Polars { table: shape.spec.name, source: polars_err!(ComputeError: "the table is no longer among the night's tables") }),
+        Err(e) => {
+            let message = e.to_string();
+            unread = Some(e);
+            Err(TableError::Polars { table: shape.spec.name, source: polars_err!(ComputeError: "{message}") })
+        }
+    });
+    if let Some(e) = unread {
+        return Err(GateError::Table(e));
+    }
+    let files = written.map_err(|e| GateError::Read { path: name.to_owned(), message: format!("cannot be written: {e}") })?;
+    Ok(Some((shape, rows, files)))
 }
 
-fn check_spooled_table(ctx: &mut Context<'_>, table: &Table, csv_path: &Path, parquet_path: &Path, buffer: &mut Vec<u8>) -> Result<TableFiles, GateError> {
-    check_spooled_table_in_blocks(ctx, table, csv_path, parquet_path, sliced::CSV_BLOCK_BYTES, buffer)
+#[allow(clippy::too_many_arguments)]
+fn check_spooled_table(ctx: &mut Context<'_>, tables: &dyn TableSource, shape: &Table, rows: usize, csv_path: &Path, parquet_path: &Path, schema: Option<&mut Checks<'_>>, buffer: &mut Vec<u8>) -> Result<TableFiles, GateError> {
+    check_spooled_table_in_blocks(ctx, tables, shape, rows, csv_path, parquet_path, schema, sliced::CSV_BLOCK_BYTES, buffer)
 }
 
-/// `check_spooled_table`, the CSV read `csv_block_bytes` at a time (into `buffer`) on the common path.
-fn check_spooled_table_in_blocks(ctx: &mut Context<'_>, table: &Table, csv_path: &Path, parquet_path: &Path, csv_block_bytes: usize, buffer: &mut Vec<u8>) -> Result<TableFiles, GateError> {
-    let name = table.name();
-    if let Some((csv, parquet)) = sliced::files_match(table.spec, &table.frame, csv_path, parquet_path, csv_block_bytes, buffer)? {
+/// `check_spooled_table`, the CSV read `csv_block_bytes` at a time (into `buffer`) on the common
+/// path. The schema checks (when given) report before the files' findings, as when they ran on the
+/// whole table before it was read back.
+#[allow(clippy::too_many_arguments)]
+fn check_spooled_table_in_blocks(
+    ctx: &mut Context<'_>,
+    tables: &dyn TableSource,
+    shape: &Table,
+    rows: usize,
+    csv_path: &Path,
+    parquet_path: &Path,
+    mut schema: Option<&mut Checks<'_>>,
+    csv_block_bytes: usize,
+    buffer: &mut Vec<u8>,
+) -> Result<TableFiles, GateError> {
+    let name = shape.name();
+    let mut each = schema.as_deref_mut().map(|schema| schema.begin(ctx, shape, None));
+    let matched = {
+        let mut each_slice = |slice: &Table| {
+            if let (Some(schema), Some(each)) = (schema.as_deref_mut(), each.as_mut()) {
+                schema.slice(ctx, each, slice);
+            }
+        };
+        sliced::files_match(tables, shape, rows, csv_path, parquet_path, csv_block_bytes, buffer, &mut each_slice)?
+    };
+    if let (Some(schema), Some(each)) = (schema, each) {
+        schema.finish(ctx, each, tables)?;
+    }
+    if let Some((csv, parquet)) = matched {
         // Both files are the built table and the CSV its dialect: what `check_files` would record
         // for such files (the checks that ran, the size limits), without reading them whole.
         for check in ["parity", "csv_dialect", "types"] {
@@ -110,8 +145,11 @@ fn check_spooled_table_in_blocks(ctx: &mut Context<'_>, table: &Table, csv_path:
         }
         limits::file_size(ctx, name, &parquet);
         limits::file_size(ctx, name, &csv);
-        return Ok(TableFiles { table: name.to_owned(), rows: table.rows() as u64, csv, parquet });
+        return Ok(TableFiles { table: name.to_owned(), rows: rows as u64, csv, parquet });
     }
+    // A file is not the table: the rare path, which reads the table and the files whole to say
+    // what differs and where.
+    let Some(table) = tables.load(name)? else { return Err(GateError::Read { path: name.to_owned(), message: "is no longer among the night's tables".to_owned() }) };
     let read = |path: &Path| std::fs::read(path).map_err(|e| GateError::Read { path: path.display().to_string(), message: format!("cannot read back: {e}") });
     Ok(check_files(ctx, table.spec, Some(&table.frame), || read(csv_path), || read(parquet_path))?.files)
 }
@@ -567,7 +605,7 @@ mod tests {
             crate::table::write::write_csv(&table, &csv).unwrap();
             crate::table::write::write_parquet(&table, &parquet).unwrap();
             let mut ctx = Context::new(&config, &exceptions);
-            let files = check_spooled_table(&mut ctx, &table, &csv, &parquet, &mut Vec::new()).unwrap();
+            let files = check_spooled_table(&mut ctx, &Tables::from([(table.name(), table.clone())]), &table, table.rows(), &csv, &parquet, None, &mut Vec::new()).unwrap();
             assert_eq!(ctx.findings, Vec::<Finding>::new(), "{}", table.name());
             assert_eq!((files.rows, files.csv.bytes), (table.rows() as u64, std::fs::metadata(&csv).unwrap().len()));
         }
@@ -576,9 +614,41 @@ mod tests {
         let text = std::fs::read_to_string(&csv).unwrap();
         std::fs::write(&csv, text.replacen("14:00:00", "15:00:00", 1)).unwrap();
         let mut ctx = Context::new(&config, &exceptions);
-        check_spooled_table(&mut ctx, &table, &csv, &dir.path().join("horaires.parquet"), &mut Vec::new()).unwrap();
+        check_spooled_table(&mut ctx, &Tables::from([(table.name(), table.clone())]), &table, table.rows(), &csv, &dir.path().join("horaires.parquet"), None, &mut Vec::new()).unwrap();
         let f = ctx.findings.iter().find(|f| f.check == "parity").expect("a parity finding");
         assert_eq!(f.examples, [r#"horaire_id="1-2": CSV "15:00:00" ≠ built table "14:00:00""#]);
+    }
+
+    /// The path a release build takes at scale: a table of several slices (200,000 rows make
+    /// three) set aside on disk is written into the staging folder a slice at a time, byte for byte
+    /// the files written whole, read back a slice at a time as the built table, and checked.
+    #[test]
+    fn a_table_of_several_slices_is_written_and_read_back_a_slice_at_a_time() {
+        let work = tempfile::tempdir().unwrap();
+        let mut b = TableBuilder::new(&catalog::HORAIRES);
+        for i in 0..200_000usize {
+            let mut r = b.row();
+            let label = (i % 3 == 0).then(|| format!("Horaire \"{i}\", matin\nsuite"));
+            r.set("horaire_id", format!("{i:07}").as_str()).set("offre_id", "O1").set("rang", Some(i as i64)).set("type_horaire_libelle", label.as_deref()).set("heure_debut", "09:00:00");
+            b.push(r);
+        }
+        let table = b.finish().unwrap();
+        assert_eq!(crate::table::spill::slices(table.rows()).len(), 3);
+        let mut spilled = crate::table::spill::SpilledTables::create_named(work.path(), "-test").unwrap();
+        spilled.put(table.clone()).unwrap();
+        let staging = Staging::create(&work.path().join("releases"), "public", "20261125T020000Z").unwrap();
+        let (config, exceptions) = (GateConfig::default(), Exceptions::none());
+        let mut ctx = Context::new(&config, &exceptions);
+        let referenced = Tables::new();
+        let mut checks = Checks::new(&mut ctx, &referenced);
+        let files = check_spooled(&mut ctx, &spilled, &staging, &mut checks).unwrap();
+        assert_eq!(ctx.findings, Vec::<Finding>::new());
+        let (csv, parquet) = encoded(&table);
+        assert!(std::fs::read(staging.dir().join("horaires.csv")).unwrap() == csv);
+        assert!(std::fs::read(staging.dir().join("horaires.parquet")).unwrap() == parquet);
+        assert_eq!((files.len(), files[0].rows), (1, 200_000));
+        assert_eq!((files[0].csv.bytes, files[0].csv.sha256.as_str()), (csv.len() as u64, file_facts("horaires", "csv", &csv).sha256.as_str()));
+        assert_eq!(files[0].parquet.sha256, file_facts("horaires", "parquet", &parquet).sha256);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use super::nomenclature::Nomenclatures;
 use super::parity::Unparsed;
 use super::{Context, GateError, Severity, Tally};
 use crate::table::spill::TableSource;
+use crate::table::spec::ForeignKey;
 use crate::table::{ColumnType, Table, Tables};
 
 /// The polars type a column of this catalogue type has in a built table and in its Parquet file.
@@ -40,12 +41,16 @@ pub fn text_column<'t>(table: &'t Table, column: &str) -> Option<impl Iterator<I
 /// set aside on disk, one table is in memory, beside the key columns that foreign keys refer to
 /// (loaded first and kept to the end, since their key sets borrow from them). Findings come in
 /// another order than when every table was at hand (codes table by table); the report sorts them.
+/// (The gate proper runs the same checks a slice of rows at a time, `Checks::begin`; this is for a
+/// release folder read back whole.)
 pub fn check(ctx: &mut Context<'_>, tables: &dyn TableSource, unparsed: &Unparsed) -> Result<(), GateError> {
     let referenced = referenced(ctx, tables)?;
     let mut checks = Checks::new(ctx, &referenced);
     for name in tables.names() {
         let Some(table) = tables.load(name)? else { continue };
-        checks.table(ctx, &table, unparsed);
+        let mut each = checks.begin(ctx, &table, unparsed.get(name));
+        checks.slice(ctx, &mut each, &table);
+        checks.finish(ctx, each, tables)?;
     }
     Ok(())
 }
@@ -59,12 +64,47 @@ pub fn referenced(ctx: &Context<'_>, tables: &dyn TableSource) -> Result<Tables,
     }
 }
 
-/// The schema checks of one table after another, for a caller that loads each table for other
-/// checks too (the gate's parity check): each table is then read from disk once, not twice.
+/// The schema checks of one table after another, each table given a slice of rows at a time
+/// (`begin`, then `slice` for each slice in order, then `finish`), for a caller that goes through
+/// each table's rows for other checks too (the gate's parity check): each table is then read from
+/// disk once for both, and never whole. The findings are those of the whole table (same counts,
+/// same examples in the same order): each check tallies slice after slice, and reports at `finish`.
 pub struct Checks<'r> {
     referenced: &'r Tables,
     nomenclatures: Option<Nomenclatures>,
     targets: Targets<'r>,
+}
+
+/// One table's checks under way: what each check has counted so far, and what it needs of the
+/// rows to come. Which checks run and which columns they read are settled from the table's
+/// columns (`Checks::begin`), so a table without rows is judged as before.
+pub struct TableChecks<'u> {
+    /// The table without its rows.
+    shape: Table,
+    unparsed: Option<&'u BTreeMap<String, BTreeSet<usize>>>,
+    /// Rows seen so far: the next slice's first row.
+    rows: usize,
+    /// Time columns (when `types` runs).
+    times: Vec<(&'static str, Tally)>,
+    /// Required columns, the key aside (when `required` runs).
+    required: Vec<(&'static str, Tally)>,
+    primary_key: PrimaryKey,
+    /// The foreign keys whose targets are published (when `foreign_keys` runs).
+    foreign_keys: Vec<(&'static ForeignKey, Tally)>,
+    /// Coded columns (when `codes` runs).
+    codes: Vec<(String, Tally)>,
+}
+
+/// The primary key's check across slices. The tables are sorted by their key, so a repeated key
+/// follows its first occurrence: each key is compared with the last one seen, where a set of
+/// every key would hold a whole column. A key out of order (which a built table never has) makes
+/// the check run again at `finish` on the whole key column, with the set.
+enum PrimaryKey {
+    Off,
+    /// The key column is missing or not text.
+    Missing,
+    Sorted { tally: Tally, last: Option<String> },
+    Unsorted,
 }
 
 impl<'r> Checks<'r> {
@@ -73,15 +113,111 @@ impl<'r> Checks<'r> {
         Checks { referenced, nomenclatures: value_sets(ctx), targets: Targets::new() }
     }
 
-    pub fn table(&mut self, ctx: &mut Context<'_>, table: &Table, unparsed: &Unparsed) {
-        columns(ctx, table);
-        times(ctx, table);
-        required(ctx, table, unparsed.get(table.name()));
-        primary_key(ctx, table);
-        foreign_keys(ctx, table, self.referenced, &mut self.targets);
-        if let Some(nomenclatures) = &self.nomenclatures {
-            codes(ctx, table, nomenclatures);
+    /// Start a table's checks; `shape` needs only its columns (rows are ignored). A check that is
+    /// off counts nothing (`finish` records which checks ran, as the whole-table checks did).
+    pub fn begin<'u>(&mut self, ctx: &Context<'_>, shape: &Table, unparsed: Option<&'u BTreeMap<String, BTreeSet<usize>>>) -> TableChecks<'u> {
+        let shape = Table { spec: shape.spec, frame: shape.frame.clear() };
+        let pk = shape.spec.primary_key;
+        let on = |check: &str| ctx.enabled(check);
+        let times = if on("types") { shape.column_specs().into_iter().filter(|c| c.kind == ColumnType::Time && text_column(&shape, c.name).is_some()).map(|c| (c.name, Tally::default())).collect() } else { Vec::new() };
+        let required = if on("required") { shape.column_specs().into_iter().filter(|c| c.required && c.name != pk).map(|c| (c.name, Tally::default())).collect() } else { Vec::new() };
+        let primary_key = match (on("primary_key"), text_column(&shape, pk).is_some()) {
+            (false, _) => PrimaryKey::Off,
+            (true, true) => PrimaryKey::Sorted { tally: Tally::default(), last: None },
+            (true, false) => PrimaryKey::Missing,
+        };
+        let mut foreign_keys = Vec::new();
+        // `referenced` is empty when the check is off.
+        for fk in shape.spec.foreign_keys {
+            let Some(target) = self.referenced.get(fk.table) else { continue };
+            if text_column(&shape, fk.column).is_none() {
+                continue;
+            }
+            if !self.targets.contains_key(&(fk.table, fk.reference)) {
+                let Some(keys) = text_column(target, fk.reference) else { continue };
+                let mut set = PlHashSet::with_capacity(target.rows());
+                set.extend(keys.flatten());
+                self.targets.insert((fk.table, fk.reference), set);
+            }
+            foreign_keys.push((fk, Tally::default()));
         }
+        let codes = match &self.nomenclatures {
+            Some(nomenclatures) => shape.column_names().into_iter().filter(|c| nomenclatures.for_column(shape.name(), c).is_some() && text_column(&shape, c).is_some()).map(|c| (c, Tally::default())).collect(),
+            None => Vec::new(),
+        };
+        TableChecks { shape, unparsed, rows: 0, times, required, primary_key, foreign_keys, codes }
+    }
+
+    /// The table's next rows (the columns `begin` was given, in order).
+    pub fn slice(&mut self, ctx: &mut Context<'_>, each: &mut TableChecks<'_>, rows: &Table) {
+        let offset = each.rows;
+        each.rows += rows.rows();
+        for (column, tally) in &mut each.times {
+            times(rows, column, tally);
+        }
+        if !each.required.is_empty() {
+            let keys = rows.frame.column(rows.spec.primary_key).ok().and_then(|c| c.str().ok());
+            for (column, tally) in &mut each.required {
+                required(rows, column, keys, offset, each.unparsed, tally);
+            }
+        }
+        if let PrimaryKey::Sorted { tally, last } = &mut each.primary_key {
+            if !primary_key_sorted(rows, tally, last) {
+                each.primary_key = PrimaryKey::Unsorted;
+            }
+        }
+        for (fk, tally) in &mut each.foreign_keys {
+            foreign_keys(rows, fk, &self.targets[&(fk.table, fk.reference)], tally);
+        }
+        if let Some(nomenclatures) = &self.nomenclatures {
+            for (column, tally) in &mut each.codes {
+                codes(ctx, rows, column, nomenclatures, tally);
+            }
+        }
+    }
+
+    /// Report the table's findings, in the order the checks run: columns, times, required values,
+    /// primary key, foreign keys, codes. `tables` gives the key column again when its keys came out
+    /// of order.
+    pub fn finish(&mut self, ctx: &mut Context<'_>, each: TableChecks<'_>, tables: &dyn TableSource) -> Result<(), GateError> {
+        let TableChecks { shape, times, required, primary_key: pk, foreign_keys, codes, .. } = each;
+        let name = shape.name();
+        columns(ctx, &shape);
+        if ctx.runs("types") {
+            for (column, tally) in times {
+                ctx.tally("types", name, column, tally, "are not a time of day HH:MM:SS");
+            }
+        }
+        if ctx.runs("required") {
+            for (column, tally) in required {
+                ctx.tally("required", name, column, tally, "are empty in a required column (examples are the rows' keys)");
+            }
+        }
+        if ctx.runs("primary_key") {
+            let key = shape.spec.primary_key;
+            match pk {
+                PrimaryKey::Off => {}
+                PrimaryKey::Missing => ctx.finding("primary_key", Severity::Failure, Some(name), Some(key), 1, format!("{name}: primary key column {key} is missing or not text"), Vec::new()),
+                PrimaryKey::Sorted { tally, .. } => ctx.tally("primary_key", name, key, tally, "are an empty or repeated primary key"),
+                PrimaryKey::Unsorted => {
+                    if let Some(keys) = tables.load_columns(name, &[key])? {
+                        primary_key(ctx, &keys);
+                    }
+                }
+            }
+        }
+        if ctx.runs("foreign_keys") {
+            for (fk, tally) in foreign_keys {
+                ctx.tally("foreign_keys", name, fk.column, tally, &format!("refer to no row of {}.{}", fk.table, fk.reference));
+            }
+        }
+        if let Some(nomenclatures) = &self.nomenclatures {
+            for (column, tally) in codes {
+                let Some((value_set, _)) = nomenclatures.for_column(name, &column) else { continue };
+                ctx.tally("codes", name, &column, tally, &format!("are not codes of {value_set}"));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -114,21 +250,14 @@ fn columns(ctx: &mut Context<'_>, table: &Table) {
 }
 
 /// Time columns hold `HH:MM:SS` (they are text in the files so every reader agrees on them).
-fn times(ctx: &mut Context<'_>, table: &Table) {
-    if !ctx.runs("types") {
-        return;
-    }
-    for spec in table.column_specs().into_iter().filter(|c| c.kind == ColumnType::Time) {
-        let Some(values) = text_column(table, spec.name) else { continue };
-        let mut tally = Tally::default();
-        for value in values.flatten() {
-            if is_time(value) {
-                tally.valid();
-            } else {
-                tally.invalid(value);
-            }
+fn times(rows: &Table, column: &str, tally: &mut Tally) {
+    let Some(values) = text_column(rows, column) else { return };
+    for value in values.flatten() {
+        if is_time(value) {
+            tally.valid();
+        } else {
+            tally.invalid(value);
         }
-        ctx.tally("types", table.name(), spec.name, tally, "are not a time of day HH:MM:SS");
     }
 }
 
@@ -143,37 +272,30 @@ pub fn is_time(value: &str) -> bool {
         && b[6] < b'6'
 }
 
-/// Required columns have a value in every row.
-fn required(ctx: &mut Context<'_>, table: &Table, unparsed: Option<&BTreeMap<String, BTreeSet<usize>>>) {
-    if !ctx.runs("required") {
-        return;
-    }
-    let pk = table.spec.primary_key;
-    let keys = table.frame.column(pk).ok().and_then(|c| c.str().ok().cloned());
-    for spec in table.column_specs().into_iter().filter(|c| c.required && c.name != pk) {
-        let Ok(column) = table.frame.column(spec.name) else { continue };
-        // One vectorised pass for the nulls; text also counts "" as missing (the schemas say so).
-        let nulls = column.is_null();
-        let text = column.str().ok();
-        let not_typed = unparsed.and_then(|u| u.get(spec.name));
-        let mut tally = Tally::default();
-        for (row, null) in nulls.iter().enumerate() {
-            if not_typed.is_some_and(|rows| rows.contains(&row)) {
-                continue;
-            }
-            let missing = null.unwrap_or(true) || text.is_some_and(|t| t.get(row) == Some(""));
-            if missing {
-                let key = keys.as_ref().and_then(|k| k.get(row)).unwrap_or_default();
-                tally.invalid(format!("{pk}={key}"));
-            } else {
-                tally.valid();
-            }
+/// Required columns have a value in every row. `keys`: the rows' primary keys, for the examples;
+/// `offset`: the rows' first row in the table (`unparsed` counts rows in the table).
+fn required(rows: &Table, column: &str, keys: Option<&StringChunked>, offset: usize, unparsed: Option<&BTreeMap<String, BTreeSet<usize>>>, tally: &mut Tally) {
+    let pk = rows.spec.primary_key;
+    let Ok(values) = rows.frame.column(column) else { return };
+    // One vectorised pass for the nulls; text also counts "" as missing (the schemas say so).
+    let nulls = values.is_null();
+    let text = values.str().ok();
+    let not_typed = unparsed.and_then(|u| u.get(column));
+    for (row, null) in nulls.iter().enumerate() {
+        if not_typed.is_some_and(|rows| rows.contains(&(offset + row))) {
+            continue;
         }
-        ctx.tally("required", table.name(), spec.name, tally, "are empty in a required column (examples are the rows' keys)");
+        let missing = null.unwrap_or(true) || text.is_some_and(|t| t.get(row) == Some(""));
+        if missing {
+            let key = keys.and_then(|k| k.get(row)).unwrap_or_default();
+            tally.invalid(format!("{pk}={key}"));
+        } else {
+            tally.valid();
+        }
     }
 }
 
-/// The primary key is present and unique.
+/// The primary key is present and unique, over a whole key column (in any order).
 fn primary_key(ctx: &mut Context<'_>, table: &Table) {
     if !ctx.runs("primary_key") {
         return;
@@ -194,6 +316,31 @@ fn primary_key(ctx: &mut Context<'_>, table: &Table) {
         }
     }
     ctx.tally("primary_key", name, pk, tally, "are an empty or repeated primary key");
+}
+
+/// The primary key over the next rows of a table sorted by it, `last` the last key before them
+/// (and after them, on return): what `primary_key` counts, as long as the keys come in order
+/// (then a key seen before is the last one). False as soon as a key comes out of order.
+fn primary_key_sorted(rows: &Table, tally: &mut Tally, last: &mut Option<String>) -> bool {
+    let Some(values) = text_column(rows, rows.spec.primary_key) else { return false };
+    let before = last.take();
+    let mut previous = before.as_deref();
+    for value in values {
+        let Some(v) = value else {
+            tally.invalid("(empty)");
+            continue;
+        };
+        match previous.map(|p| v.cmp(p)) {
+            Some(std::cmp::Ordering::Equal) => tally.invalid(v),
+            Some(std::cmp::Ordering::Less) => return false,
+            _ => {
+                tally.valid();
+                previous = Some(v);
+            }
+        }
+    }
+    *last = previous.map(str::to_owned);
+    true
 }
 
 /// The values of the columns foreign keys refer to, by (table, column): several tables refer to
@@ -225,30 +372,15 @@ fn referenced_keys(tables: &dyn TableSource, names: &[&'static str]) -> Result<T
 }
 
 /// Foreign keys resolve to a row of their target table, when the target is published (the Table
-/// Schemas declare only those). `referenced` holds the targets' key columns (`referenced_keys`).
-fn foreign_keys<'t>(ctx: &mut Context<'_>, table: &Table, referenced: &'t Tables, targets: &mut Targets<'t>) {
-    if !ctx.runs("foreign_keys") {
-        return;
-    }
-    for fk in table.spec.foreign_keys {
-        let Some(target) = referenced.get(fk.table) else { continue };
-        let Some(values) = text_column(table, fk.column) else { continue };
-        if !targets.contains_key(&(fk.table, fk.reference)) {
-            let Some(keys) = text_column(target, fk.reference) else { continue };
-            let mut set = PlHashSet::with_capacity(target.rows());
-            set.extend(keys.flatten());
-            targets.insert((fk.table, fk.reference), set);
+/// Schemas declare only those). `keys`: the values of the column they refer to (`Targets`).
+fn foreign_keys(rows: &Table, fk: &ForeignKey, keys: &PlHashSet<&str>, tally: &mut Tally) {
+    let Some(values) = text_column(rows, fk.column) else { return };
+    for value in values.flatten() {
+        if keys.contains(value) {
+            tally.valid();
+        } else {
+            tally.invalid(value);
         }
-        let keys = &targets[&(fk.table, fk.reference)];
-        let mut tally = Tally::default();
-        for value in values.flatten() {
-            if keys.contains(value) {
-                tally.valid();
-            } else {
-                tally.invalid(value);
-            }
-        }
-        ctx.tally("foreign_keys", table.name(), fk.column, tally, &format!("refer to no row of {}.{}", fk.table, fk.reference));
     }
 }
 
@@ -267,19 +399,15 @@ fn value_sets(ctx: &mut Context<'_>) -> Option<Nomenclatures> {
 }
 
 /// Coded columns hold codes of their value set, apart from documented exceptions.
-fn codes(ctx: &mut Context<'_>, table: &Table, nomenclatures: &Nomenclatures) {
-    for column in table.column_names() {
-        let Some((value_set, codes)) = nomenclatures.for_column(table.name(), &column) else { continue };
-        let Some(values) = text_column(table, &column) else { continue };
-        let mut tally = Tally::default();
-        for value in values.flatten() {
-            if codes.contains(value) || ctx.excepted("codes", table.name(), &column, value) {
-                tally.valid();
-            } else {
-                tally.invalid(value);
-            }
+fn codes(ctx: &mut Context<'_>, rows: &Table, column: &str, nomenclatures: &Nomenclatures, tally: &mut Tally) {
+    let Some((_, codes)) = nomenclatures.for_column(rows.name(), column) else { return };
+    let Some(values) = text_column(rows, column) else { return };
+    for value in values.flatten() {
+        if codes.contains(value) || ctx.excepted("codes", rows.name(), column, value) {
+            tally.valid();
+        } else {
+            tally.invalid(value);
         }
-        ctx.tally("codes", table.name(), &column, tally, &format!("are not codes of {value_set}"));
     }
 }
 
@@ -356,6 +484,75 @@ mod tests {
         assert!(find("columns", "rang").message.contains("stored as i32, the catalogue says integer"));
         assert_eq!(find("types", "heure_debut").examples, ["9h"]);
         assert_eq!(find("required", "offre_id").examples, ["horaire_id=1-2"]);
+    }
+
+    /// A table of several slices (200,000 rows make three) gives the same findings checked a slice
+    /// at a time as whole: the same counts and the same examples in the same order, a key repeated
+    /// across a slice's end, cells of the CSV that did not parse counted by their row in the
+    /// table; and a key out of order, which sends the key check back to the whole key column.
+    #[test]
+    fn a_table_checked_slice_by_slice_has_the_whole_tables_findings() {
+        use crate::table::spill::slices;
+        let rows = 200_000usize;
+        let key = |i: usize| if i == 66_666 || i == 133_332 { format!("H{:07}", i - 1) } else { format!("H{i:07}") };
+        let horaires = |key: &dyn Fn(usize) -> String| {
+            raw(
+                &catalog::HORAIRES,
+                df!(
+                    "horaire_id" => (0..rows).map(|i| match i { 5 => None, 100_000 => Some(String::new()), _ => Some(key(i)) }).collect::<Vec<_>>(),
+                    "offre_id" => (0..rows).map(|i| if i % 50_000 == 7 { None } else if i % 30_011 == 3 { Some(String::new()) } else if i % 40_000 == 9 { Some(format!("GONE{i}")) } else { Some(format!("O{:06}", i % 1000)) }).collect::<Vec<_>>(),
+                    "rang" => (0..rows).map(|i| (i % 45_000 != 1 && i != 70_000 && i != 150_001).then_some(i as i64)).collect::<Vec<_>>(),
+                    "heure_debut" => (0..rows).map(|i| if i % 33_333 == 2 { format!("{i}h") } else { "09:00:00".to_owned() }).collect::<Vec<_>>()
+                )
+                .unwrap(),
+            )
+        };
+        let offres = raw(
+            &catalog::OFFRES,
+            df!(
+                "identifiant_ror" => (0..rows).map(|i| format!("O{i:06}")).collect::<Vec<_>>(),
+                "lieu_id" => (0..rows).map(|i| if i % 60_000 == 11 { "L-GONE" } else { "L1" }).collect::<Vec<_>>(),
+                "type_offre_code" => (0..rows).map(|i| if i % 20_000 == 5 { format!("X{}", i / 20_000) } else { "157".to_owned() }).collect::<Vec<_>>()
+            )
+            .unwrap(),
+        );
+        let unparsed: Unparsed = [("horaires".to_owned(), [("rang".to_owned(), BTreeSet::from([70_000, 150_001]))].into())].into();
+        let (config, exceptions) = (GateConfig::default(), Exceptions::parse(crate::gate::exceptions::SHIPPED, "shipped").unwrap());
+        let judged = |tables: &Tables, sliced: bool| {
+            let mut ctx = Context::new(&config, &exceptions);
+            if sliced {
+                let referenced = referenced(&ctx, tables).unwrap();
+                let mut checks = Checks::new(&mut ctx, &referenced);
+                for name in tables.names() {
+                    let mut each = checks.begin(&ctx, &tables.shape(name).unwrap(), unparsed.get(name));
+                    for (offset, length) in slices(tables.rows(name).unwrap()) {
+                        checks.slice(&mut ctx, &mut each, &tables.load_rows(name, None, offset, length).unwrap().unwrap());
+                    }
+                    checks.finish(&mut ctx, each, tables).unwrap();
+                }
+            } else {
+                check(&mut ctx, tables, &unparsed).unwrap();
+            }
+            (ctx.findings, ctx.ran, ctx.exception_uses)
+        };
+        let tables = Tables::from([("horaires", horaires(&key)), ("offres", offres.clone()), ("lieux", lieux())]);
+        assert_eq!(slices(rows).len(), 3);
+        let whole = judged(&tables, false);
+        assert_eq!(judged(&tables, true), whole);
+        let find = |check: &str, location: &str| whole.0.iter().find(|f| f.check == check && f.location() == location).unwrap_or_else(|| panic!("{check} {location}: {:#?}", whole.0)).clone();
+        let pk = find("primary_key", "horaires.horaire_id");
+        assert_eq!((pk.count, pk.examples.as_slice()), (4, ["(empty)", "H0066665", "H0133331"].map(String::from).as_slice()));
+        assert_eq!(find("required", "horaires.rang").count, 5, "the rows that did not parse are not missing");
+        assert_eq!(find("foreign_keys", "horaires.offre_id").examples.len(), 5);
+        assert_eq!(find("codes", "offres.type_offre_code").examples, ["X0", "X1", "X2", "X3", "X4"]);
+        assert_eq!(find("types", "horaires.heure_debut").count, 6);
+        // A key out of order, repeating one two slices before.
+        let unsorted = |i: usize| if i == 150_000 { key(10) } else { key(i) };
+        let tables = Tables::from([("horaires", horaires(&unsorted)), ("offres", offres), ("lieux", lieux())]);
+        let whole = judged(&tables, false);
+        assert_eq!(judged(&tables, true), whole);
+        let pk = whole.0.iter().find(|f| f.check == "primary_key").unwrap();
+        assert_eq!((pk.count, pk.examples.as_slice()), (5, ["(empty)", "H0066665", "H0133331", "H0000010"].map(String::from).as_slice()));
     }
 
     #[test]

@@ -27,7 +27,7 @@ use crate::disclose::Disclosed;
 use crate::history::HistoryOutput;
 use crate::keys::SigningKey;
 use crate::source::Provenance;
-use crate::table::write::{row_groups, write_csv, write_frame_csv, write_frame_parquet, write_parquet, write_parquet_by_row_group};
+use crate::table::write::{row_groups, write_files_by_slice, write_frame_csv, write_frame_parquet, write_parquet_by_row_group};
 use crate::table::spill::TableSource;
 use crate::table::TableError;
 use manifest::{FileRecord, Generator, Manifest, PolicyRecord, PreviousRecord, SignatureRecord, SnapshotFileRecord, SnapshotRecord, TableRecord, MANIFEST_FILE, MANIFEST_FORMAT, SUMS_FILE};
@@ -153,12 +153,12 @@ impl Staging {
 
     /// Write a table's CSV and Parquet files into the staging folder (the release's own writers,
     /// flushed to disk) and return their paths. The release writer keeps them as they are.
-    pub fn write_table_files(&self, table: &crate::table::Table) -> Result<(PathBuf, PathBuf), ReleaseError> {
-        let (csv, parquet) = (self.dir.join(format!("{}.csv", table.name())), self.dir.join(format!("{}.parquet", table.name())));
-        // Two encoders, one per core.
-        let (written_csv, written_parquet) = rayon::join(|| write_csv(table, &csv), || write_parquet(table, &parquet));
-        written_csv?;
-        written_parquet?;
+    /// `shape` is the table without its rows; its `rows` rows are made a slice at a time by
+    /// `slice(offset, rows)` (`write_files_by_slice`), so that a table is never whole in memory
+    /// here. Two encoders, one per core.
+    pub fn write_table_files(&self, shape: &crate::table::Table, rows: usize, slice: impl FnMut(usize, usize) -> Result<polars::prelude::DataFrame, TableError>) -> Result<(PathBuf, PathBuf), ReleaseError> {
+        let (csv, parquet) = (self.dir.join(format!("{}.csv", shape.name())), self.dir.join(format!("{}.parquet", shape.name())));
+        write_files_by_slice(&shape.frame, rows, shape.spec.name, &csv, &parquet, slice)?;
         Ok((csv, parquet))
     }
 

@@ -56,13 +56,28 @@ pub fn encode_csv<W: Write>(frame: &DataFrame, label: &'static str, out: &mut W)
     }
 }
 
+/// The CSV records of a frame's rows, without the header: `encode_csv` of a frame's header (its
+/// empty frame) followed by this for each slice of its rows, in order, is `encode_csv` of the whole
+/// frame, byte for byte (each record is made from its own row only).
+pub fn encode_csv_rows<W: Write>(frame: &DataFrame, label: &'static str, out: &mut W) -> Result<(), TableError> {
+    match direct::columns(frame) {
+        Some(columns) => direct::encode_rows(frame, columns, out).map_err(|e| TableError::Polars { table: label, source: e.into() }),
+        None => encode_csv_with_polars_header(frame, label, false, out),
+    }
+}
+
 /// `encode_csv` by polars' CSV writer, with the dialect's options.
 fn encode_csv_with_polars<W: Write>(frame: &DataFrame, label: &'static str, out: &mut W) -> Result<(), TableError> {
+    encode_csv_with_polars_header(frame, label, true, out)
+}
+
+/// `encode_csv_with_polars`, with or without the header.
+fn encode_csv_with_polars_header<W: Write>(frame: &DataFrame, label: &'static str, header: bool, out: &mut W) -> Result<(), TableError> {
     let polars = |source| TableError::Polars { table: label, source };
     let mut frame = frame.clone();
     CsvWriter::new(out)
         .include_bom(false)
-        .include_header(true)
+        .include_header(header)
         .with_separator(b',')
         .with_quote_char(b'"')
         .with_quote_style(QuoteStyle::Necessary)
@@ -188,9 +203,10 @@ mod direct {
         }
     }
 
+    const FLUSH_BYTES: usize = 1 << 20;
+
     /// The header and every row, a buffer of about a megabyte at a time.
-    pub fn encode<W: Write>(frame: &DataFrame, mut columns: Vec<Cells<'_>>, out: &mut W) -> std::io::Result<()> {
-        const FLUSH_BYTES: usize = 1 << 20;
+    pub fn encode<W: Write>(frame: &DataFrame, columns: Vec<Cells<'_>>, out: &mut W) -> std::io::Result<()> {
         let mut buffer: Vec<u8> = Vec::with_capacity(FLUSH_BYTES + (64 << 10));
         for (i, name) in frame.get_column_names().iter().enumerate() {
             if i > 0 {
@@ -199,6 +215,16 @@ mod direct {
             text(&mut buffer, name.as_str());
         }
         buffer.push(b'\n');
+        rows(frame, columns, buffer, out)
+    }
+
+    /// Every row without the header, a buffer of about a megabyte at a time.
+    pub fn encode_rows<W: Write>(frame: &DataFrame, columns: Vec<Cells<'_>>, out: &mut W) -> std::io::Result<()> {
+        rows(frame, columns, Vec::with_capacity(FLUSH_BYTES + (64 << 10)), out)
+    }
+
+    /// The rows after what `buffer` already holds.
+    fn rows<W: Write>(frame: &DataFrame, mut columns: Vec<Cells<'_>>, mut buffer: Vec<u8>, out: &mut W) -> std::io::Result<()> {
         if frame.width() > 0 {
             for _ in 0..frame.height() {
                 for (i, column) in columns.iter_mut().enumerate() {
@@ -282,6 +308,47 @@ pub fn row_groups(height: usize) -> Vec<(usize, usize)> {
     (0..parts).map(|i| (i * size, if i + 1 == parts { height - i * size } else { size })).collect()
 }
 
+/// The Parquet writer of the tables' settings (zstd, full statistics, `ROW_GROUP_ROWS`), by batch.
+fn batched_parquet<W: Write>(out: W, schema: &Schema) -> PolarsResult<polars::io::parquet::write::BatchedWriter<W>> {
+    ParquetWriter::new(out)
+        .with_compression(ParquetCompression::Zstd(None))
+        .with_statistics(StatisticsOptions::full())
+        .with_row_group_size(Some(ROW_GROUP_ROWS))
+        .batched(schema)
+}
+
+/// Write a table's CSV and Parquet files from its rows made a slice at a time (`slice(offset, rows)`
+/// for each of `row_groups(height)`), so that only one slice is in memory: byte for byte the files
+/// `write_frame_csv` and `write_frame_parquet` write for the whole frame. `shape` is the frame
+/// without its rows (its columns and types). Each slice goes to both encoders at once, one per
+/// core; a slice that cannot be made is the error, and then the CSV's before the Parquet's.
+pub fn write_files_by_slice(
+    shape: &DataFrame,
+    height: usize,
+    label: &'static str,
+    csv_path: &Path,
+    parquet_path: &Path,
+    mut slice: impl FnMut(usize, usize) -> Result<DataFrame, TableError>,
+) -> Result<(), TableError> {
+    let polars = |source| TableError::Polars { table: label, source };
+    let mut csv = BufWriter::new(File::create(csv_path).map_err(io_error(csv_path))?);
+    let mut parquet = BufWriter::new(File::create(parquet_path).map_err(io_error(parquet_path))?);
+    encode_csv(shape, label, &mut csv)?;
+    let mut writer = batched_parquet(&mut parquet, &shape.schema()).map_err(polars)?;
+    for (offset, rows) in row_groups(height) {
+        let mut rows = slice(offset, rows)?;
+        // One chunk per column: the writer makes a row group of each aligned chunk.
+        rows.rechunk_mut();
+        let (written_csv, written_parquet) = rayon::join(|| encode_csv_rows(&rows, label, &mut csv), || writer.write_batch(&rows));
+        written_csv?;
+        written_parquet.map_err(polars)?;
+    }
+    writer.finish().map_err(polars)?;
+    drop(writer);
+    finish_file(csv, csv_path)?;
+    finish_file(parquet, parquet_path)
+}
+
 /// Write a frame that is made a row group at a time (`row_group(offset, rows)`, for each of
 /// `row_groups(height)`), so that only one group is ever in memory: byte for byte the file
 /// `write_frame_parquet` writes for the whole frame.
@@ -289,12 +356,7 @@ pub fn write_parquet_by_row_group(schema: &Schema, height: usize, label: &'stati
     let polars = |source| TableError::Polars { table: label, source };
     let file = File::create(path).map_err(io_error(path))?;
     let mut out = BufWriter::new(file);
-    let mut writer = ParquetWriter::new(&mut out)
-        .with_compression(ParquetCompression::Zstd(None))
-        .with_statistics(StatisticsOptions::full())
-        .with_row_group_size(Some(ROW_GROUP_ROWS))
-        .batched(schema)
-        .map_err(polars)?;
+    let mut writer = batched_parquet(&mut out, schema).map_err(polars)?;
     for (offset, rows) in row_groups(height) {
         let mut group = row_group(offset, rows).map_err(polars)?;
         // One chunk per column: the writer makes a row group of each aligned chunk.
@@ -380,6 +442,39 @@ mod tests {
         assert_eq!(row_groups(200_000), [(0, 66_666), (66_666, 66_666), (133_332, 66_668)]);
     }
 
+    /// A table written a slice at a time is the table written whole, both files, byte for byte:
+    /// several slices (200,000 rows make three), one, none; text the CSV quotes across slice ends;
+    /// and a frame of a type the direct CSV writer leaves to polars.
+    #[test]
+    fn files_written_by_slice_are_the_files_written_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        for (height, polars_typed) in [(0usize, false), (10, false), (ROW_GROUP_ROWS + 5, true), (200_000, false)] {
+            let text: Vec<Option<String>> = (0..height).map(|i| (i % 7 != 0).then(|| if i % 5 == 0 { format!("ligne \"{i}\",\nsuite") } else { format!("v{}", i % 977) })).collect();
+            let mut frame = df!("k" => (0..height).map(|i| format!("{i:07}")).collect::<Vec<_>>(), "t" => text, "n" => (0..height as i64).map(|i| (i % 3 != 0).then_some(i * 1_000_003)).collect::<Vec<_>>()).unwrap();
+            if polars_typed {
+                frame.apply("n", |c| c.cast(&DataType::Int32).unwrap()).unwrap();
+                assert!(direct::columns(&frame).is_none());
+            }
+            let (csv, parquet) = (dir.path().join("whole.csv"), dir.path().join("whole.parquet"));
+            write_frame_csv(&frame, "t", &csv).unwrap();
+            write_frame_parquet(&frame, "t", &parquet).unwrap();
+            let (sliced_csv, sliced_parquet) = (dir.path().join("sliced.csv"), dir.path().join("sliced.parquet"));
+            let mut asked = Vec::new();
+            write_files_by_slice(&frame.clear(), height, "t", &sliced_csv, &sliced_parquet, |offset, rows| {
+                asked.push((offset, rows));
+                Ok(frame.slice(offset as i64, rows))
+            })
+            .unwrap();
+            assert_eq!(asked, row_groups(height));
+            assert_eq!(std::fs::read(&sliced_csv).unwrap(), std::fs::read(&csv).unwrap(), "{height} rows");
+            assert_eq!(std::fs::read(&sliced_parquet).unwrap(), std::fs::read(&parquet).unwrap(), "{height} rows");
+        }
+        // A slice that cannot be made is the error.
+        let frame = df!("k" => ["a"]).unwrap();
+        let failed = write_files_by_slice(&frame.clear(), 1, "t", &dir.path().join("e.csv"), &dir.path().join("e.parquet"), |_, _| Err(TableError::Polars { table: "t", source: polars_err!(ComputeError: "gone") }));
+        assert!(failed.unwrap_err().to_string().contains("gone"));
+    }
+
     /// The direct CSV writer against polars' on random frames of every type written directly:
     /// text with every character the dialect quotes, empty text and nulls, extreme integers and
     /// floats, dates and datetimes over chrono's whole range (signed years past 9999 included),
@@ -425,6 +520,12 @@ mod tests {
             }
             assert!(direct::columns(&frame).is_some());
             let (expected, got) = (polars_bytes(&frame), direct_bytes(&frame));
+            // The header, then the rows in slices, are the same bytes.
+            let mut sliced = direct_bytes(&frame.clear());
+            for (offset, length) in [(0, rows / 3), (rows / 3, rows - rows / 3)] {
+                encode_csv_rows(&frame.slice(offset as i64, length), "t", &mut sliced).unwrap();
+            }
+            assert!(sliced == expected, "round {round}: the sliced rows differ");
             if expected != got {
                 let (e, g) = (String::from_utf8_lossy(&expected), String::from_utf8_lossy(&got));
                 let at = e.lines().zip(g.lines()).position(|(a, b)| a != b);

@@ -75,9 +75,18 @@ fn find(bytes: &[u8], from: usize, stops: impl Fn(u8) -> bool) -> usize {
 
 /// Rows of a block of complete records when they are, in the strict form, exactly the built rows
 /// from `offset` (columns in the built table's order, the header already taken off); None when not
-/// sure.
+/// sure, or when the block has more records than the built rows.
+#[cfg(test)]
 pub fn block_matches(spec: &TableSpec, built: &DataFrame, text: &str, offset: usize) -> Option<usize> {
+    records_match(spec, built, text, offset).and_then(|(rows, bytes)| (bytes == text.len()).then_some(rows))
+}
+
+/// The leading records of `text` (complete records) that are, in the strict form, exactly the
+/// built rows from `offset` to the built rows' end, as (rows, bytes): the records after them
+/// belong to the next built rows (the next slice of the table). None when not sure.
+pub fn records_match(spec: &TableSpec, built: &DataFrame, text: &str, offset: usize) -> Option<(usize, usize)> {
     let rest = built.slice(offset as i64, built.height().saturating_sub(offset));
+    let available = rest.height();
     let mut cells: Vec<Cells<'_>> = rest.columns().iter().map(|c| Cells::new(c, spec.column(c.name().as_str()).map(|s| s.kind))).collect::<Option<_>>()?;
     let width = cells.len();
     if width == 0 {
@@ -89,7 +98,7 @@ pub fn block_matches(spec: &TableSpec, built: &DataFrame, text: &str, offset: us
         return None;
     }
     let (mut at, mut rows) = (0usize, 0usize);
-    while at < bytes.len() {
+    while at < bytes.len() && rows < available {
         // An empty line is a record of one empty field to some readers and nothing to others.
         if bytes[at] == b'\n' {
             return None;
@@ -131,7 +140,8 @@ pub fn block_matches(spec: &TableSpec, built: &DataFrame, text: &str, offset: us
         }
         rows += 1;
     }
-    Some(rows)
+    // Some record matched, unless there was none to match.
+    (rows > 0 || bytes.is_empty()).then_some((rows, at))
 }
 
 #[cfg(test)]
@@ -199,7 +209,9 @@ mod tests {
 
     fn by_polars(built: &DataFrame, text: &str, offset: usize) -> Option<usize> {
         let columns: Vec<PlSmallStr> = built.get_column_names().into_iter().cloned().collect();
-        super::super::sliced::read_block_matches(&ALL_TYPES, built, &columns, text.as_bytes(), offset)
+        let typed = super::super::sliced::read_block(&ALL_TYPES, &columns, text.as_bytes())?;
+        let rows = typed.height();
+        (offset + rows <= built.height() && typed.equals_missing(&built.slice(offset as i64, rows))).then_some(rows)
     }
 
     #[test]
