@@ -4,6 +4,7 @@
 
 use polars::prelude::*;
 
+use super::changelog::Changelog;
 use super::current::Current;
 use super::stored::StoredRows;
 use super::walk;
@@ -16,7 +17,7 @@ pub(super) struct TableOutcome<'a> {
     pub store: Store<'a>,
     /// The table's content digest, from the row hashes computed here.
     pub digest: String,
-    pub changes: DataFrame,
+    pub changes: Changelog,
     pub added: u64,
     pub removed: u64,
     pub modified: u64,
@@ -55,40 +56,27 @@ pub(super) fn advance_table<'a>(tables: &'a dyn TableSource, name: &'static str,
     // The table in key order (as every table is, unless a pseudonymised key moved it).
     let previous = match (previous, strictly_increasing(keys)) {
         // A first night: every row is added, the changelog is the key column beside two constant
-        // columns, and the store is the table itself beside its versions and row hashes, made a
-        // slice at a time as it is written (`Store::Opened`). Nothing a row is needed.
+        // columns, and the store is the table itself beside its versions and row hashes, both
+        // made a slice at a time as they are written (`Store::Opened`). Nothing a row is needed.
         (None, true) => {
             let rows = hashes.len();
-            let change_frame = every_row_added(keys, pk).map_err(&err)?;
+            let changes = Changelog::EveryRowAdded { primary_key: pk, keys: keys.clone() };
             let digest = digest_of_kept(&hashes);
             let store = Store::Opened { rows: current, hashes, version: version.to_owned() };
-            return Ok(TableOutcome { store, digest, changes: change_frame, added: rows as u64, removed: 0, modified: 0 });
+            return Ok(TableOutcome { store, digest, changes, added: rows as u64, removed: 0, modified: 0 });
         }
         // A later night: the store is walked a row group at a time.
         (Some(stored), true) => match walk::walk(stored.as_ref(), &current, keys, &hashes, previous_columns, version, pk).map_err(&err)? {
             Some(walk) => {
                 let walk::Walk { closed, appended, sides, changes, removed_keys, column_sets, added, removed, modified } = walk;
-                // Made from the walk's changes a column at a time, borrowing their keys and changed
-                // columns: on a night that modifies most rows, a copy of them per row is gigabytes.
-                let kinds: StringChunked = changes.iter().map(|c| Some(c.kind.name())).collect();
-                let change_keys: StringChunked = changes
-                    .iter()
-                    .map(|c| match c.kind {
-                        walk::Kind::Removed => Some(removed_keys[c.key as usize].as_str()),
-                        _ => Some(keys.get(c.key as usize).expect("the walk takes keys without nulls")),
-                    })
-                    .collect();
-                let changed_columns: StringChunked = changes.iter().map(|c| (c.columns != walk::NO_COLUMNS).then(|| column_sets[c.columns as usize].as_str())).collect();
-                drop((changes, removed_keys));
-                let change_frame = DataFrame::new_infer_height(vec![
-                    kinds.with_name(PlSmallStr::from_static(CHANGE)).into_column(),
-                    change_keys.with_name(PlSmallStr::from(pk)).into_column(),
-                    changed_columns.with_name(PlSmallStr::from_static(CHANGED_COLUMNS)).into_column(),
-                ])
-                .map_err(&err)?;
+                // The changelog is made from the walk's changes a slice at a time as it is
+                // written, borrowing their keys and changed columns: on a night that modifies
+                // most rows, a copy of them per row is gigabytes, the changelog whole hundreds of
+                // megabytes.
+                let changes = Changelog::Walked { primary_key: pk, keys: keys.clone(), changes, removed_keys, column_sets };
                 let digest = digest_of_kept(&hashes);
                 let store = Store::Merged { old: stored, closed, version: version.to_owned(), primary_key: pk, table: current, appended, hashes, sides };
-                return Ok(TableOutcome { store, digest, changes: change_frame, added, removed, modified });
+                return Ok(TableOutcome { store, digest, changes, added, removed, modified });
             }
             None => Some(stored),
         },
@@ -183,7 +171,7 @@ fn whole_outcome(table: &Table, hashes: Vec<[u8; 32]>, previous: Option<DataFram
     };
     let store = Store::Frame(sort_by_key_and_version(store, pk).map_err(&err)?);
     let digest = crate::table::digest::digest_of(hashes);
-    Ok(TableOutcome { store, digest, changes: change_frame, added, removed, modified })
+    Ok(TableOutcome { store, digest, changes: Changelog::Frame(change_frame), added, removed, modified })
 }
 
 /// The end version of stored rows, `version` for those this release closes.
@@ -394,9 +382,10 @@ mod tests {
         let night2 = advance_table(&tables2, "entites_juridiques", Some(Box::new(store1)), Some(&columns), "v2").unwrap();
         assert!(matches!(night2.store, Store::Merged { .. }), "a later night merges");
         assert_eq!((night2.added, night2.removed, night2.modified), (1, 1, 1));
-        assert_eq!(text_column(&night2.changes, CHANGE), [Some(MODIFIED), Some(REMOVED), Some(ADDED)].map(|c| c.map(str::to_owned)));
-        assert_eq!(text_column(&night2.changes, "identifiant_ror"), [Some("b"), Some("c"), Some("e")].map(|c| c.map(str::to_owned)));
-        assert_eq!(text_column(&night2.changes, CHANGED_COLUMNS), [Some("raison_sociale".to_owned()), None, None]);
+        let changes = night2.changes.to_frame().unwrap();
+        assert_eq!(text_column(&changes, CHANGE), [Some(MODIFIED), Some(REMOVED), Some(ADDED)].map(|c| c.map(str::to_owned)));
+        assert_eq!(text_column(&changes, "identifiant_ror"), [Some("b"), Some("c"), Some("e")].map(|c| c.map(str::to_owned)));
+        assert_eq!(text_column(&changes, CHANGED_COLUMNS), [Some("raison_sociale".to_owned()), None, None]);
 
         // By key, then version: every row version once, the replaced and removed ones closed.
         let store = &night2.store.to_frame().unwrap();
@@ -457,7 +446,7 @@ mod tests {
     }
 
     fn outcome_parts(outcome: &TableOutcome) -> (DataFrame, DataFrame, String, (u64, u64, u64)) {
-        (outcome.store.to_frame().unwrap(), outcome.changes.clone(), outcome.digest.clone(), (outcome.added, outcome.removed, outcome.modified))
+        (outcome.store.to_frame().unwrap(), outcome.changes.to_frame().unwrap(), outcome.digest.clone(), (outcome.added, outcome.removed, outcome.modified))
     }
 
     /// Night after night of random additions, removals and modifications: walking the previous

@@ -7,6 +7,7 @@
 //! module reads the previous files and writes the new ones.
 
 pub mod asof;
+mod changelog;
 mod current;
 mod diff;
 mod stored;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::table::spill::TableSource;
 use current::Current;
+pub use changelog::Changelog;
 use crate::table::Table;
 pub use stored::StoredRows;
 pub use versioning::SchemaChange;
@@ -242,7 +244,7 @@ pub type PreviousStore<'a> = dyn Fn(&str) -> Result<Option<Box<dyn StoredRows>>,
 
 /// What `advance` gives `keep` for each table, as soon as it is made: its new store, and its
 /// changelog (None for a table no longer published, which has none).
-pub type Keep<'a> = dyn FnMut(&str, Store<'_>, Option<DataFrame>) -> Result<(), HistoryError> + 'a;
+pub type Keep<'a> = dyn FnMut(&str, Store<'_>, Option<Changelog>) -> Result<(), HistoryError> + 'a;
 
 /// Advance the history by one release: `tables` become version `version`. `previous` is the
 /// previous release's index, `previous_store` reads its store of a table; each table is loaded

@@ -20,7 +20,7 @@ use crate::table::digest::hex_into;
 
 /// What a change of the changelog is.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) enum Kind {
+pub enum Kind {
     Added,
     Removed,
     Modified,
@@ -39,7 +39,7 @@ impl Kind {
 /// One change, in 12 bytes: a night can modify most rows of a table (a new update date
 /// everywhere), and a key and a list of column names per change held as strings cost several
 /// hundred megabytes at national scale.
-pub(super) struct Change {
+pub struct Change {
     pub kind: Kind,
     /// A row of the new table (added, modified), or a key among `Walk::removed_keys` (removed).
     pub key: u32,
@@ -89,11 +89,15 @@ struct Last {
 /// Walk `stored` beside the new table's `keys` (strictly increasing, no null) and row `hashes`.
 /// `previous_columns` are the columns the previous version published (to name changed columns).
 pub(super) fn walk(stored: &dyn StoredRows, current: &Current<'_>, keys: &StringChunked, hashes: &[[u8; 32]], previous_columns: Option<&[String]>, version: &str, pk: &str) -> PolarsResult<Option<Walk>> {
-    let new_keys: Vec<&str> = keys.iter().flatten().collect();
-    if new_keys.len() != keys.len() {
+    if keys.null_count() > 0 {
         return Ok(None);
     }
-    let mut walk = Walk { closed: vec![false; stored.height()], appended: Vec::new(), sides: Vec::with_capacity(stored.height() + new_keys.len()), changes: Vec::new(), removed_keys: Vec::new(), column_sets: Vec::new(), added: 0, removed: 0, modified: 0 };
+    // The new keys read in place from their one array: a Vec of them cost 16 bytes a row.
+    let keys = keys.rechunk();
+    let new_keys = keys.downcast_as_array();
+    let key_count = new_keys.len();
+    let key_at = |i: usize| (i < key_count).then(|| new_keys.value(i));
+    let mut walk = Walk { closed: vec![false; stored.height()], appended: Vec::new(), sides: Vec::with_capacity(stored.height() + key_count), changes: Vec::new(), removed_keys: Vec::new(), column_sets: Vec::new(), added: 0, removed: 0, modified: 0 };
     let mut column_set_numbers: PlHashMap<String, u32> = PlHashMap::new();
     // The next row of the new table to compare, and the next opened row to place in the store.
     let (mut cursor, mut placed) = (0usize, 0usize);
@@ -119,12 +123,12 @@ pub(super) fn walk(stored: &dyn StoredRows, current: &Current<'_>, keys: &String
             previous_row = Some(row);
             let key = row.0;
             // New rows before this key have no open row left to match: added.
-            while new_keys.get(cursor).is_some_and(|k| *k < key) {
+            while key_at(cursor).is_some_and(|k| k < key) {
                 walk.add(&mut cursor);
             }
             // Opened rows go after every stored row of a smaller key (their version is newer than
             // any stored one, so after every stored row of their own key too).
-            while walk.appended.get(placed).is_some_and(|&i| new_keys[i as usize] < key) {
+            while walk.appended.get(placed).is_some_and(|&i| new_keys.value(i as usize) < key) {
                 walk.sides.push(false);
                 placed += 1;
             }
@@ -141,7 +145,7 @@ pub(super) fn walk(stored: &dyn StoredRows, current: &Current<'_>, keys: &String
             }
             previous_open = Some(key);
             let j = offset + k;
-            if new_keys.get(cursor) == Some(&key) {
+            if key_at(cursor) == Some(key) {
                 if stored_hash.map(str::as_bytes) != Some(hex_into(&hashes[cursor], &mut hex_digits).as_slice()) {
                     walk.closed[j] = true;
                     walk.appended.push(cursor as IdxSize);
@@ -179,7 +183,7 @@ pub(super) fn walk(stored: &dyn StoredRows, current: &Current<'_>, keys: &String
         last = Last { row: previous_row.map(|(k, v)| (k.to_owned(), v.to_owned())).or(last.row), open_key: previous_open.map(str::to_owned).or(last.open_key) };
     }
     // The new rows after the last stored key: added.
-    while cursor < new_keys.len() {
+    while cursor < key_count {
         walk.add(&mut cursor);
     }
     walk.sides.extend(std::iter::repeat_n(false, walk.appended.len() - placed));
