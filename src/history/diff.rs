@@ -241,7 +241,10 @@ pub(super) fn changed_column_names(current: &DataFrame, store: &DataFrame, previ
     let mut out = Vec::with_capacity(pairs.len());
     for block in pairs.chunks(PAIRS_PER_BLOCK) {
         let rows = |pick: fn(&(usize, usize)) -> usize| IdxCa::from_vec(PlSmallStr::from_static("rows"), block.iter().map(|m| pick(m) as IdxSize).collect());
-        let now = current.take(&rows(|m| m.0))?;
+        // New rows that follow one another in `current` (the walk gives exactly the modified
+        // rows, in order) are a slice of it, not a copy.
+        let first = block[0].0;
+        let now = if block.iter().enumerate().all(|(k, m)| m.0 == first + k) { current.slice(first as i64, block.len()) } else { current.take(&rows(|m| m.0))? };
         let before = store.select(previous.iter().copied())?.take(&rows(|m| m.1))?;
         // Per column: which pairs differ (None: the column is on one side only, every pair).
         let differs: Vec<Option<BooleanChunked>> = names

@@ -172,9 +172,11 @@ impl Staging {
         let path = history_dir.join(format!("{table}.parquet"));
         // The next row group is made on a thread of its own while the writer encodes the one
         // before: making a group (the previous store's rows read back, the new ones gathered) and
-        // encoding it otherwise take turns, one core idle. One group waits at most.
+        // encoding it otherwise take turns, one core idle. The group made waits for the writer to take
+        // it (a channel of no room): a group waiting in the channel beside it was one more group of a
+        // wide table in memory (tens of megabytes) for no more overlap.
         std::thread::scope(|scope| {
-            let (sender, receiver) = std::sync::mpsc::sync_channel::<polars::prelude::PolarsResult<polars::prelude::DataFrame>>(1);
+            let (sender, receiver) = std::sync::mpsc::sync_channel::<polars::prelude::PolarsResult<polars::prelude::DataFrame>>(0);
             scope.spawn(move || {
                 for (offset, rows) in row_groups(store.height()) {
                     let group = store.slice(offset, rows).map(|mut group| {
