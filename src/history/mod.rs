@@ -20,9 +20,9 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::table::spill::TableSource;
-use current::Current;
-pub use changelog::Changelog;
 use crate::table::Table;
+pub use changelog::Changelog;
+use current::Current;
 pub use stored::StoredRows;
 pub use versioning::SchemaChange;
 
@@ -247,9 +247,10 @@ pub type PreviousStore<'a> = dyn Fn(&str) -> Result<Option<Box<dyn StoredRows>>,
 pub type Keep<'a> = dyn FnMut(&str, Store<'_>, Option<Changelog>) -> Result<(), HistoryError> + 'a;
 
 /// Advance the history by one release: `tables` become version `version`. `previous` is the
-/// previous release's index, `previous_store` reads its store of a table; each table is loaded
-/// when its turn comes, and its new store and changelog are given to `keep` (which writes them)
-/// as soon as they are made, and dropped with the table.
+/// previous release's index, `previous_store` reads its store of a table; each table is read a
+/// slice of rows at a time when its turn comes (only its key column and row hashes are held
+/// whole), and its new store and changelog are given to `keep` (which writes them, each made a
+/// row group at a time as it is written) as soon as they are ready, and dropped with the table.
 pub fn advance(previous: &HistoryIndex, previous_store: &PreviousStore<'_>, tables: &dyn TableSource, version: &str, keep: &mut Keep<'_>) -> Result<HistoryOutput, HistoryError> {
     let last = previous.versions.last();
     let mut store_rows = BTreeMap::new();
