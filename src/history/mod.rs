@@ -7,6 +7,8 @@
 //! module reads the previous files and writes the new ones.
 
 pub mod asof;
+mod changelog;
+mod current;
 mod diff;
 mod stored;
 pub mod versioning;
@@ -19,6 +21,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::table::spill::TableSource;
 use crate::table::Table;
+pub use changelog::Changelog;
+use current::Current;
 pub use stored::StoredRows;
 pub use versioning::SchemaChange;
 
@@ -145,28 +149,36 @@ pub fn fields(table: &Table) -> Vec<(String, String)> {
     table.column_specs().iter().map(|c| (c.name.to_owned(), c.kind.table_schema_type().to_owned())).collect()
 }
 
-/// A table's new SCD2 store, as `advance` hands it over to be written.
-pub enum Store {
+/// A table's new SCD2 store, as `advance` hands it over to be written: made a row group at a time
+/// (`slice`) as it is written, from the table's source and the previous store, never whole.
+pub enum Store<'a> {
     /// The store, whole: the previous store's rows merged with the new ones, by key and version.
     Frame(DataFrame),
     /// A first night: the table's rows in key order, each opened in `version`, with its row hash.
-    /// The store's own columns are made a slice at a time (`slice`): at full height, the hashes as
-    /// text and the version repeated cost about 110 bytes a row, more than most tables' own rows.
-    Opened { rows: DataFrame, hashes: Vec<[u8; 32]>, version: String },
+    /// The table's rows are read from its source a slice at a time (the store's row groups are the
+    /// table's slices), and the store's own columns made for that slice alone: at full height, the
+    /// hashes as text and the version repeated cost about 110 bytes a row, more than most tables'
+    /// own rows.
+    Opened { rows: Current<'a>, hashes: Vec<[u8; 32]>, version: String },
     /// A later night the walk took (`walk.rs`): the previous store (its rows `closed` in `version`) merged with the rows
     /// this version opens (`appended`, rows of `table`, with their row hashes among `hashes`, the
     /// table's), `sides[i]` telling whether the store's row i comes from the previous store; made
-    /// a slice at a time, so neither the new rows nor the whole new store are ever copied whole,
-    /// and the previous store (usually its file) is read a row group at a time.
-    Merged { old: Box<dyn StoredRows>, closed: Vec<bool>, version: String, primary_key: &'static str, table: DataFrame, appended: Vec<IdxSize>, hashes: Vec<[u8; 32]>, sides: Vec<bool> },
+    /// a slice at a time, so neither the new rows nor the whole new store are ever held whole: the
+    /// new rows are read from the table's source a slice at a time, and the previous store
+    /// (usually its file) a row group at a time.
+    Merged { old: Box<dyn StoredRows>, closed: Vec<bool>, version: String, primary_key: &'static str, table: Current<'a>, appended: Vec<IdxSize>, hashes: Vec<[u8; 32]>, sides: Vec<bool> },
+    /// A table no longer published: the previous store with every open row closed in `version`,
+    /// read a row group at a time.
+    Closed { old: Box<dyn StoredRows>, version: String },
 }
 
-impl Store {
+impl Store<'_> {
     pub fn height(&self) -> usize {
         match self {
             Store::Frame(frame) => frame.height(),
             Store::Opened { rows, .. } => rows.height(),
             Store::Merged { sides, .. } => sides.len(),
+            Store::Closed { old, .. } => old.height(),
         }
     }
 
@@ -175,8 +187,8 @@ impl Store {
         match self {
             Store::Frame(frame) => Ok(frame.slice(offset as i64, rows)),
             Store::Opened { rows: table, hashes, version } => {
-                let mut part = table.slice(offset as i64, rows);
-                let rows = part.height();
+                let rows = rows.min(table.height().saturating_sub(offset));
+                let mut part = table.range(offset, rows)?;
                 part.hstack_mut(&diff::store_columns(version, hashes[offset..offset + rows].iter(), rows))?;
                 Ok(part)
             }
@@ -189,7 +201,7 @@ impl Store {
                 let valid_to = diff::close_rows(old_part.column(VALID_TO)?.str()?, &closed[old_start..old_start + from_old], version);
                 old_part.replace(VALID_TO, valid_to.into_column())?;
                 let picked = &appended[new_start..new_start + (sides_here.len() - from_old)];
-                let mut new_part = table.take(&IdxCa::from_vec(PlSmallStr::from_static("rows"), picked.to_vec()))?;
+                let mut new_part = table.take(picked)?;
                 new_part.hstack_mut(&diff::store_columns(version, picked.iter().map(|&i| &hashes[i as usize]), picked.len()))?;
                 // Both sides in the store's columns (a column one side lacks is null there).
                 let (mut part, new_part) = diff::align(old_part, new_part, primary_key)?;
@@ -208,6 +220,10 @@ impl Store {
                     })
                     .collect();
                 part.take(&IdxCa::from_vec(PlSmallStr::from_static("rows"), order))
+            }
+            Store::Closed { old, version } => {
+                let rows = rows.min(old.height().saturating_sub(offset));
+                diff::close_all(old.read(offset, rows, None)?, version)
             }
         }
     }
@@ -228,12 +244,13 @@ pub type PreviousStore<'a> = dyn Fn(&str) -> Result<Option<Box<dyn StoredRows>>,
 
 /// What `advance` gives `keep` for each table, as soon as it is made: its new store, and its
 /// changelog (None for a table no longer published, which has none).
-pub type Keep<'a> = dyn FnMut(&str, Store, Option<DataFrame>) -> Result<(), HistoryError> + 'a;
+pub type Keep<'a> = dyn FnMut(&str, Store<'_>, Option<Changelog>) -> Result<(), HistoryError> + 'a;
 
 /// Advance the history by one release: `tables` become version `version`. `previous` is the
-/// previous release's index, `previous_store` reads its store of a table; each table is loaded
-/// when its turn comes, and its new store and changelog are given to `keep` (which writes them)
-/// as soon as they are made, and dropped with the table.
+/// previous release's index, `previous_store` reads its store of a table; each table is read a
+/// slice of rows at a time when its turn comes (only its key column and row hashes are held
+/// whole), and its new store and changelog are given to `keep` (which writes them, each made a
+/// row group at a time as it is written) as soon as they are ready, and dropped with the table.
 pub fn advance(previous: &HistoryIndex, previous_store: &PreviousStore<'_>, tables: &dyn TableSource, version: &str, keep: &mut Keep<'_>) -> Result<HistoryOutput, HistoryError> {
     let last = previous.versions.last();
     let mut store_rows = BTreeMap::new();
@@ -243,10 +260,12 @@ pub fn advance(previous: &HistoryIndex, previous_store: &PreviousStore<'_>, tabl
     let mut schemas = previous.schemas.clone();
 
     for name in tables.names() {
-        let table = &tables.load(name).map_err(|e| HistoryError::Table { table: name.to_owned(), message: e.to_string() })?.expect("a name the source gave");
+        // The table's columns and rows, without its rows: `advance_table` reads them a slice at a time.
+        let table = &tables.shape(name).expect("a name the source gave");
+        let rows = tables.rows(name).expect("a name the source gave");
         let before = last.and_then(|l| l.tables.get(name)).and_then(|b| previous.fields(name, b).map(|f| (b, f)));
         let stored = previous_store(name)?;
-        let outcome = diff::advance_table(table, stored, before.map(|(_, f)| f.columns.as_slice()), version)?;
+        let outcome = diff::advance_table(tables, name, stored, before.map(|(_, f)| f.columns.as_slice()), version)?;
         let current_fields = fields(table);
         let data_changed = outcome.added + outcome.removed + outcome.modified > 0;
         let (change, previous_version) = match before {
@@ -263,7 +282,7 @@ pub fn advance(previous: &HistoryIndex, previous_store: &PreviousStore<'_>, tabl
             columns: current_fields.iter().map(|f| f.0.clone()).collect(),
             types: current_fields.iter().map(|f| f.1.clone()).collect(),
         });
-        entry.tables.insert(name.to_owned(), TableVersion { rows: table.rows() as u64, digest, schema_version: schema_version.clone() });
+        entry.tables.insert(name.to_owned(), TableVersion { rows: rows as u64, digest, schema_version: schema_version.clone() });
         summary.push(TableChanges {
             table: name.to_owned(),
             added: outcome.added,
@@ -277,17 +296,15 @@ pub fn advance(previous: &HistoryIndex, previous_store: &PreviousStore<'_>, tabl
         store_rows.insert(name.to_owned(), outcome.store.height() as u64);
         keep(name, outcome.store, Some(outcome.changes))?;
     }
-    // A table this release no longer publishes keeps its history, every row closed.
+    // A table this release no longer publishes keeps its history, every row closed, read and
+    // written a row group at a time.
     for name in previous.tables() {
         if tables.rows(name).is_some() {
             continue;
         }
         if let Some(store) = previous_store(name)? {
-            let store = store.read_all().map_err(table_error(name))?;
-            let closed = diff::close_all(name, &store, version)?;
-            drop(store);
-            store_rows.insert(name.to_owned(), closed.height() as u64);
-            keep(name, Store::Frame(closed), None)?;
+            store_rows.insert(name.to_owned(), store.height() as u64);
+            keep(name, Store::Closed { old: store, version: version.to_owned() }, None)?;
         }
     }
     let mut index = HistoryIndex { schemas, versions: previous.versions.clone() };

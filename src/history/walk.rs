@@ -2,7 +2,9 @@
 //! new table, both in key order: what was added, removed or modified, which stored rows this night
 //! closes, and in what order the new store interleaves the stored rows with the rows this night
 //! opens. Memory holds one row group of the store and a few bytes per row, where a hash map of the
-//! open rows needed the whole store in memory (the next night's peak at national scale).
+//! open rows needed the whole store in memory (the next night's peak at national scale). The new
+//! table is not held either: its keys and row hashes are, and a modification's row is read from
+//! the table's source, a slice at a time (`Current`), when its changed columns are named.
 //!
 //! The walk only takes a store it can prove sound as it reads it: every (key, version) present and
 //! strictly increasing, every version older than the night's, one open row per key. Anything else
@@ -10,16 +12,42 @@
 
 use polars::prelude::*;
 
+use super::current::Current;
 use super::diff::{changed_column_names, ADDED, MODIFIED, REMOVED};
 use super::stored::StoredRows;
 use super::{ROW_HASH, VALID_FROM, VALID_TO};
 use crate::table::digest::hex_into;
 
-/// Whose key a change names: a row of the new table, or a stored row the night removes.
-pub(super) enum ChangedKey {
-    Current(usize),
-    Removed(String),
+/// What a change of the changelog is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind {
+    Added,
+    Removed,
+    Modified,
 }
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Added => ADDED,
+            Kind::Removed => REMOVED,
+            Kind::Modified => MODIFIED,
+        }
+    }
+}
+
+/// One change, in 12 bytes: a night can modify most rows of a table (a new update date
+/// everywhere), and a key and a list of column names per change held as strings cost several
+/// hundred megabytes at national scale.
+pub struct Change {
+    pub kind: Kind,
+    /// A row of the new table (added, modified), or a key among `Walk::removed_keys` (removed).
+    pub key: u32,
+    /// A modification's changed columns among `Walk::column_sets`; `NO_COLUMNS` for the others.
+    pub columns: u32,
+}
+
+pub(super) const NO_COLUMNS: u32 = u32::MAX;
 
 /// What the walk found.
 pub(super) struct Walk {
@@ -29,8 +57,13 @@ pub(super) struct Walk {
     pub appended: Vec<IdxSize>,
     /// Per row of the new store: whether it is a stored row (else the next of `appended`).
     pub sides: Vec<bool>,
-    /// In key order: the change, whose key, the changed columns of a modification.
-    pub changes: Vec<(&'static str, ChangedKey, Option<String>)>,
+    /// In key order.
+    pub changes: Vec<Change>,
+    /// The keys of the stored rows the night removes, in key order.
+    pub removed_keys: Vec<String>,
+    /// Each distinct list of changed columns (";"-joined) the modifications name: a night names
+    /// a few, each once.
+    pub column_sets: Vec<String>,
     pub added: u64,
     pub removed: u64,
     pub modified: u64,
@@ -40,7 +73,7 @@ impl Walk {
     /// The new table's row at `cursor` is added (no open stored row has its key); move past it.
     fn add(&mut self, cursor: &mut usize) {
         self.appended.push(*cursor as IdxSize);
-        self.changes.push((ADDED, ChangedKey::Current(*cursor), None));
+        self.changes.push(Change { kind: Kind::Added, key: *cursor as u32, columns: NO_COLUMNS });
         self.added += 1;
         *cursor += 1;
     }
@@ -55,12 +88,17 @@ struct Last {
 
 /// Walk `stored` beside the new table's `keys` (strictly increasing, no null) and row `hashes`.
 /// `previous_columns` are the columns the previous version published (to name changed columns).
-pub(super) fn walk(stored: &dyn StoredRows, current: &DataFrame, keys: &StringChunked, hashes: &[[u8; 32]], previous_columns: Option<&[String]>, version: &str, pk: &str) -> PolarsResult<Option<Walk>> {
-    let new_keys: Vec<&str> = keys.iter().flatten().collect();
-    if new_keys.len() != keys.len() {
+pub(super) fn walk(stored: &dyn StoredRows, current: &Current<'_>, keys: &StringChunked, hashes: &[[u8; 32]], previous_columns: Option<&[String]>, version: &str, pk: &str) -> PolarsResult<Option<Walk>> {
+    if keys.null_count() > 0 {
         return Ok(None);
     }
-    let mut walk = Walk { closed: vec![false; stored.height()], appended: Vec::new(), sides: Vec::with_capacity(stored.height() + new_keys.len()), changes: Vec::new(), added: 0, removed: 0, modified: 0 };
+    // The new keys read in place from their one array: a Vec of them cost 16 bytes a row.
+    let keys = keys.rechunk();
+    let new_keys = keys.downcast_as_array();
+    let key_count = new_keys.len();
+    let key_at = |i: usize| (i < key_count).then(|| new_keys.value(i));
+    let mut walk = Walk { closed: vec![false; stored.height()], appended: Vec::new(), sides: Vec::with_capacity(stored.height() + key_count), changes: Vec::new(), removed_keys: Vec::new(), column_sets: Vec::new(), added: 0, removed: 0, modified: 0 };
+    let mut column_set_numbers: PlHashMap<String, u32> = PlHashMap::new();
     // The next row of the new table to compare, and the next opened row to place in the store.
     let (mut cursor, mut placed) = (0usize, 0usize);
     let mut last = Last::default();
@@ -85,12 +123,12 @@ pub(super) fn walk(stored: &dyn StoredRows, current: &DataFrame, keys: &StringCh
             previous_row = Some(row);
             let key = row.0;
             // New rows before this key have no open row left to match: added.
-            while new_keys.get(cursor).is_some_and(|k| *k < key) {
+            while key_at(cursor).is_some_and(|k| k < key) {
                 walk.add(&mut cursor);
             }
             // Opened rows go after every stored row of a smaller key (their version is newer than
             // any stored one, so after every stored row of their own key too).
-            while walk.appended.get(placed).is_some_and(|&i| new_keys[i as usize] < key) {
+            while walk.appended.get(placed).is_some_and(|&i| new_keys.value(i as usize) < key) {
                 walk.sides.push(false);
                 placed += 1;
             }
@@ -107,18 +145,19 @@ pub(super) fn walk(stored: &dyn StoredRows, current: &DataFrame, keys: &StringCh
             }
             previous_open = Some(key);
             let j = offset + k;
-            if new_keys.get(cursor) == Some(&key) {
+            if key_at(cursor) == Some(key) {
                 if stored_hash.map(str::as_bytes) != Some(hex_into(&hashes[cursor], &mut hex_digits).as_slice()) {
                     walk.closed[j] = true;
                     walk.appended.push(cursor as IdxSize);
                     modifications.push((walk.changes.len(), cursor, k));
-                    walk.changes.push((MODIFIED, ChangedKey::Current(cursor), None));
+                    walk.changes.push(Change { kind: Kind::Modified, key: cursor as u32, columns: NO_COLUMNS });
                     walk.modified += 1;
                 }
                 cursor += 1;
             } else {
                 walk.closed[j] = true;
-                walk.changes.push((REMOVED, ChangedKey::Removed(key.to_owned()), None));
+                walk.changes.push(Change { kind: Kind::Removed, key: walk.removed_keys.len() as u32, columns: NO_COLUMNS });
+                walk.removed_keys.push(key.to_owned());
                 walk.removed += 1;
             }
         }
@@ -127,16 +166,24 @@ pub(super) fn walk(stored: &dyn StoredRows, current: &DataFrame, keys: &StringCh
             // for the groups that hold modifications.
             let projection = if compared.is_empty() { vec![pk] } else { compared.clone() };
             let values = stored.read(offset, rows, Some(&projection))?;
-            let pairs: Vec<(usize, usize)> = modifications.iter().map(|m| (m.1, m.2)).collect();
-            let names = changed_column_names(current, &values, previous_columns, &pairs)?;
+            // The new rows of these modifications only, read from the table's slices that hold
+            // them (in increasing order: the previous group's slice is usually this one's first).
+            let now = current.take(&modifications.iter().map(|m| m.1 as IdxSize).collect::<Vec<_>>())?;
+            let pairs: Vec<(usize, usize)> = modifications.iter().enumerate().map(|(i, m)| (i, m.2)).collect();
+            let names = changed_column_names(&now, &values, previous_columns, &pairs)?;
             for (m, names) in modifications.iter().zip(names) {
-                walk.changes[m.0].2 = Some(names);
+                let next = column_set_numbers.len() as u32;
+                let number = *column_set_numbers.entry(names).or_insert_with_key(|names| {
+                    walk.column_sets.push(names.clone());
+                    next
+                });
+                walk.changes[m.0].columns = number;
             }
         }
         last = Last { row: previous_row.map(|(k, v)| (k.to_owned(), v.to_owned())).or(last.row), open_key: previous_open.map(str::to_owned).or(last.open_key) };
     }
     // The new rows after the last stored key: added.
-    while cursor < new_keys.len() {
+    while cursor < key_count {
         walk.add(&mut cursor);
     }
     walk.sides.extend(std::iter::repeat_n(false, walk.appended.len() - placed));

@@ -16,7 +16,7 @@ pub mod signature;
 pub mod verify;
 
 use std::fs::{self, File};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -27,7 +27,7 @@ use crate::disclose::Disclosed;
 use crate::history::HistoryOutput;
 use crate::keys::SigningKey;
 use crate::source::Provenance;
-use crate::table::write::{row_groups, write_files_by_slice, write_frame_csv, write_frame_parquet, write_parquet_by_row_group};
+use crate::table::write::{encode_csv, row_groups, write_files_by_slice, write_frame_csv, write_frame_parquet, write_parquet_by_row_group};
 use crate::table::spill::TableSource;
 use crate::table::TableError;
 use manifest::{FileRecord, Generator, Manifest, PolicyRecord, PreviousRecord, SignatureRecord, SnapshotFileRecord, SnapshotRecord, TableRecord, MANIFEST_FILE, MANIFEST_FORMAT, SUMS_FILE};
@@ -172,9 +172,11 @@ impl Staging {
         let path = history_dir.join(format!("{table}.parquet"));
         // The next row group is made on a thread of its own while the writer encodes the one
         // before: making a group (the previous store's rows read back, the new ones gathered) and
-        // encoding it otherwise take turns, one core idle. One group waits at most.
+        // encoding it otherwise take turns, one core idle. The group made waits for the writer to take
+        // it (a channel of no room): a group waiting in the channel beside it was one more group of a
+        // wide table in memory (tens of megabytes) for no more overlap.
         std::thread::scope(|scope| {
-            let (sender, receiver) = std::sync::mpsc::sync_channel::<polars::prelude::PolarsResult<polars::prelude::DataFrame>>(1);
+            let (sender, receiver) = std::sync::mpsc::sync_channel::<polars::prelude::PolarsResult<polars::prelude::DataFrame>>(0);
             scope.spawn(move || {
                 for (offset, rows) in row_groups(store.height()) {
                     let group = store.slice(offset, rows).map(|mut group| {
@@ -196,12 +198,52 @@ impl Staging {
 
 impl Staging {
     /// Write a table's changelog (`changes/<table>.csv` and `.parquet`) into the staging folder,
-    /// as the history stage makes it; the release writer records them as they are.
-    pub fn write_changes(&self, table: &'static str, changes: &polars::prelude::DataFrame) -> Result<(), ReleaseError> {
+    /// as the history stage makes it; the release writer records them as they are. A changelog of
+    /// several row groups is made a row group at a time (`Changelog::slice`), each part encoded into
+    /// both files: a night that modifies most rows has a changelog about as long as the table. The
+    /// CSV is the header then each part's rows (a row's bytes are its own), the Parquet file the one
+    /// `write_frame_parquet` writes for the whole frame (`write_parquet_by_row_group`).
+    pub fn write_changes(&self, table: &'static str, changes: &crate::history::Changelog) -> Result<(), ReleaseError> {
         let changes_dir = self.dir.join("changes");
         fs::create_dir_all(&changes_dir).map_err(io(&changes_dir))?;
-        write_frame_csv(changes, table, &changes_dir.join(format!("{table}.csv")))?;
-        write_frame_parquet(changes, table, &changes_dir.join(format!("{table}.parquet")))?;
+        let (csv_path, parquet_path) = (changes_dir.join(format!("{table}.csv")), changes_dir.join(format!("{table}.parquet")));
+        let polars = |source| TableError::Polars { table, source };
+        let height = changes.height();
+        if row_groups(height).len() <= 1 {
+            let frame = changes.to_frame().map_err(polars)?;
+            write_frame_csv(&frame, table, &csv_path)?;
+            write_frame_parquet(&frame, table, &parquet_path)?;
+            return Ok(());
+        }
+        let csv_io = |source| TableError::Io { path: csv_path.display().to_string(), source };
+        let mut header = Vec::new();
+        encode_csv(&changes.slice(0, 0).map_err(polars)?, table, &mut header)?;
+        let mut csv = std::io::BufWriter::new(File::create(&csv_path).map_err(csv_io)?);
+        csv.write_all(&header).map_err(csv_io)?;
+        // The CSV's own error, kept whole: the Parquet writer only passes a polars error on.
+        let mut csv_error: Option<TableError> = None;
+        let mut part_csv = Vec::new();
+        let written = write_parquet_by_row_group(&changes.schema().map_err(polars)?, height, table, &parquet_path, |offset, rows| {
+            let part = changes.slice(offset, rows)?;
+            part_csv.clear();
+            let encoded = encode_csv(&part, table, &mut part_csv).and_then(|()| {
+                let rows_csv = part_csv.strip_prefix(header.as_slice()).expect("a part's CSV starts with the header");
+                csv.write_all(rows_csv).map_err(csv_io)
+            });
+            if let Err(e) = encoded {
+                let message = e.to_string();
+                csv_error = Some(e);
+                return Err(polars::prelude::polars_err!(ComputeError: "{message}"));
+            }
+            Ok(part)
+        });
+        if let Some(e) = csv_error {
+            return Err(e.into());
+        }
+        written?;
+        // Flushed to disk, as `write_frame_csv` does: a rename that follows commits complete files.
+        let file = csv.into_inner().map_err(|e| csv_io(e.into_error()))?;
+        file.sync_all().map_err(csv_io)?;
         Ok(())
     }
 }
@@ -636,6 +678,31 @@ mod tests {
         for known in [facts(bytes + 1, "from-the-gate"), Vec::new()] {
             let hashed = table_file_record(dir.path(), "lieux.csv", 1, &known).unwrap();
             assert_eq!((hashed.bytes, hashed.sha256.as_str()), (bytes, sha256.as_str()));
+        }
+    }
+
+    /// A changelog of several row groups, written a part at a time, is byte for byte the whole
+    /// frame's CSV and Parquet files (quotes, commas, line ends, empty texts and nulls included).
+    #[test]
+    fn a_changelog_written_by_parts_is_the_whole_frames_files() {
+        use polars::prelude::*;
+        let rows = 200_000;
+        let frame = df!(
+            "changement" => (0..rows).map(|i| ["ajout", "modification", "suppression"][i % 3]).collect::<Vec<_>>(),
+            "horaire_id" => (0..rows).map(|i| format!("h{i:07}")).collect::<Vec<_>>(),
+            "colonnes_modifiees" => (0..rows).map(|i| [None, Some("a;b"), Some(""), Some("x,\"y\"\nz")][i % 4]).collect::<Vec<_>>()
+        )
+        .unwrap();
+        assert_eq!(row_groups(rows).len(), 3);
+        let dir = tempfile::tempdir().unwrap();
+        let staging = Staging::create(dir.path(), "public", "v1").unwrap();
+        staging.write_changes("horaires", &crate::history::Changelog::Frame(frame.clone())).unwrap();
+        let whole = tempfile::tempdir().unwrap();
+        write_frame_csv(&frame, "horaires", &whole.path().join("h.csv")).unwrap();
+        write_frame_parquet(&frame, "horaires", &whole.path().join("h.parquet")).unwrap();
+        for (written, expected) in [("horaires.csv", "h.csv"), ("horaires.parquet", "h.parquet")] {
+            let written = std::fs::read(staging.dir().join("changes").join(written)).unwrap();
+            assert!(written == std::fs::read(whole.path().join(expected)).unwrap(), "{expected}");
         }
     }
 
