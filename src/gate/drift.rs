@@ -53,10 +53,7 @@ pub fn load(previous: &PreviousRelease) -> Result<PreviousState, String> {
     let manifest = &previous.manifest;
     let mut tables = Vec::new();
     for record in &manifest.tables {
-        let path = previous.dir.join(&record.parquet);
-        let file = File::open(&path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-        let frame = ParquetReader::new(file).finish().map_err(|e| format!("{}: not readable as Parquet: {e}", path.display()))?;
-        tables.push(PreviousTable::from_frame(&record.name, &frame));
+        tables.push(previous_table(&record.name, &previous.dir.join(&record.parquet))?);
     }
     Ok(PreviousState {
         version: manifest.version.clone(),
@@ -64,6 +61,33 @@ pub fn load(previous: &PreviousRelease) -> Result<PreviousState, String> {
         generator_version: manifest.generator.version.clone(),
         tables,
     })
+}
+
+/// One table of the previous release from its Parquet file, a row group at a time: its columns
+/// and types (from no rows), its rows and each column's empty cells. Reading each file whole set
+/// a later night's peak memory in the gate (1.15 GB at scale 1, the largest table's previous
+/// version beside the night's slices).
+fn previous_table(name: &str, path: &std::path::Path) -> Result<PreviousTable, String> {
+    let open = || File::open(path).map_err(|e| format!("{}: cannot read: {e}", path.display()));
+    let not_parquet = |e: PolarsError| format!("{}: not readable as Parquet: {e}", path.display());
+    let mut reader = ParquetReader::new(open()?);
+    let metadata = reader.get_metadata().map_err(not_parquet)?.clone();
+    let read = |offset: usize, rows: usize| {
+        let mut reader = ParquetReader::new(open()?).with_slice(Some((offset, rows)));
+        reader.set_metadata(metadata.clone());
+        reader.finish().map_err(not_parquet)
+    };
+    let mut table = PreviousTable::from_frame(name, &read(0, 0)?);
+    let mut offset = 0;
+    for group in &metadata.row_groups {
+        let frame = read(offset, group.num_rows())?;
+        for (nulls, column) in table.nulls.iter_mut().zip(frame.columns()) {
+            *nulls += column.null_count() as u64;
+        }
+        offset += group.num_rows();
+    }
+    table.rows = offset as u64;
+    Ok(table)
 }
 
 const CHECKS: [&str; 4] = ["schema_drift", "row_count", "emptied", "null_share"];
@@ -166,6 +190,25 @@ pub fn compare(ctx: &mut Context<'_>, tables: &dyn TableSource, policy_sha256: &
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A previous table read a row group at a time is the one read whole: columns, types, rows
+    /// and empty cells.
+    #[test]
+    fn a_previous_table_read_by_row_group_is_the_table_read_whole() {
+        let work = tempfile::tempdir().unwrap();
+        for rows in [0usize, 3, 200_000] {
+            let ids: Vec<String> = (0..rows).map(|i| format!("id-{i:07}")).collect();
+            let counts: Vec<Option<i64>> = (0..rows).map(|i| (i % 3 != 0).then_some(i as i64)).collect();
+            let frame = DataFrame::new(rows, vec![Column::new("id".into(), ids), Column::new("n".into(), counts)]).unwrap();
+            let path = work.path().join(format!("t{rows}.parquet"));
+            crate::table::write::write_frame_parquet(&frame, "t", &path).unwrap();
+            let whole = PreviousTable::from_frame("t", &frame);
+            let read = previous_table("t", &path).unwrap();
+            assert_eq!((read.name, read.rows, read.columns, read.nulls), (whole.name, whole.rows, whole.columns, whole.nulls));
+        }
+        let error = previous_table("t", &work.path().join("missing.parquet")).unwrap_err();
+        assert!(error.contains("missing.parquet: cannot read"), "{error}");
+    }
     use crate::gate::exceptions::Exceptions;
     use crate::gate::{Finding, GateConfig};
     use crate::table::{catalog, Table, Tables};
