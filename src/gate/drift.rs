@@ -9,12 +9,12 @@
 //! together with a policy change or a new version of the job is deliberate: it is reported as a
 //! warning, and the history stage bumps the table's schema version for reusers.
 
-use std::fs::File;
 
 use polars::prelude::*;
 
 use super::{Context, GateError, Severity};
-use crate::release::previous::PreviousRelease;
+use crate::history::StoredRows;
+use crate::release::previous::{PreviousRelease, StoreFile};
 use crate::table::spill::TableSource;
 
 /// What the drift checks need of one table of the previous release.
@@ -68,25 +68,15 @@ pub fn load(previous: &PreviousRelease) -> Result<PreviousState, String> {
 /// a later night's peak memory in the gate (1.15 GB at scale 1, the largest table's previous
 /// version beside the night's slices).
 fn previous_table(name: &str, path: &std::path::Path) -> Result<PreviousTable, String> {
-    let open = || File::open(path).map_err(|e| format!("{}: cannot read: {e}", path.display()));
-    let not_parquet = |e: PolarsError| format!("{}: not readable as Parquet: {e}", path.display());
-    let mut reader = ParquetReader::new(open()?);
-    let metadata = reader.get_metadata().map_err(not_parquet)?.clone();
-    let read = |offset: usize, rows: usize| {
-        let mut reader = ParquetReader::new(open()?).with_slice(Some((offset, rows)));
-        reader.set_metadata(metadata.clone());
-        reader.finish().map_err(not_parquet)
-    };
-    let mut table = PreviousTable::from_frame(name, &read(0, 0)?);
-    let mut offset = 0;
-    for group in &metadata.row_groups {
-        let frame = read(offset, group.num_rows())?;
+    let file = StoreFile::open(path).map_err(|e| e.to_string())?;
+    let mut table = PreviousTable::from_frame(name, &file.read(0, 0, None).map_err(|e| e.to_string())?);
+    for (offset, rows) in file.parts() {
+        let frame = file.read(offset, rows, None).map_err(|e| e.to_string())?;
         for (nulls, column) in table.nulls.iter_mut().zip(frame.columns()) {
             *nulls += column.null_count() as u64;
         }
-        offset += group.num_rows();
     }
-    table.rows = offset as u64;
+    table.rows = file.height() as u64;
     Ok(table)
 }
 
@@ -197,11 +187,7 @@ mod tests {
     fn a_previous_table_read_by_row_group_is_the_table_read_whole() {
         let work = tempfile::tempdir().unwrap();
         for rows in [0usize, 3, 200_000] {
-            let ids: Vec<String> = (0..rows).map(|i| format!("id-{i:07}")).collect();
-            let counts: Vec<Option<i64>> = (0..rows).map(|i| (i % 3 != 0).then_some(i as i64)).collect();
-            let frame = DataFrame::new(rows, vec![Column::new("id".into(), ids), Column::new("n".into(), counts)]).unwrap();
-            let path = work.path().join(format!("t{rows}.parquet"));
-            crate::table::write::write_frame_parquet(&frame, "t", &path).unwrap();
+            let (frame, path) = crate::table::write::parquet_of_rows(work.path(), rows);
             let whole = PreviousTable::from_frame("t", &frame);
             let read = previous_table("t", &path).unwrap();
             assert_eq!((read.name, read.rows, read.columns, read.nulls), (whole.name, whole.rows, whole.columns, whole.nulls));

@@ -102,8 +102,10 @@ impl PreviousRelease {
     }
 }
 
-/// A stored Parquet file read by range: only the row groups a range touches are decoded, and the
-/// last whole group read is kept, so that reading the file in order decodes each group once.
+/// A Parquet file of a release read by range (a history store; also a table's file, which
+/// `verify` and the gate's drift check read a row group at a time): only the row groups a range
+/// touches are decoded, and the last whole group read is kept, so that reading the file in order
+/// decodes each group once.
 pub struct StoreFile {
     path: PathBuf,
     metadata: std::sync::Arc<polars::io::parquet::read::FileMetadata>,

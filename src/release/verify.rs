@@ -13,7 +13,9 @@ use super::manifest::{parse_sums, Manifest, MANIFEST_FILE, SUMS_FILE};
 use super::signature::{self, PUBLIC_KEY_FILE, SIGNATURE_FILE};
 use super::{sha256_file, LATEST, TEMP_PREFIX};
 use crate::table::digest::{digest_of, row_hashes};
-use polars::prelude::{ParquetReader, SerReader};
+use super::previous::StoreFile;
+use super::ReleaseError;
+use crate::history::StoredRows;
 
 /// What to trust.
 #[derive(Debug, Default, Clone)]
@@ -261,24 +263,19 @@ fn release_problems(dir: &Path, options: &VerifyOptions) -> Vec<String> {
 /// memory of a no-change night (every release verified before it is reused): 1.36 GB at scale 1.
 /// Err when the file is not readable Parquet; the digest's own Err when a row cannot be hashed.
 fn rows_and_digest(path: &Path) -> Result<(usize, Result<String, String>), String> {
-    let open = || fs::File::open(path).map_err(|e| format!("cannot read: {e}"));
-    let not_parquet = |e: polars::prelude::PolarsError| format!("not readable as Parquet: {e}");
-    let mut reader = ParquetReader::new(open()?);
-    let metadata = reader.get_metadata().map_err(not_parquet)?.clone();
-    let mut hashes = Vec::with_capacity(metadata.num_rows);
-    let mut offset = 0;
-    for group in &metadata.row_groups {
-        let rows = group.num_rows();
-        let mut reader = ParquetReader::new(open()?).with_slice(Some((offset, rows)));
-        reader.set_metadata(metadata.clone());
-        let frame = reader.finish().map_err(not_parquet)?;
+    let file = StoreFile::open(path).map_err(|e| match e {
+        ReleaseError::Invalid { message, .. } => message,
+        other => other.to_string(),
+    })?;
+    let mut hashes = Vec::with_capacity(file.height());
+    for (offset, rows) in file.parts() {
+        let frame = file.read(offset, rows, None).map_err(|e| e.to_string())?;
         match row_hashes(&frame) {
             Ok(more) => hashes.extend(more),
-            Err(e) => return Ok((metadata.num_rows, Err(e.to_string()))),
+            Err(e) => return Ok((file.height(), Err(e.to_string()))),
         }
-        offset += rows;
     }
-    Ok((offset, Ok(digest_of(hashes))))
+    Ok((file.height(), Ok(digest_of(hashes))))
 }
 
 fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) {
@@ -297,7 +294,6 @@ fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) {
 mod tests {
     use super::*;
     use crate::table::digest::content_digest;
-    use polars::prelude::*;
 
     /// Read a row group at a time, a table of several groups gives the rows and the digest of the
     /// whole table; a file that is not Parquet is a problem naming why.
@@ -305,11 +301,7 @@ mod tests {
     fn rows_and_digest_by_row_group_are_those_of_the_whole_table() {
         let work = tempfile::tempdir().unwrap();
         for rows in [0usize, 3, 200_000] {
-            let ids: Vec<String> = (0..rows).map(|i| format!("id-{i:07}")).collect();
-            let counts: Vec<Option<i64>> = (0..rows).map(|i| (i % 3 != 0).then_some(i as i64)).collect();
-            let frame = DataFrame::new(rows, vec![Column::new("id".into(), ids), Column::new("n".into(), counts)]).unwrap();
-            let path = work.path().join(format!("t{rows}.parquet"));
-            crate::table::write::write_frame_parquet(&frame, "t", &path).unwrap();
+            let (frame, path) = crate::table::write::parquet_of_rows(work.path(), rows);
             let (read, digest) = rows_and_digest(&path).unwrap();
             assert_eq!((read, digest.unwrap()), (rows, content_digest(&frame).unwrap()));
         }

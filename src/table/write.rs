@@ -367,6 +367,19 @@ pub fn write_parquet_by_row_group(schema: &Schema, height: usize, label: &'stati
     finish_file(out, path)
 }
 
+/// For tests of what reads a Parquet file a row group at a time: a two-column frame of `rows`
+/// rows (text, integers with empty cells), written as `t<rows>.parquet` in `dir` as the tables
+/// are (200,000 rows make three row groups).
+#[cfg(test)]
+pub fn parquet_of_rows(dir: &Path, rows: usize) -> (DataFrame, std::path::PathBuf) {
+    let ids: Vec<String> = (0..rows).map(|i| format!("id-{i:07}")).collect();
+    let counts: Vec<Option<i64>> = (0..rows).map(|i| (i % 3 != 0).then_some(i as i64)).collect();
+    let frame = DataFrame::new(rows, vec![Column::new("id".into(), ids), Column::new("n".into(), counts)]).unwrap();
+    let path = dir.join(format!("t{rows}.parquet"));
+    write_frame_parquet(&frame, "t", &path).unwrap();
+    (frame, path)
+}
+
 /// Flush and fsync, so a rename that follows commits complete files only.
 fn finish_file(out: BufWriter<File>, path: &Path) -> Result<(), TableError> {
     let mut out = out;
