@@ -60,17 +60,35 @@ fn code_list(description: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The first distinct values of a column, in primary-key order, as text a table cell can hold. The
-/// column alone is read back, when its turn comes.
+/// The first distinct values of a column, in primary-key order, as text a table cell can hold. Only
+/// the first rows are read back, a growing range at a time, until `EXAMPLES` distinct values are
+/// found: most columns show theirs in the first few rows, and reading (and casting to text) the
+/// whole column for three values was most of the release stage's time.
 fn examples(tables: &dyn TableSource, table: &str, column: &str) -> Result<String, String> {
-    let one = tables.load_columns(table, &[column]).map_err(|e| format!("reading table {table} back: {e}"))?;
-    Ok(one.map_or_else(String::new, |one| column_examples(&one, column)))
+    let rows = tables.rows(table).unwrap_or(0);
+    let mut seen: Vec<String> = Vec::new();
+    let (mut offset, mut length) = (0, FIRST_ROWS);
+    while offset < rows && seen.len() < EXAMPLES {
+        let length_here = length.min(rows - offset);
+        let part = tables.load_rows(table, Some(&[column]), offset, length_here).map_err(|e| format!("reading table {table} back: {e}"))?;
+        let Some(part) = part else { break };
+        if !distinct_values(&part, column, &mut seen) {
+            break;
+        }
+        offset += length_here;
+        length = (length * 8).min(crate::table::spill::slices(rows).first().map_or(length, |s| s.1));
+    }
+    Ok(seen.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", "))
 }
 
-fn column_examples(table: &Table, column: &str) -> String {
-    let Ok(text) = table.frame.column(column).and_then(|c| c.cast(&polars::prelude::DataType::String)) else { return String::new() };
-    let Ok(values) = text.str() else { return String::new() };
-    let mut seen: Vec<String> = Vec::new();
+/// Rows read back first for a column's examples; each later range is eight times larger, up to a slice.
+const FIRST_ROWS: usize = 512;
+
+/// Add a part's values, in order, to `seen` until it holds `EXAMPLES` distinct ones (cells with line
+/// breaks or pipes made fit for a table cell). False when the column cannot be shown as text.
+fn distinct_values(part: &Table, column: &str, seen: &mut Vec<String>) -> bool {
+    let Ok(text) = part.frame.column(column).and_then(|c| c.cast(&polars::prelude::DataType::String)) else { return false };
+    let Ok(values) = text.str() else { return false };
     for v in values.iter().flatten() {
         let v = v.replace(['\n', '\r'], " ").replace('|', "\\|");
         if !seen.contains(&v) {
@@ -80,7 +98,7 @@ fn column_examples(table: &Table, column: &str) -> String {
             }
         }
     }
-    seen.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
+    true
 }
 
 /// The public subset in the policy's own words: withheld tables and each row filter's reason.
@@ -156,5 +174,45 @@ mod tests {
         assert_eq!(code_list("Code du champ d'activité (TRE_R227-ChampActivite : 01 MCO)."), "TRE_R227-ChampActivite");
         assert_eq!(code_list("Niveau de confidentialité (TRE_R283)."), "TRE_R283");
         assert_eq!(code_list("Nom de l'offre."), "");
+    }
+
+    /// The examples read from the first rows on are those of the whole column: a value found only
+    /// past the first ranges and slices, empty cells skipped, a column of fewer distinct values
+    /// read to its end, a missing column or table showing none.
+    #[test]
+    fn examples_read_from_the_first_rows_are_those_of_the_whole_column() {
+        use crate::table::{catalog, TableBuilder, Tables};
+        use polars::prelude::DataType;
+        let rows = 200_000;
+        let mut b = TableBuilder::new(&catalog::EQUIPEMENTS);
+        for i in 0..rows {
+            let mut r = b.row();
+            let lieu = match i {
+                0..10 => None,
+                10..150_000 => Some(format!("lieu | {}", i % 2)),
+                _ => Some(format!("lieu\n{}", i % 3)),
+            };
+            r.set("equipement_id", format!("equipement-{i:07}")).set("lieu_id", lieu).set("nombre_en_service", Some((i % 2) as i64));
+            b.push(r);
+        }
+        let table = crate::table::sorted_table(&catalog::EQUIPEMENTS, b.into_frame().unwrap()).unwrap();
+        let whole = |column: &str| {
+            let text = table.frame.column(column).unwrap().cast(&DataType::String).unwrap();
+            let mut seen: Vec<String> = Vec::new();
+            for v in text.str().unwrap().iter().flatten() {
+                let v = v.replace(['\n', '\r'], " ").replace('|', "\\|");
+                if !seen.contains(&v) && seen.len() < EXAMPLES {
+                    seen.push(v);
+                }
+            }
+            seen.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
+        };
+        let tables = Tables::from([("equipements", table.clone())]);
+        assert_eq!(examples(&tables, "equipements", "lieu_id").unwrap(), "`lieu \\| 0`, `lieu \\| 1`, `lieu 0`");
+        for column in ["equipement_id", "lieu_id", "nombre_en_service", "no_such_column"] {
+            let expected = if column == "no_such_column" { String::new() } else { whole(column) };
+            assert_eq!(examples(&tables, "equipements", column).unwrap(), expected, "{column}");
+        }
+        assert_eq!(examples(&tables, "no_such_table", "lieu_id").unwrap(), "");
     }
 }
