@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::aggregate::{aggregate_table, AggregateOutcome};
-use super::operators::{derived_spec, transform};
+use super::operators::{derived_spec, transform, ColumnRule};
 use super::policy::{Policy, RowFilter, TablePolicy};
 use super::pseudonym::Pseudonymiser;
 use super::risk::{k_anonymise, RiskOutcome};
@@ -396,6 +396,29 @@ fn disclose_by_slice<S: TableSink>(
         }
     }
     let derived = derived_spec(spec, &rules);
+    if kept.is_none() {
+        // Every row kept: the columns published as they are are the snapshot's columns, which
+        // the sink takes without their values passing through here (on disk: linked files).
+        let same: Vec<&str> = rules.iter().filter(|(_, rule)| rule.is_keep()).map(|(name, _)| *name).collect();
+        let made: Vec<(&str, &ColumnRule)> = rules.iter().filter(|(_, rule)| !rule.is_keep()).map(|(name, rule)| (*name, *rule)).collect();
+        let made_names: Vec<&str> = made.iter().map(|(name, _)| *name).collect();
+        out.put_by_slice_sharing(derived, rows_out, source, spec.name, &same, |offset, rows| -> Result<DataFrame, TableFailure> {
+            if made.is_empty() {
+                return Ok(DataFrame::empty_with_height(rows));
+            }
+            let slice = source.load_rows(spec.name, Some(&made_names), offset, rows)?.ok_or_else(|| "the flattened snapshot has no such table".to_owned())?;
+            let published = made
+                .par_iter()
+                .map(|(name, rule)| {
+                    let column = slice.frame.column(name).map_err(|_| format!("column {name} not found"))?;
+                    transform(rule, column, pseudonymiser).map_err(|m| format!("column {name}: {m}"))
+                })
+                .collect::<Result<Vec<Column>, String>>()?;
+            Ok(DataFrame::new(rows, published).map_err(|e| e.to_string())?)
+        })?;
+        let account = published_account(spec, table_policy, (rows_in, rows_out), filters, dropped, None);
+        return Ok((account, needs_keys.then(|| original_keys.into_iter().flatten().collect())));
+    }
     out.put_by_slice(derived, rows_out, |offset, rows| -> Result<DataFrame, TableFailure> {
         let (start, end) = match &kept {
             Some(kept) if rows > 0 => (kept[offset], kept[offset + rows - 1] + 1),
@@ -606,6 +629,12 @@ mod tests {
             let work = tempfile::tempdir().unwrap();
             let spilled = crate::table::spill::SpilledTables::create_named(work.path(), "-slices").unwrap();
             let on_disk = apply_into(&policy, &full, key.as_ref(), spilled).unwrap();
+            // From the snapshot's folder too: the columns kept as they are are then linked.
+            let mut snapshot = crate::table::spill::SpilledTables::create_named(work.path(), "-snapshot").unwrap();
+            for name in full.names() {
+                snapshot.put(full.load(name).unwrap().unwrap()).unwrap();
+            }
+            let linked = apply_into(&policy, &snapshot, key.as_ref(), crate::table::spill::SpilledTables::create_named(work.path(), "-linked").unwrap()).unwrap();
             // The whole path, from the same offres kept.
             let table_policy = &policy.tables["contacts"];
             let kept_offres: HashSet<String> = in_memory.tables["offres"].text_values("identifiant_ror").unwrap().into_iter().flatten().collect();
@@ -616,13 +645,14 @@ mod tests {
             // The public gets some rows, DREES all of them.
             assert!(whole.rows() > 1_000 && (whole.rows() < 200_000) == !table_policy.rows.is_empty(), "{}", whole.rows());
             let from_disk = on_disk.tables.load("contacts").unwrap().unwrap();
-            for sliced in [&in_memory.tables["contacts"], &from_disk] {
+            let from_links = linked.tables.load("contacts").unwrap().unwrap();
+            for sliced in [&in_memory.tables["contacts"], &from_disk, &from_links] {
                 assert!(sliced.frame.equals_missing(&whole.frame), "{} rows against {}", sliced.rows(), whole.rows());
                 assert_eq!(sliced.frame.schema(), whole.frame.schema());
                 assert_eq!(sliced.spec.name, whole.spec.name);
                 assert_eq!(sliced.spec.column("valeur").map(|c| c.description), whole.spec.column("valeur").map(|c| c.description));
             }
-            for report in [&in_memory.report, &on_disk.report] {
+            for report in [&in_memory.report, &on_disk.report, &linked.report] {
                 let sliced = report.iter().find(|t| t.table == "contacts").unwrap();
                 assert_eq!(serde_json::to_string(sliced).unwrap(), serde_json::to_string(&account).unwrap());
             }

@@ -20,6 +20,8 @@ use rayon::prelude::*;
 
 use super::{check_sorted_keys, Table, TableError, TableSpec, Tables};
 
+mod link;
+
 const PREFIX: &str = ".tmp-tables-";
 
 /// Where a stage's tables come from: in memory (tests, small tools) or set aside on disk.
@@ -44,6 +46,11 @@ pub trait TableSource: Sync {
     /// the rest of the table (each slice has its own files on disk). None when the source has no
     /// such table; a range past the table's end is an error.
     fn load_rows(&self, name: &str, columns: Option<&[&str]>, offset: usize, rows: usize) -> Result<Option<Table>, TableError>;
+    /// The night's folder the tables are in, when they are in one (a sink writing to another
+    /// folder of the night can then link a column's files rather than read and write them).
+    fn folder(&self) -> Option<&SpilledTables> {
+        None
+    }
 }
 
 /// The slices of rows (offset, rows) a table of `rows` rows is kept in on disk, and the row groups
@@ -113,6 +120,18 @@ pub trait TableSink {
     /// `make(offset, rows)`, in order (and once with no rows first, for its columns and types):
     /// on disk only one slice of it is ever in memory. The same table as `put` of the whole.
     fn put_by_slice<E: From<TableError>>(&mut self, spec: &'static TableSpec, rows: usize, make: impl FnMut(usize, usize) -> Result<DataFrame, E>) -> Result<(), E>;
+
+    /// `put_by_slice` of a table some of whose columns (`same`) are those of `source`'s table
+    /// `from`, every row and value as they are: `make` gives only the other columns (in the
+    /// table's order), and the sink takes `same` from the source however it can do so cheapest
+    /// (on disk, from a folder of the night: linked files; here, read a slice at a time).
+    fn put_by_slice_sharing<E: From<TableError>>(&mut self, spec: &'static TableSpec, rows: usize, source: &dyn TableSource, from: &str, same: &[&str], mut make: impl FnMut(usize, usize) -> Result<DataFrame, E>) -> Result<(), E> {
+        self.put_by_slice(spec, rows, |offset, length| {
+            let made = make(offset, length)?;
+            let shared = source.load_rows(from, Some(same), offset, length)?.ok_or_else(|| TableError::Polars { table: spec.name, source: polars_err!(ColumnNotFound: "table {from}") })?;
+            Ok(link::assemble(spec, made, shared.frame)?)
+        })
+    }
 }
 
 impl TableSink for Tables {
@@ -153,6 +172,17 @@ impl TableSink for SpilledTables {
         }
         self.written.insert(spec.name, (Table { spec, frame: shape.clear() }, rows, nulls));
         Ok(())
+    }
+
+    fn put_by_slice_sharing<E: From<TableError>>(&mut self, spec: &'static TableSpec, rows: usize, source: &dyn TableSource, from: &str, same: &[&str], mut make: impl FnMut(usize, usize) -> Result<DataFrame, E>) -> Result<(), E> {
+        match source.folder() {
+            Some(folder) => self.put_sharing(spec, rows, folder, from, same, make),
+            None => self.put_by_slice(spec, rows, |offset, length| {
+                let made = make(offset, length)?;
+                let shared = source.load_rows(from, Some(same), offset, length)?.ok_or_else(|| TableError::Polars { table: spec.name, source: polars_err!(ColumnNotFound: "table {from}") })?;
+                Ok(link::assemble(spec, made, shared.frame)?)
+            }),
+        }
     }
 }
 
@@ -264,6 +294,8 @@ impl SpilledTables {
     fn write_slice(&self, spec: &'static TableSpec, index: usize, number: usize, column: Column) -> Result<(), TableError> {
         let polars = |source| TableError::Polars { table: spec.name, source };
         let path = self.path(spec.name, index, number);
+        // A file of this name may be another folder's, linked (`link`): never written through.
+        let _ = fs::remove_file(&path);
         let mut one = DataFrame::new(column.len(), vec![compact(column).map_err(polars)?]).map_err(polars)?;
         let mut writer = BufWriter::new(File::create(&path).map_err(io(&path))?);
         IpcWriter::new(&mut writer).with_compression(None).with_compat_level(CompatLevel::newest()).finish(&mut one).map_err(polars)?;
@@ -371,6 +403,10 @@ impl TableSource for SpilledTables {
         let kept = wanted.into_par_iter().map(|index| self.read_column(shape, *height, index, offset, rows)).collect::<Result<Vec<Column>, TableError>>()?;
         let frame = DataFrame::new(rows, kept).map_err(|source| TableError::Polars { table: shape.spec.name, source })?;
         Ok(Some(Table { spec: shape.spec, frame }))
+    }
+
+    fn folder(&self) -> Option<&SpilledTables> {
+        Some(self)
     }
 }
 
