@@ -242,7 +242,7 @@ impl SpilledTables {
             }
             let path = self.path(spec.name, index, slice);
             let written = self.files.lock().expect("no thread panics holding the files").get(&path).copied();
-            let read = read_own_file(&path, written)?.into_columns().pop().expect("a column file holds one column");
+            let read = read_own_file(&path, written, None)?.into_columns().pop().expect("a column file holds one column");
             // Only the rows asked for of the slices at either end.
             let from = offset.saturating_sub(start);
             let to = (offset + rows).min(start + length) - start;
@@ -392,22 +392,23 @@ impl TableSource for SpilledTables {
 
 /// A file as this run wrote it: its length and last modification.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Written {
+pub(super) struct Written {
     length: u64,
     modified: Option<SystemTime>,
 }
 
 impl Written {
-    fn of(metadata: &fs::Metadata) -> Written {
+    pub(super) fn of(metadata: &fs::Metadata) -> Written {
         Written { length: metadata.len(), modified: metadata.modified().ok() }
     }
 }
 
 /// A frame from an Arrow IPC file this run wrote (`written`: as recorded when it was complete),
 /// read without checking its text again: the same frame, types included, as polars' `IpcReader`
-/// gives (the same conversion of each record batch), but a chunk per batch. A file that is not as it
-/// was written (or never was) is a read error naming it, as is one that does not decode.
-fn read_own_file(path: &Path, written: Option<Written>) -> Result<DataFrame, TableError> {
+/// gives (the same conversion of each record batch), but a chunk per batch; only the columns of
+/// `projection` (positions in increasing order) when given. A file that is not as it was written
+/// (or never was) is a read error naming it, as is one that does not decode.
+pub(super) fn read_own_file(path: &Path, written: Option<Written>, projection: Option<Vec<usize>>) -> Result<DataFrame, TableError> {
     use polars_arrow::io::ipc::read::{read_file_metadata, FileReader};
     let read_error = |source| TableError::Read { path: path.display().to_string(), source };
     let invalid = |message: String| read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, message));
@@ -420,14 +421,18 @@ fn read_own_file(path: &Path, written: Option<Written>) -> Result<DataFrame, Tab
     }
     let mut reader = BufReader::new(file);
     let metadata = read_file_metadata(&mut reader).map_err(|e| invalid(e.to_string()))?;
-    let schema = metadata.schema.clone();
+    // The reader panics on columns out of order: the caller's mistake, but an error rather than a panic.
+    if let Some(columns) = projection.as_ref().filter(|columns| !columns.is_sorted_by(|a, b| a < b) || columns.last().is_some_and(|&last| last >= metadata.schema.len())) {
+        return Err(invalid(format!("columns {columns:?} asked of a file of {} columns", metadata.schema.len())));
+    }
     // SAFETY: `unchecked` skips only the check of text arrays' values (UTF-8, and each view's
     // place in its buffers); the file's structure (footer, messages, buffer sizes) is still
     // checked as it is read. The file is the one this run wrote, unchanged (the same length and
     // modification time as when it was complete, checked above from the open file), in a folder
     // only this run writes (under the output folder's lock), by polars' IPC writer from arrays
     // polars had made valid: its text is what those arrays held, checked once already.
-    let batches = unsafe { FileReader::new(reader, metadata, None, None).unchecked() };
+    let batches = unsafe { FileReader::new(reader, metadata, projection, None).unchecked() };
+    let schema = batches.schema().clone();
     let mut frame: Option<DataFrame> = None;
     for batch in batches {
         let batch = DataFrame::from(batch.map_err(|e| invalid(e.to_string()))?);
@@ -626,7 +631,7 @@ mod tests {
             for slice in 0..3 {
                 let path = spilled.path("lieux", column, slice);
                 let written = spilled.files.lock().unwrap().get(&path).copied();
-                let unchecked = read_own_file(&path, written).unwrap();
+                let unchecked = read_own_file(&path, written, None).unwrap();
                 let polars = IpcReader::new(File::open(&path).unwrap()).finish().unwrap();
                 assert!(unchecked.equals_missing(&polars), "column {column} slice {slice}");
                 assert_eq!(unchecked.schema(), polars.schema());
@@ -655,10 +660,10 @@ mod tests {
         let error = spilled.load_columns("lieux", &["horodatage"]).unwrap_err();
         assert!(matches!(&error, TableError::Read { path, .. } if path.ends_with("lieux.5.2.arrow")), "{error}");
         // A file this run did not write (or one gone) is not read either.
-        let error = read_own_file(&spilled.path("lieux", 9, 0), None).unwrap_err();
+        let error = read_own_file(&spilled.path("lieux", 9, 0), None, None).unwrap_err();
         assert!(matches!(&error, TableError::Read { path, .. } if path.ends_with("lieux.9.0.arrow")), "{error}");
         fs::write(spilled.path("lieux", 9, 0), "x").unwrap();
-        let error = read_own_file(&spilled.path("lieux", 9, 0), None).unwrap_err();
+        let error = read_own_file(&spilled.path("lieux", 9, 0), None, None).unwrap_err();
         assert!(matches!(&error, TableError::Read { path, .. } if path.ends_with("lieux.9.0.arrow")), "{error}");
     }
 
