@@ -7,28 +7,34 @@
 //! buffers of its own (unlike a slice of a whole column, see `spill`), so it is encoded whole. The
 //! part files are written by the thread that flattened the file, in parallel; which parts make a
 //! table, and in which order, is the caller's (the merge, in file order). The folder is inside the
-//! run's spill folder and goes with it.
+//! run's spill folder and goes with it. The parts are read back without checking their text
+//! again, as the spilled tables are (`spill::read_own_file`: each file as it was written, or a
+//! read error naming it).
 
+use std::collections::HashMap;
 use std::fs;
-use std::io::BufReader;
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use polars::prelude::*;
 use rayon::prelude::*;
 
+use super::spill::{read_own_file, Written};
 use super::{TableBuilder, TableError, TableSpec};
 
 /// A folder of table parts.
 #[derive(Debug)]
 pub struct Parts {
     dir: PathBuf,
+    /// Each part written, as it was once complete: only such a file is read without checks.
+    files: Mutex<HashMap<PathBuf, Written>>,
 }
 
 impl Parts {
     /// A new, empty folder of parts.
     pub fn create(dir: PathBuf) -> Result<Parts, TableError> {
         fs::create_dir_all(&dir).map_err(|source| TableError::Io { path: dir.display().to_string(), source })?;
-        Ok(Parts { dir })
+        Ok(Parts { dir, files: Mutex::new(HashMap::new()) })
     }
 
     fn path(&self, table: &str, part: usize) -> PathBuf {
@@ -46,7 +52,11 @@ impl Parts {
             .map_err(|source| TableError::Polars { table: spec.name, source })?;
         drop(frame);
         let path = self.path(spec.name, part);
-        fs::write(&path, bytes).map_err(|source| TableError::Io { path: path.display().to_string(), source })
+        let io = |source| TableError::Io { path: path.display().to_string(), source };
+        fs::write(&path, bytes).map_err(io)?;
+        let written = Written::of(&fs::metadata(&path).map_err(io)?);
+        self.files.lock().expect("no thread panics holding the files").insert(path, written);
+        Ok(())
     }
 
     /// The listed columns (by position in the table) of the listed parts, in that order, as one
@@ -70,12 +80,15 @@ impl Parts {
         Ok(all)
     }
 
+    /// The columns (sorted, each once) of a part. A part that does not decode, or is not as it
+    /// was written, was damaged on disk: a read error naming it, like a failed read.
     fn read_part(&self, spec: &'static TableSpec, part: usize, columns: &[usize]) -> Result<DataFrame, TableError> {
         let path = self.path(spec.name, part);
-        let read_error = |source| TableError::Read { path: path.display().to_string(), source };
-        let file = fs::File::open(&path).map_err(read_error)?;
-        // A part that does not decode was damaged on disk: a read error naming it, like a failed read.
-        IpcReader::new(BufReader::new(file)).with_projection(Some(columns.to_vec())).finish().map_err(|e| read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())))
+        let written = self.files.lock().expect("no thread panics holding the files").get(&path).copied();
+        let mut frame = read_own_file(&path, written, Some(columns.to_vec()))?;
+        // A chunk per part, as polars' reader gives it (a no-op for a part written as one chunk).
+        frame.rechunk_mut();
+        Ok(frame)
     }
 
     /// Remove the listed parts' files of a table, once it is made. Best effort: the folder goes
@@ -133,6 +146,15 @@ mod tests {
         let empty = parts.read_columns(spec, &[], &all).unwrap();
         assert_eq!((empty.height(), empty.schema()), (0, part(&[]).schema()));
         assert_eq!(parts.read_columns(spec, &[], &[1]).unwrap().get_column_names(), ["lieu_id"]);
+
+        // Read without checks, a part is what polars' reader gives; one cut short is a read error.
+        let polars = IpcReader::new(fs::File::open(parts.path(spec.name, 2)).unwrap()).with_projection(Some(vec![0, 4])).finish().unwrap();
+        let unchecked = parts.read_columns(spec, &[2], &[4, 0]).unwrap();
+        assert!(unchecked.equals_missing(&polars) && unchecked.schema() == polars.schema(), "{unchecked:?}");
+        let length = fs::metadata(parts.path(spec.name, 2)).unwrap().len();
+        fs::File::options().write(true).open(parts.path(spec.name, 2)).unwrap().set_len(length - 1).unwrap();
+        let error = parts.read_columns(spec, &[2], &all).unwrap_err();
+        assert!(matches!(&error, TableError::Read { path, .. } if path.ends_with("equipements.2.arrow")), "{error}");
 
         fs::write(parts.path(spec.name, 3), "not arrow").unwrap();
         let error = parts.read_columns(spec, &[3], &all).unwrap_err();

@@ -9,11 +9,19 @@
 //! than a copy (the page cache usually keeps it), and the columns come back exactly as they were
 //! (same types, same values, same order). The folder is the run's own (`.tmp-tables-<pid>` in the
 //! output folder, under the run's lock) and is removed when the run ends, however it ends.
+//!
+//! The files are read back without checking their text again (`read_own_file`): polars' reader
+//! checks every text it reads (UTF-8, and each value's place in its buffers), most of the time a
+//! stage spent reading, for text this run wrote from arrays that were valid. Each file's length
+//! and modification time are recorded as it is written and compared before it is read: a file
+//! cut short or replaced is a read error naming it, never read unchecked.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
 
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -214,6 +222,8 @@ pub struct SpilledTables {
     /// Each table written: its shape (definition, columns and types, no rows), its rows, and each
     /// column's empty cells (counted as it is written: the drift checks need no values).
     written: BTreeMap<&'static str, (Table, usize, Vec<usize>)>,
+    /// Each file written, as it was once complete: only such a file is read without checks.
+    files: Mutex<HashMap<PathBuf, Written>>,
 }
 
 impl SpilledTables {
@@ -233,7 +243,7 @@ impl SpilledTables {
         let dir = parent.join(format!("{PREFIX}{}{suffix}", std::process::id()));
         fs::create_dir_all(&dir).map_err(io(&dir))?;
         // From here on, the folder goes with the value whatever happens.
-        Ok(SpilledTables { dir, written: BTreeMap::new() })
+        Ok(SpilledTables { dir, written: BTreeMap::new(), files: Mutex::new(HashMap::new()) })
     }
 
     /// A folder for the parts the tables are made from (see `parts`), inside this one, so that it
@@ -261,16 +271,18 @@ impl SpilledTables {
                 continue;
             }
             let path = self.path(spec.name, index, slice);
-            let file = File::open(&path).map_err(|source| TableError::Read { path: path.display().to_string(), source })?;
-            let one = IpcReader::new(BufReader::new(file)).finish().map_err(polars)?;
-            let read = one.into_columns().pop().expect("a column file holds one column");
+            let written = self.files.lock().expect("no thread panics holding the files").get(&path).copied();
+            let read = read_own_file(&path, written, None)?.into_columns().pop().expect("a column file holds one column");
             // Only the rows asked for of the slices at either end.
             let from = offset.saturating_sub(start);
             let to = (offset + rows).min(start + length) - start;
             let read = if from == 0 && to == length { read } else { read.slice(from as i64, to - from) };
+            // Appended to the empty column, the first slice's chunk replaces it: no copy.
             column.append_owned(read).map_err(polars)?;
         }
-        Ok(column.rechunk())
+        // Several chunks (several slices, or a slice written from several chunks) are made one;
+        // one is the column as read.
+        Ok(if column.n_chunks() > 1 { column.rechunk() } else { column })
     }
 
     /// The file of a column's slice (by the column's position in the table, and the slice's in
@@ -299,7 +311,11 @@ impl SpilledTables {
         let mut one = DataFrame::new(column.len(), vec![compact(column).map_err(polars)?]).map_err(polars)?;
         let mut writer = BufWriter::new(File::create(&path).map_err(io(&path))?);
         IpcWriter::new(&mut writer).with_compression(None).with_compat_level(CompatLevel::newest()).finish(&mut one).map_err(polars)?;
-        writer.flush().map_err(io(&path))
+        writer.flush().map_err(io(&path))?;
+        // Recorded once the file is complete (nothing writes to it after this).
+        let written = Written::of(&writer.get_ref().metadata().map_err(io(&path))?);
+        self.files.lock().expect("no thread panics holding the files").insert(path, written);
+        Ok(())
     }
 
     /// Sort a table's rows by primary key, refuse a key seen twice, and write the table: the same
@@ -410,17 +426,84 @@ impl TableSource for SpilledTables {
     }
 }
 
-/// A slice of a column with buffers of its own. A slice of a text column shares the whole
-/// column's text buffers, and the IPC writer writes every buffer an array holds: each slice's
-/// file would carry the whole column's text. Other types are written from their slice alone.
+/// A file as this run wrote it: its length and last modification.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Written {
+    length: u64,
+    modified: Option<SystemTime>,
+}
+
+impl Written {
+    pub(super) fn of(metadata: &fs::Metadata) -> Written {
+        Written { length: metadata.len(), modified: metadata.modified().ok() }
+    }
+}
+
+/// A frame from an Arrow IPC file this run wrote (`written`: as recorded when it was complete),
+/// read without checking its text again: the same frame, types included, as polars' `IpcReader`
+/// gives (the same conversion of each record batch), but a chunk per batch; only the columns of
+/// `projection` (positions in increasing order) when given. A file that is not as it was written
+/// (or never was) is a read error naming it, as is one that does not decode.
+pub(super) fn read_own_file(path: &Path, written: Option<Written>, projection: Option<Vec<usize>>) -> Result<DataFrame, TableError> {
+    use polars_arrow::io::ipc::read::{read_file_metadata, FileReader};
+    let read_error = |source| TableError::Read { path: path.display().to_string(), source };
+    let invalid = |message: String| read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, message));
+    let file = File::open(path).map_err(read_error)?;
+    let found = Written::of(&file.metadata().map_err(read_error)?);
+    match written {
+        Some(written) if written == found => {}
+        Some(written) => return Err(invalid(format!("{} bytes modified {:?}, where this run wrote {} bytes at {:?}", found.length, found.modified, written.length, written.modified))),
+        None => return Err(invalid("a file this run did not write".to_owned())),
+    }
+    let mut reader = BufReader::new(file);
+    let metadata = read_file_metadata(&mut reader).map_err(|e| invalid(e.to_string()))?;
+    // The reader panics on columns out of order: the caller's mistake, but an error rather than a panic.
+    if let Some(columns) = projection.as_ref().filter(|columns| !columns.is_sorted_by(|a, b| a < b) || columns.last().is_some_and(|&last| last >= metadata.schema.len())) {
+        return Err(invalid(format!("columns {columns:?} asked of a file of {} columns", metadata.schema.len())));
+    }
+    // SAFETY: `unchecked` skips only the check of text arrays' values (UTF-8, and each view's
+    // place in its buffers); the file's structure (footer, messages, buffer sizes) is still
+    // checked as it is read. The file is the one this run wrote, unchanged (the same length and
+    // modification time as when it was complete, checked above from the open file), in a folder
+    // only this run writes (under the output folder's lock), by polars' IPC writer from arrays
+    // polars had made valid: its text is what those arrays held, checked once already.
+    let batches = unsafe { FileReader::new(reader, metadata, projection, None).unchecked() };
+    let schema = batches.schema().clone();
+    let mut frame: Option<DataFrame> = None;
+    for batch in batches {
+        let batch = DataFrame::from(batch.map_err(|e| invalid(e.to_string()))?);
+        match &mut frame {
+            None => frame = Some(batch),
+            Some(frame) => {
+                frame.vstack_mut_owned(batch).map_err(|e| invalid(e.to_string()))?;
+            }
+        }
+    }
+    // No batch: no rows, the file's columns (as polars' reader gives them).
+    Ok(frame.unwrap_or_else(|| DataFrame::empty_with_schema(&Schema::from_arrow_schema(&schema))))
+}
+
+/// A slice of a column with buffers of its own. A slice of a text column (or its rows gathered
+/// in key order) shares the whole column's text buffers, and the IPC writer writes every buffer an
+/// array holds: each slice's file would carry the whole column's text. Such an array's text is
+/// copied into buffers of its own (`gc`: the views as they are, the longer texts' bytes copied;
+/// pushing each value again was 2.5 % of the build's CPU); one whose buffers are (nearly) all its
+/// own text is written as it is. Other types are written from their slice alone.
 fn compact(column: Column) -> PolarsResult<Column> {
     Ok(match column.dtype() {
         DataType::String => {
             let text = column.str()?;
-            StringChunked::from_iter_options(text.name().clone(), text.iter()).into_column()
+            StringChunked::from_chunk_iter(text.name().clone(), text.downcast_iter().map(|array| if holds_others_text(array) { array.clone().gc() } else { array.clone() })).into_column()
         }
         _ => column,
     })
+}
+
+/// Whether a text array's buffers hold more than a quarter more than the texts its views point to
+/// (a text of more than 12 bytes is kept in a buffer, a shorter one in its view).
+fn holds_others_text(array: &polars_arrow::array::Utf8ViewArray) -> bool {
+    let own: usize = array.views().iter().filter(|view| view.length > polars_arrow::array::View::MAX_INLINE_SIZE).map(|view| view.length as usize).sum();
+    array.total_buffer_len() > own + own / 4
 }
 
 /// Each column's empty cells, in the frame's order (arrow keeps the count: no pass over values).
@@ -564,6 +647,96 @@ mod tests {
             assert_eq!((source.null_count("lieux", "nombre_habitations"), source.null_count("offres", "nom")), (None, None));
         }
         assert_eq!(spilled.column("lieux", "latitude").unwrap().f64().unwrap().get(0), Some(-21.115));
+    }
+
+    #[test]
+    fn files_read_unchecked_are_what_polars_reads_for_every_type_and_a_file_not_as_written_is_a_read_error_naming_it() {
+        let work = tempfile::tempdir().unwrap();
+        let mut spilled = SpilledTables::create(work.path()).unwrap();
+        // Every type of the catalogue, with empty cells, over three slices; texts short (kept in
+        // their view) and long (kept in a buffer), some not ASCII.
+        let rows = 200_000;
+        let texts: Vec<Option<String>> = (0..rows).map(|i| match i % 4 {
+            0 => None,
+            1 => Some(format!("{i}")),
+            2 => Some(format!("Établissement n° {i} — « aile nord », 2ᵉ étage")),
+            _ => Some(String::new()),
+        }).collect();
+        let some = |i: usize| i % 7 != 3;
+        let frame = DataFrame::new(rows, vec![
+            Column::new("texte".into(), texts),
+            Column::new("entier".into(), (0..rows).map(|i| some(i).then_some(i as i64 - 7)).collect::<Vec<_>>()),
+            Column::new("reel".into(), (0..rows).map(|i| some(i).then_some(i as f64 / 3.0)).collect::<Vec<_>>()),
+            Column::new("booleen".into(), (0..rows).map(|i| some(i).then_some(i % 2 == 0)).collect::<Vec<_>>()),
+            Column::new("date".into(), (0..rows).map(|i| some(i).then_some(i as i32 % 40_000)).collect::<Vec<_>>()).cast(&DataType::Date).unwrap(),
+            Column::new("horodatage".into(), (0..rows).map(|i| some(i).then_some(1_700_000_000_000 + i as i64 * 1_001)).collect::<Vec<_>>()).cast(&DataType::Datetime(TimeUnit::Milliseconds, None)).unwrap(),
+        ]).unwrap();
+        spilled.put(Table { spec: &catalog::LIEUX, frame: frame.clone() }).unwrap();
+        assert_eq!(slices(rows).len(), 3);
+        for column in 0..frame.width() {
+            for slice in 0..3 {
+                let path = spilled.path("lieux", column, slice);
+                let written = spilled.files.lock().unwrap().get(&path).copied();
+                let unchecked = read_own_file(&path, written, None).unwrap();
+                let polars = IpcReader::new(File::open(&path).unwrap()).finish().unwrap();
+                assert!(unchecked.equals_missing(&polars), "column {column} slice {slice}");
+                assert_eq!(unchecked.schema(), polars.schema());
+            }
+        }
+        let back = spilled.load("lieux").unwrap().unwrap();
+        assert!(back.frame.equals_missing(&frame));
+        assert_eq!(back.frame.schema(), frame.schema());
+        assert!(back.frame.columns().iter().all(|c| c.n_chunks() == 1));
+        let some_rows = spilled.load_rows("lieux", None, 66_000, 70_000).unwrap().unwrap();
+        assert!(some_rows.frame.equals_missing(&frame.slice(66_000, 70_000)));
+        assert_eq!(some_rows.frame.schema(), frame.schema());
+
+        // A file cut short, or grown, is not read unchecked: a read error naming it.
+        let cut = spilled.path("lieux", 0, 1);
+        let length = fs::metadata(&cut).unwrap().len();
+        File::options().write(true).open(&cut).unwrap().set_len(length - 100).unwrap();
+        let error = spilled.load_rows("lieux", Some(&["texte"]), 70_000, 10).unwrap_err();
+        assert!(matches!(&error, TableError::Read { path, .. } if path.ends_with("lieux.0.1.arrow")), "{error}");
+        assert!(error.to_string().contains("lieux.0.1.arrow"), "{error}");
+        assert!(spilled.load_rows("lieux", Some(&["texte"]), 0, 10).is_ok(), "the other slices are still read");
+        let grown = spilled.path("lieux", 5, 2);
+        File::options().append(true).open(&grown).unwrap().write_all(b"x").unwrap();
+        let error = spilled.load("lieux").unwrap_err();
+        assert!(matches!(&error, TableError::Read { path, .. } if path.ends_with("lieux.5.2.arrow") || path.ends_with("lieux.0.1.arrow")), "{error}");
+        let error = spilled.load_columns("lieux", &["horodatage"]).unwrap_err();
+        assert!(matches!(&error, TableError::Read { path, .. } if path.ends_with("lieux.5.2.arrow")), "{error}");
+        // A file this run did not write (or one gone) is not read either.
+        let error = read_own_file(&spilled.path("lieux", 9, 0), None, None).unwrap_err();
+        assert!(matches!(&error, TableError::Read { path, .. } if path.ends_with("lieux.9.0.arrow")), "{error}");
+        fs::write(spilled.path("lieux", 9, 0), "x").unwrap();
+        let error = read_own_file(&spilled.path("lieux", 9, 0), None, None).unwrap_err();
+        assert!(matches!(&error, TableError::Read { path, .. } if path.ends_with("lieux.9.0.arrow")), "{error}");
+    }
+
+    #[test]
+    fn a_text_slice_is_compacted_only_when_its_buffers_hold_other_rows_text() {
+        let texts: Vec<Option<String>> = (0..30_000).map(|i| (i % 5 != 0).then(|| if i % 3 == 0 { format!("{i}") } else { format!("une valeur assez longue n° {i}") })).collect();
+        let whole = Column::new("texte".into(), texts);
+        let buffers = |c: &Column| c.str().unwrap().downcast_iter().map(|a| (a.total_buffer_len(), a.data_buffers().iter().map(|b| b.as_ptr() as usize).collect::<Vec<_>>())).collect::<Vec<_>>();
+        // Its own text: written as it is, the same buffers.
+        let kept = compact(whole.clone()).unwrap();
+        assert_eq!(buffers(&kept), buffers(&whole));
+        assert!(kept.equals_missing(&whole));
+        // A slice, or rows gathered: the values, in buffers holding only theirs.
+        let order = IdxCa::from_vec("order".into(), (0..1_000).rev().map(|i| i * 7).collect());
+        for part in [whole.slice(1_000, 3_000), whole.slice(29_000, 1_000), whole.take(&order).unwrap()] {
+            let own = compact(part.clone()).unwrap();
+            assert!(own.equals_missing(&part));
+            assert_eq!(own.null_count(), part.null_count());
+            for array in own.str().unwrap().downcast_iter() {
+                assert!(!holds_others_text(array));
+                assert!(array.total_buffer_len() <= 40 * part.len(), "{} bytes for {} rows", array.total_buffer_len(), part.len());
+            }
+        }
+        assert!(holds_others_text(whole.slice(0, 1_000).str().unwrap().downcast_iter().next().unwrap()));
+        // Other types are written from their slice as they are.
+        let numbers = Column::new("n".into(), (0..10i64).collect::<Vec<_>>()).slice(2, 3);
+        assert!(compact(numbers.clone()).unwrap().equals_missing(&numbers));
     }
 
     #[test]
