@@ -7,11 +7,12 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 use rayon::prelude::*;
 
-use super::{check_slice, io, slices, SpilledTables};
+use super::{check_slice, io, slices, SpilledTables, Written};
 use crate::table::{Table, TableError, TableSpec};
 
 /// A slice of the table from the columns made (`made`) and the columns taken as they are
@@ -46,7 +47,7 @@ impl SpilledTables {
         for (index, column) in shape.columns().iter().enumerate().filter(|(_, c)| is_shared(c)) {
             let from_index = from_shape.frame.get_column_index(column.name()).ok_or_else(|| missing(format!("{from}.{}", column.name())))?;
             for slice in 0..slices(rows).len() {
-                link_or_copy(&from_folder.path(from, from_index, slice), &self.path(spec.name, index, slice))?;
+                self.link_or_copy(from_folder, &from_folder.path(from, from_index, slice), self.path(spec.name, index, slice))?;
             }
             nulls[index] = from_nulls[from_index];
         }
@@ -65,14 +66,28 @@ impl SpilledTables {
     }
 }
 
-/// The same file under another name: a hard link (both folders are in the output folder), else a
-/// copy. Neither folder's files are written again once made, so the link is never a way for one
-/// table's writing to change the other's.
-fn link_or_copy(from: &std::path::Path, to: &std::path::Path) -> Result<(), TableError> {
-    if fs::hard_link(from, to).is_ok() {
-        return Ok(());
+impl SpilledTables {
+    /// `from` (a file of `from_folder`) under another name of this folder: a hard link (both
+    /// folders are in the output folder), else a copy, recorded as this folder's own file, so it is
+    /// read like one (`read_own_file`). Only a file as its folder wrote it is taken: one cut short
+    /// or replaced since is a read error naming it, as reading it would be. Neither folder's files
+    /// are written again once made (`write_slice` removes a name before writing it), so the link
+    /// is never a way for one table's writing to change the other's.
+    fn link_or_copy(&self, from_folder: &SpilledTables, from: &Path, to: PathBuf) -> Result<(), TableError> {
+        let recorded = from_folder.files.lock().expect("no thread panics holding the files").get(from).copied();
+        let found = fs::metadata(from).map(|metadata| Written::of(&metadata)).map_err(|source| TableError::Read { path: from.display().to_string(), source })?;
+        if recorded != Some(found) {
+            let source = std::io::Error::new(std::io::ErrorKind::InvalidData, "not the file this run wrote");
+            return Err(TableError::Read { path: from.display().to_string(), source });
+        }
+        let _ = fs::remove_file(&to);
+        if fs::hard_link(from, &to).is_err() {
+            fs::copy(from, &to).map_err(io(&to))?;
+        }
+        let written = Written::of(&fs::metadata(&to).map_err(io(&to))?);
+        self.files.lock().expect("no thread panics holding the files").insert(to, written);
+        Ok(())
     }
-    fs::copy(from, to).map(|_| ()).map_err(io(to))
 }
 
 #[cfg(test)]
@@ -131,5 +146,11 @@ mod tests {
         assert_ne!(inode(&on_disk, 1, 0), inode(&snapshot, 1, 0));
         drop(on_disk);
         assert!(snapshot.load("equipements").unwrap().unwrap().frame.equals_missing(&table.frame));
+        // A source file no longer as it was written is not taken: a read error naming it.
+        let cut = snapshot.path("equipements", 1, 2);
+        fs::OpenOptions::new().write(true).open(&cut).unwrap().set_len(100).unwrap();
+        let mut again = SpilledTables::create_named(work.path(), "-again").unwrap();
+        let error = again.put_by_slice_sharing(spec, rows, &snapshot, "equipements", &same, make).unwrap_err();
+        assert!(matches!(&error, TableError::Read { path, .. } if path.ends_with("equipements.1.2.arrow")), "{error}");
     }
 }
