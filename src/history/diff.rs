@@ -5,7 +5,9 @@
 use polars::prelude::*;
 
 use super::changelog::Changelog;
-use super::current::Current;
+use std::sync::Arc;
+
+use super::current::{Current, Hashing};
 use super::stored::StoredRows;
 use super::walk;
 use super::{table_error, HistoryError, Store, CHANGE, CHANGED_COLUMNS, ROW_HASH, VALID_FROM, VALID_TO};
@@ -16,11 +18,28 @@ use crate::table::Table;
 pub(super) struct TableOutcome<'a> {
     pub store: Store<'a>,
     /// The table's content digest, from the row hashes computed here.
-    pub digest: String,
+    pub digest: Digest<'a>,
     pub changes: Changelog,
     pub added: u64,
     pub removed: u64,
     pub modified: u64,
+}
+
+/// A table's content digest: known, or to be made from the row hashes a first night's store
+/// makes as it is written (`Store::Opened`), once it is.
+pub(super) enum Digest<'a> {
+    Known(String),
+    OfHashed(Arc<Hashing<'a>>),
+}
+
+impl Digest<'_> {
+    /// The digest (the rows the store did not read, if any, hashed now).
+    pub fn value(&self) -> PolarsResult<String> {
+        match self {
+            Digest::Known(digest) => Ok(digest.clone()),
+            Digest::OfHashed(table) => Ok(digest_of_kept(&table.hashes()?)),
+        }
+    }
 }
 
 pub(super) const ADDED: &str = "ajout";
@@ -42,45 +61,54 @@ fn open_rows<'s>(keys: &'s StringChunked, valid_to: &StringChunked) -> PlHashMap
 }
 
 /// The step of table `name` of `tables`. The table is read a slice of rows at a time (hashed,
-/// then its rows read again where the walk and the store need them), and only its key column and
-/// row hashes are held whole: at national scale the largest tables are several times that.
+/// then its rows read again where the walk and the store need them; on a first night hashed as
+/// the store reads them, once), and only its key column and row hashes are held whole: at
+/// national scale the largest tables are several times that.
 pub(super) fn advance_table<'a>(tables: &'a dyn TableSource, name: &'static str, previous: Option<Box<dyn StoredRows>>, previous_columns: Option<&[String]>, version: &str) -> Result<TableOutcome<'a>, HistoryError> {
     let err = table_error(name);
     let current = Current::new(tables, name);
     let pk = current.primary_key();
-    let hashes = current.hashes().map_err(&err)?;
     // Keys and stored hashes are borrowed from their columns: a national-scale table's keys are
     // never copied into Strings, and a row hash is compared as hex bytes without allocating.
     let key_column = current.column(pk).map_err(&err)?;
     let keys = key_column.str().map_err(&err)?;
     // The table in key order (as every table is, unless a pseudonymised key moved it).
-    let previous = match (previous, strictly_increasing(keys)) {
+    let (previous, hashes) = match (previous, strictly_increasing(keys)) {
         // A first night: every row is added, the changelog is the key column beside two constant
         // columns, and the store is the table itself beside its versions and row hashes, both
-        // made a slice at a time as they are written (`Store::Opened`). Nothing a row is needed.
+        // made a slice at a time as they are written (`Store::Opened`), the rows hashed then
+        // (read once), the digest made after. Nothing a row is needed here.
         (None, true) => {
-            let rows = hashes.len();
+            let rows = current.height();
             let changes = Changelog::EveryRowAdded { primary_key: pk, keys: keys.clone() };
-            let digest = digest_of_kept(&hashes);
-            let store = Store::Opened { rows: current, hashes, version: version.to_owned() };
-            return Ok(TableOutcome { store, digest, changes, added: rows as u64, removed: 0, modified: 0 });
+            let table = Arc::new(Hashing::new(current));
+            let store = Store::Opened { rows: table.clone(), version: version.to_owned() };
+            return Ok(TableOutcome { store, digest: Digest::OfHashed(table), changes, added: rows as u64, removed: 0, modified: 0 });
         }
-        // A later night: the store is walked a row group at a time.
-        (Some(stored), true) => match walk::walk(stored.as_ref(), &current, keys, &hashes, previous_columns, version, pk).map_err(&err)? {
-            Some(walk) => {
-                let walk::Walk { closed, appended, sides, changes, removed_keys, column_sets, added, removed, modified } = walk;
-                // The changelog is made from the walk's changes a slice at a time as it is
-                // written, borrowing their keys and changed columns: on a night that modifies
-                // most rows, a copy of them per row is gigabytes, the changelog whole hundreds of
-                // megabytes.
-                let changes = Changelog::Walked { primary_key: pk, keys: keys.clone(), changes, removed_keys, column_sets };
-                let digest = digest_of_kept(&hashes);
-                let store = Store::Merged { old: stored, closed, version: version.to_owned(), primary_key: pk, table: current, appended, hashes, sides };
-                return Ok(TableOutcome { store, digest, changes, added, removed, modified });
+        // A later night: the store is walked a row group at a time, while the other core makes the
+        // digest from the same hashes (the walk only reads them).
+        (Some(stored), true) => {
+            let hashes = current.hashes().map_err(&err)?;
+            let (walked, digest) = std::thread::scope(|scope| {
+                let digest = scope.spawn(|| digest_of_kept(&hashes));
+                let walked = walk::walk(stored.as_ref(), &current, keys, &hashes, previous_columns, version, pk);
+                (walked, digest.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            });
+            match walked.map_err(&err)? {
+                Some(walk) => {
+                    let walk::Walk { closed, appended, sides, changes, removed_keys, column_sets, added, removed, modified } = walk;
+                    // The changelog is made from the walk's changes a slice at a time as it is
+                    // written, borrowing their keys and changed columns: on a night that modifies
+                    // most rows, a copy of them per row is gigabytes, the changelog whole hundreds of
+                    // megabytes.
+                    let changes = Changelog::Walked { primary_key: pk, keys: keys.clone(), changes, removed_keys, column_sets };
+                    let store = Store::Merged { old: stored, closed, version: version.to_owned(), primary_key: pk, table: current, appended, hashes, sides };
+                    return Ok(TableOutcome { store, digest: Digest::Known(digest), changes, added, removed, modified });
+                }
+                None => (Some(stored), hashes),
             }
-            None => Some(stored),
-        },
-        (previous, false) => previous,
+        }
+        (previous, false) => (previous, current.hashes().map_err(&err)?),
     };
     // Out of order, or a store the walk could not prove sound: compared whole, in memory, the
     // table too.
@@ -170,7 +198,7 @@ fn whole_outcome(table: &Table, hashes: Vec<[u8; 32]>, previous: Option<DataFram
         }
     };
     let store = Store::Frame(sort_by_key_and_version(store, pk).map_err(&err)?);
-    let digest = crate::table::digest::digest_of(hashes);
+    let digest = Digest::Known(crate::table::digest::digest_of(hashes));
     Ok(TableOutcome { store, digest, changes: Changelog::Frame(change_frame), added, removed, modified })
 }
 
@@ -373,7 +401,7 @@ mod tests {
         let tables1 = source(&first);
         let night1 = advance_table(&tables1, "entites_juridiques", None, None, "v1").unwrap();
         assert_eq!((night1.added, night1.removed, night1.modified), (4, 0, 0));
-        assert_eq!(night1.digest, content_digest(&first.frame).unwrap());
+        assert_eq!(night1.digest.value().unwrap(), content_digest(&first.frame).unwrap());
         let hashes = row_hashes(&first.frame).unwrap();
         let store1 = night1.store.to_frame().unwrap();
         assert!(matches!(night1.store, Store::Opened { .. }), "a first night in key order");
@@ -410,7 +438,7 @@ mod tests {
                 (s("e"), s("E"), s("v2"), None),
             ]
         );
-        assert_eq!(night2.digest, content_digest(&second.frame).unwrap());
+        assert_eq!(night2.digest.value().unwrap(), content_digest(&second.frame).unwrap());
         // Made a slice at a time (as it is written, a row group at a time), at any slice size.
         for size in 1..=store.height() {
             let mut parts = night2.store.slice(0, size).unwrap();
@@ -449,7 +477,7 @@ mod tests {
     }
 
     fn outcome_parts(outcome: &TableOutcome) -> (DataFrame, DataFrame, String, (u64, u64, u64)) {
-        (outcome.store.to_frame().unwrap(), outcome.changes.to_frame().unwrap(), outcome.digest.clone(), (outcome.added, outcome.removed, outcome.modified))
+        (outcome.store.to_frame().unwrap(), outcome.changes.to_frame().unwrap(), outcome.digest.value().unwrap(), (outcome.added, outcome.removed, outcome.modified))
     }
 
     /// Night after night of random additions, removals and modifications: walking the previous

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::table::spill::TableSource;
 use crate::table::Table;
 pub use changelog::Changelog;
-use current::Current;
+use current::{Current, Hashing};
 pub use stored::StoredRows;
 pub use versioning::SchemaChange;
 
@@ -158,8 +158,9 @@ pub enum Store<'a> {
     /// The table's rows are read from its source a slice at a time (the store's row groups are the
     /// table's slices), and the store's own columns made for that slice alone: at full height, the
     /// hashes as text and the version repeated cost about 110 bytes a row, more than most tables'
-    /// own rows.
-    Opened { rows: Current<'a>, hashes: Vec<[u8; 32]>, version: String },
+    /// own rows. The rows are hashed as they are read here (`Hashing`), each slice read once; the
+    /// digest is made from the hashes once the store is written.
+    Opened { rows: std::sync::Arc<Hashing<'a>>, version: String },
     /// A later night the walk took (`walk.rs`): the previous store (its rows `closed` in `version`) merged with the rows
     /// this version opens (`appended`, rows of `table`, with their row hashes among `hashes`, the
     /// table's), `sides[i]` telling whether the store's row i comes from the previous store; made
@@ -186,10 +187,10 @@ impl Store<'_> {
     pub fn slice(&self, offset: usize, rows: usize) -> PolarsResult<DataFrame> {
         match self {
             Store::Frame(frame) => Ok(frame.slice(offset as i64, rows)),
-            Store::Opened { rows: table, hashes, version } => {
+            Store::Opened { rows: table, version } => {
                 let rows = rows.min(table.height().saturating_sub(offset));
-                let mut part = table.range(offset, rows)?;
-                part.hstack_mut(&diff::store_columns(version, hashes[offset..offset + rows].iter(), rows))?;
+                let (mut part, hashes) = table.range(offset, rows)?;
+                part.hstack_mut(&diff::store_columns(version, hashes.iter(), rows))?;
                 Ok(part)
             }
             Store::Merged { old, closed, version, primary_key, table, appended, hashes, sides } => {
@@ -276,13 +277,12 @@ pub fn advance(previous: &HistoryIndex, previous_store: &PreviousStore<'_>, tabl
             }
         };
         let schema_version = versioning::bump(previous_version.as_deref().unwrap_or("1.0.0"), change);
-        let digest = outcome.digest.clone();
         schemas.entry(name.to_owned()).or_default().entry(schema_version.clone()).or_insert_with(|| SchemaFields {
             primary_key: table.spec.primary_key.to_owned(),
             columns: current_fields.iter().map(|f| f.0.clone()).collect(),
             types: current_fields.iter().map(|f| f.1.clone()).collect(),
         });
-        entry.tables.insert(name.to_owned(), TableVersion { rows: rows as u64, digest, schema_version: schema_version.clone() });
+        let recorded = TableVersion { rows: rows as u64, digest: String::new(), schema_version: schema_version.clone() };
         summary.push(TableChanges {
             table: name.to_owned(),
             added: outcome.added,
@@ -295,6 +295,9 @@ pub fn advance(previous: &HistoryIndex, previous_store: &PreviousStore<'_>, tabl
         change_rows.insert(name.to_owned(), outcome.changes.height() as u64);
         store_rows.insert(name.to_owned(), outcome.store.height() as u64);
         keep(name, outcome.store, Some(outcome.changes))?;
+        // After the store is written: a first night's rows are hashed as the store reads them.
+        let digest = outcome.digest.value().map_err(table_error(name))?;
+        entry.tables.insert(name.to_owned(), TableVersion { digest, ..recorded });
     }
     // A table this release no longer publishes keeps its history, every row closed, read and
     // written a row group at a time.

@@ -94,18 +94,45 @@ pub(super) fn walk(stored: &dyn StoredRows, current: &Current<'_>, keys: &String
     }
     // The new keys read in place from their one array: a Vec of them cost 16 bytes a row.
     let keys = keys.rechunk();
+    let walk = Walk { closed: vec![false; stored.height()], appended: Vec::new(), sides: Vec::with_capacity(stored.height() + keys.len()), changes: Vec::new(), removed_keys: Vec::new(), column_sets: Vec::new(), added: 0, removed: 0, modified: 0 };
+    let compared: Vec<&str> = previous_columns.unwrap_or_default().iter().map(String::as_str).filter(|c| stored.has_column(c)).collect();
+    // The store's groups are read (decompressed, decoded) on a thread of its own, the next while
+    // this one walks the one before: reading and walking took turns, a core idle. The reader
+    // waits for the walk to take each group (a channel of no room): at most two groups of these
+    // four columns in memory. A walk that stops early (None, an error) drops the receiver, and
+    // the reader stops.
+    std::thread::scope(|scope| {
+        let parts = stored.parts();
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<PolarsResult<DataFrame>>(0);
+        let reads = parts.clone();
+        scope.spawn(move || {
+            for (offset, rows) in reads {
+                let part = stored.read(offset, rows, Some(&[pk, VALID_FROM, VALID_TO, ROW_HASH]));
+                let failed = part.is_err();
+                if sender.send(part).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        let read = || receiver.recv().unwrap_or_else(|_| Err(polars_err!(ComputeError: "the previous store's row groups stopped coming")));
+        walk_parts(stored, current, &parts, read, &keys, hashes, previous_columns, &compared, version, pk, walk)
+    })
+}
+
+/// The walk proper, over the store's `parts` in order, each read by `read` (four columns), beside
+/// the new keys (one chunk) and row hashes: filled into `walk`, or None for a store it does not take.
+#[allow(clippy::too_many_arguments)]
+fn walk_parts(stored: &dyn StoredRows, current: &Current<'_>, parts: &[(usize, usize)], mut read: impl FnMut() -> PolarsResult<DataFrame>, keys: &StringChunked, hashes: &[[u8; 32]], previous_columns: Option<&[String]>, compared: &[&str], version: &str, pk: &str, mut walk: Walk) -> PolarsResult<Option<Walk>> {
     let new_keys = keys.downcast_as_array();
     let key_count = new_keys.len();
     let key_at = |i: usize| (i < key_count).then(|| new_keys.value(i));
-    let mut walk = Walk { closed: vec![false; stored.height()], appended: Vec::new(), sides: Vec::with_capacity(stored.height() + key_count), changes: Vec::new(), removed_keys: Vec::new(), column_sets: Vec::new(), added: 0, removed: 0, modified: 0 };
     let mut column_set_numbers: PlHashMap<String, u32> = PlHashMap::new();
     // The next row of the new table to compare, and the next opened row to place in the store.
     let (mut cursor, mut placed) = (0usize, 0usize);
     let mut last = Last::default();
     let mut hex_digits = [0u8; 64];
-    let compared: Vec<&str> = previous_columns.unwrap_or_default().iter().map(String::as_str).filter(|c| stored.has_column(c)).collect();
-    for (offset, rows) in stored.parts() {
-        let part = stored.read(offset, rows, Some(&[pk, VALID_FROM, VALID_TO, ROW_HASH]))?;
+    for &(offset, rows) in parts {
+        let part = read()?;
         let (stored_keys, from, to, stored_hashes) = (part.column(pk)?.str()?, part.column(VALID_FROM)?.str()?, part.column(VALID_TO)?.str()?, part.column(ROW_HASH)?.str()?);
         let mut previous_row: Option<(&str, &str)> = None;
         let mut previous_open: Option<&str> = None;
@@ -164,7 +191,7 @@ pub(super) fn walk(stored: &dyn StoredRows, current: &Current<'_>, keys: &String
         if !modifications.is_empty() {
             // The stored rows' values, in the columns the previous version published: read only
             // for the groups that hold modifications.
-            let projection = if compared.is_empty() { vec![pk] } else { compared.clone() };
+            let projection = if compared.is_empty() { vec![pk] } else { compared.to_vec() };
             let values = stored.read(offset, rows, Some(&projection))?;
             // The new rows of these modifications only, read from the table's slices that hold
             // them (in increasing order: the previous group's slice is usually this one's first).

@@ -255,13 +255,25 @@ pub fn digest_of_kept(hashes: &[[u8; 32]]) -> String {
         order[*at as usize] = row;
         *at += 1;
     }
-    let mut hasher = Sha256::new();
-    for bounds in starts.windows(2) {
-        let rows = &mut order[bounds[0] as usize..bounds[1] as usize];
-        rows.sort_unstable_by(|&a, &b| hashes[a as usize].cmp(&hashes[b as usize]));
-        for &row in rows.iter() {
-            hasher.update(hashes[row as usize]);
+    // Each bucket sorted on its own, runs of consecutive buckets shared among the cores (the
+    // sorts were most of the time, on one core); then hashed in order, on one.
+    const BUCKETS_PER_RUN: usize = 1 << 8;
+    let mut runs: Vec<(&mut [u32], &[u32])> = Vec::with_capacity(BUCKETS / BUCKETS_PER_RUN);
+    let mut rest = order.as_mut_slice();
+    for first in (0..BUCKETS).step_by(BUCKETS_PER_RUN) {
+        let bounds = &starts[first..=first + BUCKETS_PER_RUN];
+        let (run, after) = std::mem::take(&mut rest).split_at_mut((bounds[BUCKETS_PER_RUN] - bounds[0]) as usize);
+        runs.push((run, bounds));
+        rest = after;
+    }
+    runs.into_par_iter().for_each(|(run, bounds)| {
+        for bucket in bounds.windows(2) {
+            run[(bucket[0] - bounds[0]) as usize..(bucket[1] - bounds[0]) as usize].sort_unstable_by(|&a, &b| hashes[a as usize].cmp(&hashes[b as usize]));
         }
+    });
+    let mut hasher = Sha256::new();
+    for &row in &order {
+        hasher.update(hashes[row as usize]);
     }
     format!("{:x}", hasher.finalize())
 }
