@@ -396,7 +396,19 @@ fn disclose_by_slice<S: TableSink>(
         }
     }
     let derived = derived_spec(spec, &rules);
-    if kept.is_none() {
+    if let Some(kept) = &kept {
+        out.put_by_slice(derived, rows_out, |offset, rows| -> Result<DataFrame, TableFailure> {
+            let (start, end) = if rows > 0 { (kept[offset], kept[offset + rows - 1] + 1) } else { (0, 0) };
+            let slice = source.load_rows(spec.name, Some(needed), start, end - start)?.ok_or_else(|| "the flattened snapshot has no such table".to_owned())?;
+            let mut columns = slice.frame.into_columns();
+            if !keep[start..end].iter().all(|k| *k) {
+                let mask = mask(&keep[start..end]);
+                columns = columns.into_par_iter().map(|c| c.filter(&mask)).collect::<PolarsResult<_>>().map_err(|e| e.to_string())?;
+            }
+            let columns: HashMap<&str, Column> = columns.into_iter().map(|c| (needed.iter().copied().find(|n| *n == c.name().as_str()).expect("a column asked for"), c)).collect();
+            Ok(publish(&rules, |name| columns.get(name), pseudonymiser, rows)?)
+        })?;
+    } else {
         // Every row kept: the columns published as they are are the snapshot's columns, which
         // the sink takes without their values passing through here (on disk: linked files).
         let same: Vec<&str> = rules.iter().filter(|(_, rule)| rule.is_keep()).map(|(name, _)| *name).collect();
@@ -407,42 +419,24 @@ fn disclose_by_slice<S: TableSink>(
                 return Ok(DataFrame::empty_with_height(rows));
             }
             let slice = source.load_rows(spec.name, Some(&made_names), offset, rows)?.ok_or_else(|| "the flattened snapshot has no such table".to_owned())?;
-            let published = made
-                .par_iter()
-                .map(|(name, rule)| {
-                    let column = slice.frame.column(name).map_err(|_| format!("column {name} not found"))?;
-                    transform(rule, column, pseudonymiser).map_err(|m| format!("column {name}: {m}"))
-                })
-                .collect::<Result<Vec<Column>, String>>()?;
-            Ok(DataFrame::new(rows, published).map_err(|e| e.to_string())?)
+            Ok(publish(&made, |name| slice.frame.column(name).ok(), pseudonymiser, rows)?)
         })?;
-        let account = published_account(spec, table_policy, (rows_in, rows_out), filters, dropped, None);
-        return Ok((account, needs_keys.then(|| original_keys.into_iter().flatten().collect())));
     }
-    out.put_by_slice(derived, rows_out, |offset, rows| -> Result<DataFrame, TableFailure> {
-        let (start, end) = match &kept {
-            Some(kept) if rows > 0 => (kept[offset], kept[offset + rows - 1] + 1),
-            Some(_) => (0, 0),
-            None => (offset, offset + rows),
-        };
-        let slice = source.load_rows(spec.name, Some(needed), start, end - start)?.ok_or_else(|| "the flattened snapshot has no such table".to_owned())?;
-        let mut columns = slice.frame.into_columns();
-        if kept.is_some() && !keep[start..end].iter().all(|k| *k) {
-            let mask = mask(&keep[start..end]);
-            columns = columns.into_par_iter().map(|c| c.filter(&mask)).collect::<PolarsResult<_>>().map_err(|e| e.to_string())?;
-        }
-        let columns: HashMap<&str, Column> = columns.into_iter().map(|c| (needed.iter().copied().find(|n| *n == c.name().as_str()).expect("a column asked for"), c)).collect();
-        let published = rules
-            .par_iter()
-            .map(|(name, rule)| {
-                let column = columns.get(name).ok_or_else(|| format!("column {name} not found"))?;
-                transform(rule, column, pseudonymiser).map_err(|m| format!("column {name}: {m}"))
-            })
-            .collect::<Result<Vec<Column>, String>>()?;
-        Ok(DataFrame::new(rows, published).map_err(|e| e.to_string())?)
-    })?;
     let account = published_account(spec, table_policy, (rows_in, rows_out), filters, dropped, None);
     Ok((account, needs_keys.then(|| original_keys.into_iter().flatten().collect())))
+}
+
+/// A slice of the disclosed table: each rule's column (`column(name)`, the source's rows of the
+/// slice) made as the audience gets it, on every core.
+fn publish<'c>(rules: &[(&str, &ColumnRule)], column: impl Fn(&str) -> Option<&'c Column> + Sync, pseudonymiser: Option<&Pseudonymiser<'_>>, rows: usize) -> Result<DataFrame, String> {
+    let published = rules
+        .par_iter()
+        .map(|(name, rule)| {
+            let column = column(name).ok_or_else(|| format!("column {name} not found"))?;
+            transform(rule, column, pseudonymiser).map_err(|m| format!("column {name}: {m}"))
+        })
+        .collect::<Result<Vec<Column>, String>>()?;
+    DataFrame::new(rows, published).map_err(|e| e.to_string())
 }
 
 fn mask(keep: &[bool]) -> BooleanChunked {

@@ -133,12 +133,8 @@ pub trait TableSink {
     /// `from`, every row and value as they are: `make` gives only the other columns (in the
     /// table's order), and the sink takes `same` from the source however it can do so cheapest
     /// (on disk, from a folder of the night: linked files; here, read a slice at a time).
-    fn put_by_slice_sharing<E: From<TableError>>(&mut self, spec: &'static TableSpec, rows: usize, source: &dyn TableSource, from: &str, same: &[&str], mut make: impl FnMut(usize, usize) -> Result<DataFrame, E>) -> Result<(), E> {
-        self.put_by_slice(spec, rows, |offset, length| {
-            let made = make(offset, length)?;
-            let shared = source.load_rows(from, Some(same), offset, length)?.ok_or_else(|| TableError::Polars { table: spec.name, source: polars_err!(ColumnNotFound: "table {from}") })?;
-            Ok(link::assemble(spec, made, shared.frame)?)
-        })
+    fn put_by_slice_sharing<E: From<TableError>>(&mut self, spec: &'static TableSpec, rows: usize, source: &dyn TableSource, from: &str, same: &[&str], make: impl FnMut(usize, usize) -> Result<DataFrame, E>) -> Result<(), E> {
+        self.put_by_slice(spec, rows, link::reading_shared(spec, source, from, same, make))
     }
 }
 
@@ -182,14 +178,10 @@ impl TableSink for SpilledTables {
         Ok(())
     }
 
-    fn put_by_slice_sharing<E: From<TableError>>(&mut self, spec: &'static TableSpec, rows: usize, source: &dyn TableSource, from: &str, same: &[&str], mut make: impl FnMut(usize, usize) -> Result<DataFrame, E>) -> Result<(), E> {
+    fn put_by_slice_sharing<E: From<TableError>>(&mut self, spec: &'static TableSpec, rows: usize, source: &dyn TableSource, from: &str, same: &[&str], make: impl FnMut(usize, usize) -> Result<DataFrame, E>) -> Result<(), E> {
         match source.folder() {
             Some(folder) => self.put_sharing(spec, rows, folder, from, same, make),
-            None => self.put_by_slice(spec, rows, |offset, length| {
-                let made = make(offset, length)?;
-                let shared = source.load_rows(from, Some(same), offset, length)?.ok_or_else(|| TableError::Polars { table: spec.name, source: polars_err!(ColumnNotFound: "table {from}") })?;
-                Ok(link::assemble(spec, made, shared.frame)?)
-            }),
+            None => self.put_by_slice(spec, rows, link::reading_shared(spec, source, from, same, make)),
         }
     }
 }

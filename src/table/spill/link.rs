@@ -28,6 +28,16 @@ pub(super) fn assemble(spec: &'static TableSpec, made: DataFrame, shared: DataFr
     DataFrame::new(rows, columns).map_err(|source| TableError::Polars { table: spec.name, source })
 }
 
+/// The maker of whole slices for `put_by_slice` from a maker of the other columns (`make`): the
+/// columns `same` read from `source`'s table `from`, a slice at a time (a sink that cannot link).
+pub(super) fn reading_shared<'a, E: From<TableError>>(spec: &'static TableSpec, source: &'a dyn super::TableSource, from: &'a str, same: &'a [&str], mut make: impl FnMut(usize, usize) -> Result<DataFrame, E> + 'a) -> impl FnMut(usize, usize) -> Result<DataFrame, E> + 'a {
+    move |offset, length| {
+        let made = make(offset, length)?;
+        let shared = source.load_rows(from, Some(same), offset, length)?.ok_or_else(|| TableError::Polars { table: spec.name, source: polars_err!(ColumnNotFound: "table {from}") })?;
+        Ok(assemble(spec, made, shared.frame)?)
+    }
+}
+
 impl SpilledTables {
     /// `TableSink::put_by_slice_sharing` on disk: each column of `same` is linked from `from`'s
     /// files (the source must be a folder of the night, and `from` a table of `rows` rows), then
