@@ -172,7 +172,8 @@ pub fn apply_into<S: TableSink + TableSource>(policy: &Policy, source: &dyn Tabl
         report.push(account);
     }
     for (name, aggregate) in &policy.aggregates {
-        let source = out.load(aggregate.from.as_str())?.ok_or_else(|| apply_error(name, format!("counts {}, which was not built", aggregate.from)))?;
+        // Only the two columns it counts: the whole table (professionnels) was the stage's peak.
+        let source = out.load_columns(aggregate.from.as_str(), &[aggregate.rows.as_str(), aggregate.columns.as_str()])?.ok_or_else(|| apply_error(name, format!("counts {}, which was not built", aggregate.from)))?;
         let min_count = aggregate.min_count.unwrap_or(policy.risk.min_count);
         let (table, outcome) = aggregate_table(name, &source, &aggregate.rows, &aggregate.columns, min_count, None).map_err(|m| apply_error(name, m))?;
         tracing::info!(audience = %policy.audience, table = %name, cells = outcome.cells, primary = outcome.primary_suppressed, secondary = outcome.secondary_suppressed, "small-count rule");
