@@ -201,17 +201,20 @@ pub const MISSING: &str = "non renseigné";
 /// Count the rows of `source` by two of its columns, apply the rule, and make the published table:
 /// one row per cell, margins included, `effectif` empty and `secret_statistique` true where masked.
 pub fn aggregate_table(name: &str, source: &Table, rows: &str, columns: &str, min_count: u64, title: Option<&str>) -> Result<(Table, AggregateOutcome), String> {
-    let labels = |column: &str| -> Result<Vec<String>, String> {
+    // The labels borrowed from their columns: an owned String per row and column was, at
+    // national scale, most of the disclosure's memory (a million professionals' roles).
+    let labels = |column: &str| -> Result<StringChunked, String> {
         let c = source.frame.column(column).map_err(|e| e.to_string())?.cast(&DataType::String).map_err(|e| e.to_string())?;
-        Ok(c.str().map_err(|e| e.to_string())?.iter().map(|v| v.unwrap_or(MISSING).to_owned()).collect())
+        Ok(c.str().map_err(|e| e.to_string())?.clone())
     };
     let (row_values, column_values) = (labels(rows)?, labels(columns)?);
     let mut counts: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-    for (r, c) in row_values.iter().zip(&column_values) {
-        *counts.entry((r, c)).or_default() += 1;
+    for (r, c) in row_values.iter().zip(column_values.iter()) {
+        *counts.entry((r.unwrap_or(MISSING), c.unwrap_or(MISSING))).or_default() += 1;
     }
-    let mut row_keys: Vec<&str> = row_values.iter().map(String::as_str).collect();
-    let mut column_keys: Vec<&str> = column_values.iter().map(String::as_str).collect();
+    // Every label of a row or a column is in some cell counted.
+    let mut row_keys: Vec<&str> = counts.keys().map(|(r, _)| *r).collect();
+    let mut column_keys: Vec<&str> = counts.keys().map(|(_, c)| *c).collect();
     for keys in [&mut row_keys, &mut column_keys] {
         keys.sort_unstable();
         keys.dedup();
@@ -381,6 +384,25 @@ mod tests {
         masked[0][0] = true;
         let naive = Masking { values, masked, primary: 1, secondary: 0 };
         assert_eq!(derivable(&naive), vec![(0, 0)]);
+    }
+
+    #[test]
+    fn each_pair_of_labels_is_counted_the_missing_ones_included() {
+        let mut b = crate::table::TableBuilder::new(&crate::table::catalog::PROFESSIONNELS);
+        for (i, (profession, field)) in [(Some("10"), Some("05")); 12].into_iter().chain([(Some("10"), Some("06")); 3]).chain([(None, Some("05")); 11]).chain([(Some("21"), None)]).enumerate() {
+            let mut r = b.row();
+            r.set("identifiant_ror", format!("pr{i:02}")).set("profession_code", profession).set("offre_champ_activite_code", field);
+            b.push(r);
+        }
+        let source = b.finish().unwrap();
+        let (table, outcome) = aggregate_table("effectifs", &source, "profession_code", "offre_champ_activite_code", 1, None).unwrap();
+        assert_eq!((outcome.cells, outcome.primary_suppressed, outcome.secondary_suppressed), (16, 0, 0));
+        let cells = table.text_values("cellule").unwrap();
+        let counts = table.frame.column("effectif").unwrap().i64().unwrap().iter().collect::<Vec<_>>();
+        let count = |cell: &str| counts[cells.iter().position(|c| c.as_deref() == Some(cell)).unwrap_or_else(|| panic!("{cell}"))];
+        for (cell, expected) in [("10|05", 12), ("10|06", 3), ("10|non renseigné", 0), ("non renseigné|05", 11), ("21|non renseigné", 1), ("21|05", 0), ("TOTAL|05", 23), ("10|TOTAL", 15), ("TOTAL|TOTAL", 27)] {
+            assert_eq!(count(cell), Some(expected), "{cell}");
+        }
     }
 
     #[test]

@@ -19,7 +19,7 @@ use super::DiscloseError;
 use crate::keys::AudienceKey;
 use crate::release::manifest::KeyRecord;
 use crate::table::spill::{TableSink, TableSource};
-use crate::table::{catalog, sorted_table, ColumnType, Table, TableSpec, Tables};
+use crate::table::{catalog, ColumnType, Table, TableError, TableSpec, Tables};
 
 /// What one filter removed.
 #[derive(Debug, Clone, Serialize)]
@@ -162,17 +162,9 @@ pub fn apply_into<S: TableSink + TableSource>(policy: &Policy, source: &dyn Tabl
             },
         };
         let rows_in = source.rows(&name).ok_or_else(|| apply_error(&name, "the flattened snapshot has no such table".into()))?;
-        // A table published in its own order that no k-anonymity gate reads goes a slice of rows
-        // at a time; one whose key is pseudonymised (it is sorted again) or that the gate reads is
-        // taken whole.
-        let (account, keys) = if table_policy.quasi_identifiers.is_empty() && table_policy.rule(spec.primary_key).is_keep() {
-            disclose_by_slice(source, spec, rows_in, &needed, table_policy, &kept_keys, pseudonymiser.as_ref(), needs_keys, &mut out).map_err(failure)?
-        } else {
-            let table = source.load_columns(&name, &needed)?.ok_or_else(|| apply_error(&name, "the flattened snapshot has no such table".into()))?;
-            let (disclosed, account, keys) = disclose_table(policy, table, table_policy, &kept_keys, pseudonymiser.as_ref(), needs_keys).map_err(failure)?;
-            out.put(disclosed)?;
-            (account, keys)
-        };
+        // No table is held whole: its filters, its k-anonymity gate and each published column
+        // read their own columns, and the disclosed table is written a slice at a time.
+        let (account, keys) = disclose_into(policy, source, spec, rows_in, &needed, table_policy, &kept_keys, pseudonymiser.as_ref(), needs_keys, &mut out).map_err(failure)?;
         if let Some(keys) = keys {
             kept_keys.insert(name.clone(), keys);
         }
@@ -180,7 +172,8 @@ pub fn apply_into<S: TableSink + TableSource>(policy: &Policy, source: &dyn Tabl
         report.push(account);
     }
     for (name, aggregate) in &policy.aggregates {
-        let source = out.load(aggregate.from.as_str())?.ok_or_else(|| apply_error(name, format!("counts {}, which was not built", aggregate.from)))?;
+        // Only the two columns it counts: the whole table (professionnels) was the stage's peak.
+        let source = out.load_columns(aggregate.from.as_str(), &[aggregate.rows.as_str(), aggregate.columns.as_str()])?.ok_or_else(|| apply_error(name, format!("counts {}, which was not built", aggregate.from)))?;
         let min_count = aggregate.min_count.unwrap_or(policy.risk.min_count);
         let (table, outcome) = aggregate_table(name, &source, &aggregate.rows, &aggregate.columns, min_count, None).map_err(|m| apply_error(name, m))?;
         tracing::info!(audience = %policy.audience, table = %name, cells = outcome.cells, primary = outcome.primary_suppressed, secondary = outcome.secondary_suppressed, "small-count rule");
@@ -252,11 +245,14 @@ impl From<String> for TableFailure {
 }
 
 /// The disclosed table, its account, and the original primary keys it kept (when asked for).
+#[cfg(test)]
 type Disclosure = (Table, TableDisclosure, Option<HashSet<String>>);
 
-/// Disclose one table. It is taken whole and given up as soon as its rows are filtered, and each
-/// filtered column as soon as it is transformed: at national scale a table is up to a gigabyte,
-/// and the source, the filtered rows and the transformed columns must not all be held at once.
+/// Disclose one table taken whole: filter its rows, transform each column, run the k-anonymity
+/// gate on the transformed frame, sort it again when its key is pseudonymised. What the night
+/// did before `disclose_into`, which never holds a table whole; kept as the tests' reference of
+/// what that must give, since it reads as the policy does.
+#[cfg(test)]
 fn disclose_table(policy: &Policy, table: Table, table_policy: &TablePolicy, kept_keys: &HashMap<String, HashSet<String>>, pseudonymiser: Option<&Pseudonymiser<'_>>, needs_keys: bool) -> Result<Disclosure, TableFailure> {
     let spec = table.spec;
     let rows_in = table.rows();
@@ -310,7 +306,7 @@ fn disclose_table(policy: &Policy, table: Table, table_policy: &TablePolicy, kep
     // A pseudonymised primary key no longer sorts like the original: re-sort, so every writer
     // downstream stays deterministic.
     let derived = derived_spec(spec, &rules);
-    let disclosed = if table_policy.rule(spec.primary_key).is_keep() { Table { spec: derived, frame } } else { sorted_table(derived, frame).map_err(|e| e.to_string())? };
+    let disclosed = if table_policy.rule(spec.primary_key).is_keep() { Table { spec: derived, frame } } else { crate::table::sorted_table(derived, frame).map_err(|e| e.to_string())? };
     let rows_out = disclosed.rows();
     let account = published_account(spec, table_policy, (rows_in, rows_out), filters, dropped, risk);
     Ok((disclosed, account, needs_keys.then(|| original_keys.into_iter().flatten().collect())))
@@ -354,14 +350,47 @@ fn filter_rows(table: &Table, table_policy: &TablePolicy, kept_keys: &HashMap<St
     Ok((keep, filters, original_keys))
 }
 
-/// Disclose a table a slice of rows at a time, straight into `out`, for a table published in its
-/// own order (its key kept) that no k-anonymity gate reads whole: the largest tables, which
-/// `disclose_table` held whole with their disclosed columns. The filters read their columns whole
-/// (and the key, when another table's filter needs the kept keys); then each slice of the
-/// disclosed table is made from the range of the snapshot's rows that holds its kept rows. The
-/// same table and account as `disclose_table`.
+/// `filter_rows` of a table's columns `read` (the filters' columns, and the key), read a slice of
+/// rows at a time, two slices on two cores: a filter decides row by row, so the rows kept, each
+/// filter's count (the rows it removed of those the filters before it kept) and the kept keys
+/// are those of the slices, in order. The columns read whole were most of the public's
+/// disclosure at national scale (the opening hours' offer, millions of rows).
+fn filter_by_slice(source: &dyn TableSource, spec: &'static TableSpec, rows_in: usize, read: &[&str], table_policy: &TablePolicy, kept_keys: &HashMap<String, HashSet<String>>, needs_keys: bool) -> Result<(Vec<bool>, Vec<FilterOutcome>, Vec<Option<String>>), TableFailure> {
+    // No rows: the filters still run once, on none (a filter that cannot run is an error).
+    let ranges = if rows_in == 0 { vec![(0, 0)] } else { crate::table::spill::slices(rows_in) };
+    let parts: Vec<Result<_, TableFailure>> = ranges
+        .into_par_iter()
+        .map(|(offset, rows)| {
+            let slice = source.load_rows(spec.name, Some(read), offset, rows)?.ok_or_else(no_table)?;
+            filter_rows(&slice, table_policy, kept_keys, needs_keys)
+        })
+        .collect();
+    let mut keep = Vec::with_capacity(rows_in);
+    let mut filters: Vec<FilterOutcome> = table_policy.rows.iter().map(|filter| FilterOutcome { column: filter.column.clone(), rule: describe(filter), reason: filter.reason.clone(), rows_removed: 0 }).collect();
+    let mut original_keys = Vec::new();
+    for part in parts {
+        let (part_keep, part_filters, part_keys) = part?;
+        keep.extend(part_keep);
+        for (filter, part) in filters.iter_mut().zip(part_filters) {
+            filter.rows_removed += part.rows_removed;
+        }
+        original_keys.extend(part_keys);
+    }
+    Ok((keep, filters, original_keys))
+}
+
+/// Disclose one table straight into `out`, never whole: the filters read their columns (and the
+/// key, when another table's filter needs the kept keys), the k-anonymity gate its own (the
+/// quasi-identifiers and the individual column, as the audience gets them), then each published
+/// column is made from the rows both kept and written a slice at a time. A table published in its
+/// own order (its key kept) goes a slice of rows at a time (`write_by_slice`); one whose key is
+/// pseudonymised (it no longer sorts like the original) a column at a time, gathered in the order
+/// of its new key (`write_sorted`). At national scale `professionnels` held whole, with its
+/// disclosed columns and its sorted copy, set the stage's peak. The same table, account and kept
+/// keys as `disclose_table` of the whole.
 #[allow(clippy::too_many_arguments)]
-fn disclose_by_slice<S: TableSink>(
+fn disclose_into<S: TableSink>(
+    policy: &Policy,
     source: &dyn TableSource,
     spec: &'static TableSpec,
     rows_in: usize,
@@ -376,15 +405,7 @@ fn disclose_by_slice<S: TableSink>(
     if needs_keys {
         read.push(spec.primary_key);
     }
-    let (keep, filters, original_keys) = if read.is_empty() {
-        (vec![true; rows_in], Vec::new(), Vec::new())
-    } else {
-        let table = source.load_columns(spec.name, &read)?.ok_or_else(|| "the flattened snapshot has no such table".to_owned())?;
-        filter_rows(&table, table_policy, kept_keys, needs_keys)?
-    };
-    // The rows kept, by position: where each slice of the disclosed table comes from.
-    let kept: Option<Vec<usize>> = (!keep.iter().all(|k| *k)).then(|| keep.iter().enumerate().filter(|(_, k)| **k).map(|(i, _)| i).collect());
-    let rows_out = kept.as_ref().map_or(rows_in, Vec::len);
+    let (mut keep, filters, mut original_keys) = if read.is_empty() { (vec![true; rows_in], Vec::new(), Vec::new()) } else { filter_by_slice(source, spec, rows_in, &read, table_policy, kept_keys, needs_keys)? };
     let mut rules = Vec::new();
     let mut dropped = Vec::new();
     for c in spec.columns {
@@ -395,22 +416,79 @@ fn disclose_by_slice<S: TableSink>(
             dropped.push(c.name.to_owned());
         }
     }
+    let mut risk = None;
+    if !table_policy.quasi_identifiers.is_empty() {
+        let (published, outcome) = k_anonymity(policy, source, spec, table_policy, &keep, pseudonymiser)?;
+        tracing::info!(audience = %policy.audience, table = spec.name, k = outcome.k_required, k_reached = ?outcome.k_reached, rows_suppressed = outcome.rows_suppressed, "k-anonymity gate");
+        if outcome.rows_suppressed > 0 {
+            // The gate's verdicts are over the rows the filters kept, in their order.
+            if needs_keys {
+                original_keys = original_keys.into_iter().zip(&published).filter(|(_, k)| **k).map(|(v, _)| v).collect();
+            }
+            let mut published = published.into_iter();
+            for k in keep.iter_mut().filter(|k| **k) {
+                *k = published.next().expect("a verdict for each row kept");
+            }
+        }
+        risk = Some(outcome);
+    }
+    let rows_out = keep.iter().filter(|k| **k).count();
     let derived = derived_spec(spec, &rules);
-    if let Some(kept) = &kept {
+    if table_policy.rule(spec.primary_key).is_keep() {
+        write_by_slice(source, spec, derived, needed, &rules, &keep, (rows_in, rows_out), pseudonymiser, out)?;
+    } else {
+        write_sorted(source, spec, derived, &rules, &keep, pseudonymiser, out)?;
+    }
+    let account = published_account(spec, table_policy, (rows_in, rows_out), filters, dropped, risk);
+    Ok((account, needs_keys.then(|| original_keys.into_iter().flatten().collect())))
+}
+
+fn no_table() -> String {
+    "the flattened snapshot has no such table".to_owned()
+}
+
+/// The k-anonymity gate of a table, on the columns it reads only (the quasi-identifiers and the
+/// individual column) of the rows the filters kept (`keep`), made as the audience gets them: which
+/// of those rows are published, and the gate's account. A gate that fails fails the table.
+fn k_anonymity(policy: &Policy, source: &dyn TableSource, spec: &'static TableSpec, table_policy: &TablePolicy, keep: &[bool], pseudonymiser: Option<&Pseudonymiser<'_>>) -> Result<(Vec<bool>, RiskOutcome), TableFailure> {
+    let read: Vec<&str> = spec.columns.iter().map(|c| c.name).filter(|c| table_policy.quasi_identifiers.iter().chain(&table_policy.individual).any(|q| q == c)).collect();
+    let table = source.load_columns(spec.name, &read)?.ok_or_else(no_table)?;
+    let rules: Vec<(&str, &ColumnRule)> = read.iter().map(|c| (*c, table_policy.rule(c))).collect();
+    let rows = keep.iter().filter(|k| **k).count();
+    let columns: HashMap<String, Column> = filter_columns(table.frame.into_columns(), keep)?.into_iter().map(|c| (c.name().to_string(), c)).collect();
+    let frame = publish(&rules, |name| columns.get(name), pseudonymiser, rows)?;
+    drop(columns);
+    let settings = &policy.risk;
+    k_anonymise(&frame, &table_policy.quasi_identifiers, table_policy.individual.as_deref(), settings.k, settings.max_suppression_percent)?.map_err(|outcome| TableFailure::Risk(Box::new(outcome)))
+}
+
+/// Write a table published in its own order a slice of rows at a time: each slice of the
+/// disclosed table is made from the range of the snapshot's rows that holds its kept rows (`keep`).
+/// Every row kept, the columns published as they are are the snapshot's, which the sink takes
+/// without their values passing through here (on disk: linked files).
+#[allow(clippy::too_many_arguments)]
+fn write_by_slice<S: TableSink>(
+    source: &dyn TableSource,
+    spec: &'static TableSpec,
+    derived: &'static TableSpec,
+    needed: &[&str],
+    rules: &[(&str, &ColumnRule)],
+    keep: &[bool],
+    (rows_in, rows_out): (usize, usize),
+    pseudonymiser: Option<&Pseudonymiser<'_>>,
+    out: &mut S,
+) -> Result<(), TableFailure> {
+    if rows_out < rows_in {
+        // The rows kept, by position: where each slice of the disclosed table comes from.
+        let kept: Vec<usize> = keep.iter().enumerate().filter(|(_, k)| **k).map(|(i, _)| i).collect();
         out.put_by_slice(derived, rows_out, |offset, rows| -> Result<DataFrame, TableFailure> {
             let (start, end) = if rows > 0 { (kept[offset], kept[offset + rows - 1] + 1) } else { (0, 0) };
-            let slice = source.load_rows(spec.name, Some(needed), start, end - start)?.ok_or_else(|| "the flattened snapshot has no such table".to_owned())?;
-            let mut columns = slice.frame.into_columns();
-            if !keep[start..end].iter().all(|k| *k) {
-                let mask = mask(&keep[start..end]);
-                columns = columns.into_par_iter().map(|c| c.filter(&mask)).collect::<PolarsResult<_>>().map_err(|e| e.to_string())?;
-            }
+            let slice = source.load_rows(spec.name, Some(needed), start, end - start)?.ok_or_else(no_table)?;
+            let columns = filter_columns(slice.frame.into_columns(), &keep[start..end])?;
             let columns: HashMap<&str, Column> = columns.into_iter().map(|c| (needed.iter().copied().find(|n| *n == c.name().as_str()).expect("a column asked for"), c)).collect();
-            Ok(publish(&rules, |name| columns.get(name), pseudonymiser, rows)?)
-        })?;
+            Ok(publish(rules, |name| columns.get(name), pseudonymiser, rows)?)
+        })
     } else {
-        // Every row kept: the columns published as they are are the snapshot's columns, which
-        // the sink takes without their values passing through here (on disk: linked files).
         let same: Vec<&str> = rules.iter().filter(|(_, rule)| rule.is_keep()).map(|(name, _)| *name).collect();
         let made: Vec<(&str, &ColumnRule)> = rules.iter().filter(|(_, rule)| !rule.is_keep()).map(|(name, rule)| (*name, *rule)).collect();
         let made_names: Vec<&str> = made.iter().map(|(name, _)| *name).collect();
@@ -418,12 +496,46 @@ fn disclose_by_slice<S: TableSink>(
             if made.is_empty() {
                 return Ok(DataFrame::empty_with_height(rows));
             }
-            let slice = source.load_rows(spec.name, Some(&made_names), offset, rows)?.ok_or_else(|| "the flattened snapshot has no such table".to_owned())?;
+            let slice = source.load_rows(spec.name, Some(&made_names), offset, rows)?.ok_or_else(no_table)?;
             Ok(publish(&made, |name| slice.frame.column(name).ok(), pseudonymiser, rows)?)
-        })?;
+        })
     }
-    let account = published_account(spec, table_policy, (rows_in, rows_out), filters, dropped, None);
-    Ok((account, needs_keys.then(|| original_keys.into_iter().flatten().collect())))
+}
+
+/// Write a table whose key is pseudonymised a column at a time, in the order of its new key, as
+/// `sorted_table` orders it: the sink asks for the key first (to sort by), then each other
+/// column, one per core, each read alone, filtered by `keep` and transformed, then gathered in
+/// that order and written a slice at a time. Memory holds the key, the order and a column per
+/// core, never the table.
+fn write_sorted<S: TableSink>(source: &dyn TableSource, spec: &'static TableSpec, derived: &'static TableSpec, rules: &[(&str, &ColumnRule)], keep: &[bool], pseudonymiser: Option<&Pseudonymiser<'_>>, out: &mut S) -> Result<(), TableFailure> {
+    // The disclosed table's columns and types: its columns made of none of the snapshot's rows.
+    let shape = source.shape(spec.name).ok_or_else(no_table)?;
+    let shape = publish(rules, |name| shape.frame.column(name).ok(), pseudonymiser, 0)?;
+    let mask = (!keep.iter().all(|k| *k)).then(|| mask(keep));
+    let column = |index: usize| -> Result<Column, TableFailure> {
+        let (name, rule) = rules[index];
+        let read = source.load_columns(spec.name, &[name])?.ok_or_else(no_table)?.frame.into_columns().pop().ok_or_else(|| format!("column {name} not found"))?;
+        let kept = match &mask {
+            Some(mask) => read.filter(mask).map_err(|e| e.to_string())?,
+            None => read,
+        };
+        Ok(transform(rule, &kept, pseudonymiser).map_err(|m| format!("column {name}: {m}"))?)
+    };
+    out.put_sorted_by_column(derived, shape, &column).map_err(|e| match e {
+        // A pseudonym seen twice fails the table's disclosure, as `sorted_table`'s refusal did.
+        TableFailure::Table(e @ TableError::DuplicateKey { .. }) => TableFailure::Message(e.to_string()),
+        e => e,
+    })
+}
+
+/// Columns of the same rows, only those `keep` keeps (all of them as they are when it keeps every
+/// row: filtering would copy them), two at a time on two cores.
+fn filter_columns(columns: Vec<Column>, keep: &[bool]) -> Result<Vec<Column>, String> {
+    if keep.iter().all(|k| *k) {
+        return Ok(columns);
+    }
+    let mask = mask(keep);
+    columns.into_par_iter().map(|c| c.filter(&mask)).collect::<PolarsResult<_>>().map_err(|e| e.to_string())
 }
 
 /// A slice of the disclosed table: each rule's column (`column(name)`, the source's rows of the
@@ -496,13 +608,22 @@ fn check_foreign_keys(tables: &dyn TableSource, refused: &dyn Fn(&str, String) -
                 continue;
             }
             let target = tables.load_columns(target.spec.name, &[target.spec.primary_key])?.expect("a table the source has");
-            let values = tables.load_columns(name, &[fk.column])?.expect("a table the source has");
             // Keys and values borrowed from their columns: at national scale an owned string per
             // key, hashed with SipHash, cost seconds per publication.
             let target_keys = crate::table::text_column(target.spec, &target.frame, target.spec.primary_key)?;
             let keys: PlHashSet<&str> = target_keys.iter().flatten().collect();
-            let values = crate::table::text_column(values.spec, &values.frame, fk.column)?;
-            let missing = values.iter().flatten().filter(|v| !keys.contains(v)).count();
+            // The values a slice at a time, two on two cores: a foreign key of the largest table
+            // (the opening hours' offer, millions of rows) read whole was the stage's peak.
+            let rows = tables.rows(name).expect("a table the source has");
+            let missing: Vec<Result<usize, crate::table::TableError>> = crate::table::spill::slices(rows)
+                .into_par_iter()
+                .map(|(offset, length)| {
+                    let values = tables.load_rows(name, Some(&[fk.column]), offset, length)?.expect("a table the source has");
+                    let values = crate::table::text_column(values.spec, &values.frame, fk.column)?;
+                    Ok(values.iter().flatten().filter(|v| !keys.contains(v)).count())
+                })
+                .collect();
+            let missing: usize = missing.into_iter().sum::<Result<usize, _>>()?;
             if missing > 0 {
                 return Err(refused(
                     name,
@@ -577,21 +698,23 @@ mod tests {
     #[test]
     fn a_foreign_key_to_rows_the_audience_does_not_get_is_refused() {
         let refused = |table: &str, message: String| DiscloseError::Apply { origin: "o".into(), audience: "a".into(), table: table.to_owned(), message };
-        let mut t = tables();
-        assert!(check_foreign_keys(&t, &refused).is_ok());
-        let offres = &t["offres"];
-        let only_o1 = Table { spec: offres.spec, frame: offres.frame.filter(&mask(&[true, false])).unwrap() };
-        t.insert("offres", only_o1);
-        // The same from memory and from disk.
-        let work = tempfile::tempdir().unwrap();
-        let mut spilled = crate::table::spill::SpilledTables::create_named(work.path(), "-fk").unwrap();
-        for table in t.values() {
-            spilled.put(table.clone()).unwrap();
-        }
-        for source in [&t as &dyn TableSource, &spilled] {
-            let Err(DiscloseError::Apply { table, message, .. }) = check_foreign_keys(source, &refused) else { panic!("refused") };
-            assert_eq!(table, "professionnels");
-            assert!(message.starts_with("column offre_id refers in 6 row(s) to offres rows this audience does not get"), "{message}");
+        // The rows of a table of several slices (200,000 rows make 3) are all counted.
+        for (mut t, missing) in [(tables(), 6), (many_professionals(), 100_000)] {
+            assert!(check_foreign_keys(&t, &refused).is_ok());
+            let offres = &t["offres"];
+            let only_o1 = Table { spec: offres.spec, frame: offres.frame.filter(&mask(&[true, false])).unwrap() };
+            t.insert("offres", only_o1);
+            // The same from memory and from disk.
+            let work = tempfile::tempdir().unwrap();
+            let mut spilled = crate::table::spill::SpilledTables::create_named(work.path(), "-fk").unwrap();
+            for table in t.values() {
+                spilled.put(table.clone()).unwrap();
+            }
+            for source in [&t as &dyn TableSource, &spilled] {
+                let Err(DiscloseError::Apply { table, message, .. }) = check_foreign_keys(source, &refused) else { panic!("refused") };
+                assert_eq!(table, "professionnels");
+                assert!(message.starts_with(&format!("column offre_id refers in {missing} row(s) to offres rows this audience does not get")), "{message}");
+            }
         }
     }
 
@@ -649,6 +772,114 @@ mod tests {
             for report in [&in_memory.report, &on_disk.report, &linked.report] {
                 let sliced = report.iter().find(|t| t.table == "contacts").unwrap();
                 assert_eq!(serde_json::to_string(sliced).unwrap(), serde_json::to_string(&account).unwrap());
+            }
+        }
+    }
+
+    /// Professionals' roles over several slices (200,000 rows make 3), two roles a person, for the
+    /// k-anonymity gate: one row in 1,000 is a class of its own (a savoir-faire no one else has),
+    /// every 37th has no savoir-faire (nulls form their own value), every 11th is outside the
+    /// city's field (05), for a filter.
+    fn many_professionals() -> Tables {
+        use chrono::{TimeZone, Utc};
+        let mut full = tables();
+        let mut pros = TableBuilder::new(&catalog::PROFESSIONNELS);
+        for i in 0..200_000usize {
+            let mut r = pros.row();
+            let savoir_faire = if i % 1_000 == 7 { Some(format!("SF{i}")) } else if i % 37 == 0 { None } else { Some(format!("S{}", i % 5)) };
+            r.set("identifiant_ror", format!("pr{i:07}"))
+                .set("professionnel_id", format!("p{:07}", i / 2))
+                .set("id_nat_ps", format!("8100{:08}", i / 2))
+                .set("type_identifiant", "RPPS")
+                .set("nom_exercice", format!("NOM{i}"))
+                .set("profession_code", ["10", "21", "40", "60"][i % 4])
+                .set("savoir_faire_code", savoir_faire)
+                .set("mode_exercice_code", if i % 3 == 0 { "L" } else { "S" })
+                .set("offre_id", if i % 2 == 0 { "o1" } else { "o2" })
+                .set("offre_champ_activite_code", if i % 11 == 0 { "06" } else { "05" })
+                .set("date_mise_a_jour", Some(Utc.with_ymd_and_hms(2025, 1 + (i % 12) as u32, 1 + (i % 28) as u32, 12, 0, 0).unwrap()));
+            pros.push(r);
+        }
+        full.insert("professionnels", pros.finish().unwrap());
+        full
+    }
+
+    /// A table whose key is pseudonymised and that the k-anonymity gate reads (professionnels for
+    /// the DREES and the HDH), of several slices, disclosed a column at a time into memory and onto
+    /// disk (from memory and from a folder of the night) is the table `disclose_table` makes of it
+    /// whole, in the order of its new key, with the same account and kept keys: with and without
+    /// filters, the gate suppressing rows within the limit, and the same failure beyond it.
+    #[test]
+    fn a_table_disclosed_a_column_at_a_time_is_the_table_disclosed_whole() {
+        let ring = Keyring::from_master([9; 32], BTreeMap::new(), true);
+        let full = many_professionals();
+        let work = tempfile::tempdir().unwrap();
+        let mut snapshot = crate::table::spill::SpilledTables::create_named(work.path(), "-snapshot").unwrap();
+        for name in full.names() {
+            snapshot.put(full.load(name).unwrap().unwrap()).unwrap();
+        }
+        let spec = &catalog::PROFESSIONNELS;
+        let filtered = |text: &str| text.replacen("individual = \"professionnel_id\"\n", "individual = \"professionnel_id\"\nrows = [{ column = \"offre_champ_activite_code\", equals = \"05\" }, { column = \"offre_id\", references = \"offres\" }]\n", 1);
+        for (audience, filter) in [("drees", false), ("hdh", false), ("drees", true), ("hdh", true)] {
+            let (text, origin) = super::super::policy::shipped(audience).unwrap();
+            let text = if filter { filtered(text) } else { text.to_owned() };
+            let mut policy = Policy::parse(&text, origin).unwrap();
+            assert_eq!(policy.tables["professionnels"].rows.len(), if filter { 2 } else { 0 });
+            let key = ring.audience_key(audience);
+            let pseudonymiser = Pseudonymiser::new(&key);
+            let table_policy = policy.tables["professionnels"].clone();
+            let kept_keys = HashMap::from([("offres".to_owned(), HashSet::from(["o1".to_owned(), "o2".to_owned()]))]);
+            let needed = |needs_keys: bool| -> Vec<&str> { spec.columns.iter().map(|c| c.name).filter(|c| table_policy.rule(c).publishes() || table_policy.rows.iter().any(|f| f.column == *c) || (needs_keys && *c == spec.primary_key)).collect() };
+            let whole = |policy: &Policy, needs_keys: bool| disclose_table(policy, full.load_columns("professionnels", &needed(needs_keys)).unwrap().unwrap(), &table_policy, &kept_keys, Some(&pseudonymiser), needs_keys);
+
+            // Within the limit: the one-person classes are withheld.
+            policy.risk.max_suppression_percent = 1.0;
+            let Ok((expected, account, _)) = whole(&policy, false) else { panic!("disclosed whole") };
+            let risk = account.risk.as_ref().unwrap();
+            assert!(risk.rows_suppressed > 150 && expected.rows() + risk.rows_suppressed == risk.rows_in, "{risk:?}");
+            assert_eq!(expected.rows() < 190_000, filter);
+            let keys = expected.text_values("identifiant_ror").unwrap();
+            assert!(keys.windows(2).all(|w| w[0] < w[1]) && keys.iter().flatten().all(|k| k.len() == 26), "sorted by pseudonym");
+            let in_memory = apply_with_key(&policy, &full, Some(&key)).unwrap();
+            let on_disk = apply_into(&policy, &full, Some(&key), crate::table::spill::SpilledTables::create_named(work.path(), "-disk").unwrap()).unwrap();
+            let linked = apply_into(&policy, &snapshot, Some(&key), crate::table::spill::SpilledTables::create_named(work.path(), "-linked").unwrap()).unwrap();
+            let from_disk = on_disk.tables.load("professionnels").unwrap().unwrap();
+            let from_links = linked.tables.load("professionnels").unwrap().unwrap();
+            for by_columns in [&in_memory.tables["professionnels"], &from_disk, &from_links] {
+                assert!(by_columns.frame.equals_missing(&expected.frame), "{audience}: {} rows against {}", by_columns.rows(), expected.rows());
+                assert_eq!(by_columns.frame.schema(), expected.frame.schema());
+                assert!(std::ptr::eq(by_columns.spec, expected.spec));
+            }
+            for report in [&in_memory.report, &on_disk.report, &linked.report] {
+                let by_columns = report.iter().find(|t| t.table == "professionnels").unwrap();
+                assert_eq!(serde_json::to_string(by_columns).unwrap(), serde_json::to_string(&account).unwrap());
+            }
+            // The original keys kept, for a filter of another table that would reference it.
+            let Ok((expected, account, Some(kept))) = whole(&policy, true) else { panic!("disclosed whole") };
+            assert_eq!(kept.len(), expected.rows());
+            for source in [&full as &dyn TableSource, &snapshot] {
+                let mut memory = Tables::new();
+                let mut disk = crate::table::spill::SpilledTables::create_named(work.path(), "-keys").unwrap();
+                let rows_in = source.rows("professionnels").unwrap();
+                let (in_memory, memory_keys) = disclose_into(&policy, source, spec, rows_in, &needed(true), &table_policy, &kept_keys, Some(&pseudonymiser), true, &mut memory).unwrap_or_else(|_| panic!("disclosed"));
+                let (on_disk, disk_keys) = disclose_into(&policy, source, spec, rows_in, &needed(true), &table_policy, &kept_keys, Some(&pseudonymiser), true, &mut disk).unwrap_or_else(|_| panic!("disclosed"));
+                assert_eq!((memory_keys.as_ref(), disk_keys.as_ref()), (Some(&kept), Some(&kept)));
+                assert_eq!(serde_json::to_string(&in_memory).unwrap(), serde_json::to_string(&account).unwrap());
+                assert_eq!(serde_json::to_string(&on_disk).unwrap(), serde_json::to_string(&account).unwrap());
+                assert!(memory["professionnels"].frame.equals_missing(&expected.frame));
+                assert!(disk.load("professionnels").unwrap().unwrap().frame.equals_missing(&expected.frame));
+            }
+
+            // Beyond the limit: the same failure, nothing written.
+            policy.risk.max_suppression_percent = 0.05;
+            let Err(TableFailure::Risk(expected)) = whole(&policy, false) else { panic!("the gate fails") };
+            assert!(!expected.passed && expected.rows_suppressed > expected.suppression_limit);
+            let in_memory = apply_with_key(&policy, &full, Some(&key)).unwrap_err();
+            let on_disk = apply_into(&policy, &full, Some(&key), crate::table::spill::SpilledTables::create_named(work.path(), "-disk").unwrap()).unwrap_err();
+            let linked = apply_into(&policy, &snapshot, Some(&key), crate::table::spill::SpilledTables::create_named(work.path(), "-linked").unwrap()).unwrap_err();
+            for error in [in_memory, on_disk, linked] {
+                let DiscloseError::Risk { table, outcome, .. } = error else { panic!("a risk failure: {error}") };
+                assert_eq!((table.as_str(), &outcome), ("professionnels", &expected));
             }
         }
     }

@@ -6,7 +6,7 @@
 //! suppressing a large share silently would both damage the data and hide a policy that no longer
 //! fits the data.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 
 use polars::prelude::*;
 use serde::Serialize;
@@ -47,20 +47,31 @@ impl RiskOutcome {
 /// (distinct values of `individual`, or rows). Nulls form their own value. Classes come in the order
 /// of their first row, so everything downstream is deterministic.
 pub fn equivalence_classes(frame: &DataFrame, quasi_identifiers: &[String], individual: Option<&str>) -> Result<Vec<(usize, Vec<usize>)>, String> {
-    let text_column = |name: &str| -> Result<Vec<Option<String>>, String> {
+    // Each column as text, its values borrowed from it: an owned String per value and column was
+    // most of the disclosure's memory at national scale (a million professionals' roles).
+    let text_column = |name: &str| -> Result<StringChunked, String> {
         let column = frame.column(name).map_err(|e| e.to_string())?.cast(&DataType::String).map_err(|e| e.to_string())?;
-        Ok(column.str().map_err(|e| e.to_string())?.iter().map(|v| v.map(str::to_owned)).collect())
+        Ok(column.str().map_err(|e| e.to_string())?.clone())
     };
-    let columns: Vec<Vec<Option<String>>> = quasi_identifiers.iter().map(|q| text_column(q)).collect::<Result<_, _>>()?;
+    let columns: Vec<StringChunked> = quasi_identifiers.iter().map(|q| text_column(q)).collect::<Result<_, _>>()?;
     let individuals = individual.map(text_column).transpose()?;
-    let mut index: HashMap<Vec<Option<&str>>, usize> = HashMap::new();
+    let individuals: Option<Vec<Option<&str>>> = individuals.as_ref().map(|ids| ids.iter().collect());
+    let mut values: Vec<_> = columns.iter().map(|c| c.iter()).collect();
+    // A row's values are looked up from one buffer, copied into the index only for a new class.
+    let mut index: PlHashMap<Vec<Option<&str>>, usize> = PlHashMap::new();
     let mut classes: Vec<Vec<usize>> = Vec::new();
+    let mut key: Vec<Option<&str>> = Vec::with_capacity(columns.len());
     for row in 0..frame.height() {
-        let key: Vec<Option<&str>> = columns.iter().map(|c| c[row].as_deref()).collect();
-        let id = *index.entry(key).or_insert_with(|| {
-            classes.push(Vec::new());
-            classes.len() - 1
-        });
+        key.clear();
+        key.extend(values.iter_mut().map(|v| v.next().expect("a value per row")));
+        let id = match index.get(key.as_slice()) {
+            Some(id) => *id,
+            None => {
+                classes.push(Vec::new());
+                index.insert(key.clone(), classes.len() - 1);
+                classes.len() - 1
+            }
+        };
         classes[id].push(row);
     }
     Ok(classes
@@ -70,7 +81,7 @@ pub fn equivalence_classes(frame: &DataFrame, quasi_identifiers: &[String], indi
                 None => rows.len(),
                 Some(ids) => {
                     // A row without an individual is counted as someone of its own.
-                    let named: HashSet<&str> = rows.iter().filter_map(|r| ids[*r].as_deref()).collect();
+                    let named: PlHashSet<&str> = rows.iter().filter_map(|r| ids[*r]).collect();
                     named.len() + rows.iter().filter(|r| ids[**r].is_none()).count()
                 }
             };

@@ -136,6 +136,13 @@ pub trait TableSink {
     fn put_by_slice_sharing<E: From<TableError>>(&mut self, spec: &'static TableSpec, rows: usize, source: &dyn TableSource, from: &str, same: &[&str], make: impl FnMut(usize, usize) -> Result<DataFrame, E>) -> Result<(), E> {
         self.put_by_slice(spec, rows, link::reading_shared(spec, source, from, same, make))
     }
+
+    /// Keep a table of the columns and types of `shape` (no rows), sorted by its primary key as
+    /// `sorted_table` sorts it (and refused as it refuses a key seen twice), whose columns come one
+    /// at a time: `column(index)`, asked once each, the key first. On disk the table is never
+    /// whole in memory: the key, the order, and a column per core. The same table as `put` of
+    /// `sorted_table` of the whole.
+    fn put_sorted_by_column<E: From<TableError> + Send>(&mut self, spec: &'static TableSpec, shape: DataFrame, column: &(dyn Fn(usize) -> Result<Column, E> + Sync)) -> Result<(), E>;
 }
 
 impl TableSink for Tables {
@@ -153,6 +160,26 @@ impl TableSink for Tables {
             frame.vstack_mut_owned(slice).map_err(polars)?;
         }
         frame.rechunk_mut();
+        self.insert(spec.name, Table { spec, frame });
+        Ok(())
+    }
+
+    fn put_sorted_by_column<E: From<TableError> + Send>(&mut self, spec: &'static TableSpec, shape: DataFrame, column: &(dyn Fn(usize) -> Result<Column, E> + Sync)) -> Result<(), E> {
+        let KeyOrder { index: key_index, order, keys, .. } = key_order(spec, &shape, column)?;
+        let rows = order.len();
+        let columns: Vec<Result<Column, E>> = (0..shape.width())
+            .into_par_iter()
+            .map(|index| {
+                if index == key_index {
+                    return Ok(keys.clone());
+                }
+                let unsorted = sortable(spec, &shape, index, Some(rows), column(index)?)?;
+                Ok(unsorted.take(&order).map_err(|source| TableError::Polars { table: spec.name, source })?)
+            })
+            .collect();
+        // The first error in column order, as on disk.
+        let columns = columns.into_iter().collect::<Result<Vec<Column>, E>>()?;
+        let frame = DataFrame::new(rows, columns).map_err(|source| TableError::Polars { table: spec.name, source })?;
         self.insert(spec.name, Table { spec, frame });
         Ok(())
     }
@@ -184,6 +211,10 @@ impl TableSink for SpilledTables {
             None => self.put_by_slice(spec, rows, link::reading_shared(spec, source, from, same, make)),
         }
     }
+
+    fn put_sorted_by_column<E: From<TableError> + Send>(&mut self, spec: &'static TableSpec, shape: DataFrame, column: &(dyn Fn(usize) -> Result<Column, E> + Sync)) -> Result<(), E> {
+        SpilledTables::put_sorted_by_column(self, spec, shape, column)
+    }
 }
 
 /// A slice made for `put_by_slice` has the rows asked and the table's columns and types: anything
@@ -194,6 +225,47 @@ fn check_slice(spec: &'static TableSpec, shape: &DataFrame, slice: &DataFrame, r
         return Err(TableError::Polars { table: spec.name, source: polars::prelude::polars_err!(ShapeMismatch: "{message}") });
     }
     Ok(())
+}
+
+/// The key of a table sorted, and where each row goes: what both sinks' `put_sorted_by_column`
+/// gather every other column by.
+struct KeyOrder {
+    /// The key's position in the table.
+    index: usize,
+    /// The rows in key order (the position in the unsorted table of each sorted row).
+    order: IdxCa,
+    /// The key in that order, flagged sorted.
+    keys: Column,
+    /// The key's empty cells.
+    nulls: usize,
+}
+
+/// Sort a table's key (`column` of the key's position, the first column asked) as `sorted_table`
+/// sorts the table (DataFrame::sort's options: ascending, nulls first, equal keys in their order;
+/// and its sorted flag on the key), refusing a key seen twice as it does.
+fn key_order<E: From<TableError>>(spec: &'static TableSpec, shape: &DataFrame, column: &(dyn Fn(usize) -> Result<Column, E> + Sync)) -> Result<KeyOrder, E> {
+    let polars = |source| TableError::Polars { table: spec.name, source };
+    let index = shape.get_column_index(spec.primary_key).ok_or_else(|| polars(polars::prelude::polars_err!(ColumnNotFound: "{}", spec.primary_key)))?;
+    let key = sortable(spec, shape, index, None, column(index)?)?;
+    let order = key.arg_sort(SortOptions::default().with_maintain_order(true));
+    let nulls = key.null_count();
+    let mut keys = key.take(&order).map_err(polars)?;
+    drop(key);
+    keys.set_sorted_flag(polars::series::IsSorted::Ascending);
+    check_sorted_keys(spec, keys.str().map_err(polars)?)?;
+    Ok(KeyOrder { index, order, keys, nulls })
+}
+
+/// A column given to `put_sorted_by_column` has the key's rows (`rows`; any, for the key) and
+/// the shape's type: anything else is the maker's mistake, an error naming the table and the
+/// column rather than a table that is not one.
+fn sortable(spec: &'static TableSpec, shape: &DataFrame, index: usize, rows: Option<usize>, column: Column) -> Result<Column, TableError> {
+    let expected = &shape.columns()[index];
+    if rows.is_some_and(|rows| column.len() != rows) || column.dtype() != expected.dtype() {
+        let message = format!("column {} of {} rows of {} where {} rows of {} were expected", expected.name(), column.len(), column.dtype(), rows.map_or("any".to_owned(), |r| r.to_string()), expected.dtype());
+        return Err(TableError::Polars { table: spec.name, source: polars::prelude::polars_err!(ShapeMismatch: "{message}") });
+    }
+    Ok(column)
 }
 
 /// Load the named tables a source has into one `Tables`.
@@ -318,42 +390,30 @@ impl SpilledTables {
         let shape = frame.clear();
         let columns = frame.into_columns();
         let columns: Vec<std::sync::Mutex<Option<Column>>> = columns.into_iter().map(|c| std::sync::Mutex::new(Some(c))).collect();
-        self.put_sorted_by_column(spec, shape, &|index| Ok(columns[index].lock().expect("a column is taken once").take().expect("each column is read once")))
+        self.put_sorted_by_column::<TableError>(spec, shape, &|index| Ok(columns[index].lock().expect("a column is taken once").take().expect("each column is read once")))
     }
 
     /// `put_sorted` for a table whose columns come one at a time (`column(index)`, each asked
-    /// once, the key first): the table made from its parts holds its key, the order, and a column
-    /// per core with its sorted slice, never the whole table.
-    pub fn put_sorted_by_column(&mut self, spec: &'static TableSpec, shape: DataFrame, column: &(dyn Fn(usize) -> Result<Column, TableError> + Sync)) -> Result<(), TableError> {
-        let polars = |source| TableError::Polars { table: spec.name, source };
-        let key_index = shape.get_column_index(spec.primary_key).ok_or_else(|| polars(polars::prelude::polars_err!(ColumnNotFound: "{}", spec.primary_key)))?;
-        let key = column(key_index)?;
-        let rows = key.len();
-        // DataFrame::sort's options, and its sorted flag on the key.
-        let order = key.arg_sort(SortOptions::default().with_maintain_order(true));
-        let key_nulls = key.null_count();
-        let mut keys = key.take(&order).map_err(polars)?;
-        drop(key);
-        keys.set_sorted_flag(polars::series::IsSorted::Ascending);
-        check_sorted_keys(spec, keys.str().map_err(polars)?)?;
+    /// once, the key first): the table made from its parts (or disclosed a column at a time) holds
+    /// its key, the order, and a column per core with its sorted slice, never the whole table.
+    pub fn put_sorted_by_column<E: From<TableError> + Send>(&mut self, spec: &'static TableSpec, shape: DataFrame, column: &(dyn Fn(usize) -> Result<Column, E> + Sync)) -> Result<(), E> {
+        let KeyOrder { index: key_index, order, keys, nulls: key_nulls } = key_order(spec, &shape, column)?;
+        let rows = order.len();
         // Two columns at a time on two cores, and so on: the gather is a column's own work.
-        let nulls: Vec<Result<usize, TableError>> = (0..shape.width())
+        let nulls: Vec<Result<usize, E>> = (0..shape.width())
             .into_par_iter()
             .map(|index| {
                 if index == key_index {
                     self.write_column(spec, index, rows, |offset, length| Ok(keys.slice(offset as i64, length)))?;
                     return Ok(key_nulls);
                 }
-                let unsorted = column(index)?;
-                if unsorted.len() != rows {
-                    return Err(polars(polars::prelude::polars_err!(ShapeMismatch: "column {} has {} rows, the key {rows}", shape.columns()[index].name(), unsorted.len())));
-                }
+                let unsorted = sortable(spec, &shape, index, Some(rows), column(index)?)?;
                 self.write_column(spec, index, rows, |offset, length| unsorted.take(&order.slice(offset as i64, length)))?;
                 Ok(unsorted.null_count())
             })
             .collect();
         // The first error in column order, whichever thread met it first.
-        let nulls = nulls.into_iter().collect::<Result<Vec<usize>, TableError>>()?;
+        let nulls = nulls.into_iter().collect::<Result<Vec<usize>, E>>()?;
         self.written.insert(spec.name, (Table { spec, frame: shape }, rows, nulls));
         Ok(())
     }
@@ -598,7 +658,7 @@ mod tests {
         let mut frame = part(&[("L3", Some("c")), ("L10", None)]);
         frame.vstack_mut_owned(part(&[("L1", Some("a")), ("L2", Some("b"))])).unwrap();
         let whole = crate::table::sorted_table(spec, frame.clone()).unwrap();
-        spilled.put_sorted(spec, frame).unwrap();
+        spilled.put_sorted(spec, frame.clone()).unwrap();
         assert_eq!(spilled.rows("lieux"), Some(4));
         let back = spilled.load("lieux").unwrap().unwrap();
         assert!(back.frame.equals_missing(&whole.frame), "{back:?} != {whole:?}");
@@ -607,8 +667,38 @@ mod tests {
 
         let twice = part(&[("L1", None), ("L0", None), ("L1", Some("x"))]);
         let error = spilled.put_sorted(&catalog::LIEUX, twice.clone()).unwrap_err().to_string();
-        assert_eq!(error, crate::table::sorted_table(spec, twice).unwrap_err().to_string());
+        assert_eq!(error, crate::table::sorted_table(spec, twice.clone()).unwrap_err().to_string());
         assert!(error.contains("\"L1\" appears more than once"), "{error}");
+
+        // Both sinks, a column at a time: the same table, the same refusal; a column not of the
+        // key's rows or of the shape's type is an error naming it.
+        fn by_column<S: TableSink>(sink: &mut S, spec: &'static TableSpec, frame: &DataFrame, column: impl Fn(usize) -> Result<Column, TableError> + Sync) -> Result<(), TableError> {
+            sink.put_sorted_by_column(spec, frame.clear(), &column)
+        }
+        let columns = |frame: &DataFrame| {
+            let frame = frame.clone();
+            move |index: usize| Ok(frame.columns()[index].clone())
+        };
+        let mut memory = Tables::new();
+        by_column(&mut memory, spec, &frame, columns(&frame)).unwrap();
+        by_column(&mut spilled, spec, &frame, columns(&frame)).unwrap();
+        for back in [memory["lieux"].clone(), spilled.load("lieux").unwrap().unwrap()] {
+            assert!(back.frame.equals_missing(&whole.frame), "{back:?} != {whole:?}");
+            assert_eq!(back.frame.schema(), whole.frame.schema());
+        }
+        for refused in [by_column(&mut memory, spec, &twice, columns(&twice)), by_column(&mut spilled, spec, &twice, columns(&twice))] {
+            assert_eq!(refused.unwrap_err().to_string(), error);
+        }
+        let short = |index: usize| Ok(if index == 0 { frame.columns()[0].clone() } else { frame.columns()[index].slice(0, 3) });
+        for refused in [by_column(&mut memory, spec, &frame, short), by_column(&mut spilled, spec, &frame, short)] {
+            let message = refused.unwrap_err().to_string();
+            assert!(message.starts_with("table lieux: ") && message.contains("column identifiant_lieu of 3 rows of str where 4 rows of str were expected"), "{message}");
+        }
+        let texts = |index: usize| frame.columns()[index].cast(&DataType::String).map_err(|source| TableError::Polars { table: "lieux", source });
+        for refused in [by_column(&mut memory, spec, &frame, texts), by_column(&mut spilled, spec, &frame, texts)] {
+            let message = refused.unwrap_err().to_string();
+            assert!(message.starts_with("table lieux: ") && message.contains("column latitude of 4 rows of str where 4 rows of f64 were expected"), "{message}");
+        }
     }
 
     #[test]
