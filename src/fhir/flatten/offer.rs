@@ -2,7 +2,7 @@
 
 use super::context::Context;
 use super::organization::{creation_date, set_contact_codes};
-use super::{establishment_of, OrgInfo, OrgKind, State};
+use super::{establishment_of, OrgInfo, OrgKind, ReferenceField, State};
 use crate::fhir::codes::{code_and_label, coding_of, extension, extensions, first_coding, region};
 use crate::fhir::model::{AvailableTime, HealthcareService};
 use crate::fhir::FhirError;
@@ -12,13 +12,13 @@ use std::collections::HashMap;
 
 use polars::prelude::DataFrame;
 
-pub(super) fn visit(state: &mut State, ctx: &Context<'_>, offer: HealthcareService<'_>, file: usize) -> Result<(), FhirError> {
+pub(super) fn visit(state: &mut State, ctx: &Context<'_>, offer: HealthcareService<'_>) -> Result<(), FhirError> {
     let updated = state.note_update(ctx, offer.meta.last_updated.as_deref())?;
     let created = creation_date(ctx, &offer.extension)?;
-    let provider = state.reference(ctx, file, "providedBy", offer.provided_by.as_ref(), "Organization")?;
+    let provider = state.reference(ctx, ReferenceField::ProvidedBy, offer.provided_by.as_ref(), "Organization")?;
     let mut places = Vec::new();
     for (i, location) in offer.location.iter().enumerate() {
-        places.push(state.reference(ctx, file, &format!("location[{i}]"), Some(location), "Location")?);
+        places.push(state.reference(ctx, ReferenceField::location(i), Some(location), "Location")?);
     }
     let ext = &offer.extension;
     let field = coding_of(&offer.kind, "TRE_R227");

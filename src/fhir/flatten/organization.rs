@@ -2,7 +2,7 @@
 //! establishments' contacts.
 
 use super::context::Context;
-use super::{establishment_of, OrgInfo, OrgKind, State};
+use super::{establishment_of, OrgInfo, OrgKind, ReferenceField, State};
 use crate::fhir::codes::{code_and_label, coding_of, extension, first_coding, identifier_value, region};
 use crate::fhir::model::{Address, Extension, Organization};
 use crate::fhir::FhirError;
@@ -28,11 +28,11 @@ fn kind(org: &Organization<'_>) -> OrgKind {
     }
 }
 
-pub(super) fn visit(state: &mut State, ctx: &Context<'_>, org: Organization<'_>, file: usize) -> Result<(), FhirError> {
+pub(super) fn visit(state: &mut State, ctx: &Context<'_>, org: Organization<'_>) -> Result<(), FhirError> {
     let kind = kind(&org);
     let updated = state.note_update(ctx, org.meta.last_updated.as_deref())?;
     let created = creation_date(ctx, &org.extension)?;
-    let part_of = state.reference(ctx, file, "partOf", org.part_of.as_ref(), "Organization")?;
+    let part_of = state.reference(ctx, ReferenceField::PartOf, org.part_of.as_ref(), "Organization")?;
     state.organizations.insert(org.id.as_str().to_owned(), OrgInfo { kind, part_of: part_of.clone() });
 
     let builder = match kind {
