@@ -1,8 +1,12 @@
-//! The pieces the snapshot-wide maps are made of (`ids::Ids`, `practitioner::Practitioners`):
-//! texts one after the other in one byte buffer, where each one starts (`Offsets`, 4 bytes each),
-//! and a hash index of their numbers (`HashIndex`, 5 bytes a slot). A `Box<str>` in a `HashMap`
-//! cost its allocation (rounded up, plus the allocator's header), 16 bytes of pointer and length,
-//! and the map's buckets: about a hundred bytes an id, for millions of ids at national scale.
+//! The pieces the snapshot-wide maps are made of (`ids::Ids`, `practitioner::Practitioners`,
+//! `organization::Organizations`): texts one after the other in one byte buffer, where each one
+//! starts or ends (`Offsets`, 4 bytes each), and a hash index of their numbers (`HashIndex`, 5 bytes a
+//! slot); `Names` puts the three together. A `Box<str>` in a `HashMap` cost its allocation
+//! (rounded up, plus the allocator's header), 16 bytes of pointer and length, and the map's
+//! buckets: about a hundred bytes an id, for millions of ids at national scale.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
 
 /// Non-decreasing offsets into a byte buffer, in 4 bytes each: their low 32 bits, and for each
 /// further 4 GiB the buffer reached (never, at any real scale; kept exact all the same) the number
@@ -36,6 +40,51 @@ impl Offsets {
     pub(super) fn shrink_to_fit(&mut self) {
         self.low.shrink_to_fit();
     }
+}
+
+/// Texts by number, each once, in one buffer: a number for a text, and back. For ids named over
+/// and over (an offer's provider, an organisation's parent), whose users keep the number (4 bytes).
+#[derive(Debug, Default)]
+pub(super) struct Names {
+    text: String,
+    ends: Offsets,
+    index: HashIndex,
+    hasher: RandomState,
+}
+
+impl Names {
+    /// The text's number, a new one if the text is new.
+    pub(super) fn number(&mut self, name: &str) -> u32 {
+        let hash = self.hasher.hash_one(name);
+        if let Some(number) = self.index.find(hash, |n| self.get(n) == name) {
+            return number;
+        }
+        // A number must fit the index's u32: 4 billion names would need hundreds of GB here.
+        let number = u32::try_from(self.ends.len()).expect("fewer than 4 billion names");
+        self.text.push_str(name);
+        self.ends.push(self.text.len());
+        let (text, ends, hasher) = (&self.text, &self.ends, &self.hasher);
+        self.index.insert(hash, number, |n| hasher.hash_one(name_at(text, ends, n)));
+        number
+    }
+
+    /// The text's number, if it has one.
+    pub(super) fn find(&self, name: &str) -> Option<u32> {
+        self.index.find(self.hasher.hash_one(name), |n| self.get(n) == name)
+    }
+
+    pub(super) fn get(&self, number: u32) -> &str {
+        name_at(&self.text, &self.ends, number)
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.ends.len()
+    }
+}
+
+fn name_at<'a>(text: &'a str, ends: &Offsets, number: u32) -> &'a str {
+    let n = number as usize;
+    &text[if n == 0 { 0 } else { ends.get(n - 1) }..ends.get(n)]
 }
 
 /// A number as LEB128: 7 bits a byte, low bits first, the top bit set on every byte but the last.
@@ -169,6 +218,18 @@ impl HashIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_have_one_number_each() {
+        let mut names = Names::default();
+        let words = ["eg-1", "eg-10", "eg-", "", "oi-b", "éé"];
+        let numbers: Vec<u32> = words.iter().map(|w| names.number(w)).collect();
+        assert_eq!(numbers, [0, 1, 2, 3, 4, 5]);
+        for (w, n) in words.iter().zip(&numbers) {
+            assert_eq!((names.number(w), names.find(w), names.get(*n)), (*n, Some(*n), *w));
+        }
+        assert_eq!((names.find("eg-100"), names.find("g-1"), names.len()), (None, None, 6));
+    }
 
     #[test]
     fn offsets_past_4_gib_stay_exact() {

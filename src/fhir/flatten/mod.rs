@@ -20,7 +20,7 @@ mod organization;
 mod parallel;
 mod practitioner;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -33,11 +33,12 @@ use super::FhirError;
 use crate::source::Snapshot;
 use crate::table::parts::Parts;
 use crate::table::spill::{load_tables, SpilledTables, TableSource};
-use crate::table::{catalog, TableBuilder, TableError, TableSpec, Tables, TextColumn};
+use crate::table::{catalog, TableBuilder, TableError, TableSpec, Tables};
 
 use context::{Context, FieldName};
 use ids::Ids;
 use parallel::{FilePart, Parsed, Typed};
+use organization::Organizations;
 use practitioner::Practitioners;
 
 /// What the FHIR stage hands to the next: every table (in memory, or set aside on disk), and what
@@ -105,11 +106,6 @@ enum OrgKind {
     Juridique,
     Geographique,
     Interne,
-}
-
-struct OrgInfo {
-    kind: OrgKind,
-    part_of: Option<String>,
 }
 
 /// The field a reference is read from, in 8 bytes: a million references wait for the end at
@@ -288,12 +284,12 @@ struct State {
     builders: Builders,
     /// Per table, the snapshot files (by index) whose part of it is on disk, in file order.
     parts: BTreeMap<&'static str, Vec<usize>>,
-    organizations: HashMap<String, OrgInfo>,
+    organizations: Organizations,
     practitioners: Practitioners,
     /// Each offer's provider (providedBy), in the offres table's row order before it is sorted
     /// (file order, then push order): the one input of the resolution pass that no column holds.
-    /// In one buffer (a table's text column): a `String` each would cost three times the ids.
-    offer_providers: TextColumn,
+    /// By number in `organizations`, `organization::NO_ORGANIZATION` for none.
+    offer_providers: Vec<u32>,
     resources_by_type: BTreeMap<String, u64>,
     latest_update: Option<DateTime<Utc>>,
 }
@@ -391,9 +387,9 @@ impl State {
         for (table, mut files) in parts {
             self.parts.entry(table).or_default().append(&mut files);
         }
-        self.organizations.extend(organizations);
+        let numbers = self.organizations.append(organizations);
+        self.offer_providers.extend(offer_providers.into_iter().map(|p| if p == organization::NO_ORGANIZATION { p } else { numbers[p as usize] }));
         self.practitioners.append(practitioners);
-        self.offer_providers.append(offer_providers);
         for (resource_type, count) in resources_by_type {
             *self.resources_by_type.entry(resource_type).or_default() += count;
         }
@@ -499,23 +495,6 @@ impl State {
         make(spilled, &catalog::EQUIPEMENTS, &[], &nothing)?;
         Ok((resources_by_type, latest_update))
     }
-}
-
-/// The establishment an organisation belongs to: itself for an EG, its nearest EG ancestor for
-/// an internal organisation (OIs nest: pôle → service → unité). Borrowed from `organizations`, so
-/// that a column of them costs no string each. A function of the map, not of `State`, so that the
-/// builders can be filled while its answers are held.
-fn establishment_of<'a>(organizations: &'a HashMap<String, OrgInfo>, id: &str) -> Option<&'a str> {
-    let (mut current, mut info) = organizations.get_key_value(id)?;
-    // Bounded walk: a partOf cycle in bad data must not hang the job.
-    for _ in 0..16 {
-        match info.kind {
-            OrgKind::Geographique => return Some(current),
-            OrgKind::Juridique => return None,
-            OrgKind::Interne => (current, info) = organizations.get_key_value(info.part_of.as_deref()?)?,
-        }
-    }
-    None
 }
 
 #[cfg(test)]
