@@ -295,8 +295,8 @@ struct State {
 }
 
 impl State {
-    /// Turn one resource of a file's part into rows. Its file is the part's only one (index 0);
-    /// duplicates are checked when the part is merged.
+    /// Turn one resource of a file's part into rows. Duplicates and references are checked when
+    /// the part is merged.
     fn visit(&mut self, path: &str, parsed: Parsed<'_>) -> Result<(), FhirError> {
         let key = format!("{}/{}", parsed.resource_type, parsed.id);
         match self.resources_by_type.get_mut(parsed.resource_type) {
