@@ -2,7 +2,7 @@
 
 use super::context::Context;
 use super::organization::{creation_date, set_address};
-use super::State;
+use super::{ReferenceField, State};
 use crate::fhir::codes::{code_and_label, coding_of, extension, extensions, first_coding, region};
 use crate::fhir::model::{Extension, Location};
 use crate::fhir::FhirError;
@@ -13,10 +13,10 @@ use std::collections::HashMap;
 
 use polars::prelude::{Column, DataFrame};
 
-pub(super) fn visit(state: &mut State, ctx: &Context<'_>, location: Location<'_>, file: usize) -> Result<(), FhirError> {
+pub(super) fn visit(state: &mut State, ctx: &Context<'_>, location: Location<'_>) -> Result<(), FhirError> {
     let updated = state.note_update(ctx, location.meta.last_updated.as_deref())?;
     let created = creation_date(ctx, &location.extension)?;
-    let establishment = state.reference(ctx, file, "managingOrganization", location.managing_organization.as_ref(), "Organization")?;
+    let establishment = state.reference(ctx, ReferenceField::ManagingOrganization, location.managing_organization.as_ref(), "Organization")?;
     let ext = &location.extension;
 
     let mut row = state.builders.lieux.row();

@@ -11,14 +11,16 @@
 //! to the run's spill folder, then dropped. Keeping every table's builder in memory until the end
 //! cost about 4 GB at national scale (a million offers, a million roles).
 
+mod arena;
 mod context;
+mod ids;
 mod location;
 mod offer;
 mod organization;
 mod parallel;
 mod practitioner;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -31,10 +33,13 @@ use super::FhirError;
 use crate::source::Snapshot;
 use crate::table::parts::Parts;
 use crate::table::spill::{load_tables, SpilledTables, TableSource};
-use crate::table::{catalog, TableBuilder, TableError, TableSpec, Tables, TextColumn};
+use crate::table::{catalog, TableBuilder, TableError, TableSpec, Tables};
 
-use context::Context;
+use context::{Context, FieldName};
+use ids::Ids;
 use parallel::{FilePart, Parsed, Typed};
+use organization::Organizations;
+use practitioner::Practitioners;
 
 /// What the FHIR stage hands to the next: every table (in memory, or set aside on disk), and what
 /// was seen.
@@ -103,41 +108,91 @@ enum OrgKind {
     Interne,
 }
 
-struct OrgInfo {
-    kind: OrgKind,
-    part_of: Option<String>,
+/// The field a reference is read from, in 8 bytes: a million references wait for the end at
+/// national scale, and the field's name is only written out for an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReferenceField {
+    PartOf,
+    ProvidedBy,
+    ManagingOrganization,
+    Practitioner,
+    Location(u32),
+    HealthcareService(u32),
 }
 
-/// A practitioner's fields a role's row needs. Boxed strings: hundreds of thousands are kept until
-/// the roles are made.
-struct PractitionerInfo {
-    id_nat_ps: Option<Box<str>>,
-    family: Option<Box<str>>,
-    given: Option<Box<str>>,
+impl ReferenceField {
+    /// An array's index fits a u32: the reader refuses a resource above 8 MiB
+    /// (`source::MAX_RESOURCE_BYTES`), which cannot hold 4 billion references.
+    fn index(i: usize) -> u32 {
+        u32::try_from(i).expect("a resource holds fewer than 4 billion references")
+    }
+
+    fn location(i: usize) -> ReferenceField {
+        ReferenceField::Location(Self::index(i))
+    }
+
+    fn healthcare_service(i: usize) -> ReferenceField {
+        ReferenceField::HealthcareService(Self::index(i))
+    }
 }
 
-/// A reference to check once every resource has been seen. At national scale a million of them
-/// wait (a role's Practitioner comes after it): boxed strings, not Strings.
+impl FieldName for ReferenceField {
+    fn name(self) -> String {
+        match self {
+            ReferenceField::PartOf => "partOf".to_owned(),
+            ReferenceField::ProvidedBy => "providedBy".to_owned(),
+            ReferenceField::ManagingOrganization => "managingOrganization".to_owned(),
+            ReferenceField::Practitioner => "practitioner".to_owned(),
+            ReferenceField::Location(i) => format!("location[{i}]"),
+            ReferenceField::HealthcareService(i) => format!("healthcareService[{i}]"),
+        }
+    }
+}
+
+/// A file's part only: the references its resources make, checked when the part is merged. The
+/// target ids one after the other in one buffer.
+#[derive(Default)]
+struct FileReferences {
+    ids: String,
+    list: Vec<FileReference>,
+}
+
+struct FileReference {
+    /// The referring resource, by its rank in the part's `keys`.
+    resource: u32,
+    field: ReferenceField,
+    /// The target's type (the one expected: any other is an error at once) and where its id ends
+    /// in `ids`.
+    kind: &'static str,
+    end: usize,
+}
+
+/// A reference whose target was not seen yet when its file was merged, to check once every
+/// resource has been (a role's Practitioner comes after it: a million wait at national scale).
+/// The referring resource and the target by their numbers in `State::ids`: the error's texts are
+/// made only if the target is never seen.
 struct PendingReference {
-    file: u32,
-    resource: Box<str>,
-    field: Box<str>,
-    target: Box<str>,
+    resource: u32,
+    field: ReferenceField,
+    target: u32,
 }
 
 /// Where a resource is in its file, as the reader names it ("line 12", "entry[3]", "resource"),
-/// in 8 bytes: the duplicate check keeps one for every resource of the snapshot (millions), where
-/// a String each cost about 40 bytes. Any other text the reader might give is kept aside in full
-/// (`State::odd_positions`, by index), so the error still names it exactly.
+/// in 4 bytes (`pack`): the duplicate check keeps one for every resource of the snapshot
+/// (millions), where a String each cost about 40 bytes. Any other text the reader might give
+/// (`Odd`) is kept aside in full (see `ids`), so the error still names it exactly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Position {
     Line(u32),
     Entry(u32),
     Resource,
-    Other(u32),
+    Odd,
 }
 
 impl Position {
+    /// The top two bits of a packed position say which one it is, the others hold its number.
+    const NUMBER_BITS: u32 = 30;
+
     /// The compact form of the reader's text, when it has one.
     fn parse(text: &str) -> Option<Position> {
         let number = |n: &str| n.parse::<u32>().ok().filter(|v| v.to_string() == n);
@@ -148,6 +203,28 @@ impl Position {
             return number(n).map(Position::Line);
         }
         text.strip_prefix("entry[").and_then(|rest| rest.strip_suffix(']')).and_then(number).map(Position::Entry)
+    }
+
+    /// In 4 bytes, unless its number takes more than 30 bits (a file of a billion lines: kept as
+    /// an odd position).
+    fn pack(self) -> Option<u32> {
+        let (kind, number) = match self {
+            Position::Line(n) => (0, n),
+            Position::Entry(n) => (1, n),
+            Position::Resource => (2, 0),
+            Position::Odd => (3, 0),
+        };
+        (number < 1 << Self::NUMBER_BITS).then_some(kind << Self::NUMBER_BITS | number)
+    }
+
+    fn unpack(packed: u32) -> Position {
+        let number = packed & ((1 << Self::NUMBER_BITS) - 1);
+        match packed >> Self::NUMBER_BITS {
+            0 => Position::Line(number),
+            1 => Position::Entry(number),
+            2 => Position::Resource,
+            _ => Position::Odd,
+        }
     }
 }
 
@@ -193,31 +270,33 @@ impl Default for Builders {
 #[derive(Default)]
 struct State {
     files: Vec<String>,
-    /// "Type/id" → (file index, position), to refuse duplicates and resolve references.
-    seen: HashMap<Box<str>, (u32, Position)>,
-    /// Positions of `seen` the compact form cannot hold (`Position::Other`).
-    odd_positions: Vec<String>,
+    /// Every id seen or referred to, with where it was first seen: to refuse duplicates and
+    /// resolve references.
+    ids: Ids,
     /// A file's part only: its resources' "Type/id" and position in file order, for the
     /// snapshot-wide duplicate check when the part is merged.
     keys: Vec<(String, String)>,
-    references: Vec<PendingReference>,
+    /// A file's part only: its references.
+    references: FileReferences,
+    /// The references to ids not seen when their file was merged, in file order.
+    pending: Vec<PendingReference>,
     /// A file's part only: its rows, until they go to disk (`write_part`).
     builders: Builders,
     /// Per table, the snapshot files (by index) whose part of it is on disk, in file order.
     parts: BTreeMap<&'static str, Vec<usize>>,
-    organizations: HashMap<String, OrgInfo>,
-    practitioners: HashMap<Box<str>, PractitionerInfo>,
+    organizations: Organizations,
+    practitioners: Practitioners,
     /// Each offer's provider (providedBy), in the offres table's row order before it is sorted
     /// (file order, then push order): the one input of the resolution pass that no column holds.
-    /// In one buffer (a table's text column): a `String` each would cost three times the ids.
-    offer_providers: TextColumn,
+    /// By number in `organizations`, `organization::NO_ORGANIZATION` for none.
+    offer_providers: Vec<u32>,
     resources_by_type: BTreeMap<String, u64>,
     latest_update: Option<DateTime<Utc>>,
 }
 
 impl State {
-    /// Turn one resource of a file's part into rows. Its file is the part's only one (index 0);
-    /// duplicates are checked when the part is merged.
+    /// Turn one resource of a file's part into rows. Duplicates and references are checked when
+    /// the part is merged.
     fn visit(&mut self, path: &str, parsed: Parsed<'_>) -> Result<(), FhirError> {
         let key = format!("{}/{}", parsed.resource_type, parsed.id);
         match self.resources_by_type.get_mut(parsed.resource_type) {
@@ -228,14 +307,13 @@ impl State {
         }
         let ctx = Context { file: path, resource: format!("{} {key}", parsed.position) };
         self.keys.push((key, parsed.position.to_owned()));
-        let file = 0;
         // A resource that did not parse fails here; the merge checks its id for a duplicate first.
         match parsed.typed? {
-            Typed::Organization(o) => organization::visit(self, &ctx, o, file),
-            Typed::Location(l) => location::visit(self, &ctx, l, file),
-            Typed::HealthcareService(h) => offer::visit(self, &ctx, h, file),
+            Typed::Organization(o) => organization::visit(self, &ctx, o),
+            Typed::Location(l) => location::visit(self, &ctx, l),
+            Typed::HealthcareService(h) => offer::visit(self, &ctx, h),
             Typed::Practitioner(p) => practitioner::visit_practitioner(self, &ctx, p),
-            Typed::PractitionerRole(r) => practitioner::visit_role(self, &ctx, r, file),
+            Typed::PractitionerRole(r) => practitioner::visit_role(self, &ctx, r),
             Typed::Other => Ok(()),
         }
     }
@@ -263,10 +341,10 @@ impl State {
         let FilePart { path, state, error } = part;
         let State {
             files: _,
-            seen: _,
-            odd_positions: _,
+            ids: _,
             keys,
             references,
+            pending: _,
             builders: _,
             parts,
             organizations,
@@ -279,36 +357,39 @@ impl State {
         if !keys.is_empty() {
             self.files.push(path.clone());
         }
+        // The part's resources' numbers in `ids`, by rank, for its references.
+        let mut numbers = Vec::with_capacity(keys.len());
         for (key, position) in keys {
-            if let Some((first_file, first_position)) = self.seen.get(key.as_str()) {
-                let first_position = match first_position {
-                    Position::Line(n) => format!("line {n}"),
-                    Position::Entry(n) => format!("entry[{n}]"),
-                    Position::Resource => "resource".to_owned(),
-                    Position::Other(i) => self.odd_positions[*i as usize].clone(),
-                };
-                return Err(FhirError::DuplicateId { file: path, resource: format!("{position} {key}"), first_file: self.files[*first_file as usize].clone(), first_position });
+            // `visit` wrote the key as "Type/id", and an id has no '/'.
+            let (kind, id) = key.rsplit_once('/').expect("a key is Type/id");
+            match self.ids.see(kind, id, file as u32, &position) {
+                Ok(number) => numbers.push(number),
+                Err(first) => {
+                    return Err(FhirError::DuplicateId { file: path, resource: format!("{position} {key}"), first_file: self.files[first.file as usize].clone(), first_position: first.position });
+                }
             }
-            let compact = Position::parse(&position).unwrap_or_else(|| {
-                self.odd_positions.push(position);
-                Position::Other((self.odd_positions.len() - 1) as u32)
-            });
-            self.seen.insert(key.into_boxed_str(), (file as u32, compact));
         }
         if let Some(error) = error {
             return Err(error);
         }
         // A reference whose target is already seen resolves, now and at the end alike: only those
-        // to later files wait (a role's Practitioner comes after it in ROR's exports). The ones
-        // kept are in the same order, so the first dangling one is still the first reported. At
-        // national scale all of them, four Strings each, were several hundred MB.
-        self.references.extend(references.into_iter().filter(|r| !self.seen.contains_key(&r.target)).map(|r| PendingReference { file: file as u32, ..r }));
+        // to later files wait (a role's Practitioner comes after it in ROR's exports), by number.
+        // The ones kept are in the same order, so the first dangling one is still the first
+        // reported.
+        let mut start = 0;
+        for r in references.list {
+            let target = self.ids.refer(r.kind, &references.ids[start..r.end]);
+            start = r.end;
+            if !self.ids.is_seen(target) {
+                self.pending.push(PendingReference { resource: numbers[r.resource as usize], field: r.field, target });
+            }
+        }
         for (table, mut files) in parts {
             self.parts.entry(table).or_default().append(&mut files);
         }
-        self.organizations.extend(organizations);
-        self.practitioners.extend(practitioners);
-        self.offer_providers.append(offer_providers);
+        let numbers = self.organizations.append(organizations);
+        self.offer_providers.extend(offer_providers.into_iter().map(|p| if p == organization::NO_ORGANIZATION { p } else { numbers[p as usize] }));
+        self.practitioners.append(practitioners);
         for (resource_type, count) in resources_by_type {
             *self.resources_by_type.entry(resource_type).or_default() += count;
         }
@@ -330,9 +411,9 @@ impl State {
         Ok(Some(instant))
     }
 
-    /// Note a reference for the final check and return the id it points to. A reference to the
-    /// wrong resource type, or one that cannot be parsed, is an error now.
-    fn reference(&mut self, ctx: &Context<'_>, file: usize, field: &str, reference: Option<&Reference<'_>>, expected: &str) -> Result<Option<String>, FhirError> {
+    /// Note a reference for the check when the part is merged and return the id it points to. A
+    /// reference to the wrong resource type, or one that cannot be parsed, is an error now.
+    fn reference(&mut self, ctx: &Context<'_>, field: ReferenceField, reference: Option<&Reference<'_>>, expected: &'static str) -> Result<Option<String>, FhirError> {
         let Some(reference) = reference else { return Ok(None) };
         let Some(text) = reference.reference.as_deref() else { return Ok(None) };
         let Some((kind, id)) = parse_reference(reference) else {
@@ -341,7 +422,10 @@ impl State {
         if kind != expected {
             return Err(ctx.field_error(field, format!("{text:?} points to a {kind}, expected a {expected}")));
         }
-        self.references.push(PendingReference { file: file as u32, resource: ctx.resource.as_str().into(), field: field.into(), target: format!("{kind}/{id}").into_boxed_str() });
+        // The resource visited is the part's last key (`visit` pushed it).
+        let resource = u32::try_from(self.keys.len() - 1).expect("a file holds fewer than 4 billion resources");
+        self.references.ids.push_str(&id);
+        self.references.list.push(FileReference { resource, field, kind: expected, end: self.references.ids.len() });
         Ok(Some(id))
     }
 
@@ -350,20 +434,21 @@ impl State {
     /// reported; and the tables another one's resolution reads (offres for the roles; offres,
     /// lieux and entites_geographiques for the capacities) are written by then.
     fn finish(self, parts: &Parts, spilled: &mut SpilledTables) -> Result<(BTreeMap<String, u64>, Option<DateTime<Utc>>), FhirError> {
-        let State { files, seen, odd_positions: _, keys: _, references, builders: _, parts: written, organizations, practitioners, offer_providers, resources_by_type, latest_update } = self;
-        for r in &references {
-            if !seen.contains_key(&r.target) {
+        let State { files, ids, keys: _, references: _, pending, builders: _, parts: written, organizations, mut practitioners, offer_providers, resources_by_type, latest_update } = self;
+        for r in &pending {
+            if !ids.is_seen(r.target) {
                 return Err(FhirError::DanglingReference {
-                    file: files[r.file as usize].clone(),
-                    resource: r.resource.to_string(),
-                    field: r.field.to_string(),
-                    target: r.target.to_string(),
+                    file: files[ids.file(r.resource) as usize].clone(),
+                    resource: format!("{} {}", ids.position(r.resource), ids.key(r.resource)),
+                    field: r.field.name(),
+                    target: ids.key(r.target),
                 });
             }
         }
-        // What only the checks need goes before the tables are made: at national scale the ids
-        // seen (a String and a position each) are about as large as the biggest table.
-        drop((references, seen));
+        // What only the checks need goes before the tables are made. The practitioners stay until
+        // the roles are made, after the biggest tables: without the room their buffer grew into.
+        drop((pending, ids));
+        practitioners.shrink_to_fit();
         // A table is made a column at a time: its key (to sort by), then each column read from
         // the parts, gathered in key order and written a slice at a time. The columns a table's
         // resolution reads or fills (`resolved`) are read together first, and resolved.
@@ -410,23 +495,6 @@ impl State {
         make(spilled, &catalog::EQUIPEMENTS, &[], &nothing)?;
         Ok((resources_by_type, latest_update))
     }
-}
-
-/// The establishment an organisation belongs to: itself for an EG, its nearest EG ancestor for
-/// an internal organisation (OIs nest: pôle → service → unité). Borrowed from `organizations`, so
-/// that a column of them costs no string each. A function of the map, not of `State`, so that the
-/// builders can be filled while its answers are held.
-fn establishment_of<'a>(organizations: &'a HashMap<String, OrgInfo>, id: &str) -> Option<&'a str> {
-    let (mut current, mut info) = organizations.get_key_value(id)?;
-    // Bounded walk: a partOf cycle in bad data must not hang the job.
-    for _ in 0..16 {
-        match info.kind {
-            OrgKind::Geographique => return Some(current),
-            OrgKind::Juridique => return None,
-            OrgKind::Interne => (current, info) = organizations.get_key_value(info.part_of.as_deref()?)?,
-        }
-    }
-    None
 }
 
 #[cfg(test)]

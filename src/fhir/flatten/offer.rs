@@ -1,24 +1,22 @@
 //! HealthcareService → offres, horaires, and the offers' contacts.
 
 use super::context::Context;
-use super::organization::{creation_date, set_contact_codes};
-use super::{establishment_of, OrgInfo, OrgKind, State};
+use super::organization::{creation_date, set_contact_codes, Organizations, NO_ORGANIZATION};
+use super::{OrgKind, ReferenceField, State};
 use crate::fhir::codes::{code_and_label, coding_of, extension, extensions, first_coding, region};
 use crate::fhir::model::{AvailableTime, HealthcareService};
 use crate::fhir::FhirError;
-use crate::table::{catalog, fill_text_nulls, TextColumn};
-
-use std::collections::HashMap;
+use crate::table::{catalog, fill_text_nulls};
 
 use polars::prelude::DataFrame;
 
-pub(super) fn visit(state: &mut State, ctx: &Context<'_>, offer: HealthcareService<'_>, file: usize) -> Result<(), FhirError> {
+pub(super) fn visit(state: &mut State, ctx: &Context<'_>, offer: HealthcareService<'_>) -> Result<(), FhirError> {
     let updated = state.note_update(ctx, offer.meta.last_updated.as_deref())?;
     let created = creation_date(ctx, &offer.extension)?;
-    let provider = state.reference(ctx, file, "providedBy", offer.provided_by.as_ref(), "Organization")?;
+    let provider = state.reference(ctx, ReferenceField::ProvidedBy, offer.provided_by.as_ref(), "Organization")?;
     let mut places = Vec::new();
     for (i, location) in offer.location.iter().enumerate() {
-        places.push(state.reference(ctx, file, &format!("location[{i}]"), Some(location), "Location")?);
+        places.push(state.reference(ctx, ReferenceField::location(i), Some(location), "Location")?);
     }
     let ext = &offer.extension;
     let field = coding_of(&offer.kind, "TRE_R227");
@@ -52,7 +50,8 @@ pub(super) fn visit(state: &mut State, ctx: &Context<'_>, offer: HealthcareServi
     // organisation_interne_id and entite_geographique_id wait for the resolution pass: the
     // provider may come later in the snapshot.
     state.builders.offres.push(row);
-    state.offer_providers.push(provider.as_deref());
+    let provider = provider.map_or(NO_ORGANIZATION, |p| state.organizations.number(&p));
+    state.offer_providers.push(provider);
 
     hours(state, ctx, &offer)?;
     offer_contacts(state, &offer);
@@ -149,12 +148,14 @@ fn system_of_channel(code: &str) -> Option<&'static str> {
 }
 
 /// Offers learn whether their provider is an establishment or an internal organisation.
-/// `providers` is in the frame's row order (the offers' parts in file order, unsorted).
-pub(super) fn resolve(organizations: &HashMap<String, OrgInfo>, providers: &TextColumn, frame: &mut DataFrame) -> Result<(), FhirError> {
+/// `providers` (numbers in `organizations`) is in the frame's row order (the offers' parts in
+/// file order, unsorted).
+pub(super) fn resolve(organizations: &Organizations, providers: &[u32], frame: &mut DataFrame) -> Result<(), FhirError> {
     let spec = &catalog::OFFRES;
-    let internal: Vec<Option<&str>> = providers.values().map(|p| p.filter(|p| organizations.get(*p).map(|o| o.kind) == Some(OrgKind::Interne))).collect();
+    let provider = |&p: &u32| (p != NO_ORGANIZATION).then_some(p);
+    let internal: Vec<Option<&str>> = providers.iter().map(|p| provider(p).filter(|&p| organizations.kind(p) == Some(OrgKind::Interne)).map(|p| organizations.id(p))).collect();
     fill_text_nulls(spec, frame, "organisation_interne_id", internal)?;
-    let establishments: Vec<Option<&str>> = providers.values().map(|p| p.and_then(|p| establishment_of(organizations, p))).collect();
+    let establishments: Vec<Option<&str>> = providers.iter().map(|p| provider(p).and_then(|p| organizations.establishment_of(p))).collect();
     fill_text_nulls(spec, frame, "entite_geographique_id", establishments)?;
     Ok(())
 }

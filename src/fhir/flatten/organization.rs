@@ -1,14 +1,13 @@
 //! Organization → entites_juridiques, entites_geographiques, organisations_internes, and the
 //! establishments' contacts.
 
+use super::arena::Names;
 use super::context::Context;
-use super::{establishment_of, OrgInfo, OrgKind, State};
+use super::{OrgKind, ReferenceField, State};
 use crate::fhir::codes::{code_and_label, coding_of, extension, first_coding, identifier_value, region};
 use crate::fhir::model::{Address, Extension, Organization};
 use crate::fhir::FhirError;
 use crate::table::{catalog, fill_text_nulls, text_column, Row, TableBuilder};
-
-use std::collections::HashMap;
 
 use polars::prelude::DataFrame;
 
@@ -28,12 +27,12 @@ fn kind(org: &Organization<'_>) -> OrgKind {
     }
 }
 
-pub(super) fn visit(state: &mut State, ctx: &Context<'_>, org: Organization<'_>, file: usize) -> Result<(), FhirError> {
+pub(super) fn visit(state: &mut State, ctx: &Context<'_>, org: Organization<'_>) -> Result<(), FhirError> {
     let kind = kind(&org);
     let updated = state.note_update(ctx, org.meta.last_updated.as_deref())?;
     let created = creation_date(ctx, &org.extension)?;
-    let part_of = state.reference(ctx, file, "partOf", org.part_of.as_ref(), "Organization")?;
-    state.organizations.insert(org.id.as_str().to_owned(), OrgInfo { kind, part_of: part_of.clone() });
+    let part_of = state.reference(ctx, ReferenceField::PartOf, org.part_of.as_ref(), "Organization")?;
+    state.organizations.insert(org.id.as_str(), kind, part_of.as_deref());
 
     let builder = match kind {
         OrgKind::Juridique => &state.builders.entites_juridiques,
@@ -95,12 +94,96 @@ pub(super) fn visit(state: &mut State, ctx: &Context<'_>, org: Organization<'_>,
 
 /// Internal organisations learn their establishment once every organisation is known, from the
 /// parent their row names.
-pub(super) fn resolve_internal(organizations: &HashMap<String, OrgInfo>, frame: &mut DataFrame) -> Result<(), FhirError> {
+pub(super) fn resolve_internal(organizations: &Organizations, frame: &mut DataFrame) -> Result<(), FhirError> {
     let spec = &catalog::ORGANISATIONS_INTERNES;
     let parents = text_column(spec, frame, "organisation_parente_id")?;
-    let establishments: Vec<Option<&str>> = parents.iter().map(|p| p.and_then(|p| establishment_of(organizations, p))).collect();
+    let establishments: Vec<Option<&str>> = parents.iter().map(|p| p.and_then(|p| organizations.find(p)).and_then(|p| organizations.establishment_of(p))).collect();
     fill_text_nulls(spec, frame, "entite_geographique_id", establishments)?;
     Ok(())
+}
+
+/// The number of an organisation that is not one: no parent, no provider.
+pub(super) const NO_ORGANIZATION: u32 = u32::MAX;
+
+/// The organisations, until the offers are made (150,000 at national scale), and every id an
+/// organisation or an offer names as its parent or provider, by number (`Names`): an offer's
+/// provider and an organisation's parent are kept as numbers, 4 bytes each. An id only named so
+/// far has no kind (yet): it stands for no organisation, as an id missing from a map did.
+///
+/// A file's part has its own numbers; the merge (`append`) renumbers them, a later organisation
+/// of an id winning, as a map's insert would (a second one is a duplicate id, which stops the run).
+#[derive(Debug, Default)]
+pub(super) struct Organizations {
+    ids: Names,
+    /// By number: the kind, none for an id only named so far.
+    kinds: Vec<Option<OrgKind>>,
+    /// By number: the parent's number, or `NO_ORGANIZATION`.
+    parents: Vec<u32>,
+}
+
+impl Organizations {
+    /// The number of an id named (as a provider, a parent, or an organisation's own).
+    pub(super) fn number(&mut self, id: &str) -> u32 {
+        let number = self.ids.number(id);
+        if number as usize == self.kinds.len() {
+            self.kinds.push(None);
+            self.parents.push(NO_ORGANIZATION);
+        }
+        number
+    }
+
+    /// An organisation seen, with its kind and parent.
+    pub(super) fn insert(&mut self, id: &str, kind: OrgKind, part_of: Option<&str>) {
+        let number = self.number(id) as usize;
+        let parent = part_of.map_or(NO_ORGANIZATION, |p| self.number(p));
+        self.kinds[number] = Some(kind);
+        self.parents[number] = parent;
+    }
+
+    /// The number of an id named, if it was.
+    pub(super) fn find(&self, id: &str) -> Option<u32> {
+        self.ids.find(id)
+    }
+
+    pub(super) fn id(&self, number: u32) -> &str {
+        self.ids.get(number)
+    }
+
+    /// The kind of an organisation, none for an id no organisation has.
+    pub(super) fn kind(&self, number: u32) -> Option<OrgKind> {
+        self.kinds[number as usize]
+    }
+
+    /// The establishment an organisation belongs to: itself for an EG, its nearest EG ancestor
+    /// for an internal organisation (OIs nest: pôle → service → unité). Borrowed, so that a column
+    /// of them costs no string each.
+    pub(super) fn establishment_of(&self, mut number: u32) -> Option<&str> {
+        // Bounded walk: a partOf cycle in bad data must not hang the job.
+        for _ in 0..16 {
+            match self.kind(number)? {
+                OrgKind::Geographique => return Some(self.id(number)),
+                OrgKind::Juridique => return None,
+                OrgKind::Interne => match self.parents[number as usize] {
+                    NO_ORGANIZATION => return None,
+                    parent => number = parent,
+                },
+            }
+        }
+        None
+    }
+
+    /// Add a part's organisations and named ids; returns each of the part's numbers' number here.
+    pub(super) fn append(&mut self, other: Organizations) -> Vec<u32> {
+        let numbers: Vec<u32> = (0..other.ids.len() as u32).map(|n| self.number(other.ids.get(n))).collect();
+        for (n, kind) in other.kinds.into_iter().enumerate() {
+            if let Some(kind) = kind {
+                let parent = other.parents[n];
+                self.kinds[numbers[n] as usize] = Some(kind);
+                self.parents[numbers[n] as usize] = if parent == NO_ORGANIZATION { NO_ORGANIZATION } else { numbers[parent as usize] };
+            }
+        }
+        numbers
+    }
 }
 
 /// ror-meta-creation-date, common to every ROR resource.
@@ -161,4 +244,63 @@ pub(super) fn set_contact_codes(
     row.set("canal_code", code).set("canal_libelle", label);
     let (code, label) = code_and_label(telecom_level);
     row.set("niveau_confidentialite_telecom_code", code).set("niveau_confidentialite_telecom_libelle", label);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn organisations_find_their_establishment_across_parts() {
+        // Part 1: an offer's provider and an OI's parent named before they are seen.
+        let mut first = Organizations::default();
+        let provider = first.number("u1");
+        first.insert("p1", OrgKind::Interne, Some("eg"));
+        first.insert("ej", OrgKind::Juridique, None);
+        let mut second = Organizations::default();
+        second.insert("u1", OrgKind::Interne, Some("p1"));
+        second.insert("eg", OrgKind::Geographique, Some("ej"));
+        second.insert("loop-a", OrgKind::Interne, Some("loop-b"));
+        second.insert("loop-b", OrgKind::Interne, Some("loop-a"));
+        second.insert("orphan", OrgKind::Interne, Some("nowhere"));
+        second.insert("top", OrgKind::Interne, None);
+        let mut all = Organizations::default();
+        let numbers = all.append(first);
+        all.append(second);
+        let provider = numbers[provider as usize];
+        assert_eq!((all.id(provider), all.kind(provider)), ("u1", Some(OrgKind::Interne)));
+        let establishment = |id: &str| all.find(id).and_then(|n| all.establishment_of(n));
+        assert_eq!(establishment("u1"), Some("eg"));
+        assert_eq!(establishment("eg"), Some("eg"));
+        for none in ["ej", "loop-a", "orphan", "top", "nowhere", "absent"] {
+            assert_eq!(establishment(none), None, "{none}");
+        }
+        assert_eq!(all.find("nowhere").map(|n| all.kind(n)), Some(None), "named, not seen: no organisation");
+    }
+
+    #[test]
+    fn a_later_organisation_of_an_id_wins_as_in_a_map() {
+        let mut all = Organizations::default();
+        for kind in [OrgKind::Juridique, OrgKind::Geographique] {
+            let mut part = Organizations::default();
+            part.insert("o", kind, None);
+            all.append(part);
+        }
+        assert_eq!(all.find("o").and_then(|n| all.establishment_of(n)), Some("o"));
+    }
+
+    /// The walk up the parents looks at 16 organisations at most, as the map's walk did: an OI 15
+    /// levels below its establishment finds it, one 16 levels below does not.
+    #[test]
+    fn the_walk_up_is_bounded() {
+        let mut all = Organizations::default();
+        all.insert("eg", OrgKind::Geographique, None);
+        for level in 1..=17 {
+            let parent = if level == 1 { "eg".to_owned() } else { format!("oi{}", level - 1) };
+            all.insert(&format!("oi{level}"), OrgKind::Interne, Some(&parent));
+        }
+        let establishment = |id: &str| all.find(id).and_then(|n| all.establishment_of(n));
+        assert_eq!(establishment("oi15"), Some("eg"));
+        assert_eq!(establishment("oi16"), None);
+    }
 }

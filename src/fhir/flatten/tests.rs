@@ -239,3 +239,31 @@ fn positions_kept_compact_come_back_as_written() {
     let Err(FhirError::DuplicateId { first_file, first_position, .. }) = state.absorb(part("b.ndjson", "line 1")) else { panic!("a duplicate") };
     assert_eq!((first_file.as_str(), first_position.as_str()), ("a.ndjson", "line 7 of 9"));
 }
+
+/// The ids are kept as a type's number and the id's bytes (`ids`): an id that starts or ends like
+/// another, or another type's id, is not one the snapshot has; and an indexed field comes back
+/// with its index.
+#[test]
+fn a_reference_to_an_id_like_another_is_dangling() {
+    let offer = |target: &str| format!(r#"{{"resourceType":"HealthcareService","id":"H1","providedBy":{{"reference":"{target}"}}}}"#);
+    // Organization/4947 is a companion, 888888 a Location's id.
+    for target in ["Organization/494", "Organization/49470", "Organization/94947", "Organization/888888"] {
+        let e = error_for("x.json", offer(target).as_bytes());
+        assert!(e.contains(&format!("x.json: resource HealthcareService/H1: field providedBy: dangling reference to {target}, which is not in the snapshot")), "{e}");
+    }
+    let places = r#"{"resourceType":"HealthcareService","id":"H1","location":[{"reference":"Location/888888"},{"reference":"Location/88888"}]}"#;
+    let e = error_for("x.json", places.as_bytes());
+    assert!(e.contains("x.json: resource HealthcareService/H1: field location[1]: dangling reference to Location/88888,"), "{e}");
+}
+
+/// An id referred to before its resource is seen, then seen twice: the duplicate names where it
+/// was first seen, not where it was first referred to.
+#[test]
+fn a_duplicate_of_an_id_referred_to_earlier_names_its_first_resource() {
+    let dir = fixture_snapshot();
+    fs::write(dir.path().join("a.ndjson"), r#"{"resourceType":"PractitionerRole","id":"R1","practitioner":{"reference":"Practitioner/PZ"}}"#).unwrap();
+    fs::write(dir.path().join("b.ndjson"), "{\"resourceType\":\"Location\",\"id\":\"L9\"}\n{\"resourceType\":\"Practitioner\",\"id\":\"PZ\"}\n").unwrap();
+    fs::write(dir.path().join("c.json"), r#"{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Location","id":"L8"}},{"resource":{"resourceType":"Practitioner","id":"PZ"}}]}"#).unwrap();
+    let e = flatten_dir(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("c.json: entry[1] Practitioner/PZ: duplicate id: entry[1] Practitioner/PZ already appears in b.ndjson (line 2)"), "{e}");
+}
