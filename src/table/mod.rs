@@ -110,13 +110,6 @@ impl TextColumn {
         self.nulls.push(value.is_none());
     }
 
-    pub(crate) fn append(&mut self, other: TextColumn) {
-        let base = self.bytes.len();
-        self.bytes.push_str(&other.bytes);
-        self.ends.extend(other.ends.iter().map(|end| end + base));
-        self.nulls.extend(other.nulls);
-    }
-
     pub(crate) fn values(&self) -> impl Iterator<Item = Option<&str>> + '_ {
         let starts = std::iter::once(0).chain(self.ends.iter().copied());
         starts.zip(&self.ends).zip(&self.nulls).map(|((start, &end), &null)| (!null).then(|| &self.bytes[start..end]))
