@@ -143,22 +143,11 @@ impl HashIndex {
     }
 
     /// The entry of this hash whose key `matches`, if any.
-    pub(super) fn find(&self, hash: u64, mut matches: impl FnMut(u32) -> bool) -> Option<u32> {
-        if self.tags.is_empty() {
-            return None;
-        }
-        let (tag, mask) = (Self::tag(hash), self.tags.len() - 1);
-        let mut slot = hash as usize & mask;
-        loop {
-            match self.tags[slot] {
-                0 => return None,
-                t if t == tag && matches(self.entries[slot]) => return Some(self.entries[slot]),
-                _ => slot = (slot + 1) & mask,
-            }
-        }
+    pub(super) fn find(&self, hash: u64, matches: impl FnMut(u32) -> bool) -> Option<u32> {
+        self.find_slot(hash, matches).map(|slot| self.entries[slot])
     }
 
-    /// The slot of this hash's entry that `matches`, to replace it (`set`).
+    /// The slot of this hash's entry that `matches` (to read it, or replace it: `set`).
     fn find_slot(&self, hash: u64, mut matches: impl FnMut(u32) -> bool) -> Option<usize> {
         if self.tags.is_empty() {
             return None;
