@@ -496,12 +496,18 @@ fn fifty_kills_during_publication_never_duplicate_and_a_rerun_completes() {
     let server = server();
     let releases = releases();
     // How long publishing the next release over the previous one takes here (what most attempts
-    // do), to spread the kills over it.
+    // do), to spread the kills over it: the shorter of two such publications, and the kills over
+    // its first 80 %, so that a machine busier while it was measured than during the attempts
+    // (other tests, a CI neighbour) still kills most attempts before they end.
     let reference = Scenario::new("fifty-kills-reference");
     succeeded(&reference.publish(&server, &server.base_url, &releases.r1, &[]));
-    let started = std::time::Instant::now();
-    succeeded(&reference.publish(&server, &server.base_url, &releases.r2, &[]));
-    let full = started.elapsed();
+    let mut full = std::time::Duration::MAX;
+    for release in [&releases.r2, &releases.r1] {
+        let started = std::time::Instant::now();
+        succeeded(&reference.publish(&server, &server.base_url, release, &[]));
+        full = full.min(started.elapsed());
+    }
+    let full = full.mul_f64(0.8);
 
     let s = Scenario::new("fifty-kills");
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
