@@ -415,7 +415,7 @@ fn build_publications(options: &BuildOptions, ctx: &ReleaseContext<'_>) -> Resul
         }
         staged.push(stage_publication(ctx, &policy.audience, &disclosed)?);
     }
-    let capacity = capacity_disclosure(&options.public_policy, &disclose::capacity::load_sources(ctx.tables)?)?;
+    let capacity = capacity_disclosure(&options.public_policy, ctx.tables)?;
     staged.push(stage_publication(ctx, CAPACITY_PUBLICATION, &capacity)?);
     for c in &correspondences {
         c.write(&options.out_dir, ctx.version)?;
@@ -547,7 +547,7 @@ fn stage_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &di
 /// rebuilding (or moving) the nightly releases.
 pub const CAPACITY_PUBLICATION: &str = "capacites";
 
-fn capacity_disclosure(public_policy: &Policy, tables: &table::Tables) -> Result<disclose::Disclosed, PipelineError> {
+fn capacity_disclosure(public_policy: &Policy, tables: &dyn table::spill::TableSource) -> Result<disclose::Disclosed, PipelineError> {
     let apply_error = |message: String| DiscloseError::Apply { origin: public_policy.origin.clone(), audience: public_policy.audience.clone(), table: disclose::capacity::TABLE.to_owned(), message };
     let (table, outcome) = disclose::capacity::capacity_by_departement(tables, public_policy.risk.min_count).map_err(apply_error)?;
     tracing::info!(table = disclose::capacity::TABLE, cells = outcome.cells, primary = outcome.primary_suppressed, secondary = outcome.secondary_suppressed, "small-count rule");
@@ -555,7 +555,7 @@ fn capacity_disclosure(public_policy: &Policy, tables: &table::Tables) -> Result
         table: disclose::capacity::TABLE.to_owned(),
         published: true,
         reason: Some("Capacités courantes en lits et places sommées par département et champ d'activité ; jamais le détail (Profil 0).".into()),
-        rows_in: tables.get("capacites").map_or(0, table::Table::rows),
+        rows_in: tables.rows("capacites").unwrap_or(0),
         rows_out: table.rows(),
         filters: Vec::new(),
         dropped_columns: Vec::new(),

@@ -20,7 +20,8 @@ use polars::prelude::*;
 use super::aggregate::{suppress, AggregateOutcome, MISSING, TOTAL};
 use super::operators::departement;
 use crate::table::spec::{col, req};
-use crate::table::{sorted_table, ColumnSpec, ColumnType, Table, TableSpec, Tables};
+use crate::table::spill::{slices, TableSource};
+use crate::table::{sorted_table, ColumnSpec, ColumnType, Table, TableSpec};
 
 /// The table's name, in the public release and the `capacites` publication.
 pub const TABLE: &str = "capacites_departement";
@@ -60,64 +61,186 @@ pub const SPEC: TableSpec = TableSpec {
 /// The full tables `capacity_by_departement` reads.
 pub const SOURCE_TABLES: [&str; 3] = ["capacites", "lieux", "offres"];
 
-/// The columns of each of `SOURCE_TABLES` it reads: only those are loaded (the night's tables are
-/// on disk), not three whole tables of the snapshot.
+/// The columns of each of `SOURCE_TABLES` it reads, a slice of rows at a time: only those, not
+/// three whole tables of the snapshot.
 pub const SOURCE_COLUMNS: [&[&str]; 3] = [
     &["lieu_id", "nature_capacite_code", "statut_capacite_code", "temporalite_code", "nombre"],
     &["identifiant_ror", "commune_cog_code", "code_postal"],
     &["lieu_id", "champ_activite_code", "champ_activite_libelle", "unite_sensible"],
 ];
 
-/// What `capacity_by_departement` reads of the snapshot's tables: `SOURCE_COLUMNS` of each.
-pub fn load_sources(source: &dyn crate::table::spill::TableSource) -> Result<Tables, crate::table::TableError> {
-    let mut tables = Tables::new();
-    for (name, columns) in SOURCE_TABLES.into_iter().zip(SOURCE_COLUMNS) {
-        if let Some(table) = source.load_columns(name, columns)? {
-            tables.insert(table.spec.name, table);
-        }
-    }
-    Ok(tables)
+/// A champ d'activité as an offer gives it: its code (`MISSING` when absent) and label.
+type Champ = (String, String);
+
+/// No champ (yet) for a place.
+const NO_CHAMP: u32 = u32::MAX;
+
+/// The places, by the row of `lieux` that last carried their identifier (the key column is held,
+/// borrowed by the index: at national scale a map of owned identifiers, and of owned champs and
+/// départements per place, was most of a gigabyte).
+struct Places<'k> {
+    index: PlHashMap<&'k str, u32>,
+    /// Each `lieux` row's département, as a number in `departement_names`.
+    departements: Vec<u16>,
+    departement_names: Vec<String>,
 }
 
-/// Build `capacites_departement` from the full (not yet disclosed) tables.
-pub fn capacity_by_departement(tables: &Tables, min_count: u64) -> Result<(Table, AggregateOutcome), String> {
-    let get = |name: &str| tables.get(name).ok_or_else(|| format!("the flattened snapshot has no table {name}"));
-    let [capacites, lieux, offres] = SOURCE_TABLES.map(get);
-    let (capacites, lieux, offres) = (capacites?, lieux?, offres?);
-    let text = |t: &Table, c: &str| t.text_values(c).map_err(|e| e.to_string());
-
-    // The champ of each place, from its non-sensitive offers.
-    let mut champs: HashMap<String, (String, String)> = HashMap::new();
-    let sensitive = offres.frame.column("unite_sensible").map_err(|e| e.to_string())?.bool().map_err(|e| e.to_string())?.clone();
-    for (((lieu, code), label), sensitive) in text(offres, "lieu_id")?.into_iter().zip(text(offres, "champ_activite_code")?).zip(text(offres, "champ_activite_libelle")?).zip(sensitive.iter()) {
-        let (Some(lieu), false) = (lieu, sensitive.unwrap_or(false)) else { continue };
-        let candidate = (code.unwrap_or_else(|| MISSING.to_owned()), label.unwrap_or_default());
-        champs.entry(lieu).and_modify(|c| if candidate.0 < c.0 { *c = candidate.clone() }).or_insert(candidate);
+impl Places<'_> {
+    fn row(&self, lieu: &str) -> Option<usize> {
+        self.index.get(lieu).map(|&row| row as usize)
     }
-    let mut departements: HashMap<String, String> = HashMap::new();
-    for ((id, cog), postal) in text(lieux, "identifiant_ror")?.into_iter().zip(text(lieux, "commune_cog_code")?).zip(text(lieux, "code_postal")?) {
-        let dep = cog.as_deref().and_then(departement).or_else(|| postal.as_deref().and_then(departement)).unwrap_or_else(|| MISSING.to_owned());
+
+    fn departement(&self, lieu: &str) -> &str {
+        self.row(lieu).map_or(MISSING, |row| &self.departement_names[usize::from(self.departements[row])])
+    }
+}
+
+/// Each place's champ: the champ of its non-sensitive offers, the smallest code when several
+/// differ, the first label met for that code. Places missing from `lieux` are kept by identifier.
+struct Champs {
+    /// The distinct (code, label) pairs met (a handful).
+    pairs: Vec<Champ>,
+    /// Each `lieux` row's champ, as a number in `pairs` (`NO_CHAMP`: none).
+    of_place: Vec<u32>,
+    of_unknown_place: HashMap<Box<str>, u32>,
+}
+
+impl Champs {
+    fn of(&self, places: &Places, lieu: &str) -> Option<u32> {
+        let champ = match places.row(lieu) {
+            Some(row) => self.of_place[row],
+            None => *self.of_unknown_place.get(lieu)?,
+        };
+        (champ != NO_CHAMP).then_some(champ)
+    }
+}
+
+/// Go through a table a slice of rows at a time, reading only `columns`.
+fn for_each_slice(source: &dyn TableSource, name: &str, columns: &[&str], mut each: impl FnMut(&DataFrame) -> Result<(), String>) -> Result<(), String> {
+    let rows = source.rows(name).ok_or_else(|| format!("the flattened snapshot has no table {name}"))?;
+    for (offset, length) in slices(rows) {
+        let slice = source.load_rows(name, Some(columns), offset, length).map_err(|e| e.to_string())?.ok_or_else(|| format!("the flattened snapshot has no table {name}"))?;
+        each(&slice.frame)?;
+    }
+    Ok(())
+}
+
+fn text<'f>(frame: &'f DataFrame, column: &str) -> Result<&'f StringChunked, String> {
+    frame.column(column).and_then(|c| c.str()).map_err(|e| e.to_string())
+}
+
+/// Each place's département: from its commune's COG code, else its postal code, else `MISSING`.
+fn places<'k>(source: &dyn TableSource, ids: &'k StringChunked) -> Result<Places<'k>, String> {
+    let mut index = PlHashMap::with_capacity(ids.len());
+    for (row, id) in ids.iter().enumerate() {
         if let Some(id) = id {
-            departements.insert(id, dep);
+            index.insert(id, row as u32);
         }
     }
+    let mut departements = Vec::with_capacity(ids.len());
+    let mut departement_names: Vec<String> = Vec::new();
+    let mut numbers: HashMap<String, u16> = HashMap::new();
+    for_each_slice(source, "lieux", &["commune_cog_code", "code_postal"], |slice| {
+        for (cog, postal) in text(slice, "commune_cog_code")?.iter().zip(text(slice, "code_postal")?.iter()) {
+            let dep = cog.and_then(departement).or_else(|| postal.and_then(departement)).unwrap_or_else(|| MISSING.to_owned());
+            let next = departement_names.len() as u16;
+            let number = *numbers.entry(dep).or_insert_with_key(|dep| {
+                departement_names.push(dep.clone());
+                next
+            });
+            departements.push(number);
+        }
+        Ok(())
+    })?;
+    Ok(Places { index, departements, departement_names })
+}
 
-    // Sums per slice, département and champ.
-    let mut sums: BTreeMap<(usize, String, String), u64> = BTreeMap::new();
-    let mut champ_labels: BTreeMap<String, String> = BTreeMap::new();
-    let counts = capacites.frame.column("nombre").map_err(|e| e.to_string())?.i64().map_err(|e| e.to_string())?.clone();
-    let rows = text(capacites, "lieu_id")?.into_iter().zip(text(capacites, "nature_capacite_code")?).zip(text(capacites, "statut_capacite_code")?).zip(text(capacites, "temporalite_code")?).zip(counts.iter());
-    for ((((lieu, nature), statut), temporalite), count) in rows {
-        if temporalite.as_deref() != Some(CURRENT) {
-            continue;
+/// Each place's champ, from `offres` read a slice at a time.
+fn champs(source: &dyn TableSource, places: &Places) -> Result<Champs, String> {
+    let mut champs = Champs { pairs: Vec::new(), of_place: vec![NO_CHAMP; places.departements.len()], of_unknown_place: HashMap::new() };
+    for_each_slice(source, "offres", &["lieu_id", "champ_activite_code", "champ_activite_libelle", "unite_sensible"], |slice| {
+        let sensitive = slice.column("unite_sensible").and_then(|c| c.bool()).map_err(|e| e.to_string())?;
+        let rows = text(slice, "lieu_id")?.iter().zip(text(slice, "champ_activite_code")?.iter()).zip(text(slice, "champ_activite_libelle")?.iter()).zip(sensitive.iter());
+        for (((lieu, code), label), sensitive) in rows {
+            let (Some(lieu), false) = (lieu, sensitive.unwrap_or(false)) else { continue };
+            let (code, label) = (code.unwrap_or(MISSING), label.unwrap_or_default());
+            let candidate = match champs.pairs.iter().position(|(c, l)| c == code && l == label) {
+                Some(number) => number as u32,
+                None => {
+                    champs.pairs.push((code.to_owned(), label.to_owned()));
+                    champs.pairs.len() as u32 - 1
+                }
+            };
+            let current = match places.row(lieu) {
+                Some(row) => &mut champs.of_place[row],
+                None => champs.of_unknown_place.entry(lieu.into()).or_insert(NO_CHAMP),
+            };
+            if *current == NO_CHAMP || code < champs.pairs[*current as usize].0.as_str() {
+                *current = candidate;
+            }
         }
-        let Some(slice) = SLICES.iter().position(|s| Some(s.0) == nature.as_deref() && Some(s.2) == statut.as_deref()) else { continue };
-        let Some(lieu) = lieu else { continue };
-        let Some((champ, label)) = champs.get(&lieu) else { continue };
-        let dep = departements.get(&lieu).cloned().unwrap_or_else(|| MISSING.to_owned());
-        champ_labels.insert(champ.clone(), label.clone());
-        *sums.entry((slice, dep, champ.clone())).or_default() += count.unwrap_or(0).max(0) as u64;
+        Ok(())
+    })?;
+    Ok(champs)
+}
+
+/// The sums per (nature, statut) pair, département and champ code, and each champ code's label.
+type Sums = (BTreeMap<(usize, String, String), u64>, BTreeMap<String, String>);
+
+/// Build `capacites_departement` from the full (not yet disclosed) tables.
+pub fn capacity_by_departement(source: &dyn TableSource, min_count: u64) -> Result<(Table, AggregateOutcome), String> {
+    let (sums, champ_labels) = sums(source)?;
+    masked_grids(&sums, &champ_labels, min_count)
+}
+
+/// The current capacities summed by cell, the tables each read a slice of rows at a time: what is
+/// held is the places' identifiers and a number or two per place.
+fn sums(source: &dyn TableSource) -> Result<Sums, String> {
+    for name in SOURCE_TABLES {
+        source.rows(name).ok_or_else(|| format!("the flattened snapshot has no table {name}"))?;
     }
+    let ids = source.load_columns("lieux", &["identifiant_ror"]).map_err(|e| e.to_string())?.ok_or("the flattened snapshot has no table lieux")?;
+    let ids = text(&ids.frame, "identifiant_ror")?.rechunk();
+    let places = places(source, &ids)?;
+    let champs = champs(source, &places)?;
+
+    // Sums per slice, département and champ; a champ's label is the one of the last place counted
+    // with its code.
+    let mut sums_by_number: HashMap<(usize, &str, u32), u64> = HashMap::new();
+    let mut last_counted = vec![0u64; champs.pairs.len()];
+    let mut counted = 0u64;
+    for_each_slice(source, "capacites", &["lieu_id", "nature_capacite_code", "statut_capacite_code", "temporalite_code", "nombre"], |slice| {
+        let counts = slice.column("nombre").and_then(|c| c.i64()).map_err(|e| e.to_string())?;
+        let rows = text(slice, "lieu_id")?.iter().zip(text(slice, "nature_capacite_code")?.iter()).zip(text(slice, "statut_capacite_code")?.iter()).zip(text(slice, "temporalite_code")?.iter()).zip(counts.iter());
+        for ((((lieu, nature), statut), temporalite), count) in rows {
+            if temporalite != Some(CURRENT) {
+                continue;
+            }
+            let Some(slice) = SLICES.iter().position(|s| Some(s.0) == nature && Some(s.2) == statut) else { continue };
+            let Some(lieu) = lieu else { continue };
+            let Some(champ) = champs.of(&places, lieu) else { continue };
+            counted += 1;
+            last_counted[champ as usize] = counted;
+            *sums_by_number.entry((slice, places.departement(lieu), champ)).or_default() += count.unwrap_or(0).max(0) as u64;
+        }
+        Ok(())
+    })?;
+    let mut sums: BTreeMap<(usize, String, String), u64> = BTreeMap::new();
+    for ((slice, dep, champ), sum) in sums_by_number {
+        *sums.entry((slice, dep.to_owned(), champs.pairs[champ as usize].0.clone())).or_default() += sum;
+    }
+    let mut champ_labels: BTreeMap<String, (u64, String)> = BTreeMap::new();
+    for ((code, label), &last) in champs.pairs.iter().zip(&last_counted).filter(|(_, &last)| last > 0) {
+        let entry = champ_labels.entry(code.clone()).or_insert((0, String::new()));
+        if last > entry.0 {
+            *entry = (last, label.clone());
+        }
+    }
+    Ok((sums, champ_labels.into_iter().map(|(code, (_, label))| (code, label)).collect()))
+}
+
+/// The four grids of départements × champs with their margins, each masked on its own, as one table.
+fn masked_grids(sums: &BTreeMap<(usize, String, String), u64>, champ_labels: &BTreeMap<String, String>, min_count: u64) -> Result<(Table, AggregateOutcome), String> {
     // Every grid has the same rows and columns, so the series keeps its cells from slice to slice.
     let deps: Vec<String> = sums.keys().map(|k| k.1.clone()).collect::<BTreeSet<_>>().into_iter().collect();
     let champs: Vec<String> = champ_labels.keys().cloned().collect();
@@ -170,7 +293,7 @@ pub fn capacity_by_departement(tables: &Tables, min_count: u64) -> Result<(Table
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::{catalog, TableBuilder};
+    use crate::table::{catalog, TableBuilder, Tables};
 
     /// Three places in two départements; one hosts only a sensitive unit.
     fn tables() -> Tables {
@@ -231,15 +354,107 @@ mod tests {
         assert!(a.frame.equals_missing(&b.frame));
     }
 
-    /// Only the columns it reads are loaded, and they give the same series as the whole tables.
+    /// The sums as they were made before the tables were read by slices: every column whole, as
+    /// owned text. The reference the slice-at-a-time reading is held to.
+    fn sums_of_whole_tables(tables: &Tables) -> Sums {
+        let text = |t: &str, c: &str| tables[t].text_values(c).unwrap();
+        let mut champs: HashMap<String, (String, String)> = HashMap::new();
+        let sensitive = tables["offres"].frame.column("unite_sensible").unwrap().bool().unwrap().clone();
+        for (((lieu, code), label), sensitive) in text("offres", "lieu_id").into_iter().zip(text("offres", "champ_activite_code")).zip(text("offres", "champ_activite_libelle")).zip(sensitive.iter()) {
+            let (Some(lieu), false) = (lieu, sensitive.unwrap_or(false)) else { continue };
+            let candidate = (code.unwrap_or_else(|| MISSING.to_owned()), label.unwrap_or_default());
+            champs.entry(lieu).and_modify(|c| if candidate.0 < c.0 { *c = candidate.clone() }).or_insert(candidate);
+        }
+        let mut departements: HashMap<String, String> = HashMap::new();
+        for ((id, cog), postal) in text("lieux", "identifiant_ror").into_iter().zip(text("lieux", "commune_cog_code")).zip(text("lieux", "code_postal")) {
+            let dep = cog.as_deref().and_then(departement).or_else(|| postal.as_deref().and_then(departement)).unwrap_or_else(|| MISSING.to_owned());
+            if let Some(id) = id {
+                departements.insert(id, dep);
+            }
+        }
+        let (mut sums, mut champ_labels) = (BTreeMap::new(), BTreeMap::new());
+        let counts = tables["capacites"].frame.column("nombre").unwrap().i64().unwrap().clone();
+        let rows = text("capacites", "lieu_id").into_iter().zip(text("capacites", "nature_capacite_code")).zip(text("capacites", "statut_capacite_code")).zip(text("capacites", "temporalite_code")).zip(counts.iter());
+        for ((((lieu, nature), statut), temporalite), count) in rows {
+            if temporalite.as_deref() != Some(CURRENT) {
+                continue;
+            }
+            let Some(slice) = SLICES.iter().position(|s| Some(s.0) == nature.as_deref() && Some(s.2) == statut.as_deref()) else { continue };
+            let Some(lieu) = lieu else { continue };
+            let Some((champ, label)) = champs.get(&lieu) else { continue };
+            let dep = departements.get(&lieu).cloned().unwrap_or_else(|| MISSING.to_owned());
+            champ_labels.insert(champ.clone(), label.clone());
+            *sums.entry((slice, dep, champ.clone())).or_default() += count.unwrap_or(0).max(0) as u64;
+        }
+        (sums, champ_labels)
+    }
+
+    /// Tables of several slices (`slices`: 65,536 rows and more each) with everything the sums
+    /// meet: places without a commune or with only a postal code, offers of places missing from
+    /// `lieux`, sensitive offers, several champs and labels per code, absent codes, forecasts.
+    fn national_tables(places: usize) -> Tables {
+        let mut tables = crate::table::empty_tables();
+        let (cogs, postals) = (["75056", "29019", "2A004", "97411", "nope", ""], ["75001", "20100", "20200", "13001", "x"]);
+        let mut lieux = TableBuilder::new(&catalog::LIEUX);
+        for p in 0..places {
+            let mut r = lieux.row();
+            r.set("identifiant_ror", format!("l{p:07}"));
+            if p % 7 != 0 {
+                r.set("commune_cog_code", cogs[p % cogs.len()]);
+            }
+            if p % 3 == 0 {
+                r.set("code_postal", postals[p % postals.len()]);
+            }
+            lieux.push(r);
+        }
+        tables.insert("lieux", lieux.finish().unwrap());
+        let (codes, labels) = (["01", "02", "03", "04", "05"], ["MCO", "SSR", "PSY", "autre libellé"]);
+        let mut offres = TableBuilder::new(&catalog::OFFRES);
+        for o in 0..places * 2 {
+            // Some offers are of places `lieux` does not have.
+            let lieu = if o % 11 == 0 { format!("m{:07}", o % 97) } else { format!("l{:07}", (o * 7919) % places) };
+            let mut r = offres.row();
+            r.set("identifiant_ror", format!("o{o:07}")).set("lieu_id", lieu).set("unite_sensible", Some(o % 13 == 0));
+            if o % 17 != 0 {
+                r.set("champ_activite_code", codes[(o / 3) % codes.len()]);
+            }
+            if o % 5 != 0 {
+                r.set("champ_activite_libelle", labels[o % labels.len()]);
+            }
+            offres.push(r);
+        }
+        tables.insert("offres", offres.finish().unwrap());
+        let mut capacites = TableBuilder::new(&catalog::CAPACITES);
+        for c in 0..places * 3 {
+            let lieu = if c % 19 == 0 { format!("m{:07}", c % 97) } else { format!("l{:07}", (c * 104_729) % places) };
+            let mut r = capacites.row();
+            r.set("capacite_id", format!("c{c:07}")).set("lieu_id", lieu).set("nature_capacite_code", ["01", "02", "03"][c % 3]).set("statut_capacite_code", ["01", "02"][(c / 3) % 2]).set("temporalite_code", ["01", "01", "03"][(c / 5) % 3]).set("nombre", (c % 23 != 0).then_some((c % 40) as i64 - 2));
+            capacites.push(r);
+        }
+        tables.insert("capacites", capacites.finish().unwrap());
+        tables
+    }
+
+    /// Read a slice at a time, from memory and from disk, the sums are those of the whole tables.
     #[test]
-    fn the_columns_it_reads_are_enough() {
-        let full = tables();
-        let sources = load_sources(&full).unwrap();
-        assert_eq!(sources["lieux"].frame.width(), 3);
-        let (a, outcome_a) = capacity_by_departement(&full, 11).unwrap();
-        let (b, outcome_b) = capacity_by_departement(&sources, 11).unwrap();
-        assert!(a.frame.equals_missing(&b.frame));
-        assert_eq!(format!("{outcome_a:?}"), format!("{outcome_b:?}"));
+    fn sums_by_slices_are_the_sums_of_the_whole_tables() {
+        let tables = national_tables(70_000);
+        assert!(crate::table::spill::slices(tables["capacites"].rows()).len() >= 3);
+        let whole = sums_of_whole_tables(&tables);
+        assert!(whole.0.len() > 40 && whole.1.len() == 6, "{:?}", whole.1);
+        assert_eq!(sums(&tables).unwrap(), whole);
+        let dir = tempfile::tempdir().unwrap();
+        let mut spilled = crate::table::spill::SpilledTables::create(dir.path()).unwrap();
+        for (_, table) in tables {
+            spilled.put_sorted(table.spec, table.frame).unwrap();
+        }
+        assert_eq!(sums(&spilled).unwrap(), whole);
+    }
+
+    #[test]
+    fn a_missing_table_is_named() {
+        let mut tables = tables();
+        tables.remove("offres");
+        assert_eq!(capacity_by_departement(&tables, 11).unwrap_err(), "the flattened snapshot has no table offres");
     }
 }
