@@ -500,7 +500,7 @@ fn stage_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &di
         Ok(file.map(|f| Box::new(f) as Box<dyn history::StoredRows>))
     };
     let table_names = disclosed.tables.names();
-    let history = history::advance(&previous_index, &previous_store, &disclosed.tables, ctx.version, &mut |table, store, changes| {
+    let history = history::advance(&previous_index, &previous_store, &disclosed.tables, ctx.version, ctx.spill_root, &mut |table, store, changes| {
         staging.write_history_store(table, &store).map_err(|e| history_error(table, e))?;
         match changes {
             // The table's own name, which outlives the night (the writers' errors name it).

@@ -1,31 +1,32 @@
 //! A table's changelog as `advance` hands it over to be written: made a slice of rows at a time as
-//! it is written, from the night's changes in a few bytes each and the table's key column, never
-//! whole. A night that modifies most rows of the largest table (a new update date everywhere) has
+//! it is written, from the night's changes in a few bytes each and the table's key column (on a
+//! first night read from the table a slice at a time too), never whole. A night that modifies most rows of the largest table (a new update date everywhere) has
 //! a changelog about as long as the table: three text columns of it held whole came to several
 //! hundred megabytes at national scale, beside the store being written.
 
 use polars::prelude::*;
 
+use super::current::Current;
 use super::diff::ADDED;
 use super::walk::{Change, Kind, NO_COLUMNS};
 use super::{CHANGE, CHANGED_COLUMNS};
 
-pub enum Changelog {
+pub enum Changelog<'a> {
     /// The changelog, whole (a table compared whole, in memory).
     Frame(DataFrame),
     /// Every row of the table added (a first night): its key column, in order and without nulls,
-    /// beside two constant columns.
-    EveryRowAdded { primary_key: &'static str, keys: StringChunked },
+    /// read from the table a slice at a time, beside two constant columns.
+    EveryRowAdded { table: Current<'a> },
     /// The walk's changes, in key order: a change names a row of the table's `keys` (added,
     /// modified) or one of `removed_keys`, and a modification one of `column_sets`.
     Walked { primary_key: &'static str, keys: StringChunked, changes: Vec<Change>, removed_keys: Vec<String>, column_sets: Vec<String> },
 }
 
-impl Changelog {
+impl Changelog<'_> {
     pub fn height(&self) -> usize {
         match self {
             Changelog::Frame(frame) => frame.height(),
-            Changelog::EveryRowAdded { keys, .. } => keys.len(),
+            Changelog::EveryRowAdded { table } => table.height(),
             Changelog::Walked { changes, .. } => changes.len(),
         }
     }
@@ -35,9 +36,9 @@ impl Changelog {
         let rows = rows.min(self.height().saturating_sub(offset));
         match self {
             Changelog::Frame(frame) => Ok(frame.slice(offset as i64, rows)),
-            Changelog::EveryRowAdded { primary_key, keys } => DataFrame::new_infer_height(vec![
+            Changelog::EveryRowAdded { table } => DataFrame::new_infer_height(vec![
                 StringChunked::full(PlSmallStr::from_static(CHANGE), ADDED, rows).into_column(),
-                keys.slice(offset as i64, rows).with_name(PlSmallStr::from_static(primary_key)).into_column(),
+                table.keys(offset, rows)?,
                 StringChunked::full_null(PlSmallStr::from_static(CHANGED_COLUMNS), rows).into_column(),
             ]),
             Changelog::Walked { primary_key, keys, changes, removed_keys, column_sets } => {

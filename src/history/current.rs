@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use polars::prelude::*;
 
-use crate::table::digest::row_hashes;
+use crate::table::digest::{row_hashes, SpilledDigest};
 use crate::table::spill::{slices, TableSource};
 use crate::table::{TableError, TableSpec};
 
@@ -93,18 +93,44 @@ impl<'a> Current<'a> {
         Ok(hashes)
     }
 
-    /// The row hashes of rows `start..end`, appended to `hashes`, read a slice at a time (at most
-    /// one slice in memory).
-    fn hash_rows(&self, hashes: &mut Vec<[u8; 32]>, start: usize, end: usize) -> PolarsResult<()> {
+    /// The row hashes of rows `start..end`, given to `each` a slice at a time (at most one slice
+    /// in memory).
+    fn hash_rows(&self, start: usize, end: usize, mut each: impl FnMut(&[[u8; 32]]) -> PolarsResult<()>) -> PolarsResult<()> {
         let mut at = start;
         while at < end {
             let index = self.slices.partition_point(|&(offset, length)| offset + length <= at);
             let (offset, length) = self.slices[index];
             let stop = end.min(offset + length);
-            hashes.extend(row_hashes(&self.range(at, stop - at)?)?);
+            each(&row_hashes(&self.range(at, stop - at)?)?)?;
             at = stop;
         }
         Ok(())
+    }
+
+    /// Whether the keys are all present, each greater than the one before (the order the store
+    /// keeps), read a slice of the key column at a time.
+    pub fn keys_strictly_increasing(&self) -> PolarsResult<bool> {
+        let pk = self.primary_key();
+        let mut last: Option<String> = None;
+        for &(offset, rows) in &self.slices {
+            let slice = self.source.load_rows(self.name, Some(&[pk]), offset, rows).map_err(polars_error)?.expect("a name the source gave");
+            let keys = slice.frame.column(pk)?.str()?;
+            let mut previous = last.as_deref();
+            if !keys.iter().all(|k| k.is_some_and(|k| previous.replace(k).is_none_or(|before| before < k))) {
+                return Ok(false);
+            }
+            last = previous.map(str::to_owned);
+        }
+        Ok(true)
+    }
+
+    /// Rows `offset..offset + rows` of the key column.
+    pub fn keys(&self, offset: usize, rows: usize) -> PolarsResult<Column> {
+        let pk = self.primary_key();
+        if rows == 0 {
+            return self.empty.column(pk).cloned();
+        }
+        self.source.load_rows(self.name, Some(&[pk]), offset, rows).map_err(polars_error)?.expect("a name the source gave").frame.column(pk).cloned()
     }
 
     /// One key column, whole (a few tens of bytes a row: the walk and the changelog need every key).
@@ -152,17 +178,19 @@ impl<'a> Current<'a> {
 /// A first night's table, hashed as its rows are read for the store: the store's row group of a
 /// slice needs exactly that slice's rows and their hashes, so each slice is read once (it was
 /// read twice, once to hash it whole beforehand, once to write it), and its hashing overlaps the
-/// writer encoding the group before. The hashes made so far are kept, in row order, for the
-/// digest once the store is written.
+/// writer encoding the group before. The hashes are counted into the digest as they are made
+/// (set aside in the scratch folder, not kept: `SpilledDigest`), which is made once the store is
+/// written.
 pub struct Hashing<'a> {
     rows: Current<'a>,
-    hashes: Mutex<Vec<[u8; 32]>>,
+    /// The rows hashed so far (from the first), and the digest they are counted into.
+    hashed: Mutex<(usize, Option<SpilledDigest>)>,
 }
 
 impl<'a> Hashing<'a> {
-    pub fn new(rows: Current<'a>) -> Hashing<'a> {
-        let hashes = Mutex::new(Vec::with_capacity(rows.height()));
-        Hashing { rows, hashes }
+    /// `rows`, their hashes set aside in `scratch` for the digest.
+    pub fn new(rows: Current<'a>, scratch: &std::path::Path) -> Hashing<'a> {
+        Hashing { rows, hashed: Mutex::new((0, Some(SpilledDigest::new(scratch)))) }
     }
 
     pub fn height(&self) -> usize {
@@ -170,32 +198,40 @@ impl<'a> Hashing<'a> {
     }
 
     /// Rows `offset..offset + rows` (within the table), every column, with their row hashes: those
-    /// rows not hashed yet are hashed from the rows read, any before them not hashed yet read
-    /// and hashed first (the store writer asks for its row groups in order, so it never does).
+    /// rows not counted into the digest yet are counted, any before them not counted yet read and
+    /// hashed first (the store writer asks for its row groups in order, so it never does).
     pub fn range(&self, offset: usize, rows: usize) -> PolarsResult<(DataFrame, Vec<[u8; 32]>)> {
-        let mut hashes = self.hashes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let done = hashes.len();
-        if done < offset {
-            self.rows.hash_rows(&mut hashes, done, offset)?;
+        let mut hashed = self.hashed.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (done, digest) = &mut *hashed;
+        if let Some(digest) = digest.as_mut().filter(|_| *done < offset) {
+            self.rows.hash_rows(*done, offset, |hashes| count(digest, hashes))?;
+            *done = offset;
         }
         let part = self.rows.range(offset, rows)?;
-        let done = hashes.len();
-        if done < offset + rows {
-            let from = done - offset;
-            hashes.extend(row_hashes(&part.slice(from as i64, rows - from))?);
+        let hashes = row_hashes(&part)?;
+        // (Rows read after the digest was made were counted in it then.)
+        if let Some(digest) = digest.as_mut().filter(|_| *done < offset + rows) {
+            count(digest, &hashes[*done - offset..])?;
+            *done = offset + rows;
         }
-        let here = hashes[offset..offset + rows].to_vec();
-        Ok((part, here))
+        Ok((part, hashes))
     }
 
-    /// Every row's hash, in row order: the rows the store writer did not read (a store not
-    /// written whole) are read and hashed now.
-    pub fn hashes(&self) -> PolarsResult<std::sync::MutexGuard<'_, Vec<[u8; 32]>>> {
-        let mut hashes = self.hashes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let done = hashes.len();
-        self.rows.hash_rows(&mut hashes, done, self.rows.height())?;
-        Ok(hashes)
+    /// The table's content digest: the rows the store writer did not read (a store not written
+    /// whole) are read and hashed now.
+    pub fn digest(&self) -> PolarsResult<String> {
+        let mut hashed = self.hashed.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (done, digest) = &mut *hashed;
+        let mut digest = digest.take().ok_or_else(|| polars_err!(ComputeError: "the digest of table {} was asked twice", self.rows.name))?;
+        self.rows.hash_rows(*done, self.rows.height(), |hashes| count(&mut digest, hashes))?;
+        *done = self.rows.height();
+        digest.finish().map_err(|e| polars_err!(ComputeError: "{e}"))
     }
+}
+
+/// Count `hashes` into `digest`, an input/output error as polars' (the store's makers' error).
+fn count(digest: &mut SpilledDigest, hashes: &[[u8; 32]]) -> PolarsResult<()> {
+    digest.add(hashes).map_err(|e| polars_err!(ComputeError: "{e}"))
 }
 
 #[cfg(test)]
@@ -239,20 +275,45 @@ mod tests {
             // A first night: by the store's row groups, by odd sizes, a part skipped, or unread.
             let groups = crate::table::write::row_groups(rows);
             let odd: Vec<(usize, usize)> = (0..rows).step_by(70_001).map(|o| (o, 70_001.min(rows - o))).collect();
-            for (parts, read) in [(groups, true), (odd.clone(), true), (odd[1..].to_vec(), true), (Vec::new(), false)] {
-                let hashing = Hashing::new(Current::new(source, "equipements"));
+            let again = vec![(0, 70_001), (0, 70_001), (60_000, 20_000), (80_000, rows - 80_000)];
+            for (parts, read) in [(groups, true), (odd.clone(), true), (odd[1..].to_vec(), true), (again, true), (Vec::new(), false)] {
+                let scratch = tempfile::tempdir().unwrap();
+                let hashing = Hashing::new(Current::new(source, "equipements"), scratch.path());
                 for &(offset, length) in &parts {
                     let (part, here) = hashing.range(offset, length).unwrap();
                     assert!(part.equals_missing(&table.frame.slice(offset as i64, length)));
                     assert!(here == expected[offset..offset + length], "rows {offset}+{length}");
                 }
                 assert_eq!(hashing.range(0, 0).unwrap().1.len(), 0);
-                let all = hashing.hashes().unwrap();
-                assert!(*all == expected, "every row hashed once, in order ({} parts, read {read})", parts.len());
-                assert_eq!(digest_of_kept(&all), digest);
+                assert_eq!(hashing.digest().unwrap(), digest, "every row counted once ({} parts, read {read})", parts.len());
+                assert!(hashing.digest().is_err(), "a digest is made once");
+                assert!(hashing.range(60_000, 20_000).unwrap().1 == expected[60_000..80_000], "rows read after the digest");
             }
         }
     }
+
+    /// The key column read a slice at a time: in order or not, across slices' boundaries.
+    #[test]
+    fn keys_in_order_are_told_a_slice_at_a_time() {
+        let rows = 200_000;
+        let table = three_slices(rows);
+        let in_order = Tables::from([("equipements", table.clone())]);
+        let current = Current::new(&in_order, "equipements");
+        assert!(current.keys_strictly_increasing().unwrap());
+        assert!(current.keys(66_000, 5_000).unwrap().as_materialized_series().equals(table.frame.column("equipement_id").unwrap().slice(66_000, 5_000).as_materialized_series()));
+        assert_eq!(current.keys(0, 0).unwrap().len(), 0);
+        // A key repeated across the first slices' boundary, then a key smaller than the one before.
+        let boundary = crate::table::write::row_groups(rows)[1].0;
+        for (row, key) in [(boundary, format!("e{:07}", boundary - 1)), (150_000, "e0149999".to_owned()), (199_999, String::new())] {
+            let mut keys = table.text_values("equipement_id").unwrap();
+            keys[row] = Some(key.clone());
+            let mut frame = table.frame.clone();
+            frame.replace("equipement_id", Column::new("equipement_id".into(), keys)).unwrap();
+            let out_of_order = Tables::from([("equipements", crate::table::Table { spec: table.spec, frame })]);
+            assert!(!Current::new(&out_of_order, "equipements").keys_strictly_increasing().unwrap(), "row {row} {key}");
+        }
+    }
+
 
     /// Any rows of a table of three slices, in any order, are the rows of the whole table.
     #[test]

@@ -19,7 +19,7 @@ pub(super) struct TableOutcome<'a> {
     pub store: Store<'a>,
     /// The table's content digest, from the row hashes computed here.
     pub digest: Digest<'a>,
-    pub changes: Changelog,
+    pub changes: Changelog<'a>,
     pub added: u64,
     pub removed: u64,
     pub modified: u64,
@@ -37,7 +37,7 @@ impl Digest<'_> {
     pub fn value(&self) -> PolarsResult<String> {
         match self {
             Digest::Known(digest) => Ok(digest.clone()),
-            Digest::OfHashed(table) => Ok(digest_of_kept(&table.hashes()?)),
+            Digest::OfHashed(table) => table.digest(),
         }
     }
 }
@@ -62,29 +62,32 @@ fn open_rows<'s>(keys: &'s StringChunked, valid_to: &StringChunked) -> PlHashMap
 
 /// The step of table `name` of `tables`. The table is read a slice of rows at a time (hashed,
 /// then its rows read again where the walk and the store need them; on a first night hashed as
-/// the store reads them, once), and only its key column and row hashes are held whole: at
-/// national scale the largest tables are several times that.
-pub(super) fn advance_table<'a>(tables: &'a dyn TableSource, name: &'static str, previous: Option<Box<dyn StoredRows>>, previous_columns: Option<&[String]>, version: &str) -> Result<TableOutcome<'a>, HistoryError> {
+/// the store reads them, once). A later night holds only its key column and row hashes whole; a
+/// first night holds neither (its keys are checked and written a slice at a time, its row hashes
+/// set aside in `scratch` for the digest): at national scale the largest tables are several
+/// times that.
+pub(super) fn advance_table<'a>(tables: &'a dyn TableSource, name: &'static str, previous: Option<Box<dyn StoredRows>>, previous_columns: Option<&[String]>, version: &str, scratch: &std::path::Path) -> Result<TableOutcome<'a>, HistoryError> {
     let err = table_error(name);
     let current = Current::new(tables, name);
     let pk = current.primary_key();
+    // A first night in key order: every row is added, the changelog is the key column beside two
+    // constant columns, and the store is the table itself beside its versions and row hashes, all
+    // made a slice at a time as they are written (`Store::Opened`), the rows hashed then (read
+    // once), the digest made after. Nothing is held whole.
+    if previous.is_none() && current.keys_strictly_increasing().map_err(&err)? {
+        let rows = current.height();
+        let changes = Changelog::EveryRowAdded { table: Current::new(tables, name) };
+        let table = Arc::new(Hashing::new(current, scratch));
+        let store = Store::Opened { rows: table.clone(), version: version.to_owned() };
+        return Ok(TableOutcome { store, digest: Digest::OfHashed(table), changes, added: rows as u64, removed: 0, modified: 0 });
+    }
     // Keys and stored hashes are borrowed from their columns: a national-scale table's keys are
     // never copied into Strings, and a row hash is compared as hex bytes without allocating.
     let key_column = current.column(pk).map_err(&err)?;
     let keys = key_column.str().map_err(&err)?;
-    // The table in key order (as every table is, unless a pseudonymised key moved it).
+    // The table in key order (as every table is, unless a pseudonymised key moved it). A first
+    // night out of order is compared whole, below.
     let (previous, hashes) = match (previous, strictly_increasing(keys)) {
-        // A first night: every row is added, the changelog is the key column beside two constant
-        // columns, and the store is the table itself beside its versions and row hashes, both
-        // made a slice at a time as they are written (`Store::Opened`), the rows hashed then
-        // (read once), the digest made after. Nothing a row is needed here.
-        (None, true) => {
-            let rows = current.height();
-            let changes = Changelog::EveryRowAdded { primary_key: pk, keys: keys.clone() };
-            let table = Arc::new(Hashing::new(current));
-            let store = Store::Opened { rows: table.clone(), version: version.to_owned() };
-            return Ok(TableOutcome { store, digest: Digest::OfHashed(table), changes, added: rows as u64, removed: 0, modified: 0 });
-        }
         // A later night: the store is walked a row group at a time, while the other core makes the
         // digest from the same hashes (the walk only reads them).
         (Some(stored), true) => {
@@ -108,7 +111,8 @@ pub(super) fn advance_table<'a>(tables: &'a dyn TableSource, name: &'static str,
                 None => (Some(stored), hashes),
             }
         }
-        (previous, false) => (previous, current.hashes().map_err(&err)?),
+        // (A first night in order took the way above.)
+        (previous, _) => (previous, current.hashes().map_err(&err)?),
     };
     // Out of order, or a store the walk could not prove sound: compared whole, in memory, the
     // table too.
@@ -399,7 +403,7 @@ mod tests {
     fn a_second_night_closes_modified_and_removed_rows_and_appends_new_versions() {
         let first = table(&[("a", "A"), ("b", "B"), ("c", "C"), ("d", "D")]);
         let tables1 = source(&first);
-        let night1 = advance_table(&tables1, "entites_juridiques", None, None, "v1").unwrap();
+        let night1 = advance_table(&tables1, "entites_juridiques", None, None, "v1", &std::env::temp_dir()).unwrap();
         assert_eq!((night1.added, night1.removed, night1.modified), (4, 0, 0));
         assert_eq!(night1.digest.value().unwrap(), content_digest(&first.frame).unwrap());
         let hashes = row_hashes(&first.frame).unwrap();
@@ -410,7 +414,7 @@ mod tests {
         let columns: Vec<String> = ENTITES_JURIDIQUES.columns.iter().map(|c| c.name.to_owned()).collect();
         let second = table(&[("a", "A"), ("b", "B2"), ("d", "D"), ("e", "E")]);
         let tables2 = source(&second);
-        let night2 = advance_table(&tables2, "entites_juridiques", Some(Box::new(store1)), Some(&columns), "v2").unwrap();
+        let night2 = advance_table(&tables2, "entites_juridiques", Some(Box::new(store1)), Some(&columns), "v2", &std::env::temp_dir()).unwrap();
         assert!(matches!(night2.store, Store::Merged { .. }), "a later night merges");
         assert_eq!((night2.added, night2.removed, night2.modified), (1, 1, 1));
         let changes = night2.changes.to_frame().unwrap();
@@ -512,7 +516,7 @@ mod tests {
             let read_whole = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             let parts = SmallParts { frame: previous, rows: 1 + random(7) as usize, read_whole: read_whole.clone() };
             let tables = source(&table);
-            let walked = advance_table(&tables, "entites_juridiques", Some(Box::new(parts)), Some(&columns), &version).unwrap();
+            let walked = advance_table(&tables, "entites_juridiques", Some(Box::new(parts)), Some(&columns), &version, &std::env::temp_dir()).unwrap();
             assert!(!read_whole.load(std::sync::atomic::Ordering::Relaxed), "night {night}: the walk took the store");
             let (walked, whole) = (outcome_parts(&walked), outcome_parts(&whole));
             assert!(walked.0.equals_missing(&whole.0), "night {night}: store\n{}\n{}", walked.0, whole.0);
@@ -538,14 +542,14 @@ mod tests {
         let first = night(1);
         assert_eq!(crate::table::spill::slices(first.rows()).len(), 3);
         let tables1 = source(&first);
-        let sliced = advance_table(&tables1, "entites_juridiques", None, None, "v1").unwrap();
+        let sliced = advance_table(&tables1, "entites_juridiques", None, None, "v1", &std::env::temp_dir()).unwrap();
         let whole = whole_outcome(&first, row_hashes(&first.frame).unwrap(), None, None, "v1").unwrap();
         let (sliced, whole) = (outcome_parts(&sliced), outcome_parts(&whole));
         assert!(sliced.0.equals_missing(&whole.0) && sliced.1.equals_missing(&whole.1));
         assert_eq!((&sliced.2, sliced.3), (&whole.2, whole.3));
         let second = night(2);
         let tables2 = source(&second);
-        let sliced = advance_table(&tables2, "entites_juridiques", Some(Box::new(whole.0.clone())), Some(&columns), "v2").unwrap();
+        let sliced = advance_table(&tables2, "entites_juridiques", Some(Box::new(whole.0.clone())), Some(&columns), "v2", &std::env::temp_dir()).unwrap();
         assert!(matches!(sliced.store, Store::Merged { .. }), "the walk took it");
         // The changelog made a row group at a time, as it is written, is the changelog whole.
         let groups = crate::table::write::row_groups(sliced.changes.height());
@@ -567,8 +571,8 @@ mod tests {
     #[test]
     fn a_store_with_two_open_rows_for_a_key_is_compared_whole() {
         let columns: Vec<String> = ENTITES_JURIDIQUES.columns.iter().map(|c| c.name.to_owned()).collect();
-        let night1 = advance_table(&source(&table(&[("a", "A"), ("b", "B")])), "entites_juridiques", None, None, "v1").unwrap().store.to_frame().unwrap();
-        let night2 = advance_table(&source(&table(&[("a", "A"), ("b", "B2")])), "entites_juridiques", Some(Box::new(night1)), Some(&columns), "v2").unwrap().store.to_frame().unwrap();
+        let night1 = advance_table(&source(&table(&[("a", "A"), ("b", "B")])), "entites_juridiques", None, None, "v1", &std::env::temp_dir()).unwrap().store.to_frame().unwrap();
+        let night2 = advance_table(&source(&table(&[("a", "A"), ("b", "B2")])), "entites_juridiques", Some(Box::new(night1)), Some(&columns), "v2", &std::env::temp_dir()).unwrap().store.to_frame().unwrap();
         // Reopen b's first version: b now has two open rows.
         let reopened: StringChunked = night2.column(VALID_TO).unwrap().str().unwrap().iter().map(|_| None::<&str>).collect();
         let mut unsound = night2.clone();
@@ -576,7 +580,7 @@ mod tests {
         let next = table(&[("a", "A3"), ("b", "B3")]);
         let read_whole = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let tables = source(&next);
-        let walked = advance_table(&tables, "entites_juridiques", Some(Box::new(SmallParts { frame: unsound.clone(), rows: 2, read_whole: read_whole.clone() })), Some(&columns), "v3").unwrap();
+        let walked = advance_table(&tables, "entites_juridiques", Some(Box::new(SmallParts { frame: unsound.clone(), rows: 2, read_whole: read_whole.clone() })), Some(&columns), "v3", &std::env::temp_dir()).unwrap();
         assert!(read_whole.load(std::sync::atomic::Ordering::Relaxed), "compared whole");
         let whole = whole_outcome(&next, row_hashes(&next.frame).unwrap(), Some(unsound), Some(&columns), "v3").unwrap();
         assert!(outcome_parts(&walked).0.equals_missing(&outcome_parts(&whole).0));

@@ -245,14 +245,16 @@ pub type PreviousStore<'a> = dyn Fn(&str) -> Result<Option<Box<dyn StoredRows>>,
 
 /// What `advance` gives `keep` for each table, as soon as it is made: its new store, and its
 /// changelog (None for a table no longer published, which has none).
-pub type Keep<'a> = dyn FnMut(&str, Store<'_>, Option<Changelog>) -> Result<(), HistoryError> + 'a;
+pub type Keep<'a> = dyn FnMut(&str, Store<'_>, Option<Changelog<'_>>) -> Result<(), HistoryError> + 'a;
 
 /// Advance the history by one release: `tables` become version `version`. `previous` is the
 /// previous release's index, `previous_store` reads its store of a table; each table is read a
 /// slice of rows at a time when its turn comes (only its key column and row hashes are held
 /// whole), and its new store and changelog are given to `keep` (which writes them, each made a
 /// row group at a time as it is written) as soon as they are ready, and dropped with the table.
-pub fn advance(previous: &HistoryIndex, previous_store: &PreviousStore<'_>, tables: &dyn TableSource, version: &str, keep: &mut Keep<'_>) -> Result<HistoryOutput, HistoryError> {
+/// `scratch` is a folder for what the stage sets aside (a first night's row hashes, until the
+/// digest is made), in unnamed files that go with the stage.
+pub fn advance(previous: &HistoryIndex, previous_store: &PreviousStore<'_>, tables: &dyn TableSource, version: &str, scratch: &std::path::Path, keep: &mut Keep<'_>) -> Result<HistoryOutput, HistoryError> {
     let last = previous.versions.last();
     let mut store_rows = BTreeMap::new();
     let mut change_rows = BTreeMap::new();
@@ -266,7 +268,7 @@ pub fn advance(previous: &HistoryIndex, previous_store: &PreviousStore<'_>, tabl
         let rows = tables.rows(name).expect("a name the source gave");
         let before = last.and_then(|l| l.tables.get(name)).and_then(|b| previous.fields(name, b).map(|f| (b, f)));
         let stored = previous_store(name)?;
-        let outcome = diff::advance_table(tables, name, stored, before.map(|(_, f)| f.columns.as_slice()), version)?;
+        let outcome = diff::advance_table(tables, name, stored, before.map(|(_, f)| f.columns.as_slice()), version, scratch)?;
         let current_fields = fields(table);
         let data_changed = outcome.added + outcome.removed + outcome.modified > 0;
         let (change, previous_version) = match before {
@@ -347,7 +349,7 @@ mod tests {
         let mut first: BTreeMap<String, DataFrame> = BTreeMap::new();
         let mut first_changes: BTreeMap<String, usize> = BTreeMap::new();
         let none = |_: &str| Ok(None);
-        let night1 = advance(&HistoryIndex::default(), &none, &tables(&["A", "B"], true), "v1", &mut |t, s, changes| {
+        let night1 = advance(&HistoryIndex::default(), &none, &tables(&["A", "B"], true), "v1", &std::env::temp_dir(), &mut |t, s, changes| {
             first.insert(t.to_owned(), s.to_frame().unwrap());
             first_changes.insert(t.to_owned(), changes.expect("a published table has a changelog").height());
             Ok(())
@@ -364,7 +366,7 @@ mod tests {
             Ok(first.get(t).cloned().map(|s| Box::new(s) as Box<dyn StoredRows>))
         };
         let mut second: Vec<(String, DataFrame, Option<usize>)> = Vec::new();
-        let night2 = advance(&night1.index, &previous, &tables(&["A", "C"], false), "v2", &mut |t, s, changes| {
+        let night2 = advance(&night1.index, &previous, &tables(&["A", "C"], false), "v2", &std::env::temp_dir(), &mut |t, s, changes| {
             second.push((t.to_owned(), s.to_frame().unwrap(), changes.map(|c| c.height())));
             Ok(())
         })

@@ -278,6 +278,73 @@ pub fn digest_of_kept(hashes: &[[u8; 32]]) -> String {
     format!("{:x}", hasher.finalize())
 }
 
+/// `digest_of` for row hashes that come a slice at a time and are not kept (a first night's history
+/// hashes each row as the store is written): they are put in 256 buckets by their first byte, a
+/// bucket's hashes written to an unnamed file of its own in `folder` past a few thousand; at the
+/// end each bucket is read back, sorted and hashed in bucket order. Sorting every bucket sorts
+/// them all, so the digest is `digest_of`'s. What is held is the buffers (8 MB at most) and one
+/// bucket at a time (1/256 of the rows), not 32 bytes a row of the largest table: 740 MB at
+/// national scale.
+pub struct SpilledDigest {
+    folder: std::path::PathBuf,
+    buffers: Vec<Vec<[u8; 32]>>,
+    files: Vec<Option<std::fs::File>>,
+}
+
+/// Hashes a bucket holds in memory before they go to its file (32 KB).
+const BUCKET_BUFFER: usize = 1024;
+
+impl SpilledDigest {
+    /// Buckets whose files, if any are needed, go in `folder` (unnamed: gone with the value, or
+    /// with the process).
+    pub fn new(folder: &std::path::Path) -> SpilledDigest {
+        SpilledDigest { folder: folder.to_owned(), buffers: vec![Vec::new(); 256], files: (0..256).map(|_| None).collect() }
+    }
+
+    /// Count `hashes` in.
+    pub fn add(&mut self, hashes: &[[u8; 32]]) -> std::io::Result<()> {
+        use std::io::Write;
+        for hash in hashes {
+            let bucket = usize::from(hash[0]);
+            let buffer = &mut self.buffers[bucket];
+            buffer.push(*hash);
+            if buffer.len() == BUCKET_BUFFER {
+                let error = |e| set_aside_error(&self.folder, e);
+                let file = match &mut self.files[bucket] {
+                    Some(file) => file,
+                    none => none.insert(tempfile::tempfile_in(&self.folder).map_err(error)?),
+                };
+                file.write_all(buffer.as_flattened()).map_err(error)?;
+                buffer.clear();
+            }
+        }
+        Ok(())
+    }
+
+    /// The digest of every hash counted in.
+    pub fn finish(mut self) -> std::io::Result<String> {
+        use std::io::{Read, Seek};
+        let mut hasher = Sha256::new();
+        for bucket in 0..256 {
+            let mut hashes: Vec<[u8; 32]> = Vec::new();
+            if let Some(mut file) = self.files[bucket].take() {
+                let mut bytes = Vec::new();
+                file.rewind().and_then(|()| file.read_to_end(&mut bytes)).map_err(|e| set_aside_error(&self.folder, e))?;
+                hashes = bytes.chunks_exact(32).map(|h| h.try_into().expect("32 bytes")).collect();
+            }
+            hashes.append(&mut self.buffers[bucket]);
+            hashes.par_sort_unstable();
+            hasher.update(hashes.as_flattened());
+        }
+        Ok(format!("{:x}", hasher.finalize()))
+    }
+}
+
+/// An input/output error naming the folder of the buckets' files.
+fn set_aside_error(folder: &std::path::Path, e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("row hashes set aside in {}: {e}", folder.display()))
+}
+
 /// Hex form of a row hash.
 pub fn hex(hash: &[u8; 32]) -> String {
     let mut digits = [0u8; 64];
@@ -298,6 +365,33 @@ pub fn hex_into<'b>(hash: &[u8; 32], digits: &'b mut [u8; 64]) -> &'b [u8; 64] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Hashes counted a slice at a time, spilled to files and not, give `digest_of`'s digest; no
+    /// file is left in the folder.
+    #[test]
+    fn spilled_digest_is_the_digest_of_every_hash() {
+        let folder = tempfile::tempdir().unwrap();
+        for rows in [0usize, 1, 1000, 600_000] {
+            let hashes: Vec<[u8; 32]> = (0..rows).map(|i| Sha256::digest((i % 400_000).to_le_bytes()).into()).collect();
+            let mut spilled = SpilledDigest::new(folder.path());
+            for slice in hashes.chunks(70_000) {
+                spilled.add(slice).unwrap();
+            }
+            assert_eq!(spilled.finish().unwrap(), digest_of(hashes.clone()), "{rows} rows");
+            assert_eq!(std::fs::read_dir(folder.path()).unwrap().count(), 0);
+        }
+        let mut nowhere = SpilledDigest::new(&folder.path().join("gone"));
+        // Two thousand hashes of one bucket: past its buffer, its file is made.
+        let hashes: Vec<[u8; 32]> = (0..2000u32)
+            .map(|i| {
+                let mut hash = [7u8; 32];
+                hash[1..5].copy_from_slice(&i.to_be_bytes());
+                hash
+            })
+            .collect();
+        let error = nowhere.add(&hashes).unwrap_err();
+        assert!(error.to_string().contains("gone"), "{error}");
+    }
 
     #[test]
     fn hex_is_lower_case_two_digits_per_byte() {
