@@ -5,6 +5,7 @@
 //! (`release`). Every stage between the ends is a pure function of its inputs, so the same snapshot
 //! and policy give byte-identical releases.
 
+mod arena;
 pub mod config;
 pub mod deliver;
 pub mod disclose;

@@ -16,6 +16,7 @@ use super::policy::{Policy, RowFilter, TablePolicy};
 use super::pseudonym::Pseudonymiser;
 use super::risk::{k_anonymise, RiskOutcome};
 use super::DiscloseError;
+use crate::arena::Names;
 use crate::keys::AudienceKey;
 use crate::release::manifest::KeyRecord;
 use crate::table::spill::{TableSink, TableSource};
@@ -143,7 +144,7 @@ pub fn apply_into<S: TableSink + TableSource>(policy: &Policy, source: &dyn Tabl
     // Only tables some filter references keep that set: at national scale a set of every table's
     // keys costs seconds and gigabytes for nothing.
     let referenced: HashSet<&str> = policy.tables.values().filter(|t| t.publish).flat_map(|t| t.rows.iter().filter_map(|f| f.references.as_deref())).collect();
-    let mut kept_keys: HashMap<String, HashSet<String>> = HashMap::new();
+    let mut kept_keys: HashMap<String, Names> = HashMap::new();
     for name in order {
         let table_policy = &policy.tables[name.as_str()];
         let needs_keys = referenced.contains(name.as_str());
@@ -253,7 +254,7 @@ type Disclosure = (Table, TableDisclosure, Option<HashSet<String>>);
 /// did before `disclose_into`, which never holds a table whole; kept as the tests' reference of
 /// what that must give, since it reads as the policy does.
 #[cfg(test)]
-fn disclose_table(policy: &Policy, table: Table, table_policy: &TablePolicy, kept_keys: &HashMap<String, HashSet<String>>, pseudonymiser: Option<&Pseudonymiser<'_>>, needs_keys: bool) -> Result<Disclosure, TableFailure> {
+fn disclose_table(policy: &Policy, table: Table, table_policy: &TablePolicy, kept_keys: &HashMap<String, Names>, pseudonymiser: Option<&Pseudonymiser<'_>>, needs_keys: bool) -> Result<Disclosure, TableFailure> {
     let spec = table.spec;
     let rows_in = table.rows();
     let (keep, filters, mut original_keys) = filter_rows(&table, table_policy, kept_keys, needs_keys)?;
@@ -330,7 +331,7 @@ fn published_account(spec: &'static TableSpec, table_policy: &TablePolicy, (rows
 
 /// Which rows of a table its filters keep, each filter's account, and the kept rows' original
 /// keys when asked for. `table` holds at least the columns the filters read (and the key).
-fn filter_rows(table: &Table, table_policy: &TablePolicy, kept_keys: &HashMap<String, HashSet<String>>, needs_keys: bool) -> Result<(Vec<bool>, Vec<FilterOutcome>, Vec<Option<String>>), TableFailure> {
+fn filter_rows(table: &Table, table_policy: &TablePolicy, kept_keys: &HashMap<String, Names>, needs_keys: bool) -> Result<(Vec<bool>, Vec<FilterOutcome>, Vec<Option<String>>), TableFailure> {
     let mut keep = vec![true; table.rows()];
     let mut filters = Vec::new();
     for filter in &table_policy.rows {
@@ -355,28 +356,26 @@ fn filter_rows(table: &Table, table_policy: &TablePolicy, kept_keys: &HashMap<St
 /// filter's count (the rows it removed of those the filters before it kept) and the kept keys
 /// are those of the slices, in order. The columns read whole were most of the public's
 /// disclosure at national scale (the opening hours' offer, millions of rows).
-fn filter_by_slice(source: &dyn TableSource, spec: &'static TableSpec, rows_in: usize, read: &[&str], table_policy: &TablePolicy, kept_keys: &HashMap<String, HashSet<String>>, needs_keys: bool) -> Result<(Vec<bool>, Vec<FilterOutcome>, Vec<Option<String>>), TableFailure> {
+fn filter_by_slice(source: &dyn TableSource, spec: &'static TableSpec, rows_in: usize, read: &[&str], table_policy: &TablePolicy, kept_keys: &HashMap<String, Names>) -> Result<(Vec<bool>, Vec<FilterOutcome>), TableFailure> {
     // No rows: the filters still run once, on none (a filter that cannot run is an error).
     let ranges = if rows_in == 0 { vec![(0, 0)] } else { crate::table::spill::slices(rows_in) };
     let parts: Vec<Result<_, TableFailure>> = ranges
         .into_par_iter()
         .map(|(offset, rows)| {
             let slice = source.load_rows(spec.name, Some(read), offset, rows)?.ok_or_else(no_table)?;
-            filter_rows(&slice, table_policy, kept_keys, needs_keys)
+            filter_rows(&slice, table_policy, kept_keys, false)
         })
         .collect();
     let mut keep = Vec::with_capacity(rows_in);
     let mut filters: Vec<FilterOutcome> = table_policy.rows.iter().map(|filter| FilterOutcome { column: filter.column.clone(), rule: describe(filter), reason: filter.reason.clone(), rows_removed: 0 }).collect();
-    let mut original_keys = Vec::new();
     for part in parts {
-        let (part_keep, part_filters, part_keys) = part?;
+        let (part_keep, part_filters, _) = part?;
         keep.extend(part_keep);
         for (filter, part) in filters.iter_mut().zip(part_filters) {
             filter.rows_removed += part.rows_removed;
         }
-        original_keys.extend(part_keys);
     }
-    Ok((keep, filters, original_keys))
+    Ok((keep, filters))
 }
 
 /// Disclose one table straight into `out`, never whole: the filters read their columns (and the
@@ -396,16 +395,13 @@ fn disclose_into<S: TableSink>(
     rows_in: usize,
     needed: &[&str],
     table_policy: &TablePolicy,
-    kept_keys: &HashMap<String, HashSet<String>>,
+    kept_keys: &HashMap<String, Names>,
     pseudonymiser: Option<&Pseudonymiser<'_>>,
     needs_keys: bool,
     out: &mut S,
-) -> Result<(TableDisclosure, Option<HashSet<String>>), TableFailure> {
-    let mut read: Vec<&str> = table_policy.rows.iter().map(|f| f.column.as_str()).collect();
-    if needs_keys {
-        read.push(spec.primary_key);
-    }
-    let (mut keep, filters, mut original_keys) = if read.is_empty() { (vec![true; rows_in], Vec::new(), Vec::new()) } else { filter_by_slice(source, spec, rows_in, &read, table_policy, kept_keys, needs_keys)? };
+) -> Result<(TableDisclosure, Option<Names>), TableFailure> {
+    let read: Vec<&str> = table_policy.rows.iter().map(|f| f.column.as_str()).collect();
+    let (mut keep, filters) = if read.is_empty() { (vec![true; rows_in], Vec::new()) } else { filter_by_slice(source, spec, rows_in, &read, table_policy, kept_keys)? };
     let mut rules = Vec::new();
     let mut dropped = Vec::new();
     for c in spec.columns {
@@ -422,9 +418,6 @@ fn disclose_into<S: TableSink>(
         tracing::info!(audience = %policy.audience, table = spec.name, k = outcome.k_required, k_reached = ?outcome.k_reached, rows_suppressed = outcome.rows_suppressed, "k-anonymity gate");
         if outcome.rows_suppressed > 0 {
             // The gate's verdicts are over the rows the filters kept, in their order.
-            if needs_keys {
-                original_keys = original_keys.into_iter().zip(&published).filter(|(_, k)| **k).map(|(v, _)| v).collect();
-            }
             let mut published = published.into_iter();
             for k in keep.iter_mut().filter(|k| **k) {
                 *k = published.next().expect("a verdict for each row kept");
@@ -440,7 +433,29 @@ fn disclose_into<S: TableSink>(
         write_sorted(source, spec, derived, &rules, &keep, pseudonymiser, out)?;
     }
     let account = published_account(spec, table_policy, (rows_in, rows_out), filters, dropped, risk);
-    Ok((account, needs_keys.then(|| original_keys.into_iter().flatten().collect())))
+    let kept = if needs_keys { Some(kept_key_set(source, spec, &keep)?) } else { None };
+    Ok((account, kept))
+}
+
+/// The original keys of the rows published (`keep`), read a slice of the key column at a time
+/// into a compact set (`Names`: the keys' bytes end to end and a hash index of their numbers): what
+/// another table's `references` filter compares its values with. An owned String per key in a
+/// HashSet, gathered beside the whole column's text, cost about a hundred bytes a key of the
+/// offers at national scale.
+fn kept_key_set(source: &dyn TableSource, spec: &'static TableSpec, keep: &[bool]) -> Result<Names, TableFailure> {
+    let mut keys = Names::default();
+    for (offset, rows) in crate::table::spill::slices(keep.len()) {
+        let kept = &keep[offset..offset + rows];
+        if !kept.contains(&true) {
+            continue;
+        }
+        let slice = source.load_rows(spec.name, Some(&[spec.primary_key]), offset, rows)?.ok_or_else(no_table)?;
+        let column = crate::table::text_column(spec, &slice.frame, spec.primary_key)?;
+        for key in column.iter().zip(kept).filter(|(_, k)| **k).filter_map(|(key, _)| key) {
+            keys.number(key);
+        }
+    }
+    Ok(keys)
 }
 
 fn no_table() -> String {
@@ -568,12 +583,12 @@ pub fn describe(filter: &RowFilter) -> String {
 }
 
 /// Which rows a filter accepts.
-fn evaluate(table: &Table, filter: &RowFilter, kept_keys: &HashMap<String, HashSet<String>>) -> Result<Vec<bool>, String> {
+fn evaluate(table: &Table, filter: &RowFilter, kept_keys: &HashMap<String, Names>) -> Result<Vec<bool>, String> {
     let column = table.frame.column(&filter.column).map_err(|e| e.to_string())?;
     if let Some(target) = &filter.references {
         let keys = kept_keys.get(target.as_str()).ok_or_else(|| format!("references {target}, which is not built yet"))?;
         let values = column.str().map_err(|e| e.to_string())?;
-        return Ok(values.iter().map(|v| v.is_none_or(|v| keys.contains(v))).collect());
+        return Ok(values.iter().map(|v| v.is_none_or(|v| keys.find(v).is_some())).collect());
     }
     let wanted: Vec<&toml::Value> = filter.equals.iter().chain(filter.one_of.iter().flatten()).collect();
     let kind = table.spec.column(&filter.column).map(|c| c.kind);
@@ -754,7 +769,7 @@ mod tests {
             let linked = apply_into(&policy, &snapshot, key.as_ref(), crate::table::spill::SpilledTables::create_named(work.path(), "-linked").unwrap()).unwrap();
             // The whole path, from the same offres kept.
             let table_policy = &policy.tables["contacts"];
-            let kept_offres: HashSet<String> = in_memory.tables["offres"].text_values("identifiant_ror").unwrap().into_iter().flatten().collect();
+            let kept_offres: Names = in_memory.tables["offres"].text_values("identifiant_ror").unwrap().iter().flatten().map(String::as_str).collect();
             let kept_keys = HashMap::from([("offres".to_owned(), kept_offres)]);
             let needed: Vec<&str> = catalog::CONTACTS.columns.iter().map(|c| c.name).filter(|c| table_policy.rule(c).publishes() || table_policy.rows.iter().any(|f| f.column == *c)).collect();
             let pseudonymiser = key.as_ref().map(Pseudonymiser::new);
@@ -828,7 +843,7 @@ mod tests {
             let key = ring.audience_key(audience);
             let pseudonymiser = Pseudonymiser::new(&key);
             let table_policy = policy.tables["professionnels"].clone();
-            let kept_keys = HashMap::from([("offres".to_owned(), HashSet::from(["o1".to_owned(), "o2".to_owned()]))]);
+            let kept_keys = HashMap::from([("offres".to_owned(), Names::from_iter(["o1", "o2"]))]);
             let needed = |needs_keys: bool| -> Vec<&str> { spec.columns.iter().map(|c| c.name).filter(|c| table_policy.rule(c).publishes() || table_policy.rows.iter().any(|f| f.column == *c) || (needs_keys && *c == spec.primary_key)).collect() };
             let whole = |policy: &Policy, needs_keys: bool| disclose_table(policy, full.load_columns("professionnels", &needed(needs_keys)).unwrap().unwrap(), &table_policy, &kept_keys, Some(&pseudonymiser), needs_keys);
 
@@ -863,7 +878,8 @@ mod tests {
                 let rows_in = source.rows("professionnels").unwrap();
                 let (in_memory, memory_keys) = disclose_into(&policy, source, spec, rows_in, &needed(true), &table_policy, &kept_keys, Some(&pseudonymiser), true, &mut memory).unwrap_or_else(|_| panic!("disclosed"));
                 let (on_disk, disk_keys) = disclose_into(&policy, source, spec, rows_in, &needed(true), &table_policy, &kept_keys, Some(&pseudonymiser), true, &mut disk).unwrap_or_else(|_| panic!("disclosed"));
-                assert_eq!((memory_keys.as_ref(), disk_keys.as_ref()), (Some(&kept), Some(&kept)));
+                let texts = |keys: Option<Names>| keys.map(|keys| keys.iter().map(str::to_owned).collect::<HashSet<String>>());
+                assert_eq!((texts(memory_keys), texts(disk_keys)), (Some(kept.clone()), Some(kept.clone())));
                 assert_eq!(serde_json::to_string(&in_memory).unwrap(), serde_json::to_string(&account).unwrap());
                 assert_eq!(serde_json::to_string(&on_disk).unwrap(), serde_json::to_string(&account).unwrap());
                 assert!(memory["professionnels"].frame.equals_missing(&expected.frame));

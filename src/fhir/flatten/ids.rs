@@ -16,7 +16,7 @@ use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 
-use super::arena::{read_varint, varint_u32, HashIndex, Offsets};
+use crate::arena::{read_varint, varint_u32, HashIndex, Offsets};
 use super::Position;
 
 /// The file number of an id only referred to so far.

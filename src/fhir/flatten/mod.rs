@@ -11,7 +11,6 @@
 //! to the run's spill folder, then dropped. Keeping every table's builder in memory until the end
 //! cost about 4 GB at national scale (a million offers, a million roles).
 
-mod arena;
 mod context;
 mod ids;
 mod location;

@@ -1,7 +1,7 @@
 //! Organization → entites_juridiques, entites_geographiques, organisations_internes, and the
 //! establishments' contacts.
 
-use super::arena::Names;
+use crate::arena::Names;
 use super::context::Context;
 use super::{OrgKind, ReferenceField, State};
 use crate::fhir::codes::{code_and_label, coding_of, extension, first_coding, identifier_value, region};

@@ -7,7 +7,7 @@ use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 
-use super::arena::{read_varint, write_varint, HashIndex, Offsets};
+use crate::arena::{read_varint, write_varint, HashIndex, Offsets};
 use super::{ReferenceField, State};
 use crate::fhir::codes::{code_and_label, extension, first_coding};
 use crate::fhir::model::{Practitioner, PractitionerRole};

@@ -1,5 +1,6 @@
-//! The pieces the snapshot-wide maps are made of (`ids::Ids`, `practitioner::Practitioners`,
-//! `organization::Organizations`): texts one after the other in one byte buffer, where each one
+//! Compact sets of texts, for the maps that grow with the referential: flatten's snapshot-wide
+//! maps (`fhir::flatten`'s `ids::Ids`, `practitioner::Practitioners`, `organization::Organizations`)
+//! and the disclosure's kept keys (`disclose::apply`). Texts one after the other in one byte buffer, where each one
 //! starts or ends (`Offsets`, 4 bytes each), and a hash index of their numbers (`HashIndex`, 5 bytes a
 //! slot); `Names` puts the three together. A `Box<str>` in a `HashMap` cost its allocation
 //! (rounded up, plus the allocator's header), 16 bytes of pointer and length, and the map's
@@ -12,14 +13,14 @@ use std::hash::BuildHasher;
 /// further 4 GiB the buffer reached (never, at any real scale; kept exact all the same) the number
 /// of the first offset past it.
 #[derive(Debug, Default)]
-pub(super) struct Offsets {
+pub(crate) struct Offsets {
     low: Vec<u32>,
     wraps: Vec<usize>,
 }
 
 impl Offsets {
     /// Add an offset, not below the last one.
-    pub(super) fn push(&mut self, offset: usize) {
+    pub(crate) fn push(&mut self, offset: usize) {
         debug_assert!(self.low.is_empty() || offset >= self.get(self.low.len() - 1), "offsets do not decrease");
         let high = (offset as u64 >> 32) as usize;
         while self.wraps.len() < high {
@@ -28,16 +29,16 @@ impl Offsets {
         self.low.push(offset as u32);
     }
 
-    pub(super) fn get(&self, i: usize) -> usize {
+    pub(crate) fn get(&self, i: usize) -> usize {
         let high = if self.wraps.is_empty() { 0 } else { self.wraps.partition_point(|&w| w <= i) as u64 };
         (high << 32 | u64::from(self.low[i])) as usize
     }
 
-    pub(super) fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.low.len()
     }
 
-    pub(super) fn shrink_to_fit(&mut self) {
+    pub(crate) fn shrink_to_fit(&mut self) {
         self.low.shrink_to_fit();
     }
 }
@@ -45,7 +46,7 @@ impl Offsets {
 /// Texts by number, each once, in one buffer: a number for a text, and back. For ids named over
 /// and over (an offer's provider, an organisation's parent), whose users keep the number (4 bytes).
 #[derive(Debug, Default)]
-pub(super) struct Names {
+pub(crate) struct Names {
     text: String,
     ends: Offsets,
     index: HashIndex,
@@ -54,7 +55,7 @@ pub(super) struct Names {
 
 impl Names {
     /// The text's number, a new one if the text is new.
-    pub(super) fn number(&mut self, name: &str) -> u32 {
+    pub(crate) fn number(&mut self, name: &str) -> u32 {
         let hash = self.hasher.hash_one(name);
         if let Some(number) = self.index.find(hash, |n| self.get(n) == name) {
             return number;
@@ -69,16 +70,32 @@ impl Names {
     }
 
     /// The text's number, if it has one.
-    pub(super) fn find(&self, name: &str) -> Option<u32> {
+    pub(crate) fn find(&self, name: &str) -> Option<u32> {
         self.index.find(self.hasher.hash_one(name), |n| self.get(n) == name)
     }
 
-    pub(super) fn get(&self, number: u32) -> &str {
+    pub(crate) fn get(&self, number: u32) -> &str {
         name_at(&self.text, &self.ends, number)
     }
 
-    pub(super) fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.ends.len()
+    }
+
+    /// The texts, by number.
+    #[cfg(test)]
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &str> {
+        (0..self.ends.len() as u32).map(|n| self.get(n))
+    }
+}
+
+impl<'t> FromIterator<&'t str> for Names {
+    fn from_iter<I: IntoIterator<Item = &'t str>>(texts: I) -> Names {
+        let mut names = Names::default();
+        for text in texts {
+            names.number(text);
+        }
+        names
     }
 }
 
@@ -89,7 +106,7 @@ fn name_at<'a>(text: &'a str, ends: &Offsets, number: u32) -> &'a str {
 
 /// A number as LEB128: 7 bits a byte, low bits first, the top bit set on every byte but the last.
 /// A length or a type's number takes one byte below 128.
-pub(super) fn write_varint(out: &mut Vec<u8>, mut value: u64) {
+pub(crate) fn write_varint(out: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
         out.push(value as u8 | 0x80);
         value >>= 7;
@@ -98,7 +115,7 @@ pub(super) fn write_varint(out: &mut Vec<u8>, mut value: u64) {
 }
 
 /// The number at `bytes[*at..]` (written by `write_varint`), moving `at` past it.
-pub(super) fn read_varint(bytes: &[u8], at: &mut usize) -> u64 {
+pub(crate) fn read_varint(bytes: &[u8], at: &mut usize) -> u64 {
     let mut value = 0u64;
     let mut shift = 0;
     loop {
@@ -114,7 +131,7 @@ pub(super) fn read_varint(bytes: &[u8], at: &mut usize) -> u64 {
 
 /// A u32 as `write_varint` writes it, on the stack: to compare a key with a stored one without
 /// writing the key anywhere.
-pub(super) fn varint_u32(value: u32) -> ([u8; 5], usize) {
+pub(crate) fn varint_u32(value: u32) -> ([u8; 5], usize) {
     let mut out = [0u8; 5];
     let (mut value, mut len) = (value, 0);
     while value >= 0x80 {
@@ -131,7 +148,7 @@ pub(super) fn varint_u32(value: u32) -> ([u8; 5], usize) {
 /// Linear probing; each slot has a tag byte, 0 when empty, else 7 bits of the hash, so that a
 /// probe passes over other keys' slots without reading their keys. Never more than 7/8 full.
 #[derive(Debug, Default)]
-pub(super) struct HashIndex {
+pub(crate) struct HashIndex {
     tags: Vec<u8>,
     entries: Vec<u32>,
     len: usize,
@@ -143,7 +160,7 @@ impl HashIndex {
     }
 
     /// The entry of this hash whose key `matches`, if any.
-    pub(super) fn find(&self, hash: u64, matches: impl FnMut(u32) -> bool) -> Option<u32> {
+    pub(crate) fn find(&self, hash: u64, matches: impl FnMut(u32) -> bool) -> Option<u32> {
         self.find_slot(hash, matches).map(|slot| self.entries[slot])
     }
 
@@ -165,7 +182,7 @@ impl HashIndex {
 
     /// Add an entry whose key is not in the index yet. `hash_of` gives any entry's hash, to move
     /// every entry when the index grows.
-    pub(super) fn insert(&mut self, hash: u64, entry: u32, hash_of: impl Fn(u32) -> u64) {
+    pub(crate) fn insert(&mut self, hash: u64, entry: u32, hash_of: impl Fn(u32) -> u64) {
         if (self.len + 1) * 8 > self.tags.len() * 7 {
             self.grow(hash_of);
         }
@@ -175,7 +192,7 @@ impl HashIndex {
 
     /// Point the key that `matches` to `entry` instead, or add `entry` if the key is not there:
     /// a map's insert, the last entry of a key winning.
-    pub(super) fn set(&mut self, hash: u64, entry: u32, matches: impl FnMut(u32) -> bool, hash_of: impl Fn(u32) -> u64) {
+    pub(crate) fn set(&mut self, hash: u64, entry: u32, matches: impl FnMut(u32) -> bool, hash_of: impl Fn(u32) -> u64) {
         match self.find_slot(hash, matches) {
             Some(slot) => self.entries[slot] = entry,
             None => self.insert(hash, entry, hash_of),
