@@ -14,7 +14,9 @@ use super::aggregate::{aggregate_table, AggregateOutcome};
 use super::operators::{derived_spec, transform, ColumnRule};
 use super::policy::{Policy, RowFilter, TablePolicy};
 use super::pseudonym::Pseudonymiser;
-use super::risk::{k_anonymise, RiskOutcome};
+#[cfg(test)]
+use super::risk::k_anonymise;
+use super::risk::{Classes, RiskOutcome};
 use super::DiscloseError;
 use crate::arena::Names;
 use crate::keys::AudienceKey;
@@ -463,18 +465,24 @@ fn no_table() -> String {
 }
 
 /// The k-anonymity gate of a table, on the columns it reads only (the quasi-identifiers and the
-/// individual column) of the rows the filters kept (`keep`), made as the audience gets them: which
-/// of those rows are published, and the gate's account. A gate that fails fails the table.
+/// individual column) of the rows the filters kept (`keep`), made as the audience gets them and
+/// counted a slice of rows at a time (`Classes`: two numbers a row): which of those rows are
+/// published, and the gate's account. A gate that fails fails the table.
 fn k_anonymity(policy: &Policy, source: &dyn TableSource, spec: &'static TableSpec, table_policy: &TablePolicy, keep: &[bool], pseudonymiser: Option<&Pseudonymiser<'_>>) -> Result<(Vec<bool>, RiskOutcome), TableFailure> {
     let read: Vec<&str> = spec.columns.iter().map(|c| c.name).filter(|c| table_policy.quasi_identifiers.iter().chain(&table_policy.individual).any(|q| q == c)).collect();
-    let table = source.load_columns(spec.name, &read)?.ok_or_else(no_table)?;
     let rules: Vec<(&str, &ColumnRule)> = read.iter().map(|c| (*c, table_policy.rule(c))).collect();
-    let rows = keep.iter().filter(|k| **k).count();
-    let columns: HashMap<String, Column> = filter_columns(table.frame.into_columns(), keep)?.into_iter().map(|c| (c.name().to_string(), c)).collect();
-    let frame = publish(&rules, |name| columns.get(name), pseudonymiser, rows)?;
-    drop(columns);
+    let mut classes = Classes::new(&table_policy.quasi_identifiers, table_policy.individual.as_deref());
+    // No rows: the gate still reads its columns once, from none (a column it lacks is an error).
+    let ranges = if keep.is_empty() { vec![(0, 0)] } else { crate::table::spill::slices(keep.len()) };
+    for (offset, rows) in ranges {
+        let kept = &keep[offset..offset + rows];
+        let slice = source.load_rows(spec.name, Some(&read), offset, rows)?.ok_or_else(no_table)?;
+        let columns: HashMap<String, Column> = filter_columns(slice.frame.into_columns(), kept)?.into_iter().map(|c| (c.name().to_string(), c)).collect();
+        let frame = publish(&rules, |name| columns.get(name), pseudonymiser, kept.iter().filter(|k| **k).count())?;
+        classes.add(&frame)?;
+    }
     let settings = &policy.risk;
-    k_anonymise(&frame, &table_policy.quasi_identifiers, table_policy.individual.as_deref(), settings.k, settings.max_suppression_percent)?.map_err(|outcome| TableFailure::Risk(Box::new(outcome)))
+    classes.gate(settings.k, settings.max_suppression_percent).map_err(|outcome| TableFailure::Risk(Box::new(outcome)))
 }
 
 /// Write a table published in its own order a slice of rows at a time: each slice of the
