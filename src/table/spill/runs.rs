@@ -22,17 +22,18 @@ use rayon::prelude::*;
 use super::{compact, invalid_file, own_file_batches, slices, SpilledTables, Written};
 use crate::table::{check_sorted_keys, Table, TableError, TableSpec};
 
-/// A run's budget: the estimated bytes of its columns as read (about 0.6 million rows of hours).
-/// Sorting it holds it about twice (the rows, the order and the arg sort's pairs of 24 bytes a
-/// row, a batch gathered), well under the parse's arenas that set the stage's peak at every
-/// scale; the merge holds a batch per run (a run of a table of 23 million rows of 100 bytes is
-/// one of 36) and a slice. Bigger runs would merge fewer files for more memory; smaller, more
-/// files (each a batch in memory during the merge) for none saved.
-pub const RUN_BYTES: usize = 64 << 20;
+/// A run's budget: the estimated bytes of its columns as read (about 400 k rows of hours, of 84
+/// bytes a row). Sorting a run holds it, its order and the arg sort's pairs (4 and 24 bytes a
+/// row) and a batch gathered: measured at scale 0.25, a run of 64 MiB raised the resident memory
+/// by about 2.5 times its size (the parts' small buffers, what the allocator keeps of the freed
+/// ones), above the parse's peak. The merge holds a batch per run: the hours of scale 4 (23
+/// million rows, 1.9 GB) make about 60 runs, 60 batches of 8 k rows (40 MB). Bigger runs would
+/// merge fewer files for more memory; smaller, more batches held during the merge.
+pub const RUN_BYTES: usize = 32 << 20;
 
-/// Rows of a run's record batch: what the merge holds of each run (16 k rows of hours: about
-/// 1.6 MB), small beside a run, big enough for the batches' headers to be nothing.
-const BATCH_ROWS: usize = 16_384;
+/// Rows of a run's record batch: what the merge holds of each run (8 k rows of hours: about
+/// 0.7 MB), small beside a run, big enough for the batches' headers to be nothing.
+const BATCH_ROWS: usize = 8_192;
 
 impl SpilledTables {
     /// Keep a table of the columns and types of `shape` (no rows), sorted by its primary key as
@@ -96,10 +97,10 @@ impl Runs {
     /// Sort a run's rows by key and write them to a new file, in batches of `BATCH_ROWS` rows
     /// gathered a batch at a time (the run is never held twice sorted), each column's text in
     /// buffers of its own (`compact`: the IPC writer writes every buffer an array holds).
-    fn write(&mut self, spilled: &SpilledTables, spec: &'static TableSpec, key: usize, mut run: DataFrame) -> Result<(), TableError> {
+    fn write(&mut self, spilled: &SpilledTables, spec: &'static TableSpec, key: usize, run: DataFrame) -> Result<(), TableError> {
         let polars = |source| TableError::Polars { table: spec.name, source };
-        // One chunk per column (a chunk per part as read): each batch's gather then reads one.
-        run.rechunk_mut();
+        // Not made one chunk per column (a copy of the run): the gather reads the parts' chunks
+        // as they are (a text gathered from several chunks is copied into buffers of its own).
         let order = run_order(spec, &run, key)?;
         let rows = run.height();
         let path = spilled.dir.join(format!("{}.run{}.arrow", spec.name, self.files.len()));
