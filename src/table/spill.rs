@@ -397,8 +397,9 @@ impl SpilledTables {
     }
 
     /// `put_sorted` for a table whose columns come one at a time (`column(index)`, each asked
-    /// once, the key first): the table made from its parts (or disclosed a column at a time) holds
-    /// its key, the order, and a column per core with its sorted slice, never the whole table.
+    /// once, the key first): a table disclosed a column at a time holds its key, the order, and a
+    /// column per core with its sorted slice, never the whole table. The flatten stage's tables,
+    /// whose key and order alone grew too big at scale 4, are sorted by runs (`put_sorted_by_chunks`).
     pub fn put_sorted_by_column<E: From<TableError> + Send>(&mut self, spec: &'static TableSpec, shape: DataFrame, column: &(dyn Fn(usize) -> Result<Column, E> + Sync)) -> Result<(), E> {
         let KeyOrder { index: key_index, order, keys, nulls: key_nulls } = key_order(spec, &shape, column)?;
         let rows = order.len();
