@@ -462,12 +462,15 @@ impl State {
             let index_of = |name: &str| shape.get_column_index(name).unwrap_or_else(|| panic!("table {} has no column {name}", spec.name));
             let mut frame = if resolved.is_empty() { DataFrame::empty() } else { parts.read_columns(spec, list, &resolved.iter().map(|name| index_of(name)).collect::<Vec<_>>())? };
             resolve(&mut frame, spilled)?;
-            let resolved: Vec<Option<Column>> = shape.columns().iter().map(|c| frame.column(c.name()).ok().cloned()).collect();
+            let mut resolved: Vec<Option<Column>> = shape.columns().iter().map(|c| frame.column(c.name()).ok().cloned()).collect();
             drop(frame);
             let read: Vec<usize> = (0..shape.width()).filter(|&index| resolved[index].is_none()).collect();
             let (mut next_part, mut offset) = (0, 0);
             let mut next = || -> Result<Option<DataFrame>, FhirError> {
                 if next_part == list.len() {
+                    // Every row given: the resolved columns go before the runs are merged (the
+                    // runs hold their rows; a table of one run, its slices).
+                    resolved.clear();
                     return Ok(None);
                 }
                 let chunk = &list[next_part..list.len().min(next_part + PARTS_AT_ONCE)];
