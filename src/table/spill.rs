@@ -29,6 +29,9 @@ use rayon::prelude::*;
 use super::{check_sorted_keys, Table, TableError, TableSpec, Tables};
 
 mod link;
+mod runs;
+
+pub use runs::RUN_BYTES;
 
 const PREFIX: &str = ".tmp-tables-";
 
@@ -394,8 +397,9 @@ impl SpilledTables {
     }
 
     /// `put_sorted` for a table whose columns come one at a time (`column(index)`, each asked
-    /// once, the key first): the table made from its parts (or disclosed a column at a time) holds
-    /// its key, the order, and a column per core with its sorted slice, never the whole table.
+    /// once, the key first): a table disclosed a column at a time holds its key, the order, and a
+    /// column per core with its sorted slice, never the whole table. The flatten stage's tables,
+    /// whose key and order alone grew too big at scale 4, are sorted by runs (`put_sorted_by_chunks`).
     pub fn put_sorted_by_column<E: From<TableError> + Send>(&mut self, spec: &'static TableSpec, shape: DataFrame, column: &(dyn Fn(usize) -> Result<Column, E> + Sync)) -> Result<(), E> {
         let KeyOrder { index: key_index, order, keys, nulls: key_nulls } = key_order(spec, &shape, column)?;
         let rows = order.len();
@@ -497,9 +501,33 @@ impl Written {
 /// `projection` (positions in increasing order) when given. A file that is not as it was written
 /// (or never was) is a read error naming it, as is one that does not decode.
 pub(super) fn read_own_file(path: &Path, written: Option<Written>, projection: Option<Vec<usize>>) -> Result<DataFrame, TableError> {
+    let (batches, schema) = own_file_batches(path, written, projection)?;
+    let mut frame: Option<DataFrame> = None;
+    for batch in batches {
+        let batch = batch?;
+        match &mut frame {
+            None => frame = Some(batch),
+            Some(frame) => {
+                frame.vstack_mut_owned(batch).map_err(|e| invalid_file(path, e.to_string()))?;
+            }
+        }
+    }
+    // No batch: no rows, the file's columns (as polars' reader gives them).
+    Ok(frame.unwrap_or_else(|| DataFrame::empty_with_schema(&schema)))
+}
+
+/// A file's content is not what this run wrote: a read error naming it.
+fn invalid_file(path: &Path, message: String) -> TableError {
+    TableError::Read { path: path.display().to_string(), source: std::io::Error::new(std::io::ErrorKind::InvalidData, message) }
+}
+
+/// The record batches of an Arrow IPC file this run wrote, read one at a time as `read_own_file`
+/// reads them (each a frame of one chunk per column), and the file's columns: what a stage going
+/// through a file a batch at a time (the merge of sorted runs, `runs`) holds of it, a batch.
+pub(super) fn own_file_batches(path: &Path, written: Option<Written>, projection: Option<Vec<usize>>) -> Result<(impl Iterator<Item = Result<DataFrame, TableError>>, Schema), TableError> {
     use polars_arrow::io::ipc::read::{read_file_metadata, FileReader};
     let read_error = |source| TableError::Read { path: path.display().to_string(), source };
-    let invalid = |message: String| read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, message));
+    let invalid = |message: String| invalid_file(path, message);
     let file = File::open(path).map_err(read_error)?;
     let found = Written::of(&file.metadata().map_err(read_error)?);
     match written {
@@ -520,19 +548,9 @@ pub(super) fn read_own_file(path: &Path, written: Option<Written>, projection: O
     // only this run writes (under the output folder's lock), by polars' IPC writer from arrays
     // polars had made valid: its text is what those arrays held, checked once already.
     let batches = unsafe { FileReader::new(reader, metadata, projection, None).unchecked() };
-    let schema = batches.schema().clone();
-    let mut frame: Option<DataFrame> = None;
-    for batch in batches {
-        let batch = DataFrame::from(batch.map_err(|e| invalid(e.to_string()))?);
-        match &mut frame {
-            None => frame = Some(batch),
-            Some(frame) => {
-                frame.vstack_mut_owned(batch).map_err(|e| invalid(e.to_string()))?;
-            }
-        }
-    }
-    // No batch: no rows, the file's columns (as polars' reader gives them).
-    Ok(frame.unwrap_or_else(|| DataFrame::empty_with_schema(&Schema::from_arrow_schema(&schema))))
+    let schema = Schema::from_arrow_schema(batches.schema());
+    let path = path.to_owned();
+    Ok((batches.map(move |batch| batch.map(DataFrame::from).map_err(|e| invalid_file(&path, e.to_string()))), schema))
 }
 
 /// A slice of a column with buffers of its own. A slice of a text column (or its rows gathered

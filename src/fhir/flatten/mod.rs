@@ -21,7 +21,6 @@ mod practitioner;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use polars::prelude::{Column, DataFrame};
@@ -31,7 +30,7 @@ use super::model::Reference;
 use super::FhirError;
 use crate::source::Snapshot;
 use crate::table::parts::Parts;
-use crate::table::spill::{load_tables, SpilledTables, TableSource};
+use crate::table::spill::{load_tables, SpilledTables, TableSource, RUN_BYTES};
 use crate::table::{catalog, TableBuilder, TableError, TableSpec, Tables};
 
 use context::{Context, FieldName};
@@ -99,6 +98,10 @@ impl Drop for Scratch {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Parts of a table read at once while it is made (on every core, `Parts::read_columns`): one
+/// file's rows each, a few thousand to some tens of thousands, far below a run of the sort.
+const PARTS_AT_ONCE: usize = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum OrgKind {
@@ -448,24 +451,40 @@ impl State {
         // the roles are made, after the biggest tables: without the room their buffer grew into.
         drop((pending, ids));
         practitioners.shrink_to_fit();
-        // A table is made a column at a time: its key (to sort by), then each column read from
-        // the parts, gathered in key order and written a slice at a time. The columns a table's
-        // resolution reads or fills (`resolved`) are read together first, and resolved.
+        // A table is made a few parts at a time, every column, sorted by an external merge sort
+        // (`put_sorted_by_chunks`): at most a run of rows sorted in memory at a time, whatever the
+        // table's size. The columns a table's resolution reads or fills (`resolved`) are read
+        // together first, whole, and resolved; each chunk of parts takes its rows of them.
         let make = |spilled: &mut SpilledTables, spec: &'static TableSpec, resolved: &[&str], resolve: &dyn Fn(&mut DataFrame, &SpilledTables) -> Result<(), FhirError>| -> Result<(), FhirError> {
             let list = written.get(spec.name).map_or(&[][..], Vec::as_slice);
             let shape = TableBuilder::new(spec).into_frame()?;
             let index_of = |name: &str| shape.get_column_index(name).unwrap_or_else(|| panic!("table {} has no column {name}", spec.name));
             let mut frame = if resolved.is_empty() { DataFrame::empty() } else { parts.read_columns(spec, list, &resolved.iter().map(|name| index_of(name)).collect::<Vec<_>>())? };
             resolve(&mut frame, spilled)?;
-            let resolved: Vec<Mutex<Option<Column>>> = shape.columns().iter().map(|c| Mutex::new(frame.column(c.name()).ok().cloned())).collect();
+            let mut resolved: Vec<Option<Column>> = shape.columns().iter().map(|c| frame.column(c.name()).ok().cloned()).collect();
             drop(frame);
-            let column = |index: usize| -> Result<Column, TableError> {
-                match resolved[index].lock().expect("a column is read once").take() {
-                    Some(column) => Ok(column),
-                    None => Ok(parts.read_columns(spec, list, &[index])?.into_columns().pop().expect("one column asked")),
+            let read: Vec<usize> = (0..shape.width()).filter(|&index| resolved[index].is_none()).collect();
+            let (mut next_part, mut offset) = (0, 0);
+            let mut next = || -> Result<Option<DataFrame>, FhirError> {
+                if next_part == list.len() {
+                    // Every row given: the resolved columns go before the runs are merged (the
+                    // runs hold their rows; a table of one run, its slices).
+                    resolved.clear();
+                    return Ok(None);
                 }
+                let chunk = &list[next_part..list.len().min(next_part + PARTS_AT_ONCE)];
+                next_part += chunk.len();
+                let rows = parts.read_columns(spec, chunk, &read)?;
+                let height = rows.height();
+                let mut rows = rows.into_columns().into_iter();
+                let columns: Vec<Column> = resolved.iter().map(|column| match column {
+                    Some(column) => column.slice(offset as i64, height),
+                    None => rows.next().expect("a column read for each not resolved"),
+                }).collect();
+                offset += height;
+                Ok(Some(DataFrame::new(height, columns).map_err(|source| TableError::Polars { table: spec.name, source })?))
             };
-            spilled.put_sorted_by_column(spec, shape.clone(), &column)?;
+            spilled.put_sorted_by_chunks(spec, shape.clone(), RUN_BYTES, &mut next)?;
             parts.remove_table(spec, list);
             tracing::info!(table = spec.name, rows = spilled.rows(spec.name).unwrap_or(0), "table made");
             Ok(())
