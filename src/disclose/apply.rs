@@ -385,8 +385,8 @@ fn filter_by_slice(source: &dyn TableSource, spec: &'static TableSpec, rows_in: 
 /// quasi-identifiers and the individual column, as the audience gets them), then each published
 /// column is made from the rows both kept and written a slice at a time. A table published in its
 /// own order (its key kept) goes a slice of rows at a time (`write_by_slice`); one whose key is
-/// pseudonymised (it no longer sorts like the original) a column at a time, gathered in the order
-/// of its new key (`write_sorted`). At national scale `professionnels` held whole, with its
+/// pseudonymised (it no longer sorts like the original) a slice at a time too, sorted by its new
+/// key in runs merged (`write_sorted`). At national scale `professionnels` held whole, with its
 /// disclosed columns and its sorted copy, set the stage's peak. The same table, account and kept
 /// keys as `disclose_table` of the whole.
 #[allow(clippy::too_many_arguments)]
@@ -525,26 +525,23 @@ fn write_by_slice<S: TableSink>(
     }
 }
 
-/// Write a table whose key is pseudonymised a column at a time, in the order of its new key, as
-/// `sorted_table` orders it: the sink asks for the key first (to sort by), then each other
-/// column, one per core, each read alone, filtered by `keep` and transformed, then gathered in
-/// that order and written a slice at a time. Memory holds the key, the order and a column per
-/// core, never the table.
+/// Write a table whose key is pseudonymised in the order of its new key, as `sorted_table` orders
+/// it: each slice of the snapshot's rows made as the audience gets it (the rows `keep` keeps),
+/// then sorted by the sink (on disk, in runs merged: `put_sorted_by_chunks`), never whole.
 fn write_sorted<S: TableSink>(source: &dyn TableSource, spec: &'static TableSpec, derived: &'static TableSpec, rules: &[(&str, &ColumnRule)], keep: &[bool], pseudonymiser: Option<&Pseudonymiser<'_>>, out: &mut S) -> Result<(), TableFailure> {
     // The disclosed table's columns and types: its columns made of none of the snapshot's rows.
     let shape = source.shape(spec.name).ok_or_else(no_table)?;
     let shape = publish(rules, |name| shape.frame.column(name).ok(), pseudonymiser, 0)?;
-    let mask = (!keep.iter().all(|k| *k)).then(|| mask(keep));
-    let column = |index: usize| -> Result<Column, TableFailure> {
-        let (name, rule) = rules[index];
-        let read = source.load_columns(spec.name, &[name])?.ok_or_else(no_table)?.frame.into_columns().pop().ok_or_else(|| format!("column {name} not found"))?;
-        let kept = match &mask {
-            Some(mask) => read.filter(mask).map_err(|e| e.to_string())?,
-            None => read,
-        };
-        Ok(transform(rule, &kept, pseudonymiser).map_err(|m| format!("column {name}: {m}"))?)
+    let read: Vec<&str> = rules.iter().map(|(name, _)| *name).collect();
+    let mut slices = crate::table::spill::slices(keep.len()).into_iter();
+    let mut next = || -> Result<Option<DataFrame>, TableFailure> {
+        let Some((offset, rows)) = slices.next() else { return Ok(None) };
+        let kept = &keep[offset..offset + rows];
+        let slice = source.load_rows(spec.name, Some(&read), offset, rows)?.ok_or_else(no_table)?;
+        let columns: HashMap<String, Column> = filter_columns(slice.frame.into_columns(), kept)?.into_iter().map(|c| (c.name().to_string(), c)).collect();
+        Ok(Some(publish(rules, |name| columns.get(name), pseudonymiser, kept.iter().filter(|k| **k).count())?))
     };
-    out.put_sorted_by_column(derived, shape, &column).map_err(|e| match e {
+    out.put_sorted_by_chunks(derived, shape, &mut next).map_err(|e| match e {
         // A pseudonym seen twice fails the table's disclosure, as `sorted_table`'s refusal did.
         TableFailure::Table(e @ TableError::DuplicateKey { .. }) => TableFailure::Message(e.to_string()),
         e => e,

@@ -146,6 +146,12 @@ pub trait TableSink {
     /// whole in memory: the key, the order, and a column per core. The same table as `put` of
     /// `sorted_table` of the whole.
     fn put_sorted_by_column<E: From<TableError> + Send>(&mut self, spec: &'static TableSpec, shape: DataFrame, column: &(dyn Fn(usize) -> Result<Column, E> + Sync)) -> Result<(), E>;
+
+    /// Keep a table of the columns and types of `shape` (no rows), sorted by its primary key as
+    /// `sorted_table` sorts it (and refused as it refuses a key seen twice), whose rows come a
+    /// chunk at a time (`next()`, every column, None once there are none left). On disk the
+    /// table is never whole in memory: sorted runs of `RUN_BYTES` merged (`runs.rs`).
+    fn put_sorted_by_chunks<E: From<TableError> + Send>(&mut self, spec: &'static TableSpec, shape: DataFrame, next: &mut dyn FnMut() -> Result<Option<DataFrame>, E>) -> Result<(), E>;
 }
 
 impl TableSink for Tables {
@@ -186,6 +192,16 @@ impl TableSink for Tables {
         self.insert(spec.name, Table { spec, frame });
         Ok(())
     }
+
+    fn put_sorted_by_chunks<E: From<TableError> + Send>(&mut self, spec: &'static TableSpec, shape: DataFrame, next: &mut dyn FnMut() -> Result<Option<DataFrame>, E>) -> Result<(), E> {
+        let mut frame = shape;
+        while let Some(chunk) = next()? {
+            frame.vstack_mut_owned(chunk).map_err(|source| TableError::Polars { table: spec.name, source })?;
+        }
+        frame.rechunk_mut();
+        self.put(super::sorted_table(spec, frame)?)?;
+        Ok(())
+    }
 }
 
 impl TableSink for SpilledTables {
@@ -217,6 +233,10 @@ impl TableSink for SpilledTables {
 
     fn put_sorted_by_column<E: From<TableError> + Send>(&mut self, spec: &'static TableSpec, shape: DataFrame, column: &(dyn Fn(usize) -> Result<Column, E> + Sync)) -> Result<(), E> {
         SpilledTables::put_sorted_by_column(self, spec, shape, column)
+    }
+
+    fn put_sorted_by_chunks<E: From<TableError> + Send>(&mut self, spec: &'static TableSpec, shape: DataFrame, next: &mut dyn FnMut() -> Result<Option<DataFrame>, E>) -> Result<(), E> {
+        SpilledTables::put_sorted_by_chunks(self, spec, shape, RUN_BYTES, next)
     }
 }
 
