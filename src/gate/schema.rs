@@ -565,6 +565,48 @@ mod tests {
         assert_eq!((pk.count, pk.examples.as_slice()), (5, ["(empty)", "H0066665", "H0133331", "H0000010"].map(String::from).as_slice()));
     }
 
+    /// Foreign keys checked against the compact key sets (`KeySet`, made a slice at a time) find
+    /// what a set of the target's key strings finds: the same count, checked values and examples in
+    /// the same order. The target has numeric keys (some with leading zeros), text keys, a null and
+    /// an empty key over three slices; the referring values are keys of every kind, numbers one off
+    /// or with a zero more, text not among the keys, nulls and empty values, over three slices too.
+    #[test]
+    fn foreign_keys_against_compact_key_sets_find_what_a_set_of_strings_finds() {
+        let rows = 200_000usize;
+        let target_key = |i: usize| match i {
+            7 => None,
+            8 => Some(String::new()),
+            _ if i % 1000 == 1 => Some(format!("ror-offre-{i}")),
+            _ if i % 100 == 2 => Some(format!("{i:09}")),
+            _ => Some((300_000_000 + i).to_string()),
+        };
+        let offres = raw(&catalog::OFFRES, df!("identifiant_ror" => (0..rows).map(target_key).collect::<Vec<_>>(), "lieu_id" => vec![Some("L1"); rows]).unwrap());
+        let referring = |i: usize| match i % 9_973 {
+            0 => None,
+            1 => Some(String::new()),
+            2 => Some((300_000_000 + rows + i).to_string()),
+            3 => Some(format!("0{i:09}")),
+            4 => Some(format!("ror-offre-{}", i + 1)),
+            5 => Some("12345678901234567890".to_owned()),
+            _ => target_key(i / 2 * 2 + 1 - i % 2).or(Some("300000000".to_owned())),
+        };
+        let horaires = raw(&catalog::HORAIRES, df!("horaire_id" => (0..rows).map(|i| format!("H{i:07}")).collect::<Vec<_>>(), "offre_id" => (0..rows).map(referring).collect::<Vec<_>>()).unwrap());
+        let targets: PlHashSet<&str> = text_column(&offres, "identifiant_ror").unwrap().flatten().collect();
+        let mut expected = Tally::default();
+        for value in text_column(&horaires, "offre_id").unwrap().flatten() {
+            if targets.contains(value) {
+                expected.valid();
+            } else {
+                expected.invalid(value);
+            }
+        }
+        assert!(expected.invalid > 50 && expected.checked > expected.invalid, "{expected:?}");
+        let findings = run(&Tables::from([("horaires", horaires.clone()), ("offres", offres.clone()), ("lieux", lieux())]));
+        let fk = findings.iter().find(|f| f.check == "foreign_keys" && f.location() == "horaires.offre_id").expect("dangling keys found");
+        assert_eq!((fk.count, fk.checked, &fk.examples), (expected.invalid, expected.checked, &expected.examples));
+        assert_eq!(fk.examples, ["300200002", "0000000003", "ror-offre-5", "12345678901234567890", "300209975"]);
+    }
+
     #[test]
     fn times_are_checked_strictly() {
         assert!(is_time("00:00:00") && is_time("23:59:59"));
