@@ -383,10 +383,18 @@ fn referenced_keys(tables: &dyn TableSource, names: &[&'static str]) -> Result<T
 
 /// Foreign keys resolve to a row of their target table, when the target is published (the Table
 /// Schemas declare only those). `keys`: the values of the column they refer to (`Targets`).
+/// A value repeating the one before has its answer: rows referring to the same row come together
+/// (the schedules and contacts of an offer, in key order), and a look-up is a cache miss or two.
 fn foreign_keys(rows: &Table, fk: &ForeignKey, keys: &KeySet, tally: &mut Tally) {
     let Some(values) = text_column(rows, fk.column) else { return };
+    let mut last: Option<(&str, bool)> = None;
     for value in values.flatten() {
-        if keys.contains(value) {
+        let found = match last {
+            Some((before, found)) if before == value => found,
+            _ => keys.contains(value),
+        };
+        last = Some((value, found));
+        if found {
             tally.valid();
         } else {
             tally.invalid(value);
@@ -569,7 +577,8 @@ mod tests {
     /// what a set of the target's key strings finds: the same count, checked values and examples in
     /// the same order. The target has numeric keys (some with leading zeros), text keys, a null and
     /// an empty key over three slices; the referring values are keys of every kind, numbers one off
-    /// or with a zero more, text not among the keys, nulls and empty values, over three slices too.
+    /// or with a zero more, text not among the keys, nulls and empty values, over three slices too,
+    /// in runs of the same value (whose answer is the one before's).
     #[test]
     fn foreign_keys_against_compact_key_sets_find_what_a_set_of_strings_finds() {
         let rows = 200_000usize;
@@ -588,7 +597,9 @@ mod tests {
             3 => Some(format!("0{i:09}")),
             4 => Some(format!("ror-offre-{}", i + 1)),
             5 => Some("12345678901234567890".to_owned()),
-            _ => target_key(i / 2 * 2 + 1 - i % 2).or(Some("300000000".to_owned())),
+            6 | 7 => Some("999".to_owned()),
+            // Runs of three rows referring to the same row, as an offer's schedules do.
+            _ => target_key(i / 3 * 2 + 1 - i / 3 % 2).or(Some("300000000".to_owned())),
         };
         let horaires = raw(&catalog::HORAIRES, df!("horaire_id" => (0..rows).map(|i| format!("H{i:07}")).collect::<Vec<_>>(), "offre_id" => (0..rows).map(referring).collect::<Vec<_>>()).unwrap());
         let targets: PlHashSet<&str> = text_column(&offres, "identifiant_ror").unwrap().flatten().collect();
@@ -604,7 +615,7 @@ mod tests {
         let findings = run(&Tables::from([("horaires", horaires.clone()), ("offres", offres.clone()), ("lieux", lieux())]));
         let fk = findings.iter().find(|f| f.check == "foreign_keys" && f.location() == "horaires.offre_id").expect("dangling keys found");
         assert_eq!((fk.count, fk.checked, &fk.examples), (expected.invalid, expected.checked, &expected.examples));
-        assert_eq!(fk.examples, ["300200002", "0000000003", "ror-offre-5", "12345678901234567890", "300209975"]);
+        assert_eq!(fk.examples, ["300200002", "0000000003", "ror-offre-5", "12345678901234567890", "999"]);
     }
 
     #[test]
