@@ -8,7 +8,7 @@
 
 use super::schema::text_column;
 use super::{Context, GateError, Tally};
-use crate::table::spill::TableSource;
+use crate::table::spill::{slices, TableSource};
 use crate::table::Table;
 
 pub use crate::fhir::identifiers::luhn_valid;
@@ -198,7 +198,20 @@ const SIMPLE: &[(&str, &str, &str, Rule)] = &[
     ("postal_code", "lieux", "code_postal", postal_code),
 ];
 
-/// Each check loads only the columns it reads (`load_columns`), a column or three at a time. The
+/// The rows `offset..offset + length` of each slice of `table` (`slices`), only the named columns,
+/// one after another: the checks read a column or three a slice at a time, so that none holds a
+/// whole column (at scale 4, the offers' identifiers alone were 64 MB as a column, and the places'
+/// keys as owned strings over 100 MB).
+fn each_slice(tables: &dyn TableSource, table: &str, columns: &[&str], mut each: impl FnMut(&Table)) -> Result<(), GateError> {
+    for (offset, length) in slices(tables.rows(table).unwrap_or(0)) {
+        if let Some(rows) = tables.load_rows(table, Some(columns), offset, length)? {
+            each(&rows);
+        }
+    }
+    Ok(())
+}
+
+/// Each check reads only the columns it reads, a slice of rows at a time (`each_slice`). The
 /// checks keep the order of `SIMPLE`: a skipped check keeps the first reason given, which names a
 /// table.
 pub fn check(ctx: &mut Context<'_>, tables: &dyn TableSource) -> Result<(), GateError> {
@@ -211,16 +224,19 @@ pub fn check(ctx: &mut Context<'_>, tables: &dyn TableSource) -> Result<(), Gate
             ctx.skip(check, format!("{table}.{column} is pseudonymised or generalised by this audience's policy"));
             continue;
         }
-        let Some(t) = tables.load_columns(table, &[*column])? else { continue };
-        let Some(values) = text_column(&t, column) else { continue };
-        let mut tally = Tally::default();
-        for value in values.flatten() {
-            match rule(value) {
-                Ok(()) => tally.valid(),
-                Err(_) if ctx.excepted(check, table, column, value) => tally.valid(),
-                Err(why) => tally.invalid(format!("{value}: {why}")),
-            }
+        if text_column(&shape, column).is_none() {
+            continue;
         }
+        let mut tally = Tally::default();
+        each_slice(tables, table, &[*column], |rows| {
+            for value in text_column(rows, column).into_iter().flatten().flatten() {
+                match rule(value) {
+                    Ok(()) => tally.valid(),
+                    Err(_) if ctx.excepted(check, table, column, value) => tally.valid(),
+                    Err(why) => tally.invalid(format!("{value}: {why}")),
+                }
+            }
+        })?;
         ctx.tally(check, table, column, tally, "are invalid");
     }
     if let Some(shape) = tables.shape("professionnels") {
@@ -251,23 +267,27 @@ fn practitioners(ctx: &mut Context<'_>, tables: &dyn TableSource, shape: &Table)
         ctx.skip("id_nat_ps", "professionnels.id_nat_ps is pseudonymised by this audience's policy");
         return Ok(());
     }
-    let Some(loaded) = tables.load_columns(shape.name(), &["id_nat_ps", "type_identifiant"])? else { return Ok(()) };
-    let table = &loaded;
-    let Some(values) = text_column(table, "id_nat_ps") else { return Ok(()) };
-    let kinds: Vec<Option<&str>> = match text_column(table, "type_identifiant") {
-        Some(k) => k.collect(),
-        None => vec![None; table.rows()],
-    };
-    let mut tally = Tally::default();
-    for (value, kind) in values.zip(kinds) {
-        let Some(value) = value else { continue };
-        match id_nat_ps(value, kind) {
-            Ok(()) => tally.valid(),
-            Err(_) if ctx.excepted("id_nat_ps", table.name(), "id_nat_ps", value) => tally.valid(),
-            Err(why) => tally.invalid(format!("{value}: {why}")),
-        }
+    let name = shape.name();
+    if text_column(shape, "id_nat_ps").is_none() {
+        return Ok(());
     }
-    ctx.tally("id_nat_ps", table.name(), "id_nat_ps", tally, "are invalid");
+    let mut tally = Tally::default();
+    each_slice(tables, name, &["id_nat_ps", "type_identifiant"], |rows| {
+        let Some(values) = text_column(rows, "id_nat_ps") else { return };
+        let kinds: Vec<Option<&str>> = match text_column(rows, "type_identifiant") {
+            Some(k) => k.collect(),
+            None => vec![None; rows.rows()],
+        };
+        for (value, kind) in values.zip(kinds) {
+            let Some(value) = value else { continue };
+            match id_nat_ps(value, kind) {
+                Ok(()) => tally.valid(),
+                Err(_) if ctx.excepted("id_nat_ps", name, "id_nat_ps", value) => tally.valid(),
+                Err(why) => tally.invalid(format!("{value}: {why}")),
+            }
+        }
+    })?;
+    ctx.tally("id_nat_ps", name, "id_nat_ps", tally, "are invalid");
     Ok(())
 }
 
@@ -276,31 +296,126 @@ fn positions(ctx: &mut Context<'_>, tables: &dyn TableSource, shape: &Table) -> 
     if !ctx.runs("coordinates") {
         return Ok(());
     }
-    let Some(loaded) = tables.load_columns(shape.name(), &["latitude", "longitude", shape.spec.primary_key])? else { return Ok(()) };
-    let table = &loaded;
-    let number = |c: &str| table.frame.column(c).ok().and_then(|c| c.f64().ok().map(|v| v.iter().collect::<Vec<_>>()));
-    let (Some(latitudes), Some(longitudes)) = (number("latitude"), number("longitude")) else { return Ok(()) };
-    let keys = table.text_values(table.spec.primary_key).unwrap_or_default();
-    let mut tally = Tally::default();
-    for (row, (lat, lon)) in latitudes.into_iter().zip(longitudes).enumerate() {
-        if lat.is_none() && lon.is_none() {
-            continue;
-        }
-        let key = keys.get(row).cloned().flatten().unwrap_or_default();
-        let shown = |v: Option<f64>| v.map_or("-".to_owned(), |v| v.to_string());
-        match coordinates(lat, lon) {
-            Ok(()) => tally.valid(),
-            Err(_) if ctx.excepted("coordinates", table.name(), "latitude", &key) => tally.valid(),
-            Err(why) => tally.invalid(format!("{key}: {}, {} ({why})", shown(lat), shown(lon))),
-        }
+    let name = shape.name();
+    let is_number = |c: &str| shape.frame.column(c).is_ok_and(|c| c.f64().is_ok());
+    if !is_number("latitude") || !is_number("longitude") {
+        return Ok(());
     }
-    ctx.tally("coordinates", table.name(), "latitude", tally, "positions (latitude, longitude) are invalid; examples are the rows' keys");
+    let mut tally = Tally::default();
+    each_slice(tables, name, &["latitude", "longitude", shape.spec.primary_key], |rows| {
+        let number = |c: &str| rows.frame.column(c).ok().and_then(|c| c.f64().ok());
+        let (Some(latitudes), Some(longitudes)) = (number("latitude"), number("longitude")) else { return };
+        // A key column that is missing or not text gives "" for every row.
+        let keys = rows.frame.column(rows.spec.primary_key).ok().and_then(|c| c.str().ok());
+        for (row, (lat, lon)) in latitudes.iter().zip(longitudes.iter()).enumerate() {
+            if lat.is_none() && lon.is_none() {
+                continue;
+            }
+            let key = keys.and_then(|k| k.get(row)).unwrap_or_default();
+            let shown = |v: Option<f64>| v.map_or("-".to_owned(), |v| v.to_string());
+            match coordinates(lat, lon) {
+                Ok(()) => tally.valid(),
+                Err(_) if ctx.excepted("coordinates", name, "latitude", key) => tally.valid(),
+                Err(why) => tally.invalid(format!("{key}: {}, {} ({why})", shown(lat), shown(lon))),
+            }
+        }
+    })?;
+    ctx.tally("coordinates", name, "latitude", tally, "positions (latitude, longitude) are invalid; examples are the rows' keys");
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The identifier checks read a slice of rows at a time (`each_slice`) and find what the same
+    /// rules find over whole columns, as they did: the same counts, examples in the same order and
+    /// exceptions used, on tables of three slices with invalid values, nulls and empty values in
+    /// each, rows without a key, and positions swapped, one-sided or missing.
+    #[test]
+    fn identifiers_checked_a_slice_at_a_time_find_what_whole_columns_find() {
+        use crate::gate::exceptions::Exceptions;
+        use crate::gate::{Finding, GateConfig};
+        use crate::table::{catalog, Tables};
+        use polars::prelude::*;
+        let rows = 200_000usize;
+        let every = |i: usize, n: usize, k: usize| i % n == k;
+        let lieux = Table {
+            spec: &catalog::LIEUX,
+            frame: df!(
+                "identifiant_ror" => (0..rows).map(|i| (!every(i, 66_662, 6)).then(|| format!("{}", 200_000_000 + i))).collect::<Vec<_>>(),
+                "identifiant_lieu" => (0..rows).map(|i| if every(i, 30_011, 3) { Some(format!("{i}")) } else if every(i, 50_000, 9) { None } else { Some(format!("11/{i}")) }).collect::<Vec<_>>(),
+                "code_postal" => (0..rows).map(|i| if every(i, 40_009, 5) { format!("{}", i % 10_000) } else if every(i, 25_000, 1) { String::new() } else { "75015".to_owned() }).collect::<Vec<_>>(),
+                "latitude" => (0..rows).map(|i| if every(i, 33_331, 6) { Some(2.29) } else if every(i, 60_000, 2) || every(i, 70_001, 8) { None } else { Some(48.84) }).collect::<Vec<_>>(),
+                "longitude" => (0..rows).map(|i| if every(i, 33_331, 6) { Some(48.84) } else if every(i, 60_000, 2) { None } else { Some(2.29) }).collect::<Vec<_>>()
+            )
+            .unwrap(),
+        };
+        let professionnels = Table {
+            spec: &catalog::PROFESSIONNELS,
+            frame: df!(
+                "identifiant_ror" => (0..rows).map(|i| format!("P{i:07}")).collect::<Vec<_>>(),
+                "id_nat_ps" => (0..rows).map(|i| if every(i, 20_000, 7) { None } else if every(i, 35_000, 3) { Some(format!("8{i:011}")) } else { Some("810123456781".to_owned()) }).collect::<Vec<_>>(),
+                "type_identifiant" => (0..rows).map(|i| if every(i, 55_000, 11) { Some("ADELI") } else if every(i, 3, 0) { None } else { Some("RPPS") }).collect::<Vec<_>>()
+            )
+            .unwrap(),
+        };
+        let tables = Tables::from([("lieux", lieux.clone()), ("professionnels", professionnels.clone())]);
+        let (config, exceptions) = (GateConfig::default(), Exceptions::none());
+        let mut ctx = Context::new(&config, &exceptions);
+        check(&mut ctx, &tables).unwrap();
+        assert_eq!(crate::table::spill::slices(rows).len(), 3);
+
+        // The same rules over whole columns, as the checks ran before.
+        let mut whole = Context::new(&config, &exceptions);
+        for (check, table, column, rule) in SIMPLE.iter().filter(|(_, table, ..)| *table == "lieux") {
+            whole.runs(check);
+            // The frame has no COG column: the check runs and counts nothing.
+            let Some(values) = text_column(&lieux, column) else { continue };
+            let mut tally = Tally::default();
+            for value in values.flatten() {
+                match rule(value) {
+                    Ok(()) => tally.valid(),
+                    Err(why) => tally.invalid(format!("{value}: {why}")),
+                }
+            }
+            whole.tally(check, table, column, tally, "are invalid");
+        }
+        let mut tally = Tally::default();
+        let kinds: Vec<Option<&str>> = text_column(&professionnels, "type_identifiant").unwrap().collect();
+        for (value, kind) in text_column(&professionnels, "id_nat_ps").unwrap().zip(kinds) {
+            let Some(value) = value else { continue };
+            match id_nat_ps(value, kind) {
+                Ok(()) => tally.valid(),
+                Err(why) => tally.invalid(format!("{value}: {why}")),
+            }
+        }
+        whole.runs("id_nat_ps");
+        whole.tally("id_nat_ps", "professionnels", "id_nat_ps", tally, "are invalid");
+        let mut tally = Tally::default();
+        let number = |c: &str| lieux.frame.column(c).unwrap().f64().unwrap().iter().collect::<Vec<_>>();
+        let keys = lieux.text_values("identifiant_ror").unwrap();
+        for (row, (lat, lon)) in number("latitude").into_iter().zip(number("longitude")).enumerate() {
+            if lat.is_none() && lon.is_none() {
+                continue;
+            }
+            let key = keys[row].clone().unwrap_or_default();
+            let shown = |v: Option<f64>| v.map_or("-".to_owned(), |v| v.to_string());
+            match coordinates(lat, lon) {
+                Ok(()) => tally.valid(),
+                Err(why) => tally.invalid(format!("{key}: {}, {} ({why})", shown(lat), shown(lon))),
+            }
+        }
+        whole.runs("coordinates");
+        whole.tally("coordinates", "lieux", "latitude", tally, "positions (latitude, longitude) are invalid; examples are the rows' keys");
+
+        let checks = |findings: &[Finding]| findings.iter().map(|f| (f.check, f.location())).collect::<Vec<_>>();
+        assert_eq!(checks(&ctx.findings), checks(&whole.findings));
+        assert_eq!(ctx.findings, whole.findings);
+        assert_eq!(ctx.findings.len(), 4, "{:#?}", ctx.findings);
+        let coordinates = ctx.findings.iter().find(|f| f.check == "coordinates").unwrap();
+        assert!(coordinates.examples.iter().any(|e| e.starts_with(": ")) && coordinates.examples.iter().any(|e| e.contains("swapped")), "{:?}", coordinates.examples);
+    }
 
     #[test]
     fn finess_of_real_establishments_and_of_ans_example() {

@@ -639,7 +639,7 @@ mod tests {
         let staging = Staging::create(&work.path().join("releases"), "public", "20261125T020000Z").unwrap();
         let (config, exceptions) = (GateConfig::default(), Exceptions::none());
         let mut ctx = Context::new(&config, &exceptions);
-        let referenced = Tables::new();
+        let referenced = crate::gate::schema::Targets::new();
         let mut checks = Checks::new(&mut ctx, &referenced);
         let files = check_spooled(&mut ctx, &spilled, &staging, &mut checks).unwrap();
         assert_eq!(ctx.findings, Vec::<Finding>::new());

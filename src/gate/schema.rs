@@ -8,12 +8,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use polars::prelude::*;
 
+use super::keys::KeySet;
 use super::nomenclature::Nomenclatures;
 use super::parity::Unparsed;
 use super::{Context, GateError, Severity, Tally};
-use crate::table::spill::TableSource;
+use crate::table::spill::{slices, TableSource};
 use crate::table::spec::ForeignKey;
-use crate::table::{ColumnType, Table, Tables};
+use crate::table::{ColumnType, Table};
 
 /// The polars type a column of this catalogue type has in a built table and in its Parquet file.
 pub fn dtype_of(kind: ColumnType) -> DataType {
@@ -38,8 +39,8 @@ pub fn text_column<'t>(table: &'t Table, column: &str) -> Option<impl Iterator<I
 /// column's type: already reported, they are not also counted as missing.
 ///
 /// A table at a time, each loaded when its turn comes and dropped after its checks: with tables
-/// set aside on disk, one table is in memory, beside the key columns that foreign keys refer to
-/// (loaded first and kept to the end, since their key sets borrow from them). Findings come in
+/// set aside on disk, one table is in memory, beside the sets of keys that foreign keys refer to
+/// (made first and kept to the end). Findings come in
 /// another order than when every table was at hand (codes table by table); the report sorts them.
 /// (The gate proper runs the same checks a slice of rows at a time, `Checks::begin`; this is for a
 /// release folder read back whole.)
@@ -55,12 +56,12 @@ pub fn check(ctx: &mut Context<'_>, tables: &dyn TableSource, unparsed: &Unparse
     Ok(())
 }
 
-/// The key columns the foreign keys of `tables` refer to (`referenced_keys`), when that check runs.
-pub fn referenced(ctx: &Context<'_>, tables: &dyn TableSource) -> Result<Tables, GateError> {
+/// The sets of keys the foreign keys of `tables` refer to (`referenced_keys`), when that check runs.
+pub fn referenced(ctx: &Context<'_>, tables: &dyn TableSource) -> Result<Targets, GateError> {
     if ctx.enabled("foreign_keys") {
         referenced_keys(tables, &tables.names())
     } else {
-        Ok(Tables::new())
+        Ok(Targets::new())
     }
 }
 
@@ -70,9 +71,8 @@ pub fn referenced(ctx: &Context<'_>, tables: &dyn TableSource) -> Result<Tables,
 /// disk once for both, and never whole. The findings are those of the whole table (same counts,
 /// same examples in the same order): each check tallies slice after slice, and reports at `finish`.
 pub struct Checks<'r> {
-    referenced: &'r Tables,
+    referenced: &'r Targets,
     nomenclatures: Option<Nomenclatures>,
-    targets: Targets<'r>,
 }
 
 /// One table's checks under way: what each check has counted so far, and what it needs of the
@@ -109,8 +109,8 @@ enum PrimaryKey {
 
 impl<'r> Checks<'r> {
     /// `referenced`: what `referenced` gave for the same tables.
-    pub fn new(ctx: &mut Context<'_>, referenced: &'r Tables) -> Self {
-        Checks { referenced, nomenclatures: value_sets(ctx), targets: Targets::new() }
+    pub fn new(ctx: &mut Context<'_>, referenced: &'r Targets) -> Self {
+        Checks { referenced, nomenclatures: value_sets(ctx) }
     }
 
     /// Start a table's checks; `shape` needs only its columns (rows are ignored). A check that is
@@ -127,17 +127,11 @@ impl<'r> Checks<'r> {
             (true, false) => PrimaryKey::Missing,
         };
         let mut foreign_keys = Vec::new();
-        // `referenced` is empty when the check is off.
+        // `referenced` is empty when the check is off, and has no set for a target that is not
+        // published or whose key column is not text.
         for fk in shape.spec.foreign_keys {
-            let Some(target) = self.referenced.get(fk.table) else { continue };
-            if text_column(&shape, fk.column).is_none() {
+            if !self.referenced.contains_key(&(fk.table, fk.reference)) || text_column(&shape, fk.column).is_none() {
                 continue;
-            }
-            if !self.targets.contains_key(&(fk.table, fk.reference)) {
-                let Some(keys) = text_column(target, fk.reference) else { continue };
-                let mut set = PlHashSet::with_capacity(target.rows());
-                set.extend(keys.flatten());
-                self.targets.insert((fk.table, fk.reference), set);
             }
             foreign_keys.push((fk, Tally::default()));
         }
@@ -167,7 +161,7 @@ impl<'r> Checks<'r> {
             }
         }
         for (fk, tally) in &mut each.foreign_keys {
-            foreign_keys(rows, fk, &self.targets[&(fk.table, fk.reference)], tally);
+            foreign_keys(rows, fk, &self.referenced[&(fk.table, fk.reference)], tally);
         }
         if let Some(nomenclatures) = &self.nomenclatures {
             for (column, tally) in &mut each.codes {
@@ -344,14 +338,16 @@ fn primary_key_sorted(rows: &Table, tally: &mut Tally, last: &mut Option<String>
 }
 
 /// The values of the columns foreign keys refer to, by (table, column): several tables refer to
-/// the same key, whose set is made once. Sets hash with polars' foldhash rather than SipHash:
-/// hashing keys was most of the schema checks' time.
-type Targets<'t> = BTreeMap<(&'static str, &'static str), PlHashSet<&'t str>>;
+/// the same key, whose set is made once. Compact sets (`KeySet`, a word a numeric key) rather than
+/// sets of strings borrowed from the whole key column: at scale 4 the offers' and places' keys
+/// held that way were half the gate's peak memory.
+pub type Targets = BTreeMap<(&'static str, &'static str), KeySet>;
 
-/// The columns the tables' foreign keys refer to, of the tables the source has (the only targets
-/// the Table Schemas declare), each target table with only those columns: what the key sets are
-/// made from, whichever table's turn it is.
-fn referenced_keys(tables: &dyn TableSource, names: &[&'static str]) -> Result<Tables, GateError> {
+/// The sets of the columns the tables' foreign keys refer to, of the tables the source has (the
+/// only targets the Table Schemas declare), each made from its key column read a slice of rows at
+/// a time (never whole); none for a key column that is missing or not text, whose foreign keys are
+/// then not checked.
+fn referenced_keys(tables: &dyn TableSource, names: &[&'static str]) -> Result<Targets, GateError> {
     let mut wanted: BTreeMap<&'static str, Vec<&'static str>> = BTreeMap::new();
     for shape in names.iter().filter_map(|name| tables.shape(name)) {
         // A key the policy dropped from the referring table is not checked: its target is not needed.
@@ -362,10 +358,24 @@ fn referenced_keys(tables: &dyn TableSource, names: &[&'static str]) -> Result<T
             }
         }
     }
-    let mut referenced = Tables::new();
+    let mut referenced = Targets::new();
     for (name, columns) in wanted {
-        if let Some(keys) = tables.load_columns(name, &columns)? {
-            referenced.insert(name, keys);
+        let (Some(shape), Some(rows)) = (tables.shape(name), tables.rows(name)) else { continue };
+        let columns: Vec<&'static str> = columns.into_iter().filter(|column| text_column(&shape, column).is_some()).collect();
+        if columns.is_empty() {
+            continue;
+        }
+        let mut sets: Vec<_> = columns.iter().map(|_| KeySet::builder(rows)).collect();
+        for (offset, length) in slices(rows) {
+            let Some(slice) = tables.load_rows(name, Some(columns.as_slice()), offset, length)? else { continue };
+            for (column, set) in columns.iter().zip(&mut sets) {
+                for key in text_column(&slice, column).into_iter().flatten().flatten() {
+                    set.push(key);
+                }
+            }
+        }
+        for (column, set) in columns.into_iter().zip(sets) {
+            referenced.insert((name, column), set.finish());
         }
     }
     Ok(referenced)
@@ -373,10 +383,18 @@ fn referenced_keys(tables: &dyn TableSource, names: &[&'static str]) -> Result<T
 
 /// Foreign keys resolve to a row of their target table, when the target is published (the Table
 /// Schemas declare only those). `keys`: the values of the column they refer to (`Targets`).
-fn foreign_keys(rows: &Table, fk: &ForeignKey, keys: &PlHashSet<&str>, tally: &mut Tally) {
+/// A value repeating the one before has its answer: rows referring to the same row come together
+/// (the schedules and contacts of an offer, in key order), and a look-up is a cache miss or two.
+fn foreign_keys(rows: &Table, fk: &ForeignKey, keys: &KeySet, tally: &mut Tally) {
     let Some(values) = text_column(rows, fk.column) else { return };
+    let mut last: Option<(&str, bool)> = None;
     for value in values.flatten() {
-        if keys.contains(value) {
+        let found = match last {
+            Some((before, found)) if before == value => found,
+            _ => keys.contains(value),
+        };
+        last = Some((value, found));
+        if found {
             tally.valid();
         } else {
             tally.invalid(value);
@@ -416,7 +434,7 @@ mod tests {
     use super::*;
     use crate::gate::exceptions::Exceptions;
     use crate::gate::{GateConfig, Severity};
-    use crate::table::{catalog, TableSpec};
+    use crate::table::{catalog, TableSpec, Tables};
 
     /// A table built straight from a frame, bypassing the builder's own key check: the gate must
     /// catch what a future stage (or a bug) could produce.
@@ -553,6 +571,51 @@ mod tests {
         assert_eq!(judged(&tables, true), whole);
         let pk = whole.0.iter().find(|f| f.check == "primary_key").unwrap();
         assert_eq!((pk.count, pk.examples.as_slice()), (5, ["(empty)", "H0066665", "H0133331", "H0000010"].map(String::from).as_slice()));
+    }
+
+    /// Foreign keys checked against the compact key sets (`KeySet`, made a slice at a time) find
+    /// what a set of the target's key strings finds: the same count, checked values and examples in
+    /// the same order. The target has numeric keys (some with leading zeros), text keys, a null and
+    /// an empty key over three slices; the referring values are keys of every kind, numbers one off
+    /// or with a zero more, text not among the keys, nulls and empty values, over three slices too,
+    /// in runs of the same value (whose answer is the one before's).
+    #[test]
+    fn foreign_keys_against_compact_key_sets_find_what_a_set_of_strings_finds() {
+        let rows = 200_000usize;
+        let target_key = |i: usize| match i {
+            7 => None,
+            8 => Some(String::new()),
+            _ if i % 1000 == 1 => Some(format!("ror-offre-{i}")),
+            _ if i % 100 == 2 => Some(format!("{i:09}")),
+            _ => Some((300_000_000 + i).to_string()),
+        };
+        let offres = raw(&catalog::OFFRES, df!("identifiant_ror" => (0..rows).map(target_key).collect::<Vec<_>>(), "lieu_id" => vec![Some("L1"); rows]).unwrap());
+        let referring = |i: usize| match i % 9_973 {
+            0 => None,
+            1 => Some(String::new()),
+            2 => Some((300_000_000 + rows + i).to_string()),
+            3 => Some(format!("0{i:09}")),
+            4 => Some(format!("ror-offre-{}", i + 1)),
+            5 => Some("12345678901234567890".to_owned()),
+            6 | 7 => Some("999".to_owned()),
+            // Runs of three rows referring to the same row, as an offer's schedules do.
+            _ => target_key(i / 3 * 2 + 1 - i / 3 % 2).or(Some("300000000".to_owned())),
+        };
+        let horaires = raw(&catalog::HORAIRES, df!("horaire_id" => (0..rows).map(|i| format!("H{i:07}")).collect::<Vec<_>>(), "offre_id" => (0..rows).map(referring).collect::<Vec<_>>()).unwrap());
+        let targets: PlHashSet<&str> = text_column(&offres, "identifiant_ror").unwrap().flatten().collect();
+        let mut expected = Tally::default();
+        for value in text_column(&horaires, "offre_id").unwrap().flatten() {
+            if targets.contains(value) {
+                expected.valid();
+            } else {
+                expected.invalid(value);
+            }
+        }
+        assert!(expected.invalid > 50 && expected.checked > expected.invalid, "{expected:?}");
+        let findings = run(&Tables::from([("horaires", horaires.clone()), ("offres", offres.clone()), ("lieux", lieux())]));
+        let fk = findings.iter().find(|f| f.check == "foreign_keys" && f.location() == "horaires.offre_id").expect("dangling keys found");
+        assert_eq!((fk.count, fk.checked, &fk.examples), (expected.invalid, expected.checked, &expected.examples));
+        assert_eq!(fk.examples, ["300200002", "0000000003", "ror-offre-5", "12345678901234567890", "999"]);
     }
 
     #[test]
