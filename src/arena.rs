@@ -1,8 +1,8 @@
-//! Compact sets of texts, for the maps that grow with the referential: flatten's snapshot-wide
+//! Compact texts by number, for the maps that grow with the referential: flatten's snapshot-wide
 //! maps (`fhir::flatten`'s `ids::Ids`, `practitioner::Practitioners`, `organization::Organizations`)
-//! and the disclosure's kept keys (`disclose::apply`). Texts one after the other in one byte buffer, where each one
-//! starts or ends (`Offsets`, 4 bytes each), and a hash index of their numbers (`HashIndex`, 5 bytes a
-//! slot); `Names` puts the three together. A `Box<str>` in a `HashMap` cost its allocation
+//! and the k-anonymity gate's individuals (`disclose::risk::Classes`). Texts one after the other
+//! in one byte buffer, where each one starts or ends (`Offsets`, 4 bytes each), and a hash index
+//! of their numbers (`HashIndex`, 5 bytes a slot); `Names` puts the three together. A `Box<str>` in a `HashMap` cost its allocation
 //! (rounded up, plus the allocator's header), 16 bytes of pointer and length, and the map's
 //! buckets: about a hundred bytes an id, for millions of ids at national scale.
 
@@ -80,22 +80,6 @@ impl Names {
 
     pub(crate) fn len(&self) -> usize {
         self.ends.len()
-    }
-
-    /// The texts, by number.
-    #[cfg(test)]
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &str> {
-        (0..self.ends.len() as u32).map(|n| self.get(n))
-    }
-}
-
-impl<'t> FromIterator<&'t str> for Names {
-    fn from_iter<I: IntoIterator<Item = &'t str>>(texts: I) -> Names {
-        let mut names = Names::default();
-        for text in texts {
-            names.number(text);
-        }
-        names
     }
 }
 

@@ -18,7 +18,7 @@ use super::pseudonym::Pseudonymiser;
 use super::risk::k_anonymise;
 use super::risk::{Classes, RiskOutcome};
 use super::DiscloseError;
-use crate::arena::Names;
+use crate::table::keys::KeySet;
 use crate::keys::AudienceKey;
 use crate::release::manifest::KeyRecord;
 use crate::table::spill::{TableSink, TableSource};
@@ -146,7 +146,7 @@ pub fn apply_into<S: TableSink + TableSource>(policy: &Policy, source: &dyn Tabl
     // Only tables some filter references keep that set: at national scale a set of every table's
     // keys costs seconds and gigabytes for nothing.
     let referenced: HashSet<&str> = policy.tables.values().filter(|t| t.publish).flat_map(|t| t.rows.iter().filter_map(|f| f.references.as_deref())).collect();
-    let mut kept_keys: HashMap<String, Names> = HashMap::new();
+    let mut kept_keys: HashMap<String, KeySet> = HashMap::new();
     for name in order {
         let table_policy = &policy.tables[name.as_str()];
         let needs_keys = referenced.contains(name.as_str());
@@ -256,7 +256,7 @@ type Disclosure = (Table, TableDisclosure, Option<HashSet<String>>);
 /// did before `disclose_into`, which never holds a table whole; kept as the tests' reference of
 /// what that must give, since it reads as the policy does.
 #[cfg(test)]
-fn disclose_table(policy: &Policy, table: Table, table_policy: &TablePolicy, kept_keys: &HashMap<String, Names>, pseudonymiser: Option<&Pseudonymiser<'_>>, needs_keys: bool) -> Result<Disclosure, TableFailure> {
+fn disclose_table(policy: &Policy, table: Table, table_policy: &TablePolicy, kept_keys: &HashMap<String, KeySet>, pseudonymiser: Option<&Pseudonymiser<'_>>, needs_keys: bool) -> Result<Disclosure, TableFailure> {
     let spec = table.spec;
     let rows_in = table.rows();
     let (keep, filters, mut original_keys) = filter_rows(&table, table_policy, kept_keys, needs_keys)?;
@@ -333,7 +333,7 @@ fn published_account(spec: &'static TableSpec, table_policy: &TablePolicy, (rows
 
 /// Which rows of a table its filters keep, each filter's account, and the kept rows' original
 /// keys when asked for. `table` holds at least the columns the filters read (and the key).
-fn filter_rows(table: &Table, table_policy: &TablePolicy, kept_keys: &HashMap<String, Names>, needs_keys: bool) -> Result<(Vec<bool>, Vec<FilterOutcome>, Vec<Option<String>>), TableFailure> {
+fn filter_rows(table: &Table, table_policy: &TablePolicy, kept_keys: &HashMap<String, KeySet>, needs_keys: bool) -> Result<(Vec<bool>, Vec<FilterOutcome>, Vec<Option<String>>), TableFailure> {
     let mut keep = vec![true; table.rows()];
     let mut filters = Vec::new();
     for filter in &table_policy.rows {
@@ -358,7 +358,7 @@ fn filter_rows(table: &Table, table_policy: &TablePolicy, kept_keys: &HashMap<St
 /// filter's count (the rows it removed of those the filters before it kept) and the kept keys
 /// are those of the slices, in order. The columns read whole were most of the public's
 /// disclosure at national scale (the opening hours' offer, millions of rows).
-fn filter_by_slice(source: &dyn TableSource, spec: &'static TableSpec, rows_in: usize, read: &[&str], table_policy: &TablePolicy, kept_keys: &HashMap<String, Names>) -> Result<(Vec<bool>, Vec<FilterOutcome>), TableFailure> {
+fn filter_by_slice(source: &dyn TableSource, spec: &'static TableSpec, rows_in: usize, read: &[&str], table_policy: &TablePolicy, kept_keys: &HashMap<String, KeySet>) -> Result<(Vec<bool>, Vec<FilterOutcome>), TableFailure> {
     // No rows: the filters still run once, on none (a filter that cannot run is an error).
     let ranges = if rows_in == 0 { vec![(0, 0)] } else { crate::table::spill::slices(rows_in) };
     let parts: Vec<Result<_, TableFailure>> = ranges
@@ -397,11 +397,11 @@ fn disclose_into<S: TableSink>(
     rows_in: usize,
     needed: &[&str],
     table_policy: &TablePolicy,
-    kept_keys: &HashMap<String, Names>,
+    kept_keys: &HashMap<String, KeySet>,
     pseudonymiser: Option<&Pseudonymiser<'_>>,
     needs_keys: bool,
     out: &mut S,
-) -> Result<(TableDisclosure, Option<Names>), TableFailure> {
+) -> Result<(TableDisclosure, Option<KeySet>), TableFailure> {
     let read: Vec<&str> = table_policy.rows.iter().map(|f| f.column.as_str()).collect();
     let (mut keep, filters) = if read.is_empty() { (vec![true; rows_in], Vec::new()) } else { filter_by_slice(source, spec, rows_in, &read, table_policy, kept_keys)? };
     let mut rules = Vec::new();
@@ -440,12 +440,11 @@ fn disclose_into<S: TableSink>(
 }
 
 /// The original keys of the rows published (`keep`), read a slice of the key column at a time
-/// into a compact set (`Names`: the keys' bytes end to end and a hash index of their numbers): what
-/// another table's `references` filter compares its values with. An owned String per key in a
-/// HashSet, gathered beside the whole column's text, cost about a hundred bytes a key of the
-/// offers at national scale.
-fn kept_key_set(source: &dyn TableSource, spec: &'static TableSpec, keep: &[bool]) -> Result<Names, TableFailure> {
-    let mut keys = Names::default();
+/// into a compact set (`KeySet`: about 10 bytes a numeric key): what another table's `references`
+/// filter compares its values with. An owned String per key in a HashSet, gathered beside the
+/// whole column's text, cost about a hundred bytes a key of the offers at national scale.
+fn kept_key_set(source: &dyn TableSource, spec: &'static TableSpec, keep: &[bool]) -> Result<KeySet, TableFailure> {
+    let mut keys = KeySet::builder(keep.iter().filter(|k| **k).count());
     for (offset, rows) in crate::table::spill::slices(keep.len()) {
         let kept = &keep[offset..offset + rows];
         if !kept.contains(&true) {
@@ -454,10 +453,10 @@ fn kept_key_set(source: &dyn TableSource, spec: &'static TableSpec, keep: &[bool
         let slice = source.load_rows(spec.name, Some(&[spec.primary_key]), offset, rows)?.ok_or_else(no_table)?;
         let column = crate::table::text_column(spec, &slice.frame, spec.primary_key)?;
         for key in column.iter().zip(kept).filter(|(_, k)| **k).filter_map(|(key, _)| key) {
-            keys.number(key);
+            keys.push(key);
         }
     }
-    Ok(keys)
+    Ok(keys.finish())
 }
 
 fn no_table() -> String {
@@ -588,12 +587,12 @@ pub fn describe(filter: &RowFilter) -> String {
 }
 
 /// Which rows a filter accepts.
-fn evaluate(table: &Table, filter: &RowFilter, kept_keys: &HashMap<String, Names>) -> Result<Vec<bool>, String> {
+fn evaluate(table: &Table, filter: &RowFilter, kept_keys: &HashMap<String, KeySet>) -> Result<Vec<bool>, String> {
     let column = table.frame.column(&filter.column).map_err(|e| e.to_string())?;
     if let Some(target) = &filter.references {
         let keys = kept_keys.get(target.as_str()).ok_or_else(|| format!("references {target}, which is not built yet"))?;
         let values = column.str().map_err(|e| e.to_string())?;
-        return Ok(values.iter().map(|v| v.is_none_or(|v| keys.find(v).is_some())).collect());
+        return Ok(values.iter().map(|v| v.is_none_or(|v| keys.contains(v))).collect());
     }
     let wanted: Vec<&toml::Value> = filter.equals.iter().chain(filter.one_of.iter().flatten()).collect();
     let kind = table.spec.column(&filter.column).map(|c| c.kind);
@@ -627,11 +626,10 @@ fn check_foreign_keys(tables: &dyn TableSource, refused: &dyn Fn(&str, String) -
             if table.frame.column(fk.column).is_err() {
                 continue;
             }
-            let target = tables.load_columns(target.spec.name, &[target.spec.primary_key])?.expect("a table the source has");
-            // Keys and values borrowed from their columns: at national scale an owned string per
-            // key, hashed with SipHash, cost seconds per publication.
-            let target_keys = crate::table::text_column(target.spec, &target.frame, target.spec.primary_key)?;
-            let keys: PlHashSet<&str> = target_keys.iter().flatten().collect();
+            // The target's keys in a compact set, read a slice at a time (its key column whole and
+            // a set borrowing from it were the stage's end's peak at national scale; an owned
+            // string per key, hashed with SipHash, cost seconds per publication before that).
+            let keys = crate::table::keys::of_column(tables, target.spec, target.spec.primary_key)?;
             // The values a slice at a time, two on two cores: a foreign key of the largest table
             // (the opening hours' offer, millions of rows) read whole was the stage's peak.
             let rows = tables.rows(name).expect("a table the source has");
@@ -661,6 +659,15 @@ fn check_foreign_keys(tables: &dyn TableSource, refused: &dyn Fn(&str, String) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `KeySet` of `keys`.
+    fn key_set<'k>(keys: impl IntoIterator<Item = &'k str>) -> KeySet {
+        let mut set = KeySet::builder(0);
+        for key in keys {
+            set.push(key);
+        }
+        set.finish()
+    }
     use crate::keys::Keyring;
     use crate::table::TableBuilder;
 
@@ -774,7 +781,7 @@ mod tests {
             let linked = apply_into(&policy, &snapshot, key.as_ref(), crate::table::spill::SpilledTables::create_named(work.path(), "-linked").unwrap()).unwrap();
             // The whole path, from the same offres kept.
             let table_policy = &policy.tables["contacts"];
-            let kept_offres: Names = in_memory.tables["offres"].text_values("identifiant_ror").unwrap().iter().flatten().map(String::as_str).collect();
+            let kept_offres = key_set(in_memory.tables["offres"].text_values("identifiant_ror").unwrap().iter().flatten().map(String::as_str));
             let kept_keys = HashMap::from([("offres".to_owned(), kept_offres)]);
             let needed: Vec<&str> = catalog::CONTACTS.columns.iter().map(|c| c.name).filter(|c| table_policy.rule(c).publishes() || table_policy.rows.iter().any(|f| f.column == *c)).collect();
             let pseudonymiser = key.as_ref().map(Pseudonymiser::new);
@@ -848,7 +855,7 @@ mod tests {
             let key = ring.audience_key(audience);
             let pseudonymiser = Pseudonymiser::new(&key);
             let table_policy = policy.tables["professionnels"].clone();
-            let kept_keys = HashMap::from([("offres".to_owned(), Names::from_iter(["o1", "o2"]))]);
+            let kept_keys = HashMap::from([("offres".to_owned(), key_set(["o1", "o2"]))]);
             let needed = |needs_keys: bool| -> Vec<&str> { spec.columns.iter().map(|c| c.name).filter(|c| table_policy.rule(c).publishes() || table_policy.rows.iter().any(|f| f.column == *c) || (needs_keys && *c == spec.primary_key)).collect() };
             let whole = |policy: &Policy, needs_keys: bool| disclose_table(policy, full.load_columns("professionnels", &needed(needs_keys)).unwrap().unwrap(), &table_policy, &kept_keys, Some(&pseudonymiser), needs_keys);
 
@@ -883,8 +890,11 @@ mod tests {
                 let rows_in = source.rows("professionnels").unwrap();
                 let (in_memory, memory_keys) = disclose_into(&policy, source, spec, rows_in, &needed(true), &table_policy, &kept_keys, Some(&pseudonymiser), true, &mut memory).unwrap_or_else(|_| panic!("disclosed"));
                 let (on_disk, disk_keys) = disclose_into(&policy, source, spec, rows_in, &needed(true), &table_policy, &kept_keys, Some(&pseudonymiser), true, &mut disk).unwrap_or_else(|_| panic!("disclosed"));
-                let texts = |keys: Option<Names>| keys.map(|keys| keys.iter().map(str::to_owned).collect::<HashSet<String>>());
-                assert_eq!((texts(memory_keys), texts(disk_keys)), (Some(kept.clone()), Some(kept.clone())));
+                // The same keys: every key kept is in each set, and no key of a row withheld.
+                let all = full.load_columns("professionnels", &["identifiant_ror"]).unwrap().unwrap().text_values("identifiant_ror").unwrap();
+                for keys in [memory_keys.unwrap(), disk_keys.unwrap()] {
+                    assert!(all.iter().flatten().all(|key| keys.contains(key) == kept.contains(key)));
+                }
                 assert_eq!(serde_json::to_string(&in_memory).unwrap(), serde_json::to_string(&account).unwrap());
                 assert_eq!(serde_json::to_string(&on_disk).unwrap(), serde_json::to_string(&account).unwrap());
                 assert!(memory["professionnels"].frame.equals_missing(&expected.frame));

@@ -19,7 +19,6 @@ pub mod drift;
 pub mod exceptions;
 pub mod freshness;
 pub mod identifiers;
-pub mod keys;
 pub mod limits;
 pub mod nomenclature;
 pub mod parity;

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use polars::prelude::*;
 
-use super::keys::KeySet;
+use crate::table::keys::KeySet;
 use super::nomenclature::Nomenclatures;
 use super::parity::Unparsed;
 use super::{Context, GateError, Severity, Tally};

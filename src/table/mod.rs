@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod digest;
+pub mod keys;
 pub mod spec;
 pub mod parts;
 pub mod spill;

@@ -1,6 +1,7 @@
-//! The keys a foreign key may refer to, held compactly: the foreign-key check asks of every value
-//! of a referring column whether it is a key of the target table, and the targets are the large
-//! tables (offers, places), so what this set costs per key set the gate's memory at national scale.
+//! The keys a foreign key may refer to, held compactly: the gate's foreign-key check and the
+//! disclosure's (and its `references` filters' kept keys) ask of every value of a referring column
+//! whether it is a key of the target table, and the targets are the large tables (offers, places),
+//! so what this set costs per key set those stages' memory at national scale.
 //!
 //! A set of borrowed `&str` over the target's key column, as before, held the column (16 bytes a
 //! key, more for a key too long to sit in its view) and a hash table of 17 bytes a bucket, at twice
@@ -122,6 +123,20 @@ impl KeySetBuilder {
         }
         KeySet { words, starts, bits, texts }
     }
+}
+
+/// The keys in `column` of table `spec` of `source` (a text column), read a slice of rows at a
+/// time: the column is never whole in memory, only its set.
+pub fn of_column(source: &dyn crate::table::spill::TableSource, spec: &'static crate::table::TableSpec, column: &str) -> Result<KeySet, crate::table::TableError> {
+    let rows = source.rows(spec.name).unwrap_or(0);
+    let mut keys = KeySet::builder(rows);
+    for (offset, length) in crate::table::spill::slices(rows) {
+        let Some(slice) = source.load_rows(spec.name, Some(&[column]), offset, length)? else { break };
+        for key in crate::table::text_column(spec, &slice.frame, column)?.iter().flatten() {
+            keys.push(key);
+        }
+    }
+    Ok(keys.finish())
 }
 
 #[cfg(test)]
