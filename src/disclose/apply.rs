@@ -259,7 +259,8 @@ type Disclosure = (Table, TableDisclosure, Option<HashSet<String>>);
 fn disclose_table(policy: &Policy, table: Table, table_policy: &TablePolicy, kept_keys: &HashMap<String, KeySet>, pseudonymiser: Option<&Pseudonymiser<'_>>, needs_keys: bool) -> Result<Disclosure, TableFailure> {
     let spec = table.spec;
     let rows_in = table.rows();
-    let (keep, filters, mut original_keys) = filter_rows(&table, table_policy, kept_keys, needs_keys)?;
+    let (keep, filters) = filter_rows(&table, table_policy, kept_keys)?;
+    let mut original_keys: Vec<Option<String>> = if needs_keys { table.text_values(spec.primary_key).map_err(|e| e.to_string())?.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(v, _)| v).collect() } else { Vec::new() };
     // Every row kept: the columns as they are (filtering would copy them all). Otherwise a column
     // at a time, two on two cores, each source column given up once filtered: the filtered table
     // is never made beside the whole source.
@@ -331,9 +332,9 @@ fn published_account(spec: &'static TableSpec, table_policy: &TablePolicy, (rows
     }
 }
 
-/// Which rows of a table its filters keep, each filter's account, and the kept rows' original
-/// keys when asked for. `table` holds at least the columns the filters read (and the key).
-fn filter_rows(table: &Table, table_policy: &TablePolicy, kept_keys: &HashMap<String, KeySet>, needs_keys: bool) -> Result<(Vec<bool>, Vec<FilterOutcome>, Vec<Option<String>>), TableFailure> {
+/// Which rows of a table its filters keep, and each filter's account. `table` holds at least the
+/// columns the filters read.
+fn filter_rows(table: &Table, table_policy: &TablePolicy, kept_keys: &HashMap<String, KeySet>) -> Result<(Vec<bool>, Vec<FilterOutcome>), TableFailure> {
     let mut keep = vec![true; table.rows()];
     let mut filters = Vec::new();
     for filter in &table_policy.rows {
@@ -345,12 +346,7 @@ fn filter_rows(table: &Table, table_policy: &TablePolicy, kept_keys: &HashMap<St
         let after = keep.iter().filter(|k| **k).count();
         filters.push(FilterOutcome { column: filter.column.clone(), rule: describe(filter), reason: filter.reason.clone(), rows_removed: before - after });
     }
-    let original_keys = if needs_keys {
-        table.text_values(table.spec.primary_key).map_err(|e| e.to_string())?.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(v, _)| v).collect::<Vec<_>>()
-    } else {
-        Vec::new()
-    };
-    Ok((keep, filters, original_keys))
+    Ok((keep, filters))
 }
 
 /// `filter_rows` of a table's columns `read` (the filters' columns, and the key), read a slice of
@@ -365,13 +361,13 @@ fn filter_by_slice(source: &dyn TableSource, spec: &'static TableSpec, rows_in: 
         .into_par_iter()
         .map(|(offset, rows)| {
             let slice = source.load_rows(spec.name, Some(read), offset, rows)?.ok_or_else(no_table)?;
-            filter_rows(&slice, table_policy, kept_keys, false)
+            filter_rows(&slice, table_policy, kept_keys)
         })
         .collect();
     let mut keep = Vec::with_capacity(rows_in);
     let mut filters: Vec<FilterOutcome> = table_policy.rows.iter().map(|filter| FilterOutcome { column: filter.column.clone(), rule: describe(filter), reason: filter.reason.clone(), rows_removed: 0 }).collect();
     for part in parts {
-        let (part_keep, part_filters, _) = part?;
+        let (part_keep, part_filters) = part?;
         keep.extend(part_keep);
         for (filter, part) in filters.iter_mut().zip(part_filters) {
             filter.rows_removed += part.rows_removed;
@@ -475,10 +471,7 @@ fn k_anonymity(policy: &Policy, source: &dyn TableSource, spec: &'static TableSp
     let ranges = if keep.is_empty() { vec![(0, 0)] } else { crate::table::spill::slices(keep.len()) };
     for (offset, rows) in ranges {
         let kept = &keep[offset..offset + rows];
-        let slice = source.load_rows(spec.name, Some(&read), offset, rows)?.ok_or_else(no_table)?;
-        let columns: HashMap<String, Column> = filter_columns(slice.frame.into_columns(), kept)?.into_iter().map(|c| (c.name().to_string(), c)).collect();
-        let frame = publish(&rules, |name| columns.get(name), pseudonymiser, kept.iter().filter(|k| **k).count())?;
-        classes.add(&frame)?;
+        classes.add(&published_rows(source, spec, &rules, offset, kept, pseudonymiser)?)?;
     }
     let settings = &policy.risk;
     classes.gate(settings.k, settings.max_suppression_percent).map_err(|outcome| TableFailure::Risk(Box::new(outcome)))
@@ -531,20 +524,27 @@ fn write_sorted<S: TableSink>(source: &dyn TableSource, spec: &'static TableSpec
     // The disclosed table's columns and types: its columns made of none of the snapshot's rows.
     let shape = source.shape(spec.name).ok_or_else(no_table)?;
     let shape = publish(rules, |name| shape.frame.column(name).ok(), pseudonymiser, 0)?;
-    let read: Vec<&str> = rules.iter().map(|(name, _)| *name).collect();
     let mut slices = crate::table::spill::slices(keep.len()).into_iter();
     let mut next = || -> Result<Option<DataFrame>, TableFailure> {
         let Some((offset, rows)) = slices.next() else { return Ok(None) };
         let kept = &keep[offset..offset + rows];
-        let slice = source.load_rows(spec.name, Some(&read), offset, rows)?.ok_or_else(no_table)?;
-        let columns: HashMap<String, Column> = filter_columns(slice.frame.into_columns(), kept)?.into_iter().map(|c| (c.name().to_string(), c)).collect();
-        Ok(Some(publish(rules, |name| columns.get(name), pseudonymiser, kept.iter().filter(|k| **k).count())?))
+        Ok(Some(published_rows(source, spec, rules, offset, kept, pseudonymiser)?))
     };
     out.put_sorted_by_chunks(derived, shape, &mut next).map_err(|e| match e {
         // A pseudonym seen twice fails the table's disclosure, as `sorted_table`'s refusal did.
         TableFailure::Table(e @ TableError::DuplicateKey { .. }) => TableFailure::Message(e.to_string()),
         e => e,
     })
+}
+
+/// The rows `offset..` of a table that `kept` keeps (one flag a row), only the columns of `rules`,
+/// made as the audience gets them: a slice of what the k-anonymity gate counts and of a table
+/// sorted by its pseudonymised key.
+fn published_rows(source: &dyn TableSource, spec: &'static TableSpec, rules: &[(&str, &ColumnRule)], offset: usize, kept: &[bool], pseudonymiser: Option<&Pseudonymiser<'_>>) -> Result<DataFrame, TableFailure> {
+    let read: Vec<&str> = rules.iter().map(|(name, _)| *name).collect();
+    let slice = source.load_rows(spec.name, Some(&read), offset, kept.len())?.ok_or_else(no_table)?;
+    let columns: HashMap<String, Column> = filter_columns(slice.frame.into_columns(), kept)?.into_iter().map(|c| (c.name().to_string(), c)).collect();
+    Ok(publish(rules, |name| columns.get(name), pseudonymiser, kept.iter().filter(|k| **k).count())?)
 }
 
 /// Columns of the same rows, only those `keep` keeps (all of them as they are when it keeps every
