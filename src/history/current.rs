@@ -115,11 +115,10 @@ impl<'a> Current<'a> {
         for &(offset, rows) in &self.slices {
             let slice = self.source.load_rows(self.name, Some(&[pk]), offset, rows).map_err(polars_error)?.expect("a name the source gave");
             let keys = slice.frame.column(pk)?.str()?;
-            let mut previous = last.as_deref();
-            if !keys.iter().all(|k| k.is_some_and(|k| previous.replace(k).is_none_or(|before| before < k))) {
+            if !increasing_after(last.as_deref(), keys) {
                 return Ok(false);
             }
-            last = previous.map(str::to_owned);
+            last = keys.last().map(str::to_owned).or(last);
         }
         Ok(true)
     }
@@ -173,6 +172,13 @@ impl<'a> Current<'a> {
         }
         Ok(out.unwrap_or_else(|| self.empty.clone()))
     }
+}
+
+/// `keys` all present, each greater than the one before, the first greater than `last` (the key
+/// before them, if any): the order the store keeps.
+pub(super) fn increasing_after(last: Option<&str>, keys: &StringChunked) -> bool {
+    let mut previous = last;
+    keys.iter().all(|k| k.is_some_and(|k| previous.replace(k).is_none_or(|before| before < k)))
 }
 
 /// A first night's table, hashed as its rows are read for the store: the store's row group of a

@@ -7,7 +7,7 @@ use polars::prelude::*;
 use super::changelog::Changelog;
 use std::sync::Arc;
 
-use super::current::{Current, Hashing};
+use super::current::{increasing_after, Current, Hashing};
 use super::stored::StoredRows;
 use super::walk;
 use super::{table_error, HistoryError, Store, CHANGE, CHANGED_COLUMNS, ROW_HASH, VALID_FROM, VALID_TO};
@@ -87,7 +87,7 @@ pub(super) fn advance_table<'a>(tables: &'a dyn TableSource, name: &'static str,
     let keys = key_column.str().map_err(&err)?;
     // The table in key order (as every table is, unless a pseudonymised key moved it). A first
     // night out of order is compared whole, below.
-    let (previous, hashes) = match (previous, strictly_increasing(keys)) {
+    let (previous, hashes) = match (previous, increasing_after(None, keys)) {
         // A later night: the store is walked a row group at a time, while the other core makes the
         // digest from the same hashes (the walk only reads them).
         (Some(stored), true) => {
@@ -226,11 +226,6 @@ pub(super) fn store_columns<'h>(version: &str, hashes: impl Iterator<Item = &'h 
     ]
 }
 
-/// Keys all present, each greater than the one before: the order the store keeps.
-fn strictly_increasing(keys: &StringChunked) -> bool {
-    let mut previous: Option<&str> = None;
-    keys.iter().all(|k| k.is_some_and(|k| previous.replace(k).is_none_or(|before| before < k)))
-}
 
 /// The changelog as a frame. When every row of the table was added (a first night), with its keys
 /// already in order, the changelog is the table's key column beside two constant columns: shared,
