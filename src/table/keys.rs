@@ -128,14 +128,11 @@ impl KeySetBuilder {
 /// The keys in `column` of table `spec` of `source` (a text column), read a slice of rows at a
 /// time: the column is never whole in memory, only its set.
 pub fn of_column(source: &dyn crate::table::spill::TableSource, spec: &'static crate::table::TableSpec, column: &str) -> Result<KeySet, crate::table::TableError> {
-    let rows = source.rows(spec.name).unwrap_or(0);
-    let mut keys = KeySet::builder(rows);
-    for (offset, length) in crate::table::spill::slices(rows) {
-        let Some(slice) = source.load_rows(spec.name, Some(&[column]), offset, length)? else { break };
-        for key in crate::table::text_column(spec, &slice.frame, column)?.iter().flatten() {
-            keys.push(key);
-        }
-    }
+    let mut keys = KeySet::builder(source.rows(spec.name).unwrap_or(0));
+    crate::table::spill::for_each_slice(source, spec, &[column], |slice| {
+        crate::table::text_column(spec, slice, column)?.iter().flatten().for_each(|key| keys.push(key));
+        Ok::<_, crate::table::TableError>(())
+    })?;
     Ok(keys.finish())
 }
 

@@ -71,6 +71,17 @@ pub fn slices(rows: usize) -> Vec<(usize, usize)> {
     super::write::row_groups(rows)
 }
 
+/// Go through table `spec` of `source` a slice of rows at a time (`slices`), reading only
+/// `columns`: for what a stage needs of every row (a set of keys, a map by id) without the
+/// columns whole. A table the source lacks has no rows.
+pub fn for_each_slice<E: From<TableError>>(source: &dyn TableSource, spec: &'static TableSpec, columns: &[&str], mut each: impl FnMut(&DataFrame) -> Result<(), E>) -> Result<(), E> {
+    for (offset, length) in slices(source.rows(spec.name).unwrap_or(0)) {
+        let Some(slice) = source.load_rows(spec.name, Some(columns), offset, length)? else { break };
+        each(&slice.frame)?;
+    }
+    Ok(())
+}
+
 impl TableSource for Tables {
     fn names(&self) -> Vec<&'static str> {
         self.keys().copied().collect()

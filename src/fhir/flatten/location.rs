@@ -6,10 +6,8 @@ use super::{ReferenceField, State};
 use crate::fhir::codes::{code_and_label, coding_of, extension, extensions, first_coding, region};
 use crate::fhir::model::{Extension, Location};
 use crate::fhir::FhirError;
-use crate::table::spill::SpilledTables;
-use crate::table::{catalog, text_column, Row, TableError, TableSpec};
-
-use std::collections::HashMap;
+use super::links::Links;
+use crate::table::{catalog, text_column, Row, TableError};
 
 use polars::prelude::{Column, DataFrame};
 
@@ -98,36 +96,19 @@ fn set_capacity(ctx: &Context<'_>, row: &mut Row, capacity: &Extension<'_>, n: u
 /// not name its offers; offers name their Location): the offer realised at the place (the smallest
 /// id when several share it, so the choice is deterministic), the managing establishment and its
 /// FINESS number. DREES and the Health Data Hub analyse capacities by offer and establishment.
-/// `frame` is the capacites table being made; offres, lieux and entites_geographiques are read
-/// from `spilled`, the columns needed only.
-pub(super) fn link_capacities(spilled: &SpilledTables, frame: &mut DataFrame) -> Result<(), FhirError> {
-    let column = |table: &'static TableSpec, column: &str| spilled.column(table.name, column);
-    let polars = |table: &'static TableSpec| move |source| TableError::Polars { table: table.name, source };
-    let (offer_places, offer_ids) = (column(&catalog::OFFRES, "lieu_id")?, column(&catalog::OFFRES, "identifiant_ror")?);
-    let mut offer_of: HashMap<&str, &str> = HashMap::new();
-    for (lieu, offer) in offer_places.str().map_err(polars(&catalog::OFFRES))?.iter().zip(offer_ids.str().map_err(polars(&catalog::OFFRES))?.iter()) {
-        if let (Some(lieu), Some(offer)) = (lieu, offer) {
-            offer_of.entry(lieu).and_modify(|o| if offer < *o { *o = offer }).or_insert(offer);
-        }
-    }
-    let (place_ids, place_establishments) = (column(&catalog::LIEUX, "identifiant_ror")?, column(&catalog::LIEUX, "entite_geographique_id")?);
-    let establishment_of: HashMap<&str, &str> =
-        place_ids.str().map_err(polars(&catalog::LIEUX))?.iter().zip(place_establishments.str().map_err(polars(&catalog::LIEUX))?.iter()).filter_map(|(l, e)| Some((l?, e?))).collect();
-    let (establishment_ids, finess_numbers) = (column(&catalog::ENTITES_GEOGRAPHIQUES, "identifiant_ror")?, column(&catalog::ENTITES_GEOGRAPHIQUES, "finess_eg")?);
-    let finess_of: HashMap<&str, &str> = establishment_ids
-        .str()
-        .map_err(polars(&catalog::ENTITES_GEOGRAPHIQUES))?
-        .iter()
-        .zip(finess_numbers.str().map_err(polars(&catalog::ENTITES_GEOGRAPHIQUES))?.iter())
-        .filter_map(|(e, f)| Some((e?, f?)))
-        .collect();
+/// `frame` is a chunk of the capacites table being made; `links` is read from offres, lieux and
+/// entites_geographiques, made by then.
+pub(super) fn link_capacities(links: &Links, frame: &mut DataFrame) -> Result<(), FhirError> {
     let spec = &catalog::CAPACITES;
     let places = text_column(spec, frame, "lieu_id")?;
-    let offers: Vec<Option<&str>> = places.iter().map(|l| l.and_then(|l| offer_of.get(l).copied())).collect();
-    let establishments: Vec<Option<&str>> = places.iter().map(|l| l.and_then(|l| establishment_of.get(l).copied())).collect();
-    let finess: Vec<Option<&str>> = establishments.iter().map(|e| e.and_then(|e| finess_of.get(e).copied())).collect();
+    let (mut offers, mut establishments, mut finess) = (Vec::with_capacity(places.len()), Vec::with_capacity(places.len()), Vec::with_capacity(places.len()));
+    for (offer, establishment, number) in places.iter().map(|l| l.map_or((None, None, None), |l| links.of_place(l))) {
+        offers.push(offer);
+        establishments.push(establishment);
+        finess.push(number);
+    }
     for (name, values) in [("offre_id", offers), ("entite_geographique_id", establishments), ("finess_eg", finess)] {
-        frame.replace(name, Column::new(name.into(), values)).map_err(polars(spec))?;
+        frame.replace(name, Column::new(name.into(), values)).map_err(|source| TableError::Polars { table: spec.name, source })?;
     }
     Ok(())
 }

@@ -13,6 +13,7 @@
 
 mod context;
 mod ids;
+mod links;
 mod location;
 mod offer;
 mod organization;
@@ -23,7 +24,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use polars::prelude::{Column, DataFrame};
+use polars::prelude::DataFrame;
 
 use super::codes::parse_reference;
 use super::model::Reference;
@@ -31,7 +32,7 @@ use super::FhirError;
 use crate::source::Snapshot;
 use crate::table::parts::Parts;
 use crate::table::spill::{load_tables, SpilledTables, TableSource, RUN_BYTES};
-use crate::table::{catalog, TableBuilder, TableError, TableSpec, Tables};
+use crate::table::{catalog, TableBuilder, TableSpec, Tables};
 
 use context::{Context, FieldName};
 use ids::Ids;
@@ -453,64 +454,46 @@ impl State {
         practitioners.shrink_to_fit();
         // A table is made a few parts at a time, every column, sorted by an external merge sort
         // (`put_sorted_by_chunks`): at most a run of rows sorted in memory at a time, whatever the
-        // table's size. The columns a table's resolution reads or fills (`resolved`) are read
-        // together first, whole, and resolved; each chunk of parts takes its rows of them.
-        let make = |spilled: &mut SpilledTables, spec: &'static TableSpec, resolved: &[&str], resolve: &dyn Fn(&mut DataFrame, &SpilledTables) -> Result<(), FhirError>| -> Result<(), FhirError> {
+        // table's size. A table with a resolution pass has it done on each chunk (`resolve`, given
+        // the chunk's first row in the table's unsorted order), from maps built once: its
+        // resolved columns are never whole either.
+        let make = |spilled: &mut SpilledTables, spec: &'static TableSpec, resolve: &dyn Fn(&mut DataFrame, usize) -> Result<(), FhirError>| -> Result<(), FhirError> {
             let list = written.get(spec.name).map_or(&[][..], Vec::as_slice);
             let shape = TableBuilder::new(spec).into_frame()?;
-            let index_of = |name: &str| shape.get_column_index(name).unwrap_or_else(|| panic!("table {} has no column {name}", spec.name));
-            let mut frame = if resolved.is_empty() { DataFrame::empty() } else { parts.read_columns(spec, list, &resolved.iter().map(|name| index_of(name)).collect::<Vec<_>>())? };
-            resolve(&mut frame, spilled)?;
-            let mut resolved: Vec<Option<Column>> = shape.columns().iter().map(|c| frame.column(c.name()).ok().cloned()).collect();
-            drop(frame);
-            let read: Vec<usize> = (0..shape.width()).filter(|&index| resolved[index].is_none()).collect();
+            let every: Vec<usize> = (0..shape.width()).collect();
             let (mut next_part, mut offset) = (0, 0);
             let mut next = || -> Result<Option<DataFrame>, FhirError> {
                 if next_part == list.len() {
-                    // Every row given: the resolved columns go before the runs are merged (the
-                    // runs hold their rows; a table of one run, its slices).
-                    resolved.clear();
                     return Ok(None);
                 }
                 let chunk = &list[next_part..list.len().min(next_part + PARTS_AT_ONCE)];
                 next_part += chunk.len();
-                let rows = parts.read_columns(spec, chunk, &read)?;
-                let height = rows.height();
-                let mut rows = rows.into_columns().into_iter();
-                let columns: Vec<Column> = resolved.iter().map(|column| match column {
-                    Some(column) => column.slice(offset as i64, height),
-                    None => rows.next().expect("a column read for each not resolved"),
-                }).collect();
-                offset += height;
-                Ok(Some(DataFrame::new(height, columns).map_err(|source| TableError::Polars { table: spec.name, source })?))
+                let mut rows = parts.read_columns(spec, chunk, &every)?;
+                resolve(&mut rows, offset)?;
+                offset += rows.height();
+                Ok(Some(rows))
             };
             spilled.put_sorted_by_chunks(spec, shape.clone(), RUN_BYTES, &mut next)?;
             parts.remove_table(spec, list);
             tracing::info!(table = spec.name, rows = spilled.rows(spec.name).unwrap_or(0), "table made");
             Ok(())
         };
-        fn nothing(_: &mut DataFrame, _: &SpilledTables) -> Result<(), FhirError> {
-            Ok(())
-        }
-        make(spilled, &catalog::ENTITES_JURIDIQUES, &[], &nothing)?;
-        make(spilled, &catalog::ENTITES_GEOGRAPHIQUES, &[], &nothing)?;
-        make(spilled, &catalog::ORGANISATIONS_INTERNES, &["organisation_parente_id", "entite_geographique_id"], &|frame, _| organization::resolve_internal(&organizations, frame))?;
-        make(spilled, &catalog::LIEUX, &[], &nothing)?;
-        make(spilled, &catalog::OFFRES, &["organisation_interne_id", "entite_geographique_id"], &|frame, _| offer::resolve(&organizations, &offer_providers, frame))?;
+        let nothing = |_: &mut DataFrame, _: usize| Ok(());
+        make(spilled, &catalog::ENTITES_JURIDIQUES, &nothing)?;
+        make(spilled, &catalog::ENTITES_GEOGRAPHIQUES, &nothing)?;
+        make(spilled, &catalog::ORGANISATIONS_INTERNES, &|frame, _| organization::resolve_internal(&organizations, frame))?;
+        make(spilled, &catalog::LIEUX, &nothing)?;
+        make(spilled, &catalog::OFFRES, &|frame, first| offer::resolve(&organizations, &offer_providers[first..first + frame.height()], frame))?;
         drop((organizations, offer_providers));
-        make(spilled, &catalog::HORAIRES, &[], &nothing)?;
-        make(spilled, &catalog::CONTACTS, &[], &nothing)?;
-        make(
-            spilled,
-            &catalog::PROFESSIONNELS,
-            &["professionnel_id", "offre_id", "id_nat_ps", "type_identifiant", "nom_exercice", "prenom_exercice", "offre_champ_activite_code"],
-            &|frame, spilled| practitioner::resolve_roles(&practitioners, spilled, frame),
-        )?;
+        make(spilled, &catalog::HORAIRES, &nothing)?;
+        make(spilled, &catalog::CONTACTS, &nothing)?;
+        // The roles' offers and the capacities' places, from the tables made by now.
+        let links = links::Links::read(spilled)?;
+        make(spilled, &catalog::PROFESSIONNELS, &|frame, _| practitioner::resolve_roles(&practitioners, &links, frame))?;
         drop(practitioners);
-        // The capacities' links replace whole columns, row by row from the row's place: made
-        // before the sort, they are the ones made after it.
-        make(spilled, &catalog::CAPACITES, &["lieu_id", "offre_id", "entite_geographique_id", "finess_eg"], &|frame, spilled| location::link_capacities(spilled, frame))?;
-        make(spilled, &catalog::EQUIPEMENTS, &[], &nothing)?;
+        make(spilled, &catalog::CAPACITES, &|frame, _| location::link_capacities(&links, frame))?;
+        drop(links);
+        make(spilled, &catalog::EQUIPEMENTS, &nothing)?;
         Ok((resources_by_type, latest_update))
     }
 }

@@ -4,7 +4,6 @@
 
 use super::context::Context;
 use std::collections::hash_map::RandomState;
-use std::collections::HashMap;
 use std::hash::BuildHasher;
 
 use crate::arena::{read_varint, write_varint, HashIndex, Offsets};
@@ -12,8 +11,8 @@ use super::{ReferenceField, State};
 use crate::fhir::codes::{code_and_label, extension, first_coding};
 use crate::fhir::model::{Practitioner, PractitionerRole};
 use crate::fhir::FhirError;
-use crate::table::spill::SpilledTables;
-use crate::table::{catalog, fill_text_nulls, text_column, TableError};
+use super::links::Links;
+use crate::table::{catalog, fill_text_nulls, text_column};
 
 use polars::prelude::DataFrame;
 
@@ -174,11 +173,11 @@ pub(super) fn visit_role(state: &mut State, ctx: &Context<'_>, role: Practitione
 }
 
 /// Roles learn their professional's identity and their offer's field once both are known, from
-/// the ids their rows carry. The exercise name of the role wins over the civil name of the
-/// Practitioner: the civil names only fill the exercise names left null.
-pub(super) fn resolve_roles(practitioners: &Practitioners, spilled: &SpilledTables, frame: &mut DataFrame) -> Result<(), FhirError> {
+/// the ids their rows carry (a chunk of the table's rows at a time). The exercise name of the role
+/// wins over the civil name of the Practitioner: the civil names only fill the exercise names left
+/// null.
+pub(super) fn resolve_roles(practitioners: &Practitioners, links: &Links, frame: &mut DataFrame) -> Result<(), FhirError> {
     let spec = &catalog::PROFESSIONNELS;
-    let polars = |source| TableError::Polars { table: catalog::OFFRES.name, source };
     let pros = text_column(spec, frame, "professionnel_id")?;
     let (mut id_nat_ps, mut families, mut givens) = (Vec::with_capacity(pros.len()), Vec::with_capacity(pros.len()), Vec::with_capacity(pros.len()));
     for info in pros.iter().map(|p| p.and_then(|p| practitioners.get(p))) {
@@ -186,13 +185,8 @@ pub(super) fn resolve_roles(practitioners: &Practitioners, spilled: &SpilledTabl
         families.push(info.and_then(|i| i.family));
         givens.push(info.and_then(|i| i.given));
     }
-    // The offers' fields, read from the offres table already written rather than kept aside for
-    // every offer: its two columns only.
-    let offer_ids = spilled.column(catalog::OFFRES.name, "identifiant_ror")?;
-    let offer_fields = spilled.column(catalog::OFFRES.name, "champ_activite_code")?;
-    let field_of: HashMap<&str, &str> = offer_ids.str().map_err(polars)?.iter().zip(offer_fields.str().map_err(polars)?.iter()).filter_map(|(o, f)| Some((o?, f?))).collect();
     let offers = text_column(spec, frame, "offre_id")?;
-    let fields: Vec<Option<&str>> = offers.iter().map(|o| o.and_then(|o| field_of.get(o).copied())).collect();
+    let fields: Vec<Option<&str>> = offers.iter().map(|o| o.and_then(|o| links.field_of_offer(o))).collect();
     let kinds: Vec<Option<&str>> = id_nat_ps
         .iter()
         .map(|id| {
