@@ -1,6 +1,6 @@
 //! Compact texts by number, for the maps that grow with the referential: flatten's snapshot-wide
-//! maps (`fhir::flatten`'s `ids::Ids`, `practitioner::Practitioners`, `organization::Organizations`)
-//! and the k-anonymity gate's individuals (`disclose::risk::Classes`). Texts one after the other
+//! maps (`fhir::flatten`'s `practitioner::Practitioners`, `organization::Organizations`,
+//! `links::Links`) and the k-anonymity gate's individuals (`disclose::risk::Classes`). Texts one after the other
 //! in one byte buffer, where each one starts or ends (`Offsets`, 4 bytes each), and a hash index
 //! of their numbers (`HashIndex`, 5 bytes a slot); `Names` puts the three together. A `Box<str>` in a `HashMap` cost its allocation
 //! (rounded up, plus the allocator's header), 16 bytes of pointer and length, and the map's
@@ -111,20 +111,6 @@ pub(crate) fn read_varint(bytes: &[u8], at: &mut usize) -> u64 {
         }
         shift += 7;
     }
-}
-
-/// A u32 as `write_varint` writes it, on the stack: to compare a key with a stored one without
-/// writing the key anywhere.
-pub(crate) fn varint_u32(value: u32) -> ([u8; 5], usize) {
-    let mut out = [0u8; 5];
-    let (mut value, mut len) = (value, 0);
-    while value >= 0x80 {
-        out[len] = value as u8 | 0x80;
-        value >>= 7;
-        len += 1;
-    }
-    out[len] = value as u8;
-    (out, len + 1)
 }
 
 /// An open-addressing hash index of entry numbers (u32), the entries' keys kept by its owner: it
@@ -241,12 +227,6 @@ mod tests {
         let mut at = 0;
         assert_eq!(values.map(|_| read_varint(&out, &mut at)), values);
         assert_eq!(at, out.len());
-        for v in [0u32, 127, 128, 16_384, u32::MAX] {
-            let (bytes, len) = varint_u32(v);
-            let mut written = Vec::new();
-            write_varint(&mut written, v.into());
-            assert_eq!(&bytes[..len], written.as_slice());
-        }
     }
 
     #[test]

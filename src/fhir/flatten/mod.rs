@@ -11,8 +11,8 @@
 //! to the run's spill folder, then dropped. Keeping every table's builder in memory until the end
 //! cost about 4 GB at national scale (a million offers, a million roles).
 
+mod checks;
 mod context;
-mod ids;
 mod links;
 mod location;
 mod offer;
@@ -35,7 +35,6 @@ use crate::table::spill::{load_tables, SpilledTables, TableSource, RUN_BYTES};
 use crate::table::{catalog, TableBuilder, TableSpec, Tables};
 
 use context::{Context, FieldName};
-use ids::Ids;
 use parallel::{FilePart, Parsed, Typed};
 use organization::Organizations;
 use practitioner::Practitioners;
@@ -71,7 +70,7 @@ pub fn flatten_snapshot_to(snapshot: &Snapshot, parent: &Path) -> Result<Flatten
     let mut spilled = SpilledTables::create(parent)?;
     let parts = spilled.parts()?;
     let files = &snapshot.provenance.files;
-    let mut state = State::default();
+    let mut state = State { checks: checks::Checks::new(parent), ..State::default() };
     parallel::in_order(files.len(), |i| parallel::flatten_file(&files[i], i, &parts), |part| state.absorb(part))?;
     let (resources_by_type, latest_update) = state.finish(&parts, &mut spilled)?;
     parts.remove();
@@ -152,8 +151,8 @@ impl FieldName for ReferenceField {
     }
 }
 
-/// A file's part only: the references its resources make, checked when the part is merged. The
-/// target ids one after the other in one buffer.
+/// A file's part only: the references its resources make, set aside for the checks when the part
+/// is merged. The target ids one after the other in one buffer.
 #[derive(Default)]
 struct FileReferences {
     ids: String,
@@ -168,67 +167,6 @@ struct FileReference {
     /// in `ids`.
     kind: &'static str,
     end: usize,
-}
-
-/// A reference whose target was not seen yet when its file was merged, to check once every
-/// resource has been (a role's Practitioner comes after it: a million wait at national scale).
-/// The referring resource and the target by their numbers in `State::ids`: the error's texts are
-/// made only if the target is never seen.
-struct PendingReference {
-    resource: u32,
-    field: ReferenceField,
-    target: u32,
-}
-
-/// Where a resource is in its file, as the reader names it ("line 12", "entry[3]", "resource"),
-/// in 4 bytes (`pack`): the duplicate check keeps one for every resource of the snapshot
-/// (millions), where a String each cost about 40 bytes. Any other text the reader might give
-/// (`Odd`) is kept aside in full (see `ids`), so the error still names it exactly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Position {
-    Line(u32),
-    Entry(u32),
-    Resource,
-    Odd,
-}
-
-impl Position {
-    /// The top two bits of a packed position say which one it is, the others hold its number.
-    const NUMBER_BITS: u32 = 30;
-
-    /// The compact form of the reader's text, when it has one.
-    fn parse(text: &str) -> Option<Position> {
-        let number = |n: &str| n.parse::<u32>().ok().filter(|v| v.to_string() == n);
-        if text == "resource" {
-            return Some(Position::Resource);
-        }
-        if let Some(n) = text.strip_prefix("line ") {
-            return number(n).map(Position::Line);
-        }
-        text.strip_prefix("entry[").and_then(|rest| rest.strip_suffix(']')).and_then(number).map(Position::Entry)
-    }
-
-    /// In 4 bytes, unless its number takes more than 30 bits (a file of a billion lines: kept as
-    /// an odd position).
-    fn pack(self) -> Option<u32> {
-        let (kind, number) = match self {
-            Position::Line(n) => (0, n),
-            Position::Entry(n) => (1, n),
-            Position::Resource => (2, 0),
-            Position::Odd => (3, 0),
-        };
-        (number < 1 << Self::NUMBER_BITS).then_some(kind << Self::NUMBER_BITS | number)
-    }
-
-    fn unpack(packed: u32) -> Position {
-        let number = packed & ((1 << Self::NUMBER_BITS) - 1);
-        match packed >> Self::NUMBER_BITS {
-            0 => Position::Line(number),
-            1 => Position::Entry(number),
-            2 => Position::Resource,
-            _ => Position::Odd,
-        }
-    }
 }
 
 struct Builders {
@@ -273,16 +211,14 @@ impl Default for Builders {
 #[derive(Default)]
 struct State {
     files: Vec<String>,
-    /// Every id seen or referred to, with where it was first seen: to refuse duplicates and
-    /// resolve references.
-    ids: Ids,
+    /// Every id seen and every reference, set aside for the checks (duplicates, dangling
+    /// references) once every file is merged, or at the first file that fails.
+    checks: checks::Checks,
     /// A file's part only: its resources' "Type/id" and position in file order, for the
     /// snapshot-wide duplicate check when the part is merged.
     keys: Vec<(String, String)>,
     /// A file's part only: its references.
     references: FileReferences,
-    /// The references to ids not seen when their file was merged, in file order.
-    pending: Vec<PendingReference>,
     /// A file's part only: its rows, until they go to disk (`write_part`).
     builders: Builders,
     /// Per table, the snapshot files (by index) whose part of it is on disk, in file order.
@@ -336,18 +272,19 @@ impl State {
         Ok(())
     }
 
-    /// Merge the next file's part, in file order. Its ids are checked against every earlier one
-    /// first, in position order, so the error reported is the one a single pass over the snapshot
-    /// meets first: a duplicate id, else the part's own error (which came after its last id).
-    /// Destructured field by field, so that a field added to `State` cannot be forgotten here.
+    /// Merge the next file's part, in file order. Its ids and references are set aside for the
+    /// checks (`checks`), made once every part is merged; a part that failed is checked at once,
+    /// so that the error reported is the one a single pass over the snapshot meets first: a
+    /// duplicate id (in this part or an earlier one), else the part's own error (which came after
+    /// its last id). Destructured field by field, so that a field added to `State` cannot be
+    /// forgotten here.
     fn absorb(&mut self, part: FilePart) -> Result<(), FhirError> {
         let FilePart { path, state, error } = part;
         let State {
             files: _,
-            ids: _,
+            checks: _,
             keys,
             references,
-            pending: _,
             builders: _,
             parts,
             organizations,
@@ -356,36 +293,24 @@ impl State {
             resources_by_type,
             latest_update,
         } = state;
-        let file = self.files.len();
+        let file = self.files.len() as u32;
         if !keys.is_empty() {
-            self.files.push(path.clone());
+            self.files.push(path);
         }
-        // The part's resources' numbers in `ids`, by rank, for its references.
-        let mut numbers = Vec::with_capacity(keys.len());
-        for (key, position) in keys {
-            // `visit` wrote the key as "Type/id", and an id has no '/'.
-            let (kind, id) = key.rsplit_once('/').expect("a key is Type/id");
-            match self.ids.see(kind, id, file as u32, &position) {
-                Ok(number) => numbers.push(number),
-                Err(first) => {
-                    return Err(FhirError::DuplicateId { file: path, resource: format!("{position} {key}"), first_file: self.files[first.file as usize].clone(), first_position: first.position });
-                }
-            }
+        for (rank, (key, position)) in keys.iter().enumerate() {
+            // A file's resources are numbered in a u32, as its references are: a file of 4
+            // billion resources is beyond any reader (`source::MAX_RESOURCE_BYTES` each).
+            self.checks.see(key, file, u32::try_from(rank).expect("a file holds fewer than 4 billion resources"), position)?;
         }
         if let Some(error) = error {
-            return Err(error);
+            return Err(self.first_duplicate()?.unwrap_or(error));
         }
-        // A reference whose target is already seen resolves, now and at the end alike: only those
-        // to later files wait (a role's Practitioner comes after it in ROR's exports), by number.
-        // The ones kept are in the same order, so the first dangling one is still the first
-        // reported.
         let mut start = 0;
-        for r in references.list {
-            let target = self.ids.refer(r.kind, &references.ids[start..r.end]);
+        for (index, r) in references.list.iter().enumerate() {
+            let (key, position) = &keys[r.resource as usize];
+            // The referring resource named by its position and "Type/id", should the target dangle.
+            self.checks.refer(r.kind, &references.ids[start..r.end], file, u32::try_from(index).expect("a file holds fewer than 4 billion references"), r.field, position, key)?;
             start = r.end;
-            if !self.ids.is_seen(target) {
-                self.pending.push(PendingReference { resource: numbers[r.resource as usize], field: r.field, target });
-            }
         }
         for (table, mut files) in parts {
             self.parts.entry(table).or_default().append(&mut files);
@@ -402,6 +327,15 @@ impl State {
             }
         }
         Ok(())
+    }
+
+    /// The first duplicate id among the parts merged so far, as its error.
+    fn first_duplicate(&mut self) -> Result<Option<FhirError>, FhirError> {
+        Ok(self.checks.check()?.duplicate.map(|d| self.duplicate_error(d)))
+    }
+
+    fn duplicate_error(&self, d: checks::Duplicate) -> FhirError {
+        FhirError::DuplicateId { file: self.files[d.file as usize].clone(), resource: format!("{} {}", d.position, d.key), first_file: self.files[d.first_file as usize].clone(), first_position: d.first_position }
     }
 
     /// Record the resource's meta.lastUpdated and return it.
@@ -437,20 +371,18 @@ impl State {
     /// reported; and the tables another one's resolution reads (offres for the roles; offres,
     /// lieux and entites_geographiques for the capacities) are written by then.
     fn finish(self, parts: &Parts, spilled: &mut SpilledTables) -> Result<(BTreeMap<String, u64>, Option<DateTime<Utc>>), FhirError> {
-        let State { files, ids, keys: _, references: _, pending, builders: _, parts: written, organizations, mut practitioners, offer_providers, resources_by_type, latest_update } = self;
-        for r in &pending {
-            if !ids.is_seen(r.target) {
-                return Err(FhirError::DanglingReference {
-                    file: files[ids.file(r.resource) as usize].clone(),
-                    resource: format!("{} {}", ids.position(r.resource), ids.key(r.resource)),
-                    field: r.field.name(),
-                    target: ids.key(r.target),
-                });
-            }
+        let mut state = self;
+        let found = state.checks.check()?;
+        if let Some(duplicate) = found.duplicate {
+            return Err(state.duplicate_error(duplicate));
         }
+        if let Some(d) = found.dangling {
+            return Err(FhirError::DanglingReference { file: state.files[d.file as usize].clone(), resource: d.resource, field: d.field.name(), target: d.target });
+        }
+        let State { files: _, checks, keys: _, references: _, builders: _, parts: written, organizations, mut practitioners, offer_providers, resources_by_type, latest_update } = state;
         // What only the checks need goes before the tables are made. The practitioners stay until
         // the roles are made, after the biggest tables: without the room their buffer grew into.
-        drop((pending, ids));
+        drop(checks);
         practitioners.shrink_to_fit();
         // A table is made a few parts at a time, every column, sorted by an external merge sort
         // (`put_sorted_by_chunks`): at most a run of rows sorted in memory at a time, whatever the

@@ -223,26 +223,20 @@ fn a_table_is_made_from_every_files_part_in_file_order_and_its_folder_goes_with_
     assert!(!run_dirs[0].exists(), "the run's folder goes with the tables");
 }
 
-/// The first resource's position, kept in 8 bytes for every resource of the snapshot, comes back
-/// as the reader wrote it; a text that the compact form would not give back is kept in full.
+/// A duplicate found when the parts are checked names the first resource's position as the
+/// reader wrote it, whatever its text.
 #[test]
-fn positions_kept_compact_come_back_as_written() {
-    for (text, compact) in [("line 12", Some(Position::Line(12))), ("entry[0]", Some(Position::Entry(0))), ("resource", Some(Position::Resource))] {
-        assert_eq!(Position::parse(text), compact);
-    }
-    for odd in ["line 012", "entry[3", "entry[-1]", "line 99999999999", "resource (Bundle)", ""] {
-        assert_eq!(Position::parse(odd), None, "{odd}");
-    }
+fn a_duplicate_names_the_first_position_as_written() {
     let mut state = State::default();
     let part = |file: &str, position: &str| FilePart { path: file.into(), state: State { keys: vec![("Location/L1".into(), position.into())], ..State::default() }, error: None };
     state.absorb(part("a.ndjson", "line 7 of 9")).unwrap();
-    let Err(FhirError::DuplicateId { first_file, first_position, .. }) = state.absorb(part("b.ndjson", "line 1")) else { panic!("a duplicate") };
-    assert_eq!((first_file.as_str(), first_position.as_str()), ("a.ndjson", "line 7 of 9"));
+    state.absorb(part("b.ndjson", "line 1")).unwrap();
+    let Some(FhirError::DuplicateId { file, first_file, first_position, .. }) = state.first_duplicate().unwrap() else { panic!("a duplicate") };
+    assert_eq!((file.as_str(), first_file.as_str(), first_position.as_str()), ("b.ndjson", "a.ndjson", "line 7 of 9"));
 }
 
-/// The ids are kept as a type's number and the id's bytes (`ids`): an id that starts or ends like
-/// another, or another type's id, is not one the snapshot has; and an indexed field comes back
-/// with its index.
+/// The ids are compared as "Type/id" texts (`checks`): an id that starts or ends like another, or
+/// another type's id, is not one the snapshot has; and an indexed field comes back with its index.
 #[test]
 fn a_reference_to_an_id_like_another_is_dangling() {
     let offer = |target: &str| format!(r#"{{"resourceType":"HealthcareService","id":"H1","providedBy":{{"reference":"{target}"}}}}"#);
@@ -266,4 +260,25 @@ fn a_duplicate_of_an_id_referred_to_earlier_names_its_first_resource() {
     fs::write(dir.path().join("c.json"), r#"{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Location","id":"L8"}},{"resource":{"resourceType":"Practitioner","id":"PZ"}}]}"#).unwrap();
     let e = flatten_dir(dir.path()).unwrap_err().to_string();
     assert!(e.contains("c.json: entry[1] Practitioner/PZ: duplicate id: entry[1] Practitioner/PZ already appears in b.ndjson (line 2)"), "{e}");
+}
+
+/// The checks are made once every file is merged, or at the first file that fails; the error
+/// reported is still the one reading the files one by one meets first: a duplicate id before a
+/// later file's parse error, that parse error before a dangling reference of an earlier file, and
+/// the dangling reference when nothing else is wrong.
+#[test]
+fn the_error_reported_is_the_first_a_single_pass_meets() {
+    let dir = fixture_snapshot();
+    let dangling = r#"{"resourceType":"HealthcareService","id":"HX","location":[{"reference":"Location/NOPE"}]}"#;
+    fs::write(dir.path().join("a.ndjson"), format!("{{\"resourceType\":\"Location\",\"id\":\"L1\"}}\n{dangling}\n")).unwrap();
+    fs::write(dir.path().join("b.ndjson"), "{\"resourceType\":\"Location\",\"id\":\"L2\"}\n{\"resourceType\":\"Location\",\"id\":\"L1\"}\n").unwrap();
+    fs::write(dir.path().join("c.ndjson"), r#"{"resourceType":"Practitioner","id":"PX","name":5}"#).unwrap();
+    let e = flatten_dir(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("b.ndjson: line 2 Location/L1: duplicate id: line 2 Location/L1 already appears in a.ndjson (line 1)"), "{e}");
+    fs::write(dir.path().join("b.ndjson"), "{\"resourceType\":\"Location\",\"id\":\"L2\"}\n").unwrap();
+    let e = flatten_dir(dir.path()).unwrap_err().to_string();
+    assert!(e.starts_with("c.ndjson: resource Practitioner/PX: field name"), "{e}");
+    fs::remove_file(dir.path().join("c.ndjson")).unwrap();
+    let e = flatten_dir(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("a.ndjson: line 2 HealthcareService/HX: field location[0]: dangling reference to Location/NOPE"), "{e}");
 }
