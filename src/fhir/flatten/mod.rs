@@ -1,14 +1,15 @@
 //! Flattening a snapshot into the catalogue's tables, in one pass over the resources plus a short
 //! resolution pass for what one resource cannot know alone (whether an offer's provider is an
 //! establishment or an internal organisation, a role's professional, an offer's field of
-//! activity). The snapshot is checked on the way: unique ids, and every reference resolving.
+//! activity). The snapshot is checked on the way: unique ids, and every reference resolving
+//! (from records set aside on disk as the files are merged, see `checks`).
 //!
 //! Every row goes into its table's builder as it is read, the columns that need the resolution
 //! pass left null; each file's builders go to disk as soon as the file is read, a part of each
 //! table (see `table::parts`). Once every file is merged, each table in turn is made from its
-//! parts in file order, its resolved columns filled from the ids its rows carry (or, for an
-//! offer's provider, which no column holds, from `offer_providers`), sorted, checked and written
-//! to the run's spill folder, then dropped. Keeping every table's builder in memory until the end
+//! parts in file order, a few parts at a time: their resolved columns filled from the ids the
+//! rows carry (or, for an offer's provider, which no column holds, from `offer_providers`), then
+//! sorted by an external merge sort, checked and written to the run's spill folder. Keeping every table's builder in memory until the end
 //! cost about 4 GB at national scale (a million offers, a million roles).
 
 mod checks;
@@ -110,8 +111,9 @@ enum OrgKind {
     Interne,
 }
 
-/// The field a reference is read from, in 8 bytes: a million references wait for the end at
-/// national scale, and the field's name is only written out for an error.
+/// The field a reference is read from, in 8 bytes (5 in the record set aside for the checks):
+/// tens of millions of references are checked at national scale, and the field's name is only
+/// written out for an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ReferenceField {
     PartOf,
