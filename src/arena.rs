@@ -37,10 +37,6 @@ impl Offsets {
     pub(crate) fn len(&self) -> usize {
         self.low.len()
     }
-
-    pub(crate) fn shrink_to_fit(&mut self) {
-        self.low.shrink_to_fit();
-    }
 }
 
 /// Texts by number, each once, in one buffer: a number for a text, and back. For ids named over
@@ -134,7 +130,7 @@ impl HashIndex {
         self.find_slot(hash, matches).map(|slot| self.entries[slot])
     }
 
-    /// The slot of this hash's entry that `matches` (to read it, or replace it: `set`).
+    /// The slot of this hash's entry that `matches`.
     fn find_slot(&self, hash: u64, mut matches: impl FnMut(u32) -> bool) -> Option<usize> {
         if self.tags.is_empty() {
             return None;
@@ -158,15 +154,6 @@ impl HashIndex {
         }
         self.place(hash, entry);
         self.len += 1;
-    }
-
-    /// Point the key that `matches` to `entry` instead, or add `entry` if the key is not there:
-    /// a map's insert, the last entry of a key winning.
-    pub(crate) fn set(&mut self, hash: u64, entry: u32, matches: impl FnMut(u32) -> bool, hash_of: impl Fn(u32) -> u64) {
-        match self.find_slot(hash, matches) {
-            Some(slot) => self.entries[slot] = entry,
-            None => self.insert(hash, entry, hash_of),
-        }
     }
 
     fn place(&mut self, hash: u64, entry: u32) {
@@ -243,8 +230,6 @@ mod tests {
             let found = index.find(hash(k), |e| keys[e as usize] == k);
             assert_eq!(found, (n < 1_000).then_some(n as u32), "key {k}");
         }
-        index.set(hash(5), 9_999, |e| keys[e as usize] == 5, |e| hash(keys[e as usize]));
-        assert_eq!(index.find(hash(5), |e| e == 9_999), Some(9_999));
         assert_eq!(index.len, 1_000);
     }
 }

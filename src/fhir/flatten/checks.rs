@@ -13,22 +13,13 @@
 //! reference (file order, then the order its file's resources make them) to an id no resource
 //! has. Every record carries that order, and each bucket's first is compared.
 
-use std::collections::hash_map::RandomState;
 use std::collections::HashSet;
-use std::fs::File;
-use std::hash::BuildHasher;
-use std::io::{Read, Seek, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use super::buckets::{Buckets, BUCKETS};
 use super::ReferenceField;
 use crate::arena::{read_varint, write_varint};
 use crate::fhir::FhirError;
-use crate::table::TableError;
-
-const BUCKETS: usize = 256;
-
-/// Bytes a bucket holds in memory before they go to its file.
-const BUCKET_BUFFER: usize = 32 * 1024;
 
 const SEEN: u8 = b'S';
 const REFERENCE: u8 = b'R';
@@ -63,10 +54,7 @@ pub(super) struct Found {
 
 #[derive(Debug)]
 pub(super) struct Checks {
-    folder: PathBuf,
-    hasher: RandomState,
-    buffers: Vec<Vec<u8>>,
-    files: Vec<Option<File>>,
+    records: Buckets,
     /// A reference's target as "Type/id", made here rather than allocated for each.
     key: String,
 }
@@ -83,19 +71,18 @@ impl Checks {
     /// Checks whose buckets go, if they outgrow memory, to unnamed files in `folder` (gone with
     /// the value, or with the process).
     pub(super) fn new(folder: &Path) -> Checks {
-        Checks { folder: folder.to_owned(), hasher: RandomState::new(), buffers: vec![Vec::new(); BUCKETS], files: (0..BUCKETS).map(|_| None).collect(), key: String::new() }
+        Checks { records: Buckets::new(folder, "the snapshot's ids, to be checked"), key: String::new() }
     }
 
     /// A resource seen: `key` ("Type/id") is the `rank`th resource of file `file`, at `position`.
     pub(super) fn see(&mut self, key: &str, file: u32, rank: u32, position: &str) -> Result<(), FhirError> {
-        let bucket = self.bucket(key);
-        let record = &mut self.buffers[bucket];
-        record.push(SEEN);
-        record.extend_from_slice(&file.to_le_bytes());
-        record.extend_from_slice(&rank.to_le_bytes());
-        put_text(record, key);
-        put_text(record, position);
-        self.spill_if_full(bucket)
+        self.records.push(self.records.of(key), |record| {
+            record.push(SEEN);
+            record.extend_from_slice(&file.to_le_bytes());
+            record.extend_from_slice(&rank.to_le_bytes());
+            put_text(record, key);
+            put_text(record, position);
+        })
     }
 
     /// The `index`th reference of file `file`: its resource (`position` and `key`) names `kind`/`id`
@@ -107,21 +94,21 @@ impl Checks {
         target.push_str(kind);
         target.push('/');
         target.push_str(id);
-        let bucket = self.bucket(&target);
-        let record = &mut self.buffers[bucket];
-        record.push(REFERENCE);
-        record.extend_from_slice(&file.to_le_bytes());
-        record.extend_from_slice(&index.to_le_bytes());
-        let (tag, number) = field_code(field);
-        record.push(tag);
-        record.extend_from_slice(&number.to_le_bytes());
-        put_text(record, &target);
-        write_varint(record, (position.len() + 1 + key.len()) as u64);
-        record.extend_from_slice(position.as_bytes());
-        record.push(b' ');
-        record.extend_from_slice(key.as_bytes());
+        let pushed = self.records.push(self.records.of(&target), |record| {
+            record.push(REFERENCE);
+            record.extend_from_slice(&file.to_le_bytes());
+            record.extend_from_slice(&index.to_le_bytes());
+            let (tag, number) = field_code(field);
+            record.push(tag);
+            record.extend_from_slice(&number.to_le_bytes());
+            put_text(record, &target);
+            write_varint(record, (position.len() + 1 + key.len()) as u64);
+            record.extend_from_slice(position.as_bytes());
+            record.push(b' ');
+            record.extend_from_slice(key.as_bytes());
+        });
         self.key = target;
-        self.spill_if_full(bucket)
+        pushed
     }
 
     /// The first duplicate id and the first dangling reference among every record so far.
@@ -130,7 +117,7 @@ impl Checks {
         // The order of the first of each, kept beside it.
         let (mut duplicate_at, mut dangling_at) = ((u32::MAX, u32::MAX), (u32::MAX, u32::MAX));
         for bucket in 0..BUCKETS {
-            let bytes = self.read(bucket)?;
+            let bytes = self.records.read(bucket)?;
             let (mut seen, references) = records(&bytes);
             seen.sort_unstable_by(|a, b| (a.key, a.file, a.rank).cmp(&(b.key, b.file, b.rank)));
             // A key's second resource is the one the pass in file order stops at.
@@ -152,39 +139,6 @@ impl Checks {
         Ok(found)
     }
 
-    fn bucket(&self, key: &str) -> usize {
-        (self.hasher.hash_one(key) % BUCKETS as u64) as usize
-    }
-
-    fn spill_if_full(&mut self, bucket: usize) -> Result<(), FhirError> {
-        if self.buffers[bucket].len() < BUCKET_BUFFER {
-            return Ok(());
-        }
-        let file = match &mut self.files[bucket] {
-            Some(file) => file,
-            none => none.insert(tempfile::tempfile_in(&self.folder).map_err(|e| set_aside_error(&self.folder, e))?),
-        };
-        file.write_all(&self.buffers[bucket]).map_err(|e| set_aside_error(&self.folder, e))?;
-        self.buffers[bucket].clear();
-        Ok(())
-    }
-
-    /// A bucket's records: its file's, then its buffer's. The file is left at its end, so that
-    /// records can still be added after a check.
-    fn read(&mut self, bucket: usize) -> Result<Vec<u8>, FhirError> {
-        let mut bytes = Vec::new();
-        if let Some(file) = &mut self.files[bucket] {
-            let error = |e| set_aside_error(&self.folder, e);
-            file.rewind().map_err(error)?;
-            file.read_to_end(&mut bytes).map_err(error)?;
-        }
-        bytes.extend_from_slice(&self.buffers[bucket]);
-        Ok(bytes)
-    }
-}
-
-fn set_aside_error(folder: &Path, source: std::io::Error) -> FhirError {
-    FhirError::Table(TableError::Io { path: format!("{} (the snapshot's ids, set aside to be checked)", folder.display()), source })
 }
 
 fn put_text(record: &mut Vec<u8>, text: &str) {
@@ -317,7 +271,6 @@ mod tests {
             checks.see(&key, i / 1000, i % 1000, &format!("line {}", i % 1000 + 1)).unwrap();
             checks.refer("Location", &format!("{}", (i * 7919 % 1_000_003) / 5 * 5 + 1), i / 1000, i % 1000, ReferenceField::ManagingOrganization, "line 1", &key).unwrap();
         }
-        assert!(checks.files.iter().filter(|f| f.is_some()).count() > 200, "the buckets went to disk");
         let found = checks.check().unwrap();
         assert_eq!(found.duplicate, None);
         // The first reference whose target (an id ≡ 1 mod 5) is no Location's.

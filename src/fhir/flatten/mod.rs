@@ -12,6 +12,7 @@
 //! sorted by an external merge sort, checked and written to the run's spill folder. Keeping every table's builder in memory until the end
 //! cost about 4 GB at national scale (a million offers, a million roles).
 
+mod buckets;
 mod checks;
 mod context;
 mod links;
@@ -71,7 +72,7 @@ pub fn flatten_snapshot_to(snapshot: &Snapshot, parent: &Path) -> Result<Flatten
     let mut spilled = SpilledTables::create(parent)?;
     let parts = spilled.parts()?;
     let files = &snapshot.provenance.files;
-    let mut state = State { checks: checks::Checks::new(parent), ..State::default() };
+    let mut state = State { checks: checks::Checks::new(parent), practitioner_records: practitioner::PractitionerRecords::new(parent), ..State::default() };
     parallel::in_order(files.len(), |i| parallel::flatten_file(&files[i], i, &parts), |part| state.absorb(part))?;
     let (resources_by_type, latest_update) = state.finish(&parts, &mut spilled)?;
     parts.remove();
@@ -226,7 +227,10 @@ struct State {
     /// Per table, the snapshot files (by index) whose part of it is on disk, in file order.
     parts: BTreeMap<&'static str, Vec<usize>>,
     organizations: Organizations,
+    /// A file's part only: its practitioners, until the part is merged.
     practitioners: Practitioners,
+    /// Every part's practitioners, set aside for the roles.
+    practitioner_records: practitioner::PractitionerRecords,
     /// Each offer's provider (providedBy), in the offres table's row order before it is sorted
     /// (file order, then push order): the one input of the resolution pass that no column holds.
     /// By number in `organizations`, `organization::NO_ORGANIZATION` for none.
@@ -291,6 +295,7 @@ impl State {
             parts,
             organizations,
             practitioners,
+            practitioner_records: _,
             offer_providers,
             resources_by_type,
             latest_update,
@@ -319,7 +324,7 @@ impl State {
         }
         let numbers = self.organizations.append(organizations);
         self.offer_providers.extend(offer_providers.into_iter().map(|p| if p == organization::NO_ORGANIZATION { p } else { numbers[p as usize] }));
-        self.practitioners.append(practitioners);
+        self.practitioner_records.append(practitioners)?;
         for (resource_type, count) in resources_by_type {
             *self.resources_by_type.entry(resource_type).or_default() += count;
         }
@@ -381,11 +386,9 @@ impl State {
         if let Some(d) = found.dangling {
             return Err(FhirError::DanglingReference { file: state.files[d.file as usize].clone(), resource: d.resource, field: d.field.name(), target: d.target });
         }
-        let State { files: _, checks, keys: _, references: _, builders: _, parts: written, organizations, mut practitioners, offer_providers, resources_by_type, latest_update } = state;
-        // What only the checks need goes before the tables are made. The practitioners stay until
-        // the roles are made, after the biggest tables: without the room their buffer grew into.
+        let State { files: _, checks, keys: _, references: _, builders: _, parts: written, organizations, practitioners: _, practitioner_records, offer_providers, resources_by_type, latest_update } = state;
+        // What only the checks need goes before the tables are made.
         drop(checks);
-        practitioners.shrink_to_fit();
         // A table is made a few parts at a time, every column, sorted by an external merge sort
         // (`put_sorted_by_chunks`): at most a run of rows sorted in memory at a time, whatever the
         // table's size. A table with a resolution pass has it done on each chunk (`resolve`, given
@@ -423,7 +426,19 @@ impl State {
         make(spilled, &catalog::CONTACTS, &nothing)?;
         // The roles' offers and the capacities' places, from the tables made by now.
         let links = links::Links::read(spilled)?;
-        make(spilled, &catalog::PROFESSIONNELS, &|frame, _| practitioner::resolve_roles(&practitioners, &links, frame))?;
+        // Each role's practitioner, joined bucket by bucket: the roles' ids read a chunk at a time.
+        let spec = &catalog::PROFESSIONNELS;
+        let list = written.get(spec.name).map_or(&[][..], Vec::as_slice);
+        let professional = TableBuilder::new(spec).into_frame()?.get_column_index("professionnel_id").expect("professionnels has professionnel_id");
+        let mut roles = practitioner_records.roles();
+        for chunk in list.chunks(PARTS_AT_ONCE) {
+            let ids = parts.read_columns(spec, chunk, &[professional])?;
+            for id in crate::table::text_column(spec, &ids, "professionnel_id")?.iter() {
+                roles.push(id)?;
+            }
+        }
+        let practitioners = practitioner_records.join(roles)?;
+        make(spilled, spec, &|frame, first| practitioner::resolve_roles(&practitioners, &links, frame, first))?;
         drop(practitioners);
         make(spilled, &catalog::CAPACITES, &|frame, _| location::link_capacities(&links, frame))?;
         drop(links);
