@@ -162,12 +162,12 @@ pub enum Store<'a> {
     /// digest is made from the hashes once the store is written.
     Opened { rows: std::sync::Arc<Hashing<'a>>, version: String },
     /// A later night the walk took (`walk.rs`): the previous store (its rows `closed` in `version`) merged with the rows
-    /// this version opens (`appended`, rows of `table`, with their row hashes among `hashes`, the
-    /// table's), `sides[i]` telling whether the store's row i comes from the previous store; made
-    /// a slice at a time, so neither the new rows nor the whole new store are ever held whole: the
-    /// new rows are read from the table's source a slice at a time, and the previous store
-    /// (usually its file) a row group at a time.
-    Merged { old: Box<dyn StoredRows>, closed: Vec<bool>, version: String, primary_key: &'static str, table: Current<'a>, appended: Vec<IdxSize>, hashes: Vec<[u8; 32]>, sides: Vec<bool> },
+    /// this version opens (`appended`, rows of `table`, with their row hashes `hashes` in the same
+    /// order, set aside on disk past a few thousand), `sides` telling whether each row of the store
+    /// comes from the previous store; made a slice at a time, so neither the new rows nor the whole
+    /// new store are ever held whole: the new rows are read from the table's source a slice at a
+    /// time, and the previous store (usually its file) a row group at a time.
+    Merged { old: Box<dyn StoredRows>, closed: walk::Bits, version: String, primary_key: &'static str, table: Current<'a>, appended: Vec<IdxSize>, hashes: crate::table::digest::SpilledHashes, sides: walk::Bits },
     /// A table no longer published: the previous store with every open row closed in `version`,
     /// read a row group at a time.
     Closed { old: Box<dyn StoredRows>, version: String },
@@ -194,16 +194,17 @@ impl Store<'_> {
                 Ok(part)
             }
             Store::Merged { old, closed, version, primary_key, table, appended, hashes, sides } => {
-                let sides_here = &sides[offset..(offset + rows).min(sides.len())];
-                let from_old = sides_here.iter().filter(|s| **s).count();
-                let old_start = sides[..offset].iter().filter(|s| **s).count();
+                let end = (offset + rows).min(sides.len());
+                let old_start = sides.ones_before(offset);
+                let from_old = sides.ones_before(end) - old_start;
                 let new_start = offset - old_start;
                 let mut old_part = old.read(old_start, from_old, None)?;
-                let valid_to = diff::close_rows(old_part.column(VALID_TO)?.str()?, &closed[old_start..old_start + from_old], version);
+                let valid_to = diff::close_rows(old_part.column(VALID_TO)?.str()?, closed.range(old_start, old_start + from_old), version);
                 old_part.replace(VALID_TO, valid_to.into_column())?;
-                let picked = &appended[new_start..new_start + (sides_here.len() - from_old)];
+                let picked = &appended[new_start..new_start + (end - offset - from_old)];
                 let mut new_part = table.take(picked)?;
-                new_part.hstack_mut(&diff::store_columns(version, picked.iter().map(|&i| &hashes[i as usize]), picked.len()))?;
+                let picked_hashes = hashes.read(new_start, picked.len()).map_err(|e| polars_err!(ComputeError: "{e}"))?;
+                new_part.hstack_mut(&diff::store_columns(version, picked_hashes.iter(), picked.len()))?;
                 // Both sides in the store's columns (a column one side lacks is null there).
                 let (mut part, new_part) = diff::align(old_part, new_part, primary_key)?;
                 if new_part.height() == 0 {
@@ -212,9 +213,9 @@ impl Store<'_> {
                 part.vstack_mut(&new_part)?;
                 // Rows of this slice in store order: the previous store's then the new ones', interleaved.
                 let (mut next_old, mut next_new) = (0 as IdxSize, from_old as IdxSize);
-                let order: Vec<IdxSize> = sides_here
-                    .iter()
-                    .map(|&is_old| {
+                let order: Vec<IdxSize> = sides
+                    .range(offset, end)
+                    .map(|is_old| {
                         let next = if is_old { &mut next_old } else { &mut next_new };
                         *next += 1;
                         *next - 1
