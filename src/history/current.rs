@@ -66,7 +66,8 @@ impl<'a> Current<'a> {
         Ok(self.source.load_rows(self.name, None, offset, rows).map_err(polars_error)?.expect("a name the source gave").frame)
     }
 
-    /// The row hash of every row, in row order, hashed a slice at a time. A thread of its own
+    /// The row hash of every row, in row order, hashed a slice at a time (for the whole comparison:
+    /// a table out of key order, a store the walk refuses). A thread of its own
     /// reads the slices one after another while this one hashes the slice read before: reading (a
     /// column per core) and hashing (a block of rows per core) each leave a core idle part of the
     /// time, and taking turns added their times. The reader waits for the hasher to take each

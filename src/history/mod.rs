@@ -250,11 +250,12 @@ pub type Keep<'a> = dyn FnMut(&str, Store<'_>, Option<Changelog<'_>>) -> Result<
 
 /// Advance the history by one release: `tables` become version `version`. `previous` is the
 /// previous release's index, `previous_store` reads its store of a table; each table is read a
-/// slice of rows at a time when its turn comes (only its key column and row hashes are held
-/// whole), and its new store and changelog are given to `keep` (which writes them, each made a
-/// row group at a time as it is written) as soon as they are ready, and dropped with the table.
-/// `scratch` is a folder for what the stage sets aside (a first night's row hashes, until the
-/// digest is made), in unnamed files that go with the stage.
+/// slice of rows at a time when its turn comes (no column of it held whole, unless it is out of
+/// key order or its store is one the walk refuses), and its new store and changelog are given to
+/// `keep` (which writes them, each made a row group at a time as it is written) as soon as they
+/// are ready, and dropped with the table. `scratch` is a folder for what the stage sets aside (the
+/// row hashes, until the digest is made; a later night's hashes of the rows it opens, until the
+/// store is written), in unnamed files that go with the stage.
 pub fn advance(previous: &HistoryIndex, previous_store: &PreviousStore<'_>, tables: &dyn TableSource, version: &str, scratch: &std::path::Path, keep: &mut Keep<'_>) -> Result<HistoryOutput, HistoryError> {
     let last = previous.versions.last();
     let mut store_rows = BTreeMap::new();
