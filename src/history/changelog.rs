@@ -1,5 +1,6 @@
 //! A table's changelog as `advance` hands it over to be written: made a slice of rows at a time as
-//! it is written, from the night's changes in a few bytes each and the table's key column, read
+//! it is written, from the night's changes in a few bytes each (set aside on disk past a few
+//! thousand) and the table's key column, read
 //! from the table a slice at a time, never whole. A night that modifies most rows of the largest table (a new update date everywhere) has
 //! a changelog about as long as the table: three text columns of it held whole came to several
 //! hundred megabytes at national scale, beside the store being written.
@@ -10,6 +11,7 @@ use super::current::Current;
 use super::diff::ADDED;
 use super::walk::{Change, Kind, NO_COLUMNS};
 use super::{CHANGE, CHANGED_COLUMNS};
+use crate::table::digest::SpilledRecords;
 
 pub enum Changelog<'a> {
     /// The changelog, whole (a table compared whole, in memory).
@@ -20,7 +22,7 @@ pub enum Changelog<'a> {
     /// The walk's changes, in key order: a change names a row of `table` (added, modified), whose
     /// key is read from the table's key column a slice at a time (`Current::take_keys`), or one of
     /// `removed_keys`, and a modification one of `column_sets`.
-    Walked { table: Current<'a>, changes: Vec<Change>, removed_keys: Vec<String>, column_sets: Vec<String> },
+    Walked { table: Current<'a>, changes: SpilledRecords<9>, removed_keys: Vec<String>, column_sets: Vec<String> },
 }
 
 impl Changelog<'_> {
@@ -43,7 +45,7 @@ impl Changelog<'_> {
                 StringChunked::full_null(PlSmallStr::from_static(CHANGED_COLUMNS), rows).into_column(),
             ]),
             Changelog::Walked { table, changes, removed_keys, column_sets } => {
-                let changes = &changes[offset..offset + rows];
+                let changes: Vec<Change> = changes.read(offset, rows).map_err(|e| polars_err!(ComputeError: "{e}"))?.iter().map(Change::of_record).collect();
                 let kinds: StringChunked = changes.iter().map(|c| Some(c.kind.name())).collect();
                 // The table's rows these changes name, in increasing order (the changes are in key
                 // order, and so is the table).

@@ -87,13 +87,13 @@ pub(super) fn advance_table<'a>(tables: &'a dyn TableSource, name: &'static str,
         // as every table is, unless a pseudonymised key moved it), a slice at a time.
         Some(stored) => match walk::walk(stored.as_ref(), &current, previous_columns, version, pk, scratch).map_err(&err)? {
             Some(walk) => {
-                let walk::Walk { closed, appended, appended_hashes, sides, changes, removed_keys, column_sets, added, removed, modified, digest } = walk;
+                let walk::Walk { closed, opened, sides, changes, removed_keys, column_sets, added, removed, modified, digest, .. } = walk;
                 // The changelog is made from the walk's changes a slice at a time as it is
                 // written, reading their keys from the table and borrowing their changed columns:
                 // on a night that modifies most rows, a copy of them per row is gigabytes, the
                 // changelog whole hundreds of megabytes.
                 let changes = Changelog::Walked { table: Current::new(tables, name), changes, removed_keys, column_sets };
-                let store = Store::Merged { old: stored, closed, version: version.to_owned(), primary_key: pk, table: current, appended, hashes: appended_hashes, sides };
+                let store = Store::Merged { old: stored, closed, version: version.to_owned(), primary_key: pk, table: current, opened, sides };
                 return Ok(TableOutcome { store, digest: Digest::Known(digest), changes, added, removed, modified });
             }
             None => Some(stored),

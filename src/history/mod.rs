@@ -162,12 +162,12 @@ pub enum Store<'a> {
     /// digest is made from the hashes once the store is written.
     Opened { rows: std::sync::Arc<Hashing<'a>>, version: String },
     /// A later night the walk took (`walk.rs`): the previous store (its rows `closed` in `version`) merged with the rows
-    /// this version opens (`appended`, rows of `table`, with their row hashes `hashes` in the same
-    /// order, set aside on disk past a few thousand), `sides` telling whether each row of the store
+    /// this version opens (`opened`: rows of `table` with their row hashes, in key order, set aside
+    /// on disk past a few thousand), `sides` telling whether each row of the store
     /// comes from the previous store; made a slice at a time, so neither the new rows nor the whole
     /// new store are ever held whole: the new rows are read from the table's source a slice at a
     /// time, and the previous store (usually its file) a row group at a time.
-    Merged { old: Box<dyn StoredRows>, closed: walk::Bits, version: String, primary_key: &'static str, table: Current<'a>, appended: Vec<IdxSize>, hashes: crate::table::digest::SpilledHashes, sides: walk::Bits },
+    Merged { old: Box<dyn StoredRows>, closed: walk::Bits, version: String, primary_key: &'static str, table: Current<'a>, opened: crate::table::digest::SpilledRecords<36>, sides: walk::Bits },
     /// A table no longer published: the previous store with every open row closed in `version`,
     /// read a row group at a time.
     Closed { old: Box<dyn StoredRows>, version: String },
@@ -193,7 +193,7 @@ impl Store<'_> {
                 part.hstack_mut(&diff::store_columns(version, hashes.iter(), rows))?;
                 Ok(part)
             }
-            Store::Merged { old, closed, version, primary_key, table, appended, hashes, sides } => {
+            Store::Merged { old, closed, version, primary_key, table, opened, sides } => {
                 let end = (offset + rows).min(sides.len());
                 let old_start = sides.ones_before(offset);
                 let from_old = sides.ones_before(end) - old_start;
@@ -201,10 +201,10 @@ impl Store<'_> {
                 let mut old_part = old.read(old_start, from_old, None)?;
                 let valid_to = diff::close_rows(old_part.column(VALID_TO)?.str()?, closed.range(old_start, old_start + from_old), version);
                 old_part.replace(VALID_TO, valid_to.into_column())?;
-                let picked = &appended[new_start..new_start + (end - offset - from_old)];
-                let mut new_part = table.take(picked)?;
-                let picked_hashes = hashes.read(new_start, picked.len()).map_err(|e| polars_err!(ComputeError: "{e}"))?;
-                new_part.hstack_mut(&diff::store_columns(version, picked_hashes.iter(), picked.len()))?;
+                let picked = opened.read(new_start, end - offset - from_old).map_err(|e| polars_err!(ComputeError: "{e}"))?;
+                let rows_picked: Vec<IdxSize> = picked.iter().map(|record| walk::of_opened(record).0).collect();
+                let mut new_part = table.take(&rows_picked)?;
+                new_part.hstack_mut(&diff::store_columns(version, picked.iter().map(|record| walk::of_opened(record).1), picked.len()))?;
                 // Both sides in the store's columns (a column one side lacks is null there).
                 let (mut part, new_part) = diff::align(old_part, new_part, primary_key)?;
                 if new_part.height() == 0 {

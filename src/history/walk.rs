@@ -22,7 +22,7 @@ use super::current::{increasing_after, Current};
 use super::diff::{changed_column_names, ADDED, MODIFIED, REMOVED};
 use super::stored::StoredRows;
 use super::{ROW_HASH, VALID_FROM, VALID_TO};
-use crate::table::digest::{hex_into, row_hashes, SpilledDigest, SpilledHashes};
+use crate::table::digest::{hex_into, row_hashes, SpilledDigest, SpilledRecords};
 
 /// One bit per row: a night's flags of every stored row (closed or not) and of every row of the
 /// new store (from the previous store or opened now). A byte per row was 50 MB for the largest
@@ -99,9 +99,9 @@ impl Kind {
     }
 }
 
-/// One change, in 12 bytes: a night can modify most rows of a table (a new update date
-/// everywhere), and a key and a list of column names per change held as strings cost several
-/// hundred megabytes at national scale.
+/// One change, in 9 bytes set aside (`Change::record`): a night can modify most rows of a table (a
+/// new update date everywhere), and a key and a list of column names per change held as strings
+/// cost several hundred megabytes at national scale, 12 bytes a change held in memory 276 MB.
 pub struct Change {
     pub kind: Kind,
     /// A row of the new table (added, modified), or a key among `Walk::removed_keys` (removed).
@@ -112,18 +112,56 @@ pub struct Change {
 
 pub(super) const NO_COLUMNS: u32 = u32::MAX;
 
+impl Change {
+    /// The change as set aside: its kind, its key and its columns (little-endian).
+    fn record(&self) -> [u8; 9] {
+        let mut record = [0u8; 9];
+        record[0] = match self.kind {
+            Kind::Added => 0,
+            Kind::Removed => 1,
+            Kind::Modified => 2,
+        };
+        record[1..5].copy_from_slice(&self.key.to_le_bytes());
+        record[5..].copy_from_slice(&self.columns.to_le_bytes());
+        record
+    }
+
+    /// The change `record` sets aside.
+    pub fn of_record(record: &[u8; 9]) -> Change {
+        let kind = match record[0] {
+            0 => Kind::Added,
+            1 => Kind::Removed,
+            _ => Kind::Modified,
+        };
+        let number = |at: usize| u32::from_le_bytes(record[at..at + 4].try_into().expect("4 bytes"));
+        Change { kind, key: number(1), columns: number(5) }
+    }
+}
+
+/// A row this night opens as set aside: its row number in the new table, then its row hash.
+pub type Opened = [u8; 36];
+
+/// The row number and row hash of an opened row.
+pub fn of_opened(record: &Opened) -> (IdxSize, &[u8; 32]) {
+    (u32::from_le_bytes(record[..4].try_into().expect("4 bytes")) as IdxSize, record[4..].try_into().expect("32 bytes"))
+}
+
 /// What the walk found.
 pub(super) struct Walk {
     /// Per stored row: whether this night closes it.
     pub closed: Bits,
-    /// Rows of the new table this night opens, in key order.
-    pub appended: Vec<IdxSize>,
-    /// The row hashes of `appended`, in its order (set aside: a night can open most rows).
-    pub appended_hashes: SpilledHashes,
-    /// Per row of the new store: whether it is a stored row (else the next of `appended`).
+    /// Rows of the new table this night opens, in key order, with their row hashes (`Opened`).
+    pub opened: SpilledRecords<36>,
+    /// Per row of the new store: whether it is a stored row (else the next of `opened`).
     pub sides: Bits,
-    /// In key order.
-    pub changes: Vec<Change>,
+    /// In key order (`Change::record`).
+    pub changes: SpilledRecords<9>,
+    /// The changes not set aside yet: those of the row group of the store being walked, whose
+    /// modifications' changed columns are named once the group is walked.
+    pending: Vec<Change>,
+    /// The rows opened not placed in the new store yet (a modified row waits for the stored rows
+    /// of its key, the rows added after the last stored key for the end): one or none, but at the end.
+    unplaced: std::collections::VecDeque<usize>,
     /// The keys of the stored rows the night removes, in key order.
     pub removed_keys: Vec<String>,
     /// Each distinct list of changed columns (";"-joined) the modifications name: a night names
@@ -139,14 +177,25 @@ pub(super) struct Walk {
 impl Walk {
     /// The new table's row at `cursor` (of row hash `hash`) is opened in this version.
     fn append(&mut self, cursor: usize, hash: &[u8; 32]) -> PolarsResult<()> {
-        self.appended.push(cursor as IdxSize);
-        self.appended_hashes.push(hash).map_err(|e| polars_err!(ComputeError: "{e}"))
+        let mut record = [0u8; 36];
+        record[..4].copy_from_slice(&(cursor as u32).to_le_bytes());
+        record[4..].copy_from_slice(hash);
+        self.unplaced.push_back(cursor);
+        self.opened.push(record).map_err(|e| polars_err!(ComputeError: "{e}"))
+    }
+
+    /// Set the pending changes aside.
+    fn set_aside(&mut self) -> PolarsResult<()> {
+        for change in self.pending.drain(..) {
+            self.changes.push(change.record()).map_err(|e| polars_err!(ComputeError: "{e}"))?;
+        }
+        Ok(())
     }
 
     /// The new table's row at `cursor` is added (no open stored row has its key); move past it.
     fn add(&mut self, cursor: &mut usize, hash: &[u8; 32]) -> PolarsResult<()> {
         self.append(*cursor, hash)?;
-        self.changes.push(Change { kind: Kind::Added, key: *cursor as u32, columns: NO_COLUMNS });
+        self.pending.push(Change { kind: Kind::Added, key: *cursor as u32, columns: NO_COLUMNS });
         self.added += 1;
         *cursor += 1;
         Ok(())
@@ -220,10 +269,11 @@ impl NewRows<'_, '_> {
 pub(super) fn walk(stored: &dyn StoredRows, current: &Current<'_>, previous_columns: Option<&[String]>, version: &str, pk: &str, scratch: &std::path::Path) -> PolarsResult<Option<Walk>> {
     let walk = Walk {
         closed: Bits::zeros(stored.height()),
-        appended: Vec::new(),
-        appended_hashes: SpilledHashes::new(scratch),
+        opened: SpilledRecords::new(scratch),
         sides: Bits::with_capacity(stored.height() + current.height()),
-        changes: Vec::new(),
+        changes: SpilledRecords::new(scratch),
+        pending: Vec::new(),
+        unplaced: std::collections::VecDeque::new(),
         removed_keys: Vec::new(),
         column_sets: Vec::new(),
         added: 0,
@@ -296,8 +346,8 @@ pub(super) fn walk(stored: &dyn StoredRows, current: &Current<'_>, previous_colu
 #[allow(clippy::too_many_arguments)]
 fn walk_parts(stored: &dyn StoredRows, current: &Current<'_>, parts: &[(usize, usize)], mut read: impl FnMut() -> PolarsResult<DataFrame>, mut new: NewRows, previous_columns: Option<&[String]>, compared: &[&str], version: &str, pk: &str, mut walk: Walk) -> PolarsResult<Option<Walk>> {
     let mut column_set_numbers: PlHashMap<String, u32> = PlHashMap::new();
-    // The next row of the new table to compare, and the next opened row to place in the store.
-    let (mut cursor, mut placed) = (0usize, 0usize);
+    // The next row of the new table to compare.
+    let mut cursor = 0usize;
     // A modified row, opened after the stored rows of its key: it waits for a greater key.
     let mut waiting: Option<usize> = None;
     let mut last = Last::default();
@@ -335,9 +385,9 @@ fn walk_parts(stored: &dyn StoredRows, current: &Current<'_>, parts: &[(usize, u
                 waiting = None;
             }
             let before = waiting.unwrap_or(cursor);
-            while walk.appended.get(placed).is_some_and(|&i| (i as usize) < before) {
+            while walk.unplaced.front().is_some_and(|&i| i < before) {
                 walk.sides.push(false);
-                placed += 1;
+                walk.unplaced.pop_front();
             }
             walk.sides.push(true);
             if valid_to.is_some() {
@@ -358,8 +408,8 @@ fn walk_parts(stored: &dyn StoredRows, current: &Current<'_>, parts: &[(usize, u
                     if stored_hash.map(str::as_bytes) != Some(hex_into(hash, &mut hex_digits).as_slice()) {
                         walk.closed.set(j);
                         walk.append(cursor, hash)?;
-                        modifications.push((walk.changes.len(), cursor, k));
-                        walk.changes.push(Change { kind: Kind::Modified, key: cursor as u32, columns: NO_COLUMNS });
+                        modifications.push((walk.pending.len(), cursor, k));
+                        walk.pending.push(Change { kind: Kind::Modified, key: cursor as u32, columns: NO_COLUMNS });
                         walk.modified += 1;
                         waiting = Some(cursor);
                     }
@@ -367,7 +417,7 @@ fn walk_parts(stored: &dyn StoredRows, current: &Current<'_>, parts: &[(usize, u
                 }
                 _ => {
                     walk.closed.set(j);
-                    walk.changes.push(Change { kind: Kind::Removed, key: walk.removed_keys.len() as u32, columns: NO_COLUMNS });
+                    walk.pending.push(Change { kind: Kind::Removed, key: walk.removed_keys.len() as u32, columns: NO_COLUMNS });
                     walk.removed_keys.push(key.to_owned());
                     walk.removed += 1;
                 }
@@ -389,9 +439,10 @@ fn walk_parts(stored: &dyn StoredRows, current: &Current<'_>, parts: &[(usize, u
                     walk.column_sets.push(names.clone());
                     next
                 });
-                walk.changes[m.0].columns = number;
+                walk.pending[m.0].columns = number;
             }
         }
+        walk.set_aside()?;
         last = Last { row: previous_row.map(|(k, v)| (k.to_owned(), v.to_owned())).or(last.row), open_key: previous_open.map(str::to_owned).or(last.open_key) };
     }
     // The new rows after the last stored key: added.
@@ -401,8 +452,10 @@ fn walk_parts(stored: &dyn StoredRows, current: &Current<'_>, parts: &[(usize, u
             Next::Unordered => return Ok(None),
             Next::End => break,
         }
+        // (Set aside as they come: the rows after the last stored key can be most of the table.)
+        walk.set_aside()?;
     }
-    for _ in placed..walk.appended.len() {
+    for _ in walk.unplaced.drain(..) {
         walk.sides.push(false);
     }
     Ok(Some(walk))

@@ -340,28 +340,29 @@ impl SpilledDigest {
     }
 }
 
-/// Row hashes that come in order and are asked for again later by position, set aside in an
-/// unnamed file of `folder` past a few thousand (a later night's history keeps the hashes of the
-/// rows it opens for the store, written after the walk: a night can modify most rows of a table,
-/// 32 bytes each, 740 MB for the largest at national scale). What is held is the buffer (2 MB at
-/// most) and the hashes a read asks for.
-pub struct SpilledHashes {
+/// Records of `N` bytes that come in order and are asked for again later by position, set aside
+/// in an unnamed file of `folder` past a few thousand: a later night's history keeps, until the
+/// store and the changelog are written after the walk, the rows it opens (a row number and its
+/// hash, 36 bytes) and its changes (9 bytes), and a night can modify most rows of a table: 1 GB
+/// for the largest at national scale. What is held is the buffer (64 Ki records) and the records
+/// a read asks for.
+pub struct SpilledRecords<const N: usize> {
     folder: std::path::PathBuf,
-    /// The hashes after those in the file.
-    buffer: Vec<[u8; 32]>,
-    /// The first `written` hashes; read at a position (a store's row groups are made on a thread
+    /// The records after those in the file.
+    buffer: Vec<[u8; N]>,
+    /// The first `written` records; read at a position (a store's row groups are made on a thread
     /// of their own, from a shared reference).
     file: Option<std::sync::Mutex<std::fs::File>>,
     written: usize,
 }
 
-/// Hashes `SpilledHashes` holds in memory before they go to its file (2 MB).
-const SPILLED_HASHES_BUFFER: usize = 65_536;
+/// Records `SpilledRecords` holds in memory before they go to its file.
+const SPILLED_RECORDS_BUFFER: usize = 65_536;
 
-impl SpilledHashes {
-    /// No hashes yet; a file, if one is needed, goes in `folder`.
-    pub fn new(folder: &std::path::Path) -> SpilledHashes {
-        SpilledHashes { folder: folder.to_owned(), buffer: Vec::new(), file: None, written: 0 }
+impl<const N: usize> SpilledRecords<N> {
+    /// No records yet; a file, if one is needed, goes in `folder`.
+    pub fn new(folder: &std::path::Path) -> SpilledRecords<N> {
+        SpilledRecords { folder: folder.to_owned(), buffer: Vec::new(), file: None, written: 0 }
     }
 
     pub fn len(&self) -> usize {
@@ -372,11 +373,11 @@ impl SpilledHashes {
         self.len() == 0
     }
 
-    /// Set `hash` aside after the others.
-    pub fn push(&mut self, hash: &[u8; 32]) -> std::io::Result<()> {
+    /// Set `record` aside after the others.
+    pub fn push(&mut self, record: [u8; N]) -> std::io::Result<()> {
         use std::io::Write;
-        self.buffer.push(*hash);
-        if self.buffer.len() == SPILLED_HASHES_BUFFER {
+        self.buffer.push(record);
+        if self.buffer.len() == SPILLED_RECORDS_BUFFER {
             let error = |e| set_aside_error(&self.folder, e);
             let file = match &mut self.file {
                 Some(file) => file,
@@ -390,17 +391,17 @@ impl SpilledHashes {
         Ok(())
     }
 
-    /// The hashes `start..start + count`, in the order they were set aside.
-    pub fn read(&self, start: usize, count: usize) -> std::io::Result<Vec<[u8; 32]>> {
+    /// The records `start..start + count`, in the order they were set aside.
+    pub fn read(&self, start: usize, count: usize) -> std::io::Result<Vec<[u8; N]>> {
         use std::io::{Read, Seek, SeekFrom};
         let end = start + count;
-        assert!(end <= self.len(), "hashes {start}..{end} of {}", self.len());
-        let mut out = vec![[0u8; 32]; count];
+        assert!(end <= self.len(), "records {start}..{end} of {}", self.len());
+        let mut out = vec![[0u8; N]; count];
         // Those in the file, then those in the buffer.
         let from_file = end.min(self.written).saturating_sub(start);
         if from_file > 0 {
-            let mut file = self.file.as_ref().expect("hashes written").lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            file.seek(SeekFrom::Start(start as u64 * 32)).and_then(|_| file.read_exact(out[..from_file].as_flattened_mut())).map_err(|e| set_aside_error(&self.folder, e))?;
+            let mut file = self.file.as_ref().expect("records written").lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            file.seek(SeekFrom::Start((start * N) as u64)).and_then(|_| file.read_exact(out[..from_file].as_flattened_mut())).map_err(|e| set_aside_error(&self.folder, e))?;
         }
         let buffered = start.max(self.written) - self.written..end.max(self.written) - self.written;
         out[from_file..].copy_from_slice(&self.buffer[buffered]);
@@ -461,19 +462,19 @@ mod tests {
         assert!(error.to_string().contains("gone"), "{error}");
     }
 
-    /// Hashes set aside, in the buffer alone or past it in the file, are read back by any range,
+    /// Records set aside, in the buffer alone or past it in the file, are read back by any range,
     /// across the file's end and the buffer's.
     #[test]
-    fn spilled_hashes_are_read_back_by_position() {
+    fn spilled_records_are_read_back_by_position() {
         let folder = tempfile::tempdir().unwrap();
-        for rows in [0usize, 5, SPILLED_HASHES_BUFFER, 2 * SPILLED_HASHES_BUFFER + 7] {
+        for rows in [0usize, 5, SPILLED_RECORDS_BUFFER, 2 * SPILLED_RECORDS_BUFFER + 7] {
             let hashes: Vec<[u8; 32]> = (0..rows).map(|i| Sha256::digest(i.to_le_bytes()).into()).collect();
-            let mut spilled = SpilledHashes::new(folder.path());
+            let mut spilled = SpilledRecords::<32>::new(folder.path());
             for hash in &hashes {
-                spilled.push(hash).unwrap();
+                spilled.push(*hash).unwrap();
             }
             assert_eq!(spilled.len(), rows);
-            let edge = SPILLED_HASHES_BUFFER.min(rows);
+            let edge = SPILLED_RECORDS_BUFFER.min(rows);
             for (start, count) in [(0, rows), (0, 0), (rows / 3, rows / 2), (edge.saturating_sub(2), (rows - edge).min(5) + edge.min(2)), (rows, 0)] {
                 assert!(spilled.read(start, count).unwrap() == hashes[start..start + count], "{rows} rows: {start}+{count}");
             }
