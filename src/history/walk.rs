@@ -1,9 +1,9 @@
 //! A later night's comparison, made by walking the previous store a row group at a time beside the
 //! new table, both in key order: what was added, removed or modified, which stored rows this night
 //! closes, and in what order the new store interleaves the stored rows with the rows this night
-//! opens. Memory holds one row group of the store, one slice of the new table and a bit per row,
-//! where a hash map of the open rows needed the whole store in memory (the next night's peak at
-//! national scale). The new table is not held either: it is read a slice at a time and hashed as
+//! opens. Memory holds one row group of the store, one slice of the new table and two bits per row
+//! (the changes and the rows opened are set aside on disk as they are found), where a hash map of
+//! the open rows needed the whole store in memory (the next night's peak at national scale). The new table is not held either: it is read a slice at a time and hashed as
 //! the walk advances (its keys checked in order as they come, its hashes counted into the digest
 //! and set aside for the rows the night opens), and a modification's row is taken from the slice
 //! that holds it, or read again from the table's source (`Current`), when its changed columns are
@@ -264,7 +264,7 @@ impl NewRows<'_, '_> {
 }
 
 /// Walk `stored` beside the new table `current`. `previous_columns` are the columns the previous
-/// version published (to name changed columns); the appended rows' hashes and the digest's are set
+/// version published (to name changed columns); the rows opened, the changes and the digest's hashes are set
 /// aside in `scratch`.
 pub(super) fn walk(stored: &dyn StoredRows, current: &Current<'_>, previous_columns: Option<&[String]>, version: &str, pk: &str, scratch: &std::path::Path) -> PolarsResult<Option<Walk>> {
     let walk = Walk {
