@@ -24,6 +24,8 @@ pub struct Current<'a> {
     /// increasing order (the walk's, then the store writer's) read each slice once or twice, not
     /// once per row group of the previous store that touches it.
     last: Mutex<Option<(usize, DataFrame)>>,
+    /// The key column of the slice whose keys were taken last, by its index (`take_keys`).
+    last_keys: Mutex<Option<(usize, StringChunked)>>,
 }
 
 /// A source's error as the polars error the store's makers return (the writer names the store).
@@ -39,7 +41,7 @@ impl<'a> Current<'a> {
     pub fn new(source: &'a dyn TableSource, name: &'static str) -> Current<'a> {
         let shape = source.shape(name).expect("a name the source gave");
         let height = source.rows(name).expect("a name the source gave");
-        Current { source, name, spec: shape.spec, empty: shape.frame, slices: slices(height), last: Mutex::new(None) }
+        Current { source, name, spec: shape.spec, empty: shape.frame, slices: slices(height), last: Mutex::new(None), last_keys: Mutex::new(None) }
     }
 
     pub fn primary_key(&self) -> &'static str {
@@ -64,7 +66,8 @@ impl<'a> Current<'a> {
         Ok(self.source.load_rows(self.name, None, offset, rows).map_err(polars_error)?.expect("a name the source gave").frame)
     }
 
-    /// The row hash of every row, in row order, hashed a slice at a time. A thread of its own
+    /// The row hash of every row, in row order, hashed a slice at a time (for the whole comparison:
+    /// a table out of key order, a store the walk refuses). A thread of its own
     /// reads the slices one after another while this one hashes the slice read before: reading (a
     /// column per core) and hashing (a block of rows per core) each leave a core idle part of the
     /// time, and taking turns added their times. The reader waits for the hasher to take each
@@ -132,10 +135,48 @@ impl<'a> Current<'a> {
         self.source.load_rows(self.name, Some(&[pk]), offset, rows).map_err(polars_error)?.expect("a name the source gave").frame.column(pk).cloned()
     }
 
-    /// One key column, whole (a few tens of bytes a row: the walk and the changelog need every key).
-    pub fn column(&self, column: &str) -> PolarsResult<Column> {
-        let table = self.source.load_columns(self.name, &[column]).map_err(polars_error)?.expect("a name the source gave");
-        table.frame.column(column).cloned()
+    /// The keys of rows `rows` (row numbers of the table, in increasing order), in that order: each
+    /// run of rows of one slice taken from that slice's key column, the one read last kept (the
+    /// changelog asks for its rows' keys a row group at a time, in order: a slice's keys are read
+    /// once).
+    pub fn take_keys(&self, rows: &[IdxSize]) -> PolarsResult<StringChunked> {
+        let mut out = StringChunked::full_null(PlSmallStr::from_static(self.primary_key()), 0);
+        let mut last = self.last_keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut start = 0;
+        while start < rows.len() {
+            let (index, (offset, run)) = self.run(&rows[start..])?;
+            if last.as_ref().is_none_or(|(cached, _)| *cached != index) {
+                // The keys read before are dropped first: at most one slice's are held.
+                *last = None;
+                let (offset, length) = self.slices[index];
+                *last = Some((index, self.keys(offset, length)?.str()?.clone()));
+            }
+            let within: Vec<IdxSize> = rows[start..start + run].iter().map(|&row| row - offset as IdxSize).collect();
+            let keys = last.as_ref().expect("read above").1.take(&IdxCa::from_vec(PlSmallStr::from_static("rows"), within))?;
+            out.append(&keys)?;
+            start += run;
+        }
+        Ok(out)
+    }
+
+    /// The slices this table is read by, (offset, rows) in order.
+    pub fn slices(&self) -> &[(usize, usize)] {
+        &self.slices
+    }
+
+    /// The slice `index` of `slices`, every column, read by someone else (the walk's reader): kept
+    /// as the one read last, for the rows taken from it next.
+    pub fn offer(&self, index: usize, frame: DataFrame) {
+        *self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((index, frame));
+    }
+
+    /// The slice that holds the first of `rows` and how many of `rows` follow in it: (its index,
+    /// (its first row, that count)).
+    fn run(&self, rows: &[IdxSize]) -> PolarsResult<(usize, (usize, usize))> {
+        let index = self.slices.partition_point(|&(offset, length)| offset + length <= rows[0] as usize);
+        let (offset, length) = *self.slices.get(index).ok_or_else(|| polars_err!(OutOfBounds: "row {} of table {} of {} rows", rows[0], self.name, self.height()))?;
+        let run = rows.iter().take_while(|&&row| (offset..offset + length).contains(&(row as usize))).count();
+        Ok((index, (offset, run)))
     }
 
     /// The slice `index` of `slices`, every column: the one read last, or read now.
@@ -159,9 +200,7 @@ impl<'a> Current<'a> {
         let mut out: Option<DataFrame> = None;
         let mut start = 0;
         while start < rows.len() {
-            let index = self.slices.partition_point(|&(offset, length)| offset + length <= rows[start] as usize);
-            let (offset, length) = *self.slices.get(index).ok_or_else(|| polars_err!(OutOfBounds: "row {} of table {} of {} rows", rows[start], self.name, self.height()))?;
-            let run = rows[start..].iter().take_while(|&&row| (offset..offset + length).contains(&(row as usize))).count();
+            let (index, (offset, run)) = self.run(&rows[start..])?;
             let within: Vec<IdxSize> = rows[start..start + run].iter().map(|&row| row - offset as IdxSize).collect();
             let part = self.slice(index)?.take(&IdxCa::from_vec(PlSmallStr::from_static("rows"), within))?;
             match out.as_mut() {
@@ -334,6 +373,11 @@ mod tests {
             let taken = current.take(&picked).unwrap();
             assert!(taken.equals_missing(&expected), "{} rows", picked.len());
             assert_eq!(taken.schema(), expected.schema());
+            // The keys alone, of rows in increasing order (the changelog's).
+            if picked.is_sorted() {
+                let keys = current.take_keys(&picked).unwrap();
+                assert!(keys.into_series().equals(expected.column("equipement_id").unwrap().as_materialized_series()), "{} keys", picked.len());
+            }
         }
         assert_eq!(current.hashes().unwrap(), row_hashes(&table.frame).unwrap(), "hashed a slice at a time");
         assert!(current.take(&[rows as IdxSize]).is_err(), "past the end");

@@ -7,11 +7,11 @@ use polars::prelude::*;
 use super::changelog::Changelog;
 use std::sync::Arc;
 
-use super::current::{increasing_after, Current, Hashing};
+use super::current::{Current, Hashing};
 use super::stored::StoredRows;
 use super::walk;
 use super::{table_error, HistoryError, Store, CHANGE, CHANGED_COLUMNS, ROW_HASH, VALID_FROM, VALID_TO};
-use crate::table::digest::{digest_of_kept, hex_into};
+use crate::table::digest::hex_into;
 use crate::table::spill::TableSource;
 use crate::table::Table;
 
@@ -60,63 +60,49 @@ fn open_rows<'s>(keys: &'s StringChunked, valid_to: &StringChunked) -> PlHashMap
     open
 }
 
-/// The step of table `name` of `tables`. The table is read a slice of rows at a time (hashed,
-/// then its rows read again where the walk and the store need them; on a first night hashed as
-/// the store reads them, once). A later night holds only its key column and row hashes whole; a
-/// first night holds neither (its keys are checked and written a slice at a time, its row hashes
-/// set aside in `scratch` for the digest): at national scale the largest tables are several
-/// times that.
+/// The step of table `name` of `tables`. The table is read a slice of rows at a time, never whole:
+/// on a later night hashed as the walk of the previous store advances beside it (its keys checked
+/// in order, its hashes counted into the digest and those of the rows the night opens set aside in
+/// `scratch`, its rows read again where the store and the changelog need them); on a first night
+/// hashed as the store reads them, once (its keys checked and written a slice at a time, its row
+/// hashes set aside for the digest). At national scale the largest tables are several times what
+/// their key column and row hashes would be, and those were 1 GB whole.
 pub(super) fn advance_table<'a>(tables: &'a dyn TableSource, name: &'static str, previous: Option<Box<dyn StoredRows>>, previous_columns: Option<&[String]>, version: &str, scratch: &std::path::Path) -> Result<TableOutcome<'a>, HistoryError> {
     let err = table_error(name);
     let current = Current::new(tables, name);
     let pk = current.primary_key();
-    // A first night in key order: every row is added, the changelog is the key column beside two
-    // constant columns, and the store is the table itself beside its versions and row hashes, all
-    // made a slice at a time as they are written (`Store::Opened`), the rows hashed then (read
-    // once), the digest made after. Nothing is held whole.
-    if previous.is_none() && current.keys_strictly_increasing().map_err(&err)? {
-        let rows = current.height();
-        let changes = Changelog::EveryRowAdded { table: Current::new(tables, name) };
-        let table = Arc::new(Hashing::new(current, scratch));
-        let store = Store::Opened { rows: table.clone(), version: version.to_owned() };
-        return Ok(TableOutcome { store, digest: Digest::OfHashed(table), changes, added: rows as u64, removed: 0, modified: 0 });
-    }
-    // Keys and stored hashes are borrowed from their columns: a national-scale table's keys are
-    // never copied into Strings, and a row hash is compared as hex bytes without allocating.
-    let key_column = current.column(pk).map_err(&err)?;
-    let keys = key_column.str().map_err(&err)?;
-    // The table in key order (as every table is, unless a pseudonymised key moved it). A first
-    // night out of order is compared whole, below.
-    let (previous, hashes) = match (previous, increasing_after(None, keys)) {
-        // A later night: the store is walked a row group at a time, while the other core makes the
-        // digest from the same hashes (the walk only reads them).
-        (Some(stored), true) => {
-            let hashes = current.hashes().map_err(&err)?;
-            let (walked, digest) = std::thread::scope(|scope| {
-                let digest = scope.spawn(|| digest_of_kept(&hashes));
-                let walked = walk::walk(stored.as_ref(), &current, keys, &hashes, previous_columns, version, pk);
-                (walked, digest.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-            });
-            match walked.map_err(&err)? {
-                Some(walk) => {
-                    let walk::Walk { closed, appended, sides, changes, removed_keys, column_sets, added, removed, modified } = walk;
-                    // The changelog is made from the walk's changes a slice at a time as it is
-                    // written, borrowing their keys and changed columns: on a night that modifies
-                    // most rows, a copy of them per row is gigabytes, the changelog whole hundreds of
-                    // megabytes.
-                    let changes = Changelog::Walked { primary_key: pk, keys: keys.clone(), changes, removed_keys, column_sets };
-                    let store = Store::Merged { old: stored, closed, version: version.to_owned(), primary_key: pk, table: current, appended, hashes, sides };
-                    return Ok(TableOutcome { store, digest: Digest::Known(digest), changes, added, removed, modified });
-                }
-                None => (Some(stored), hashes),
-            }
+    let previous = match previous {
+        // A first night in key order: every row is added, the changelog is the key column beside
+        // two constant columns, and the store is the table itself beside its versions and row
+        // hashes, all made a slice at a time as they are written (`Store::Opened`), the rows hashed
+        // then (read once), the digest made after. Nothing is held whole.
+        None if current.keys_strictly_increasing().map_err(&err)? => {
+            let rows = current.height();
+            let changes = Changelog::EveryRowAdded { table: Current::new(tables, name) };
+            let table = Arc::new(Hashing::new(current, scratch));
+            let store = Store::Opened { rows: table.clone(), version: version.to_owned() };
+            return Ok(TableOutcome { store, digest: Digest::OfHashed(table), changes, added: rows as u64, removed: 0, modified: 0 });
         }
-        // (A first night in order took the way above.)
-        (previous, _) => (previous, current.hashes().map_err(&err)?),
+        // A later night: the store is walked a row group at a time beside the table (in key order,
+        // as every table is, unless a pseudonymised key moved it), a slice at a time.
+        Some(stored) => match walk::walk(stored.as_ref(), &current, previous_columns, version, pk, scratch).map_err(&err)? {
+            Some(walk) => {
+                let walk::Walk { closed, opened, sides, changes, removed_keys, column_sets, added, removed, modified, digest, .. } = walk;
+                // The changelog is made from the walk's changes a slice at a time as it is
+                // written, reading their keys from the table and borrowing their changed columns:
+                // on a night that modifies most rows, a copy of them per row is gigabytes, the
+                // changelog whole hundreds of megabytes.
+                let changes = Changelog::Walked { table: Current::new(tables, name), changes, removed_keys, column_sets };
+                let store = Store::Merged { old: stored, closed, version: version.to_owned(), primary_key: pk, table: current, opened, sides };
+                return Ok(TableOutcome { store, digest: Digest::Known(digest), changes, added, removed, modified });
+            }
+            None => Some(stored),
+        },
+        None => None,
     };
     // Out of order, or a store the walk could not prove sound: compared whole, in memory, the
     // table too.
-    drop(key_column);
+    let hashes = current.hashes().map_err(&err)?;
     let table = tables.load(name).map_err(|e| HistoryError::Table { table: name.to_owned(), message: e.to_string() })?.expect("a name the source gave");
     let stored = previous.map(|stored| stored.read_all()).transpose().map_err(&err)?;
     whole_outcome(&table, hashes, stored, previous_columns, version)
@@ -196,7 +182,7 @@ fn whole_outcome(table: &Table, hashes: Vec<[u8; 32]>, previous: Option<DataFram
         None => new_rows,
         Some(store) => {
             let (mut old, new_rows) = align(store, new_rows, pk).map_err(&err)?;
-            let valid_to = close_rows(old.column(VALID_TO).and_then(Column::str).map_err(&err)?, &closed, version);
+            let valid_to = close_rows(old.column(VALID_TO).and_then(Column::str).map_err(&err)?, closed.iter().copied(), version);
             old.replace(VALID_TO, valid_to.into_column()).map_err(&err)?;
             old.vstack(&new_rows).map_err(&err)?
         }
@@ -207,8 +193,8 @@ fn whole_outcome(table: &Table, hashes: Vec<[u8; 32]>, previous: Option<DataFram
 }
 
 /// The end version of stored rows, `version` for those this release closes.
-pub(super) fn close_rows(valid_to: &StringChunked, closed: &[bool], version: &str) -> StringChunked {
-    let closed: StringChunked = valid_to.iter().zip(closed).map(|(to, close)| if *close { Some(version) } else { to }).collect();
+pub(super) fn close_rows(valid_to: &StringChunked, closed: impl Iterator<Item = bool>, version: &str) -> StringChunked {
+    let closed: StringChunked = valid_to.iter().zip(closed).map(|(to, close)| if close { Some(version) } else { to }).collect();
     closed.with_name(PlSmallStr::from_static(VALID_TO))
 }
 
@@ -560,6 +546,85 @@ mod tests {
         assert!(sliced.0.equals_missing(&whole.0), "store");
         assert!(sliced.1.equals_missing(&whole.1), "changes");
         assert_eq!((sliced.2, sliced.3), (whole.2, whole.3));
+    }
+
+    /// A table of three slices whose changes sit on both sides of its slices' boundaries (rows
+    /// added, removed and modified just before and just after each), night after night (so the
+    /// store holds closed and open versions of the keys there too), walked beside a store read a
+    /// few rows at a time: the walk crosses the table's slices as its cursor advances, and gives
+    /// what the table and the store compared whole in memory give. A table out of key order in
+    /// its last slice is compared whole, as before.
+    #[test]
+    fn a_walk_across_the_tables_slices_gives_what_the_whole_comparison_gives() {
+        use crate::table::spill::slices;
+        let columns: Vec<String> = ENTITES_JURIDIQUES.columns.iter().map(|c| c.name.to_owned()).collect();
+        let rows = 200_000;
+        // Near each boundary, a row is absent, present, renamed, or present with a key after it
+        // that is new each night (the one before removed), by night.
+        let state = |i: usize, n: usize| ((i * 2_654_435_761 + n * 40_503) >> 5) % 4;
+        let night = |n: usize| -> Table {
+            let mut keyed: Vec<(String, String)> = Vec::with_capacity(rows + 100);
+            for i in 0..rows {
+                let near = [66_666usize, 133_333].iter().any(|&c| i + 16 > c && i < c + 16);
+                match if near { state(i, n) } else { 1 } {
+                    0 => {}
+                    1 => keyed.push((format!("k{i:07}"), format!("{}", i % 1_000))),
+                    2 => keyed.push((format!("k{i:07}"), format!("{i}-{n}"))),
+                    _ => {
+                        keyed.push((format!("k{i:07}"), format!("{}", i % 1_000)));
+                        keyed.push((format!("k{i:07}b{n}"), "new".to_owned()));
+                    }
+                }
+            }
+            let rows: Vec<(&str, &str)> = keyed.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            table(&rows)
+        };
+        let first = night(1);
+        let mut store = whole_outcome(&first, row_hashes(&first.frame).unwrap(), None, None, "v1").unwrap().store.to_frame().unwrap();
+        for n in 2..=5 {
+            let table = night(n);
+            let version = format!("v{n}");
+            let boundaries: Vec<usize> = slices(table.rows())[1..].iter().map(|s| s.0).collect();
+            assert_eq!(boundaries.len(), 2);
+            let read_whole = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let parts = SmallParts { frame: store.clone(), rows: 7, read_whole: read_whole.clone() };
+            let tables = source(&table);
+            let walked = advance_table(&tables, "entites_juridiques", Some(Box::new(parts)), Some(&columns), &version, &std::env::temp_dir()).unwrap();
+            assert!(matches!(walked.store, Store::Merged { .. }) && !read_whole.load(std::sync::atomic::Ordering::Relaxed), "night {n}: walked");
+            let whole = whole_outcome(&table, row_hashes(&table.frame).unwrap(), Some(store.clone()), Some(&columns), &version).unwrap();
+            let (walked, whole) = (outcome_parts(&walked), outcome_parts(&whole));
+            assert!(walked.0.equals_missing(&whole.0), "night {n}: store");
+            assert!(walked.1.equals_missing(&whole.1), "night {n}: changes");
+            assert_eq!((&walked.2, walked.3), (&whole.2, whole.3), "night {n}");
+            // Each kind of change on each side of each boundary: among the keys of the 12 rows
+            // before it, and of the 12 rows from it.
+            let keys = text_column(&table.frame, "identifiant_ror");
+            let (kinds, changed) = (text_column(&walked.1, CHANGE), text_column(&walked.1, "identifiant_ror"));
+            for &b in &boundaries {
+                for (low, high) in [(&keys[b - 12], &keys[b - 1]), (&keys[b], &keys[b + 11])] {
+                    for kind in [ADDED, REMOVED, MODIFIED] {
+                        let seen = kinds.iter().zip(&changed).any(|(k, key)| k.as_deref() == Some(kind) && key >= low && key <= high);
+                        assert!(seen, "night {n}: {kind} between {low:?} and {high:?}");
+                    }
+                }
+            }
+            store = walked.0;
+        }
+        // A later night whose keys are out of order in the last slice: the walk gives it up, the
+        // whole comparison is made.
+        let mut keys = text_column(&night(6).frame, "identifiant_ror");
+        let last = keys.len() - 1;
+        keys.swap(last - 3, last - 1);
+        let keys: Vec<(String, String)> = keys.into_iter().map(|k| (k.unwrap(), "x".to_owned())).collect();
+        let table = table(&keys.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>());
+        let read_whole = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let tables = source(&table);
+        let walked = advance_table(&tables, "entites_juridiques", Some(Box::new(SmallParts { frame: store.clone(), rows: 7, read_whole: read_whole.clone() })), Some(&columns), "v6", &std::env::temp_dir()).unwrap();
+        assert!(matches!(walked.store, Store::Frame(_)) && read_whole.load(std::sync::atomic::Ordering::Relaxed), "compared whole");
+        let whole = whole_outcome(&table, row_hashes(&table.frame).unwrap(), Some(store), Some(&columns), "v6").unwrap();
+        let (walked, whole) = (outcome_parts(&walked), outcome_parts(&whole));
+        assert!(walked.0.equals_missing(&whole.0) && walked.1.equals_missing(&whole.1));
+        assert_eq!((walked.2, walked.3), (whole.2, whole.3));
     }
 
     /// A store the walk cannot prove sound (two open rows for one key) is compared whole, as before.

@@ -162,12 +162,12 @@ pub enum Store<'a> {
     /// digest is made from the hashes once the store is written.
     Opened { rows: std::sync::Arc<Hashing<'a>>, version: String },
     /// A later night the walk took (`walk.rs`): the previous store (its rows `closed` in `version`) merged with the rows
-    /// this version opens (`appended`, rows of `table`, with their row hashes among `hashes`, the
-    /// table's), `sides[i]` telling whether the store's row i comes from the previous store; made
-    /// a slice at a time, so neither the new rows nor the whole new store are ever held whole: the
-    /// new rows are read from the table's source a slice at a time, and the previous store
-    /// (usually its file) a row group at a time.
-    Merged { old: Box<dyn StoredRows>, closed: Vec<bool>, version: String, primary_key: &'static str, table: Current<'a>, appended: Vec<IdxSize>, hashes: Vec<[u8; 32]>, sides: Vec<bool> },
+    /// this version opens (`opened`: rows of `table` with their row hashes, in key order, set aside
+    /// on disk past a few thousand), `sides` telling whether each row of the store
+    /// comes from the previous store; made a slice at a time, so neither the new rows nor the whole
+    /// new store are ever held whole: the new rows are read from the table's source a slice at a
+    /// time, and the previous store (usually its file) a row group at a time.
+    Merged { old: Box<dyn StoredRows>, closed: walk::Bits, version: String, primary_key: &'static str, table: Current<'a>, opened: crate::table::digest::SpilledRecords<36>, sides: walk::Bits },
     /// A table no longer published: the previous store with every open row closed in `version`,
     /// read a row group at a time.
     Closed { old: Box<dyn StoredRows>, version: String },
@@ -193,17 +193,18 @@ impl Store<'_> {
                 part.hstack_mut(&diff::store_columns(version, hashes.iter(), rows))?;
                 Ok(part)
             }
-            Store::Merged { old, closed, version, primary_key, table, appended, hashes, sides } => {
-                let sides_here = &sides[offset..(offset + rows).min(sides.len())];
-                let from_old = sides_here.iter().filter(|s| **s).count();
-                let old_start = sides[..offset].iter().filter(|s| **s).count();
+            Store::Merged { old, closed, version, primary_key, table, opened, sides } => {
+                let end = (offset + rows).min(sides.len());
+                let old_start = sides.ones_before(offset);
+                let from_old = sides.ones_before(end) - old_start;
                 let new_start = offset - old_start;
                 let mut old_part = old.read(old_start, from_old, None)?;
-                let valid_to = diff::close_rows(old_part.column(VALID_TO)?.str()?, &closed[old_start..old_start + from_old], version);
+                let valid_to = diff::close_rows(old_part.column(VALID_TO)?.str()?, closed.range(old_start, old_start + from_old), version);
                 old_part.replace(VALID_TO, valid_to.into_column())?;
-                let picked = &appended[new_start..new_start + (sides_here.len() - from_old)];
-                let mut new_part = table.take(picked)?;
-                new_part.hstack_mut(&diff::store_columns(version, picked.iter().map(|&i| &hashes[i as usize]), picked.len()))?;
+                let picked = opened.read(new_start, end - offset - from_old).map_err(|e| polars_err!(ComputeError: "{e}"))?;
+                let rows_picked: Vec<IdxSize> = picked.iter().map(|record| walk::of_opened(record).0).collect();
+                let mut new_part = table.take(&rows_picked)?;
+                new_part.hstack_mut(&diff::store_columns(version, picked.iter().map(|record| walk::of_opened(record).1), picked.len()))?;
                 // Both sides in the store's columns (a column one side lacks is null there).
                 let (mut part, new_part) = diff::align(old_part, new_part, primary_key)?;
                 if new_part.height() == 0 {
@@ -212,9 +213,9 @@ impl Store<'_> {
                 part.vstack_mut(&new_part)?;
                 // Rows of this slice in store order: the previous store's then the new ones', interleaved.
                 let (mut next_old, mut next_new) = (0 as IdxSize, from_old as IdxSize);
-                let order: Vec<IdxSize> = sides_here
-                    .iter()
-                    .map(|&is_old| {
+                let order: Vec<IdxSize> = sides
+                    .range(offset, end)
+                    .map(|is_old| {
                         let next = if is_old { &mut next_old } else { &mut next_new };
                         *next += 1;
                         *next - 1
@@ -249,11 +250,12 @@ pub type Keep<'a> = dyn FnMut(&str, Store<'_>, Option<Changelog<'_>>) -> Result<
 
 /// Advance the history by one release: `tables` become version `version`. `previous` is the
 /// previous release's index, `previous_store` reads its store of a table; each table is read a
-/// slice of rows at a time when its turn comes (only its key column and row hashes are held
-/// whole), and its new store and changelog are given to `keep` (which writes them, each made a
-/// row group at a time as it is written) as soon as they are ready, and dropped with the table.
-/// `scratch` is a folder for what the stage sets aside (a first night's row hashes, until the
-/// digest is made), in unnamed files that go with the stage.
+/// slice of rows at a time when its turn comes (no column of it held whole, unless it is out of
+/// key order or its store is one the walk refuses), and its new store and changelog are given to
+/// `keep` (which writes them, each made a row group at a time as it is written) as soon as they
+/// are ready, and dropped with the table. `scratch` is a folder for what the stage sets aside (the
+/// row hashes, until the digest is made; a later night's hashes of the rows it opens, until the
+/// store is written), in unnamed files that go with the stage.
 pub fn advance(previous: &HistoryIndex, previous_store: &PreviousStore<'_>, tables: &dyn TableSource, version: &str, scratch: &std::path::Path, keep: &mut Keep<'_>) -> Result<HistoryOutput, HistoryError> {
     let last = previous.versions.last();
     let mut store_rows = BTreeMap::new();

@@ -340,6 +340,75 @@ impl SpilledDigest {
     }
 }
 
+/// Records of `N` bytes that come in order and are asked for again later by position, set aside
+/// in an unnamed file of `folder` past a few thousand: a later night's history keeps, until the
+/// store and the changelog are written after the walk, the rows it opens (a row number and its
+/// hash, 36 bytes) and its changes (9 bytes), and a night can modify most rows of a table: 1 GB
+/// for the largest at national scale. What is held is the buffer (64 Ki records) and the records
+/// a read asks for.
+pub struct SpilledRecords<const N: usize> {
+    folder: std::path::PathBuf,
+    /// The records after those in the file.
+    buffer: Vec<[u8; N]>,
+    /// The first `written` records; read at a position (a store's row groups are made on a thread
+    /// of their own, from a shared reference).
+    file: Option<std::sync::Mutex<std::fs::File>>,
+    written: usize,
+}
+
+/// Records `SpilledRecords` holds in memory before they go to its file.
+const SPILLED_RECORDS_BUFFER: usize = 65_536;
+
+impl<const N: usize> SpilledRecords<N> {
+    /// No records yet; a file, if one is needed, goes in `folder`.
+    pub fn new(folder: &std::path::Path) -> SpilledRecords<N> {
+        SpilledRecords { folder: folder.to_owned(), buffer: Vec::new(), file: None, written: 0 }
+    }
+
+    pub fn len(&self) -> usize {
+        self.written + self.buffer.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Set `record` aside after the others.
+    pub fn push(&mut self, record: [u8; N]) -> std::io::Result<()> {
+        use std::io::Write;
+        self.buffer.push(record);
+        if self.buffer.len() == SPILLED_RECORDS_BUFFER {
+            let error = |e| set_aside_error(&self.folder, e);
+            let file = match &mut self.file {
+                Some(file) => file,
+                none => none.insert(std::sync::Mutex::new(tempfile::tempfile_in(&self.folder).map_err(error)?)),
+            };
+            let file = file.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner());
+            file.write_all(self.buffer.as_flattened()).map_err(error)?;
+            self.written += self.buffer.len();
+            self.buffer.clear();
+        }
+        Ok(())
+    }
+
+    /// The records `start..start + count`, in the order they were set aside.
+    pub fn read(&self, start: usize, count: usize) -> std::io::Result<Vec<[u8; N]>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let end = start + count;
+        assert!(end <= self.len(), "records {start}..{end} of {}", self.len());
+        let mut out = vec![[0u8; N]; count];
+        // Those in the file, then those in the buffer.
+        let from_file = end.min(self.written).saturating_sub(start);
+        if from_file > 0 {
+            let mut file = self.file.as_ref().expect("records written").lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            file.seek(SeekFrom::Start((start * N) as u64)).and_then(|_| file.read_exact(out[..from_file].as_flattened_mut())).map_err(|e| set_aside_error(&self.folder, e))?;
+        }
+        let buffered = start.max(self.written) - self.written..end.max(self.written) - self.written;
+        out[from_file..].copy_from_slice(&self.buffer[buffered]);
+        Ok(out)
+    }
+}
+
 /// An input/output error naming the folder of the buckets' files.
 fn set_aside_error(folder: &std::path::Path, e: std::io::Error) -> std::io::Error {
     std::io::Error::new(e.kind(), format!("row hashes set aside in {}: {e}", folder.display()))
@@ -391,6 +460,26 @@ mod tests {
             .collect();
         let error = nowhere.add(&hashes).unwrap_err();
         assert!(error.to_string().contains("gone"), "{error}");
+    }
+
+    /// Records set aside, in the buffer alone or past it in the file, are read back by any range,
+    /// across the file's end and the buffer's.
+    #[test]
+    fn spilled_records_are_read_back_by_position() {
+        let folder = tempfile::tempdir().unwrap();
+        for rows in [0usize, 5, SPILLED_RECORDS_BUFFER, 2 * SPILLED_RECORDS_BUFFER + 7] {
+            let hashes: Vec<[u8; 32]> = (0..rows).map(|i| Sha256::digest(i.to_le_bytes()).into()).collect();
+            let mut spilled = SpilledRecords::<32>::new(folder.path());
+            for hash in &hashes {
+                spilled.push(*hash).unwrap();
+            }
+            assert_eq!(spilled.len(), rows);
+            let edge = SPILLED_RECORDS_BUFFER.min(rows);
+            for (start, count) in [(0, rows), (0, 0), (rows / 3, rows / 2), (edge.saturating_sub(2), (rows - edge).min(5) + edge.min(2)), (rows, 0)] {
+                assert!(spilled.read(start, count).unwrap() == hashes[start..start + count], "{rows} rows: {start}+{count}");
+            }
+        }
+        assert_eq!(std::fs::read_dir(folder.path()).unwrap().count(), 0);
     }
 
     #[test]
