@@ -230,54 +230,6 @@ pub fn digest_of(mut hashes: Vec<[u8; 32]>) -> String {
     format!("{:x}", Sha256::digest(hashes.as_flattened()))
 }
 
-/// `digest_of` for row hashes the caller still needs (the history writes them into the store
-/// after): their order is sorted (4 bytes a row) rather than a copy of them (32 bytes a row), then
-/// they are hashed in that order. Equal hashes are the same bytes in either order, so the digest
-/// is `digest_of`'s. The rows are first counted into buckets by their hash's first two bytes,
-/// reading the hashes in order, then each bucket (a few rows: hashes are uniform) is sorted: a
-/// sort of row numbers by hash reads a hash out of order per comparison, several times slower.
-pub fn digest_of_kept(hashes: &[[u8; 32]]) -> String {
-    const BUCKETS: usize = 1 << 16;
-    let bucket = |hash: &[u8; 32]| usize::from(u16::from_be_bytes([hash[0], hash[1]]));
-    let rows = u32::try_from(hashes.len()).expect("fewer than 2^32 rows");
-    // Where each bucket starts in the order, then each row put in its bucket, in row order.
-    let mut starts = vec![0u32; BUCKETS + 1];
-    for hash in hashes {
-        starts[bucket(hash) + 1] += 1;
-    }
-    for b in 0..BUCKETS {
-        starts[b + 1] += starts[b];
-    }
-    let mut next = starts.clone();
-    let mut order = vec![0u32; rows as usize];
-    for (row, hash) in (0..rows).zip(hashes) {
-        let at = &mut next[bucket(hash)];
-        order[*at as usize] = row;
-        *at += 1;
-    }
-    // Each bucket sorted on its own, runs of consecutive buckets shared among the cores (the
-    // sorts were most of the time, on one core); then hashed in order, on one.
-    const BUCKETS_PER_RUN: usize = 1 << 8;
-    let mut runs: Vec<(&mut [u32], &[u32])> = Vec::with_capacity(BUCKETS / BUCKETS_PER_RUN);
-    let mut rest = order.as_mut_slice();
-    for first in (0..BUCKETS).step_by(BUCKETS_PER_RUN) {
-        let bounds = &starts[first..=first + BUCKETS_PER_RUN];
-        let (run, after) = std::mem::take(&mut rest).split_at_mut((bounds[BUCKETS_PER_RUN] - bounds[0]) as usize);
-        runs.push((run, bounds));
-        rest = after;
-    }
-    runs.into_par_iter().for_each(|(run, bounds)| {
-        for bucket in bounds.windows(2) {
-            run[(bucket[0] - bounds[0]) as usize..(bucket[1] - bounds[0]) as usize].sort_unstable_by(|&a, &b| hashes[a as usize].cmp(&hashes[b as usize]));
-        }
-    });
-    let mut hasher = Sha256::new();
-    for &row in &order {
-        hasher.update(hashes[row as usize]);
-    }
-    format!("{:x}", hasher.finalize())
-}
-
 /// `digest_of` for row hashes that come a slice at a time and are not kept (a first night's history
 /// hashes each row as the store is written): they are put in 256 buckets by their first byte, a
 /// bucket's hashes written to an unnamed file of its own in `folder` past a few thousand; at the
@@ -576,19 +528,5 @@ mod tests {
         assert_ne!(content_digest(&a).unwrap(), content_digest(&c).unwrap());
         let renamed = df!("k" => ["1", "2"], "w" => [Some(1i64), None]).unwrap();
         assert_ne!(content_digest(&a).unwrap(), content_digest(&renamed).unwrap());
-    }
-
-    #[test]
-    fn the_digest_of_kept_hashes_is_the_digest_of_a_sorted_copy() {
-        // Repeated hashes, many hashes of one bucket (equal in their first 31 bytes), and none.
-        let mut hashes: Vec<[u8; 32]> = (0..200_000u32).map(|i| Sha256::digest((i % 150_001).to_le_bytes()).into()).collect();
-        hashes.extend((0..=255u8).map(|i| {
-            let mut h = [7u8; 32];
-            h[31] = 255 - i;
-            h
-        }));
-        hashes.extend([[0u8; 32], [255u8; 32], [0u8; 32]]);
-        assert_eq!(digest_of_kept(&hashes), digest_of(hashes.clone()));
-        assert_eq!(digest_of_kept(&[]), digest_of(Vec::new()));
     }
 }

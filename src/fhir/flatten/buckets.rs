@@ -28,6 +28,14 @@ pub(super) struct Buckets {
     files: Vec<Option<File>>,
 }
 
+impl Default for Buckets {
+    /// Buckets in the system's temporary folder: a file's part, which sets nothing aside, and
+    /// tests (a run's are in its spill folder).
+    fn default() -> Buckets {
+        Buckets::new(&std::env::temp_dir(), "records")
+    }
+}
+
 impl Buckets {
     /// Buckets of `what` whose files, if any are needed, go in `folder`.
     pub(super) fn new(folder: &Path, what: &'static str) -> Buckets {

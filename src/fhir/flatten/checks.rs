@@ -52,19 +52,11 @@ pub(super) struct Found {
     pub dangling: Option<Dangling>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(super) struct Checks {
     records: Buckets,
     /// A reference's target as "Type/id", made here rather than allocated for each.
     key: String,
-}
-
-impl Default for Checks {
-    /// Buckets set aside in the system's temporary folder (a file's part, which sets none aside,
-    /// and tests).
-    fn default() -> Checks {
-        Checks::new(&std::env::temp_dir())
-    }
 }
 
 impl Checks {

@@ -103,16 +103,9 @@ fn record_id<'r>(record: &'r [u8], at: &mut usize) -> &'r [u8] {
 /// roles are joined to them bucket by bucket (`join`). Hundreds of thousands of practitioners at
 /// national scale, held in memory with an index from the first file to the roles (about 60 bytes
 /// each), were the flatten stage's peak at four times that scale: 250 MB.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(super) struct PractitionerRecords {
     buckets: Buckets,
-}
-
-impl Default for PractitionerRecords {
-    /// Records set aside in the system's temporary folder (a file's part sets none aside).
-    fn default() -> PractitionerRecords {
-        PractitionerRecords::new(&std::env::temp_dir())
-    }
 }
 
 impl PractitionerRecords {
