@@ -4,18 +4,22 @@
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use super::logging::LogFormat;
 
 /// Off until `logging::init` decides: a library caller (a test, another program) never gets
 /// control codes on its standard error.
 static ENABLED: AtomicBool = AtomicBool::new(false);
-/// The spinner on screen, if any: log lines are written around it, not through it.
-static ACTIVE: Mutex<Option<ProgressBar>> = Mutex::new(None);
+/// The spinners on screen (the gate's and the history's run side by side): log lines are
+/// written around them, not through them.
+fn on_screen() -> &'static MultiProgress {
+    static ON_SCREEN: OnceLock<MultiProgress> = OnceLock::new();
+    ON_SCREEN.get_or_init(MultiProgress::new)
+}
 
 /// Whether progress may be drawn: a human log on a terminal, and a terminal that can draw it.
 pub fn should_show(format: LogFormat, stderr_is_terminal: bool) -> bool {
@@ -35,31 +39,29 @@ pub fn spinner(stage: &str) -> Option<ProgressBar> {
     if !enabled() {
         return None;
     }
-    let bar = ProgressBar::new_spinner();
+    let bar = on_screen().add(ProgressBar::new_spinner());
     bar.set_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
     bar.set_message(stage.to_owned());
     bar.enable_steady_tick(Duration::from_millis(120));
-    *ACTIVE.lock().unwrap_or_else(|p| p.into_inner()) = Some(bar.clone());
     Some(bar)
 }
 
-/// Clear a spinner and forget it (stages run one after the other: one spinner at a time).
+/// Clear a spinner and take it off the screen.
 pub fn finish(bar: ProgressBar) {
     bar.finish_and_clear();
-    *ACTIVE.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    on_screen().remove(&bar);
 }
 
-/// Standard error for the human log: a line is written with the spinner lifted, so log lines and
-/// the spinner never share a terminal line.
+/// Standard error for the human log: a line is written with the spinners lifted, so log lines and
+/// spinners never share a terminal line.
 pub struct TerminalWriter;
 
 impl Write for TerminalWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        match active {
-            Some(bar) => bar.suspend(|| std::io::stderr().write_all(buf)).map(|()| buf.len()),
-            None => std::io::stderr().write(buf),
+        if !enabled() {
+            return std::io::stderr().write(buf);
         }
+        on_screen().suspend(|| std::io::stderr().write_all(buf)).map(|()| buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -72,7 +74,7 @@ pub fn bar(len: u64, what: &str) -> ProgressBar {
     if !enabled() {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::new(len);
+    let bar = on_screen().add(ProgressBar::new(len));
     bar.set_style(ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_bar()));
     bar.set_message(what.to_owned());
     bar
