@@ -27,7 +27,7 @@ use crate::disclose::Disclosed;
 use crate::history::HistoryOutput;
 use crate::keys::SigningKey;
 use crate::source::Provenance;
-use crate::table::write::{encode_csv, row_groups, write_files_by_slice, write_frame_csv, write_frame_parquet, write_parquet_by_row_group};
+use crate::table::write::{encode_csv, row_groups, Packing, write_files_by_slice, write_frame_csv, write_frame_parquet, write_parquet_by_row_group};
 use crate::table::spill::TableSource;
 use crate::table::TableError;
 use manifest::{FileRecord, Generator, Manifest, PolicyRecord, PreviousRecord, SignatureRecord, SnapshotFileRecord, SnapshotRecord, TableRecord, MANIFEST_FILE, MANIFEST_FORMAT, SUMS_FILE};
@@ -190,7 +190,7 @@ impl Staging {
                     }
                 }
             });
-            write_parquet_by_row_group(&schema, store.height(), "history", &path, |_, _| receiver.recv().unwrap_or_else(|_| Err(polars::prelude::polars_err!(ComputeError: "the history store's row groups stopped coming"))))
+            write_parquet_by_row_group(&schema, store.height(), "history", &path, Packing::Store, |_, _| receiver.recv().unwrap_or_else(|_| Err(polars::prelude::polars_err!(ComputeError: "the history store's row groups stopped coming"))))
         })?;
         Ok(())
     }
@@ -223,7 +223,7 @@ impl Staging {
         // The CSV's own error, kept whole: the Parquet writer only passes a polars error on.
         let mut csv_error: Option<TableError> = None;
         let mut part_csv = Vec::new();
-        let written = write_parquet_by_row_group(&changes.schema().map_err(polars)?, height, table, &parquet_path, |offset, rows| {
+        let written = write_parquet_by_row_group(&changes.schema().map_err(polars)?, height, table, &parquet_path, Packing::Published, |offset, rows| {
             let part = changes.slice(offset, rows)?;
             part_csv.clear();
             let encoded = encode_csv(&part, table, &mut part_csv).and_then(|()| {

@@ -1,6 +1,6 @@
 //! Deterministic writers: the same table always gives the same bytes. CSV is RFC 4180 (UTF-8, no
-//! BOM, comma, header, quotes only where needed, `\n`); Parquet is zstd (the library's default level, fixed by its version) with full statistics and
-//! fixed row groups. Neither embeds a wall-clock time.
+//! BOM, comma, header, quotes only where needed, `\n`); Parquet is zstd at a fixed level (`Packing`)
+//! with full statistics and fixed row groups. Neither embeds a wall-clock time.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -13,6 +13,29 @@ use super::{Table, TableError};
 /// Row group size: large enough for good compression, small enough that readers can skip groups
 /// using statistics on national-scale tables. Fixed, because it changes the bytes.
 const ROW_GROUP_ROWS: usize = 65_536;
+
+/// How hard a Parquet file is compressed: zstd either way, at a level fixed here (it is part of the
+/// bytes, so changing it changes every file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Packing {
+    /// The published tables and changelogs: zstd's default level (3). Re-users download them, and
+    /// level 1 made them 5 to 15 % larger.
+    Published,
+    /// The history stores, rewritten whole every night as they grow: level 1. A store is about a
+    /// third row hashes (hex text that no level compresses further), so level 1 makes it no
+    /// larger (-3 to +4 % per table at scale 0.25), while level 3's compressing was a quarter of
+    /// a later night's history stage.
+    Store,
+}
+
+impl Packing {
+    fn compression(self) -> ParquetCompression {
+        match self {
+            Packing::Published => ParquetCompression::Zstd(None),
+            Packing::Store => ParquetCompression::Zstd(Some(polars_parquet::write::ZstdLevel::try_new(1).expect("zstd level 1 is valid"))),
+        }
+    }
+}
 
 /// ISO 8601 in UTC, to the second: the datetime format of every CSV file.
 pub const CSV_DATETIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%SZ";
@@ -288,7 +311,7 @@ pub fn encode_parquet<W: Write>(frame: &DataFrame, label: &'static str, out: &mu
     let polars = |source| TableError::Polars { table: label, source };
     let mut frame = frame.clone();
     ParquetWriter::new(out)
-        .with_compression(ParquetCompression::Zstd(None))
+        .with_compression(Packing::Published.compression())
         .with_statistics(StatisticsOptions::full())
         .with_row_group_size(Some(ROW_GROUP_ROWS))
         .finish(&mut frame)
@@ -308,10 +331,11 @@ pub fn row_groups(height: usize) -> Vec<(usize, usize)> {
     (0..parts).map(|i| (i * size, if i + 1 == parts { height - i * size } else { size })).collect()
 }
 
-/// The Parquet writer of the tables' settings (zstd, full statistics, `ROW_GROUP_ROWS`), by batch.
-fn batched_parquet<W: Write>(out: W, schema: &Schema) -> PolarsResult<polars::io::parquet::write::BatchedWriter<W>> {
+/// The Parquet writer of the tables' settings (zstd at `packing`'s level, full statistics,
+/// `ROW_GROUP_ROWS`), by batch.
+fn batched_parquet<W: Write>(out: W, schema: &Schema, packing: Packing) -> PolarsResult<polars::io::parquet::write::BatchedWriter<W>> {
     ParquetWriter::new(out)
-        .with_compression(ParquetCompression::Zstd(None))
+        .with_compression(packing.compression())
         .with_statistics(StatisticsOptions::full())
         .with_row_group_size(Some(ROW_GROUP_ROWS))
         .batched(schema)
@@ -334,7 +358,7 @@ pub fn write_files_by_slice(
     let mut csv = BufWriter::new(File::create(csv_path).map_err(io_error(csv_path))?);
     let mut parquet = BufWriter::new(File::create(parquet_path).map_err(io_error(parquet_path))?);
     encode_csv(shape, label, &mut csv)?;
-    let mut writer = batched_parquet(&mut parquet, &shape.schema()).map_err(polars)?;
+    let mut writer = batched_parquet(&mut parquet, &shape.schema(), Packing::Published).map_err(polars)?;
     for (offset, rows) in row_groups(height) {
         let mut rows = slice(offset, rows)?;
         // One chunk per column: the writer makes a row group of each aligned chunk.
@@ -351,12 +375,12 @@ pub fn write_files_by_slice(
 
 /// Write a frame that is made a row group at a time (`row_group(offset, rows)`, for each of
 /// `row_groups(height)`), so that only one group is ever in memory: byte for byte the file
-/// `write_frame_parquet` writes for the whole frame.
-pub fn write_parquet_by_row_group(schema: &Schema, height: usize, label: &'static str, path: &Path, mut row_group: impl FnMut(usize, usize) -> PolarsResult<DataFrame>) -> Result<(), TableError> {
+/// `write_frame_parquet` writes for the whole frame when `packing` is `Published`.
+pub fn write_parquet_by_row_group(schema: &Schema, height: usize, label: &'static str, path: &Path, packing: Packing, mut row_group: impl FnMut(usize, usize) -> PolarsResult<DataFrame>) -> Result<(), TableError> {
     let polars = |source| TableError::Polars { table: label, source };
     let file = File::create(path).map_err(io_error(path))?;
     let mut out = BufWriter::new(file);
-    let mut writer = batched_parquet(&mut out, schema).map_err(polars)?;
+    let mut writer = batched_parquet(&mut out, schema, packing).map_err(polars)?;
     for (offset, rows) in row_groups(height) {
         let mut group = row_group(offset, rows).map_err(polars)?;
         // One chunk per column: the writer makes a row group of each aligned chunk.
@@ -449,10 +473,29 @@ mod tests {
             let frame = df!("k" => (0..height as i64).collect::<Vec<_>>(), "t" => (0..height).map(|i| format!("valeur {}", i % 977)).collect::<Vec<_>>()).unwrap();
             let (whole, grouped) = (dir.path().join("whole.parquet"), dir.path().join("grouped.parquet"));
             write_frame_parquet(&frame, "t", &whole).unwrap();
-            write_parquet_by_row_group(&frame.schema(), height, "t", &grouped, |offset, rows| Ok(frame.slice(offset as i64, rows))).unwrap();
+            write_parquet_by_row_group(&frame.schema(), height, "t", &grouped, Packing::Published, |offset, rows| Ok(frame.slice(offset as i64, rows))).unwrap();
             assert_eq!(std::fs::read(&whole).unwrap(), std::fs::read(&grouped).unwrap(), "{height} rows");
         }
         assert_eq!(row_groups(200_000), [(0, 66_666), (66_666, 66_666), (133_332, 66_668)]);
+    }
+
+    /// A store's packing (zstd level 1) gives other bytes than the published tables' (level 3),
+    /// the same every time, and the same rows and types read back.
+    #[test]
+    fn a_store_is_packed_at_its_own_level_and_reads_back_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let height = 150_000;
+        let frame = df!("k" => (0..height as i64).collect::<Vec<_>>(), "t" => (0..height).map(|i| format!("valeur {}", (i * 7919) % 100_003)).collect::<Vec<_>>()).unwrap();
+        let write = |packing: Packing, name: &str| {
+            let path = dir.path().join(name);
+            write_parquet_by_row_group(&frame.schema(), height, "t", &path, packing, |offset, rows| Ok(frame.slice(offset as i64, rows))).unwrap();
+            std::fs::read(path).unwrap()
+        };
+        let (published, store, store_again) = (write(Packing::Published, "published.parquet"), write(Packing::Store, "store.parquet"), write(Packing::Store, "store-again.parquet"));
+        assert_ne!(published, store, "the store's level is applied");
+        assert_eq!(store, store_again, "deterministic");
+        let read = ParquetReader::new(std::io::Cursor::new(store)).finish().unwrap();
+        assert!(read.equals_missing(&frame));
     }
 
     /// A table written a slice at a time is the table written whole, both files, byte for byte:
