@@ -386,9 +386,9 @@ fn reuse_night(options: &BuildOptions, inputs: &NightInputs<'_>, releases_root: 
 /// The publications of one run: the public release, the public capacity series (`capacites`), and
 /// one release per other audience (drees, hdh, …) — the sensitive extracts `deliver` packages.
 ///
-/// They are built one after the other, each disclosed, gated, historised and written complete into
-/// its staging folder before the next one starts, so memory holds the snapshot's tables and one
-/// publication's, never every audience's at once. Nothing is in place until every publication is
+/// They are built one after the other, each disclosed, gated and historised (those two side by
+/// side) and written complete into its staging folder before the next one starts, so memory holds
+/// the snapshot's tables and one publication's, never every audience's at once. Nothing is in place until every publication is
 /// staged: a disclosure failure of any audience releases nothing, and the night is one unit for the
 /// gate too (a refused publication keeps the others' `latest` where it was: the capacity series
 /// must not advance on a snapshot the public release's gate found broken).

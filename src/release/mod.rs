@@ -123,8 +123,8 @@ pub struct WrittenRelease {
 }
 
 /// A release being written: a temporary folder beside the publication's releases, under a name no
-/// reader takes for a release. Stages fill it one after the other (the gate spools the table files
-/// into it, the release writer adds the rest); `StagedRelease::commit` renames it into place.
+/// reader takes for a release. Stages fill it (the gate spools the table files into it while the
+/// history writes `history/` and `changes/`, then the release writer adds the rest); `StagedRelease::commit` renames it into place.
 /// Dropped without a commit (an error, or another publication of the night refused), it is removed,
 /// so a failed night leaves nothing half-written; a crash leaves a `.tmp-` folder the next run
 /// removes.
