@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use polars::prelude::*;
 
+use crate::table::ahead::made_ahead;
 use crate::table::digest::{row_hashes, SpilledDigest};
 use crate::table::spill::{slices, TableSource};
 use crate::table::{TableError, TableSpec};
@@ -76,17 +77,7 @@ impl<'a> Current<'a> {
     pub fn hashes(&self) -> PolarsResult<Vec<[u8; 32]>> {
         let mut hashes = Vec::with_capacity(self.height());
         std::thread::scope(|scope| {
-            let (sender, receiver) = std::sync::mpsc::sync_channel::<PolarsResult<DataFrame>>(0);
-            scope.spawn(move || {
-                for &(offset, rows) in &self.slices {
-                    let slice = self.range(offset, rows);
-                    let failed = slice.is_err();
-                    // A hasher that stopped (an error) no longer receives: stop reading.
-                    if sender.send(slice).is_err() || failed {
-                        break;
-                    }
-                }
-            });
+            let receiver = made_ahead(scope, self.slices.iter().map(|&(offset, rows)| self.range(offset, rows)));
             for _ in &self.slices {
                 let slice = receiver.recv().unwrap_or_else(|_| Err(polars_err!(ComputeError: "the slices of table {} stopped coming", self.name)))?;
                 hashes.extend(row_hashes(&slice)?);

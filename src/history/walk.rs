@@ -22,6 +22,7 @@ use super::current::{increasing_after, Current};
 use super::diff::{changed_column_names, ADDED, MODIFIED, REMOVED};
 use super::stored::StoredRows;
 use super::{ROW_HASH, VALID_FROM, VALID_TO};
+use crate::table::ahead::made_ahead;
 use crate::table::digest::{hex_into, row_hashes, SpilledDigest, SpilledRecords};
 
 /// One bit per row: a night's flags of every stored row (closed or not) and of every row of the
@@ -290,27 +291,8 @@ pub(super) fn walk(stored: &dyn StoredRows, current: &Current<'_>, previous_colu
     // drops its receivers, and the others stop.
     std::thread::scope(|scope| {
         let parts = stored.parts();
-        let (sender, receiver) = sync_channel::<PolarsResult<DataFrame>>(0);
-        let reads = parts.clone();
-        scope.spawn(move || {
-            for (offset, rows) in reads {
-                let part = stored.read(offset, rows, Some(&[pk, VALID_FROM, VALID_TO, ROW_HASH]));
-                let failed = part.is_err();
-                if sender.send(part).is_err() || failed {
-                    break;
-                }
-            }
-        });
-        let (slice_sender, slices) = sync_channel::<PolarsResult<(usize, DataFrame)>>(0);
-        scope.spawn(move || {
-            for (index, &(offset, rows)) in current.slices().iter().enumerate() {
-                let slice = current.range(offset, rows).map(|frame| (index, frame));
-                let failed = slice.is_err();
-                if slice_sender.send(slice).is_err() || failed {
-                    break;
-                }
-            }
-        });
+        let receiver = made_ahead(scope, parts.clone().into_iter().map(move |(offset, rows)| stored.read(offset, rows, Some(&[pk, VALID_FROM, VALID_TO, ROW_HASH]))));
+        let slices = made_ahead(scope, current.slices().iter().enumerate().map(|(index, &(offset, rows))| current.range(offset, rows).map(|frame| (index, frame))));
         let to_come = current.slices().len();
         let (hashed_sender, hashed) = sync_channel::<PolarsResult<HashedSlice>>(0);
         let digest = scope.spawn(move || -> Option<PolarsResult<String>> {

@@ -176,20 +176,15 @@ impl Staging {
         // it (a channel of no room): a group waiting in the channel beside it was one more group of a
         // wide table in memory (tens of megabytes) for no more overlap.
         std::thread::scope(|scope| {
-            let (sender, receiver) = std::sync::mpsc::sync_channel::<polars::prelude::PolarsResult<polars::prelude::DataFrame>>(0);
-            scope.spawn(move || {
-                for (offset, rows) in row_groups(store.height()) {
-                    let group = store.slice(offset, rows).map(|mut group| {
+            let receiver = crate::table::ahead::made_ahead(
+                scope,
+                row_groups(store.height()).into_iter().map(|(offset, rows)| {
+                    store.slice(offset, rows).map(|mut group| {
                         group.rechunk_mut();
                         group
-                    });
-                    let failed = group.is_err();
-                    // A writer that stopped (an error) no longer receives: stop making groups.
-                    if sender.send(group).is_err() || failed {
-                        break;
-                    }
-                }
-            });
+                    })
+                }),
+            );
             write_parquet_by_row_group(&schema, store.height(), "history", &path, Packing::Store, |_, _| receiver.recv().unwrap_or_else(|_| Err(polars::prelude::polars_err!(ComputeError: "the history store's row groups stopped coming"))))
         })?;
         Ok(())

@@ -1,6 +1,7 @@
 //! The tables: each one a polars DataFrame with its catalogue definition, built row by row by the
 //! flatteners, always sorted by primary key so every writer downstream is deterministic.
 
+pub mod ahead;
 pub mod catalog;
 pub mod digest;
 pub mod keys;
