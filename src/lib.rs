@@ -259,7 +259,8 @@ pub fn build(options: &BuildOptions) -> Result<BuildOutcome, PipelineError> {
     };
     let version = release::version_name(taken_at);
     let write_root = scratch.as_ref().map_or(releases_root.clone(), |s| s.join("releases"));
-    let context = ReleaseContext { snapshot: &snapshot, tables: &spilled, spill_root, resources_by_type: &resources_by_type, latest_update, taken_at, basis, version: &version, releases_root: &releases_root, write_root: &write_root, keyring: &keyring, signing: &signing, config: &options.config, inputs: &inputs };
+    let share = release::shared::NightShare::default();
+    let context = ReleaseContext { snapshot: &snapshot, tables: &spilled, spill_root, resources_by_type: &resources_by_type, latest_update, taken_at, basis, version: &version, releases_root: &releases_root, write_root: &write_root, keyring: &keyring, signing: &signing, config: &options.config, inputs: &inputs, share: &share };
 
     build_publications(options, &context)
 }
@@ -296,6 +297,9 @@ struct ReleaseContext<'a> {
     signing: &'a keys::SigningKey,
     config: &'a config::Config,
     inputs: &'a NightInputs<'a>,
+    /// The files each publication made, which a later one takes for a table of the same
+    /// fingerprint rather than making them again (DREES and the HDH share most tables).
+    share: &'a release::shared::NightShare,
 }
 
 /// What the night's releases are a function of, besides the releases before them.
@@ -410,14 +414,18 @@ fn build_publications(options: &BuildOptions, ctx: &ReleaseContext<'_>) -> Resul
                 return Err(e.into());
             }
         };
+        // What each table's files are made from, so that a table an earlier publication already
+        // made is taken rather than made again (`release::shared`).
+        let sharing = release::shared::Sharing::new(ctx.share, &disclosed.tables)?;
         stage.done(disclosed.tables.names().iter().filter_map(|t| disclosed.tables.rows(t)).map(|rows| rows as u64).sum(), 0);
         if !options.dry_run {
             correspondences.extend(correspondence(ctx, policy, &disclosed)?);
         }
-        staged.push(stage_publication(ctx, &policy.audience, &disclosed)?);
+        staged.push(stage_publication(ctx, &policy.audience, &disclosed, &sharing)?);
     }
     let capacity = capacity_disclosure(&options.public_policy, ctx.tables)?;
-    staged.push(stage_publication(ctx, CAPACITY_PUBLICATION, &capacity)?);
+    let sharing = release::shared::Sharing::new(ctx.share, &capacity.tables)?;
+    staged.push(stage_publication(ctx, CAPACITY_PUBLICATION, &capacity, &sharing)?);
     for c in &correspondences {
         c.write(&options.out_dir, ctx.version)?;
     }
@@ -468,7 +476,7 @@ struct StagedPublication {
 /// judges the tables and the very files it spools there; a refused release is still staged, marked
 /// failed, so that the operator can inspect exactly what was refused (`latest` never names it, and
 /// the run ends with the gate's findings, exit code 4).
-fn stage_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &disclose::Disclosed<dyn table::spill::TableSource>) -> Result<StagedPublication, PipelineError> {
+fn stage_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &disclose::Disclosed<dyn table::spill::TableSource>, sharing: &release::shared::Sharing<'_>) -> Result<StagedPublication, PipelineError> {
     let previous = previous_release(ctx.releases_root, publication, ctx.version)?;
     let staging = release::Staging::create(ctx.write_root, publication, ctx.version)?;
     // The gate and the history read the same disclosed tables and write different files of the
@@ -477,8 +485,8 @@ fn stage_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &di
     // encoder, a single-threaded check); together they keep both busy. Memory holds one table of
     // each at once. A gate's error comes before a history's, as when they ran one after the other.
     let (gate_report, history) = std::thread::scope(|scope| {
-        let gate = scope.spawn(|| run_gate(ctx, publication, disclosed, previous.as_ref(), &staging));
-        let history = run_history(ctx, publication, disclosed, previous.as_ref(), &staging);
+        let gate = scope.spawn(|| run_gate(ctx, publication, disclosed, previous.as_ref(), &staging, sharing));
+        let history = run_history(ctx, publication, disclosed, previous.as_ref(), &staging, sharing);
         let gate = gate.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (gate, history)
     });
@@ -514,7 +522,7 @@ fn stage_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &di
 }
 
 /// The quality gate of one publication: its table files spooled into the staging folder and judged.
-fn run_gate(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &disclose::Disclosed<dyn table::spill::TableSource>, previous: Option<&PreviousRelease>, staging: &release::Staging) -> Result<gate::GateReport, PipelineError> {
+fn run_gate(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &disclose::Disclosed<dyn table::spill::TableSource>, previous: Option<&PreviousRelease>, staging: &release::Staging, sharing: &release::shared::Sharing<'_>) -> Result<gate::GateReport, PipelineError> {
     let stage = ops::stage::Stage::start("gate").publication(publication);
     let gate_report = gate::run(&gate::GateInput {
         tables: &disclosed.tables,
@@ -525,6 +533,7 @@ fn run_gate(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &disclose::D
         previous,
         config: &ctx.config.gate,
         staging,
+        sharing: Some(sharing),
     })?;
     for line in gate_report.lines() {
         tracing::warn!(publication, "gate: {line}");
@@ -536,7 +545,7 @@ fn run_gate(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &disclose::D
 
 /// The history of one publication advanced by this night: its new stores and changelogs written
 /// into the staging folder.
-fn run_history(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &disclose::Disclosed<dyn table::spill::TableSource>, previous: Option<&PreviousRelease>, staging: &release::Staging) -> Result<history::HistoryOutput, PipelineError> {
+fn run_history(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &disclose::Disclosed<dyn table::spill::TableSource>, previous: Option<&PreviousRelease>, staging: &release::Staging, sharing: &release::shared::Sharing<'_>) -> Result<history::HistoryOutput, PipelineError> {
     let stage = ops::stage::Stage::start("history").publication(publication);
     // The previous stores are read one table at a time, and each new store is written into the
     // staging folder as soon as it is made: only one table's store is in memory at once.
@@ -557,12 +566,42 @@ fn run_history(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &disclose
             Some(changes) => staging.write_changes(table_names.iter().find(|n| **n == table).expect("a table of the publication"), &changes).map_err(|e| history_error(table, e)),
             None => Ok(()),
         }
-    })?;
+    }, &HistorySharing { sharing, staging, previous, index: &previous_index })?;
     for change in &history.summary {
         tracing::info!(publication, table = %change.table, added = change.added, removed = change.removed, modified = change.modified, schema_version = %change.schema_version, "changes");
     }
     stage.done(history.summary.iter().map(|c| c.added + c.removed + c.modified).sum(), 0);
     Ok(history)
+}
+
+/// A publication's history taking what an earlier publication of the night made of a table
+/// (`release::shared`) when it started from the same previous store: the same bytes (the sha256
+/// the previous releases' manifests recorded, or none) and the same published columns.
+struct HistorySharing<'a> {
+    sharing: &'a release::shared::Sharing<'a>,
+    staging: &'a release::Staging,
+    previous: Option<&'a PreviousRelease>,
+    index: &'a history::HistoryIndex,
+}
+
+impl HistorySharing<'_> {
+    /// What names the store and the columns the table's history starts from.
+    fn starts_from(&self, table: &str) -> String {
+        let relative = format!("{}/{table}.parquet", release::previous::HISTORY_DIR);
+        let store = self.previous.and_then(|p| p.manifest.files.iter().find(|f| f.path == relative)).map(|f| f.sha256.as_str());
+        let columns = self.index.versions.last().and_then(|last| last.tables.get(table)).and_then(|recorded| self.index.fields(table, recorded)).map(|fields| &fields.columns);
+        format!("store {store:?} columns {columns:?}")
+    }
+}
+
+impl history::Shared for HistorySharing<'_> {
+    fn made_before(&self, table: &str) -> Result<Option<history::MadeTable>, HistoryError> {
+        self.sharing.take_history(table, &self.starts_from(table), self.staging).map_err(|e| HistoryError::Table { table: table.to_owned(), message: e.to_string() })
+    }
+
+    fn made(&self, table: &str, made: &history::MadeTable) -> Result<(), HistoryError> {
+        self.sharing.made_history(table, &self.starts_from(table), self.staging, made).map_err(|e| HistoryError::Table { table: table.to_owned(), message: e.to_string() })
+    }
 }
 
 /// The publication of the public capacity series: `capacites_departement` alone, under the public

@@ -256,6 +256,10 @@ pub struct GateInput<'a> {
     pub config: &'a GateConfig,
     /// The release's staging folder: the gate writes the table files there and reads them back.
     pub staging: &'a crate::release::Staging,
+    /// The files earlier publications of the night made, which a table of the same fingerprint
+    /// takes rather than writing and reading back its own (`release::shared`); None: every
+    /// table's files are written here.
+    pub sharing: Option<&'a crate::release::shared::Sharing<'a>>,
 }
 
 /// Run every check on the tables of a release about to be written.
@@ -269,7 +273,7 @@ pub fn run(input: &GateInput<'_>) -> Result<GateReport, GateError> {
     // each table.
     let referenced = schema::referenced(&ctx, input.tables)?;
     let mut schema_checks = schema::Checks::new(&mut ctx, &referenced);
-    let files = parity::check_spooled(&mut ctx, input.tables, input.staging, &mut schema_checks)?;
+    let files = parity::check_spooled(&mut ctx, input.tables, input.staging, &mut schema_checks, input.sharing)?;
     drift::check(&mut ctx, input.tables, input.policy_sha256, input.previous)?;
     let now = input.config.reference_instant().map_err(GateError::Config)?.unwrap_or_else(Utc::now);
     freshness::check(&mut ctx, input.taken_at, input.taken_at_basis, input.latest_update, now);
@@ -323,8 +327,12 @@ mod tests {
     }
 
     fn run_on(tables: &dyn TableSource, releases: &Path) -> Result<GateReport, GateError> {
-        let config = GateConfig { now: Some("2026-11-25T03:00:00Z".into()), ..GateConfig::default() };
         let staging = crate::release::Staging::create(releases, "public", "20261125T020000Z").unwrap();
+        run_staged(tables, &staging, None)
+    }
+
+    fn run_staged(tables: &dyn TableSource, staging: &crate::release::Staging, sharing: Option<&crate::release::shared::Sharing<'_>>) -> Result<GateReport, GateError> {
+        let config = GateConfig { now: Some("2026-11-25T03:00:00Z".into()), ..GateConfig::default() };
         run(&GateInput {
             tables,
             taken_at: Utc.with_ymd_and_hms(2026, 11, 25, 2, 0, 0).unwrap(),
@@ -333,7 +341,8 @@ mod tests {
             policy_sha256: "policy",
             previous: None,
             config: &config,
-            staging: &staging,
+            staging,
+            sharing,
         })
     }
 
@@ -371,5 +380,48 @@ mod tests {
         let error = run_on(&spilled, &work.path().join("broken")).unwrap_err();
         assert!(matches!(error, GateError::Table(_)) && !error.is_configuration(), "{error:?}");
         assert!(error.to_string().contains("lieux."), "{error}");
+    }
+
+    /// A publication whose table has the fingerprint of one an earlier publication of the night
+    /// made takes that publication's files (the same bytes, not written again) and is judged
+    /// exactly as if it had written them: same findings, same report, same facts. A table made
+    /// otherwise is written by its own gate.
+    #[test]
+    fn a_table_an_earlier_publication_made_is_taken_and_judged_the_same() {
+        use std::os::unix::fs::MetadataExt;
+        let work = tempfile::tempdir().unwrap();
+        let folder = |suffix: &str, tables: &Tables| {
+            let mut folder = SpilledTables::create_named(work.path(), suffix).unwrap();
+            for table in tables.values() {
+                folder.put(table.clone()).unwrap();
+            }
+            folder
+        };
+        let mut changed = tables();
+        let mut lieux = changed.remove("lieux").unwrap();
+        lieux.frame = lieux.frame.head(Some(2));
+        changed.insert("lieux", lieux);
+        let (drees_tables, hdh_tables, alone_tables) = (folder("-drees", &changed), folder("-hdh", &tables()), folder("-alone", &tables()));
+        let releases = work.path().join("releases");
+        let night = crate::release::shared::NightShare::default();
+        let staging = |publication: &str| crate::release::Staging::create(&releases, publication, "20261125T020000Z").unwrap();
+        let (drees, hdh, alone) = (staging("drees"), staging("hdh"), staging("alone"));
+        run_staged(&drees_tables, &drees, Some(&crate::release::shared::Sharing::new(&night, &drees_tables).unwrap())).unwrap();
+        let shared = run_staged(&hdh_tables, &hdh, Some(&crate::release::shared::Sharing::new(&night, &hdh_tables).unwrap())).unwrap();
+        let made = run_staged(&alone_tables, &alone, None).unwrap();
+
+        assert_eq!(shared.findings, made.findings);
+        let bytes = |report: &GateReport| report.documents().into_iter().map(|d| (d.path, d.bytes)).collect::<Vec<_>>();
+        assert_eq!(bytes(&shared), bytes(&made));
+        assert_eq!(shared.files, made.files);
+        let inode = |staging: &crate::release::Staging, file: &str| std::fs::metadata(staging.dir().join(file)).unwrap().ino();
+        for file in ["horaires.csv", "horaires.parquet", "offres.csv", "offres.parquet"] {
+            assert_eq!(inode(&hdh, file), inode(&drees, file), "{file} taken from the DREES");
+            assert_eq!(std::fs::read(hdh.dir().join(file)).unwrap(), std::fs::read(alone.dir().join(file)).unwrap(), "{file}");
+        }
+        for file in ["lieux.csv", "lieux.parquet"] {
+            assert_ne!(inode(&hdh, file), inode(&drees, file), "{file}: another table, written");
+            assert_eq!(std::fs::read(hdh.dir().join(file)).unwrap(), std::fs::read(alone.dir().join(file)).unwrap(), "{file}");
+        }
     }
 }

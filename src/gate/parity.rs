@@ -9,7 +9,10 @@
 //! that runs before the release is complete: the manifest, which records its verdict, is written
 //! after it. A change made to the files after the release is committed is `verify`'s business
 //! (SHA256SUMS, signature). `check_written` runs the same comparison on a folder already written,
-//! which is how a planted mismatch is tested.
+//! which is how a planted mismatch is tested. A table with the fingerprint of one an earlier
+//! publication of the night made (DREES and the HDH share most tables) takes that publication's
+//! files, already proved the same table, rather than writing and reading back its own
+//! (`release::shared`).
 //!
 //! How rows are compared. The CSV is read as text and every cell parsed by its column's Table
 //! Schema type (integer, number, boolean, date, datetime); a cell that does not parse is a `types`
@@ -31,9 +34,10 @@ use sha2::{Digest, Sha256};
 use super::report::{FileFacts, TableFiles};
 use super::{limits, Context, GateError, Severity, Tally};
 use super::schema::Checks;
+use crate::release::shared::Sharing;
 use crate::release::Staging;
 use crate::table::digest::row_hashes;
-use crate::table::spill::TableSource;
+use crate::table::spill::{slices, TableSource};
 use crate::table::{catalog, ColumnType, Table, TableError, TableSpec, Tables};
 
 mod sliced;
@@ -44,7 +48,8 @@ fn polars_error(table: &str) -> impl Fn(PolarsError) -> GateError + '_ {
 }
 
 /// Write every table's files into the release's staging folder, read each back and compare it
-/// with the built table, and return their facts.
+/// with the built table, and return their facts. A table whose files an earlier publication of the
+/// night made and proved for a table of the same fingerprint (`sharing`) takes them instead.
 ///
 /// Memory: no table is ever whole in memory on the common path. Each table is written a slice of
 /// rows at a time (`table::spill::slices`, loaded from `tables` as it goes), and read back a slice
@@ -59,19 +64,19 @@ fn polars_error(table: &str) -> impl Fn(PolarsError) -> GateError + '_ {
 ///
 /// `schema` runs the schema checks on each table's slices as the Parquet file's read-back loads
 /// them, so that they are read from disk once for both.
-pub fn check_spooled(ctx: &mut Context<'_>, tables: &dyn TableSource, staging: &Staging, schema: &mut Checks<'_>) -> Result<Vec<TableFiles>, GateError> {
+pub fn check_spooled(ctx: &mut Context<'_>, tables: &dyn TableSource, staging: &Staging, schema: &mut Checks<'_>, sharing: Option<&Sharing<'_>>) -> Result<Vec<TableFiles>, GateError> {
     let names = tables.names();
     let mut facts = Vec::new();
     let mut buffer = Vec::new();
-    let mut written = names.first().map(|name| write_files(tables, staging, name));
+    let mut written = names.first().map(|name| spool(tables, staging, sharing, name));
     for index in 0..names.len() {
         let current = written.take().expect("each table is written before it is checked")?;
         // The next table is written while this one is read back, so that neither leaves a core
         // idle. Checks and findings still go table by table, and an error is the one the tables
         // in order would have met first: this table's check, then the next one's writing.
         let (checked, next) = rayon::join(
-            || current.as_ref().map(|(shape, rows, (csv, parquet))| check_spooled_table(ctx, tables, shape, *rows, csv, parquet, Some(&mut *schema), &mut buffer)),
-            || names.get(index + 1).map(|next| write_files(tables, staging, next)),
+            || current.as_ref().map(|(shape, rows, spooled)| check_spooled_files(ctx, tables, staging, sharing, shape, *rows, spooled, schema, &mut buffer)),
+            || names.get(index + 1).map(|next| spool(tables, staging, sharing, next)),
         );
         if let Some(checked) = checked {
             facts.push(checked?);
@@ -79,6 +84,62 @@ pub fn check_spooled(ctx: &mut Context<'_>, tables: &dyn TableSource, staging: &
         written = next;
     }
     Ok(facts)
+}
+
+/// A table's files in the staging folder: written by this gate, or taken from an earlier
+/// publication of the night that made and proved them for a table of the same fingerprint.
+enum Spooled {
+    Written(PathBuf, PathBuf),
+    Taken(TableFiles),
+}
+
+/// The table's files put in the staging folder: taken when an earlier publication made them,
+/// else written (`write_files`).
+fn spool(tables: &dyn TableSource, staging: &Staging, sharing: Option<&Sharing<'_>>, name: &str) -> Result<Option<(Table, usize, Spooled)>, GateError> {
+    if let (Some(sharing), Some(shape), Some(rows)) = (sharing, tables.shape(name), tables.rows(name)) {
+        let taken = sharing.take_table_files(name, staging).map_err(|e| GateError::Read { path: name.to_owned(), message: format!("cannot be taken from an earlier publication: {e}") })?;
+        if let Some(files) = taken {
+            return Ok(Some((shape, rows, Spooled::Taken(files))));
+        }
+    }
+    Ok(write_files(tables, staging, name)?.map(|(shape, rows, (csv, parquet))| (shape, rows, Spooled::Written(csv, parquet))))
+}
+
+/// The checks of one table's files. Files written here are read back and compared with the table
+/// (`check_spooled_table`), and, when they are the table, offered to the later publications.
+/// Files taken are the bytes an earlier gate proved to be the same table: they are not read back
+/// again, and the schema checks read the table's slices themselves. The findings are the ones the
+/// files written here would have given.
+#[allow(clippy::too_many_arguments)]
+fn check_spooled_files(ctx: &mut Context<'_>, tables: &dyn TableSource, staging: &Staging, sharing: Option<&Sharing<'_>>, shape: &Table, rows: usize, spooled: &Spooled, schema: &mut Checks<'_>, buffer: &mut Vec<u8>) -> Result<TableFiles, GateError> {
+    match spooled {
+        Spooled::Written(csv, parquet) => {
+            let (files, matched) = check_spooled_table(ctx, tables, shape, rows, csv, parquet, Some(schema), sliced::CSV_BLOCK_BYTES, buffer)?;
+            if let (Some(sharing), true) = (sharing, matched) {
+                sharing.made_table_files(shape.name(), staging, &files);
+            }
+            Ok(files)
+        }
+        Spooled::Taken(files) => {
+            let mut each = schema.begin(ctx, shape, None);
+            for (offset, length) in slices(rows) {
+                schema.slice(ctx, &mut each, &sliced::built_rows(tables, shape.spec.name, offset, length)?);
+            }
+            schema.finish(ctx, each, tables)?;
+            record_matched(ctx, shape.name(), &files.csv, &files.parquet);
+            Ok(files.clone())
+        }
+    }
+}
+
+/// What the checks record of files that are the built table and whose CSV follows its dialect
+/// (the checks that ran, the size limits), without reading them whole.
+fn record_matched(ctx: &mut Context<'_>, name: &str, csv: &FileFacts, parquet: &FileFacts) {
+    for check in ["parity", "csv_dialect", "types"] {
+        ctx.runs(check);
+    }
+    limits::file_size(ctx, name, parquet);
+    limits::file_size(ctx, name, csv);
 }
 
 /// A table's files written into the staging folder from its rows loaded a slice at a time, with
@@ -104,16 +165,13 @@ fn write_files(tables: &dyn TableSource, staging: &Staging, name: &str) -> Resul
     Ok(Some((shape, rows, files)))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn check_spooled_table(ctx: &mut Context<'_>, tables: &dyn TableSource, shape: &Table, rows: usize, csv_path: &Path, parquet_path: &Path, schema: Option<&mut Checks<'_>>, buffer: &mut Vec<u8>) -> Result<TableFiles, GateError> {
-    check_spooled_table_in_blocks(ctx, tables, shape, rows, csv_path, parquet_path, schema, sliced::CSV_BLOCK_BYTES, buffer)
-}
-
-/// `check_spooled_table`, the CSV read `csv_block_bytes` at a time (into `buffer`) on the common
-/// path. The schema checks (when given) report before the files' findings, as when they ran on the
+/// A table's files written here, read back and compared with the built table, the CSV
+/// `csv_block_bytes` at a time (into `buffer`) on the common path; their facts, and whether both
+/// were found to be the table there (false: a file differs, and the whole-file path named what).
+/// The schema checks (when given) report before the files' findings, as when they ran on the
 /// whole table before it was read back.
 #[allow(clippy::too_many_arguments)]
-fn check_spooled_table_in_blocks(
+fn check_spooled_table(
     ctx: &mut Context<'_>,
     tables: &dyn TableSource,
     shape: &Table,
@@ -123,7 +181,7 @@ fn check_spooled_table_in_blocks(
     mut schema: Option<&mut Checks<'_>>,
     csv_block_bytes: usize,
     buffer: &mut Vec<u8>,
-) -> Result<TableFiles, GateError> {
+) -> Result<(TableFiles, bool), GateError> {
     let name = shape.name();
     let mut each = schema.as_deref_mut().map(|schema| schema.begin(ctx, shape, None));
     let matched = {
@@ -138,20 +196,15 @@ fn check_spooled_table_in_blocks(
         schema.finish(ctx, each, tables)?;
     }
     if let Some((csv, parquet)) = matched {
-        // Both files are the built table and the CSV its dialect: what `check_files` would record
-        // for such files (the checks that ran, the size limits), without reading them whole.
-        for check in ["parity", "csv_dialect", "types"] {
-            ctx.runs(check);
-        }
-        limits::file_size(ctx, name, &parquet);
-        limits::file_size(ctx, name, &csv);
-        return Ok(TableFiles { table: name.to_owned(), rows: rows as u64, csv, parquet });
+        // Both files are the built table and the CSV its dialect.
+        record_matched(ctx, name, &csv, &parquet);
+        return Ok((TableFiles { table: name.to_owned(), rows: rows as u64, csv, parquet }, true));
     }
     // A file is not the table: the rare path, which reads the table and the files whole to say
     // what differs and where.
     let Some(table) = tables.load(name)? else { return Err(GateError::Read { path: name.to_owned(), message: "is no longer among the night's tables".to_owned() }) };
     let read = |path: &Path| std::fs::read(path).map_err(|e| GateError::Read { path: path.display().to_string(), message: format!("cannot read back: {e}") });
-    Ok(check_files(ctx, table.spec, Some(&table.frame), || read(csv_path), || read(parquet_path))?.files)
+    Ok((check_files(ctx, table.spec, Some(&table.frame), || read(csv_path), || read(parquet_path))?.files, false))
 }
 
 /// Name, size and sha256 of one of a table's files, from its bytes.
@@ -605,7 +658,7 @@ mod tests {
             crate::table::write::write_csv(&table, &csv).unwrap();
             crate::table::write::write_parquet(&table, &parquet).unwrap();
             let mut ctx = Context::new(&config, &exceptions);
-            let files = check_spooled_table(&mut ctx, &Tables::from([(table.name(), table.clone())]), &table, table.rows(), &csv, &parquet, None, &mut Vec::new()).unwrap();
+            let files = check_spooled_table(&mut ctx, &Tables::from([(table.name(), table.clone())]), &table, table.rows(), &csv, &parquet, None, sliced::CSV_BLOCK_BYTES, &mut Vec::new()).unwrap().0;
             assert_eq!(ctx.findings, Vec::<Finding>::new(), "{}", table.name());
             assert_eq!((files.rows, files.csv.bytes), (table.rows() as u64, std::fs::metadata(&csv).unwrap().len()));
         }
@@ -614,7 +667,7 @@ mod tests {
         let text = std::fs::read_to_string(&csv).unwrap();
         std::fs::write(&csv, text.replacen("14:00:00", "15:00:00", 1)).unwrap();
         let mut ctx = Context::new(&config, &exceptions);
-        check_spooled_table(&mut ctx, &Tables::from([(table.name(), table.clone())]), &table, table.rows(), &csv, &dir.path().join("horaires.parquet"), None, &mut Vec::new()).unwrap();
+        check_spooled_table(&mut ctx, &Tables::from([(table.name(), table.clone())]), &table, table.rows(), &csv, &dir.path().join("horaires.parquet"), None, sliced::CSV_BLOCK_BYTES, &mut Vec::new()).unwrap().0;
         let f = ctx.findings.iter().find(|f| f.check == "parity").expect("a parity finding");
         assert_eq!(f.examples, [r#"horaire_id="1-2": CSV "15:00:00" ≠ built table "14:00:00""#]);
     }
@@ -641,7 +694,7 @@ mod tests {
         let mut ctx = Context::new(&config, &exceptions);
         let referenced = crate::gate::schema::Targets::new();
         let mut checks = Checks::new(&mut ctx, &referenced);
-        let files = check_spooled(&mut ctx, &spilled, &staging, &mut checks).unwrap();
+        let files = check_spooled(&mut ctx, &spilled, &staging, &mut checks, None).unwrap();
         assert_eq!(ctx.findings, Vec::<Finding>::new());
         let (csv, parquet) = encoded(&table);
         assert!(std::fs::read(staging.dir().join("horaires.csv")).unwrap() == csv);

@@ -248,15 +248,50 @@ pub type PreviousStore<'a> = dyn Fn(&str) -> Result<Option<Box<dyn StoredRows>>,
 /// changelog (None for a table no longer published, which has none).
 pub type Keep<'a> = dyn FnMut(&str, Store<'_>, Option<Changelog<'_>>) -> Result<(), HistoryError> + 'a;
 
+/// A table's history as one night made it, besides its files (its new store and changelog): what
+/// the release records of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MadeTable {
+    pub added: u64,
+    pub removed: u64,
+    pub modified: u64,
+    pub change_rows: u64,
+    pub store_rows: u64,
+    pub digest: String,
+}
+
+/// Tables whose history another publication of the night already made (`release::shared`):
+/// `advance` asks before making a table's, and tells what it made.
+pub trait Shared {
+    /// The table's history made from the same rows and the same previous store, its files already
+    /// put where `keep` puts them; None to make it.
+    fn made_before(&self, table: &str) -> Result<Option<MadeTable>, HistoryError>;
+    /// The table's history as `advance` made it, once `keep` has its files.
+    fn made(&self, table: &str, made: &MadeTable) -> Result<(), HistoryError>;
+}
+
+/// Nothing shared: every table's history is made.
+pub struct NotShared;
+
+impl Shared for NotShared {
+    fn made_before(&self, _: &str) -> Result<Option<MadeTable>, HistoryError> {
+        Ok(None)
+    }
+    fn made(&self, _: &str, _: &MadeTable) -> Result<(), HistoryError> {
+        Ok(())
+    }
+}
+
 /// Advance the history by one release: `tables` become version `version`. `previous` is the
 /// previous release's index, `previous_store` reads its store of a table; each table is read a
 /// slice of rows at a time when its turn comes (no column of it held whole, unless it is out of
 /// key order or its store is one the walk refuses), and its new store and changelog are given to
 /// `keep` (which writes them, each made a row group at a time as it is written) as soon as they
-/// are ready, and dropped with the table. `scratch` is a folder for what the stage sets aside (the
+/// are ready, and dropped with the table; a table whose history `shared` already has is not made
+/// again. `scratch` is a folder for what the stage sets aside (the
 /// row hashes, until the digest is made; a later night's hashes of the rows it opens, until the
 /// store is written), in unnamed files that go with the stage.
-pub fn advance(previous: &HistoryIndex, previous_store: &PreviousStore<'_>, tables: &dyn TableSource, version: &str, scratch: &std::path::Path, keep: &mut Keep<'_>) -> Result<HistoryOutput, HistoryError> {
+pub fn advance(previous: &HistoryIndex, previous_store: &PreviousStore<'_>, tables: &dyn TableSource, version: &str, scratch: &std::path::Path, keep: &mut Keep<'_>, shared: &dyn Shared) -> Result<HistoryOutput, HistoryError> {
     let last = previous.versions.last();
     let mut store_rows = BTreeMap::new();
     let mut change_rows = BTreeMap::new();
@@ -269,10 +304,24 @@ pub fn advance(previous: &HistoryIndex, previous_store: &PreviousStore<'_>, tabl
         let table = &tables.shape(name).expect("a name the source gave");
         let rows = tables.rows(name).expect("a name the source gave");
         let before = last.and_then(|l| l.tables.get(name)).and_then(|b| previous.fields(name, b).map(|f| (b, f)));
+        // Opened (and its bytes proven) even when its history is taken: a damaged store is
+        // refused whichever publication's history reads it.
         let stored = previous_store(name)?;
-        let outcome = diff::advance_table(tables, name, stored, before.map(|(_, f)| f.columns.as_slice()), version, scratch)?;
+        let made = match shared.made_before(name)? {
+            Some(made) => made,
+            None => {
+                let outcome = diff::advance_table(tables, name, stored, before.map(|(_, f)| f.columns.as_slice()), version, scratch)?;
+                let (change_rows, store_rows) = (outcome.changes.height() as u64, outcome.store.height() as u64);
+                keep(name, outcome.store, Some(outcome.changes))?;
+                // After the store is written: a first night's rows are hashed as the store reads them.
+                let digest = outcome.digest.value().map_err(table_error(name))?;
+                let made = MadeTable { added: outcome.added, removed: outcome.removed, modified: outcome.modified, change_rows, store_rows, digest };
+                shared.made(name, &made)?;
+                made
+            }
+        };
         let current_fields = fields(table);
-        let data_changed = outcome.added + outcome.removed + outcome.modified > 0;
+        let data_changed = made.added + made.removed + made.modified > 0;
         let (change, previous_version) = match before {
             None => (SchemaChange::New, None),
             Some((b, f)) => {
@@ -286,22 +335,18 @@ pub fn advance(previous: &HistoryIndex, previous_store: &PreviousStore<'_>, tabl
             columns: current_fields.iter().map(|f| f.0.clone()).collect(),
             types: current_fields.iter().map(|f| f.1.clone()).collect(),
         });
-        let recorded = TableVersion { rows: rows as u64, digest: String::new(), schema_version: schema_version.clone() };
         summary.push(TableChanges {
             table: name.to_owned(),
-            added: outcome.added,
-            removed: outcome.removed,
-            modified: outcome.modified,
+            added: made.added,
+            removed: made.removed,
+            modified: made.modified,
             schema_change: change,
             previous_schema_version: previous_version,
-            schema_version,
+            schema_version: schema_version.clone(),
         });
-        change_rows.insert(name.to_owned(), outcome.changes.height() as u64);
-        store_rows.insert(name.to_owned(), outcome.store.height() as u64);
-        keep(name, outcome.store, Some(outcome.changes))?;
-        // After the store is written: a first night's rows are hashed as the store reads them.
-        let digest = outcome.digest.value().map_err(table_error(name))?;
-        entry.tables.insert(name.to_owned(), TableVersion { digest, ..recorded });
+        change_rows.insert(name.to_owned(), made.change_rows);
+        store_rows.insert(name.to_owned(), made.store_rows);
+        entry.tables.insert(name.to_owned(), TableVersion { rows: rows as u64, digest: made.digest, schema_version });
     }
     // A table this release no longer publishes keeps its history, every row closed, read and
     // written a row group at a time.
@@ -355,7 +400,7 @@ mod tests {
             first.insert(t.to_owned(), s.to_frame().unwrap());
             first_changes.insert(t.to_owned(), changes.expect("a published table has a changelog").height());
             Ok(())
-        })
+        }, &NotShared)
         .unwrap();
         assert_eq!(night1.store_rows, BTreeMap::from([("entites_juridiques".to_owned(), 2), ("equipements".to_owned(), 1)]));
         assert_eq!(night1.change_rows, BTreeMap::from([("entites_juridiques".to_owned(), 2), ("equipements".to_owned(), 1)]));
@@ -371,7 +416,7 @@ mod tests {
         let night2 = advance(&night1.index, &previous, &tables(&["A", "C"], false), "v2", &std::env::temp_dir(), &mut |t, s, changes| {
             second.push((t.to_owned(), s.to_frame().unwrap(), changes.map(|c| c.height())));
             Ok(())
-        })
+        }, &NotShared)
         .unwrap();
         assert_eq!(*read.borrow(), ["entites_juridiques", "equipements"]);
         assert_eq!(night2.store_rows, BTreeMap::from([("entites_juridiques".to_owned(), 3), ("equipements".to_owned(), 1)]));
@@ -383,5 +428,43 @@ mod tests {
         assert_eq!(equipements.column(VALID_TO).unwrap().str().unwrap().get(0), Some("v2"), "closed in the release that stopped publishing it");
         assert_eq!(night2.index.versions.len(), 2);
         assert!(!night2.index.versions[1].tables.contains_key("equipements"));
+    }
+
+    /// What `advance` is told it made, kept by table, and given back when asked.
+    #[derive(Default)]
+    struct Remembered(std::cell::RefCell<BTreeMap<String, MadeTable>>);
+
+    impl Shared for Remembered {
+        fn made_before(&self, table: &str) -> Result<Option<MadeTable>, HistoryError> {
+            Ok(self.0.borrow().get(table).cloned())
+        }
+        fn made(&self, table: &str, made: &MadeTable) -> Result<(), HistoryError> {
+            self.0.borrow_mut().insert(table.to_owned(), made.clone());
+            Ok(())
+        }
+    }
+
+    /// A table whose history another publication made is not made again (no store or changelog
+    /// to keep), and the history's output is the one making it gives: counts, digests, index.
+    #[test]
+    fn a_history_made_before_is_taken_and_the_output_is_the_same() {
+        let none = |_: &str| Ok(None);
+        let shared = Remembered::default();
+        let mut kept = Vec::new();
+        let made = advance(&HistoryIndex::default(), &none, &tables(&["A", "B"], true), "v1", &std::env::temp_dir(), &mut |t, _, _| {
+            kept.push(t.to_owned());
+            Ok(())
+        }, &shared)
+        .unwrap();
+        assert_eq!(kept, ["entites_juridiques", "equipements"]);
+        assert_eq!(shared.0.borrow()["entites_juridiques"], MadeTable { added: 2, removed: 0, modified: 0, change_rows: 2, store_rows: 2, digest: made.index.versions[0].tables["entites_juridiques"].digest.clone() });
+        kept.clear();
+        let taken = advance(&HistoryIndex::default(), &none, &tables(&["A", "B"], true), "v1", &std::env::temp_dir(), &mut |t, _, _| {
+            kept.push(t.to_owned());
+            Ok(())
+        }, &shared)
+        .unwrap();
+        assert!(kept.is_empty(), "{kept:?}");
+        assert_eq!((taken.index, taken.store_rows, taken.change_rows, taken.summary), (made.index, made.store_rows, made.change_rows, made.summary));
     }
 }

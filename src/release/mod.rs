@@ -12,6 +12,7 @@ pub mod manifest;
 mod notes;
 pub mod previous;
 pub mod schema;
+pub mod shared;
 pub mod signature;
 pub mod verify;
 

@@ -28,6 +28,7 @@ use rayon::prelude::*;
 
 use super::{check_sorted_keys, Table, TableError, TableSpec, Tables};
 
+mod fingerprint;
 mod link;
 mod runs;
 
@@ -61,6 +62,13 @@ pub trait TableSource: Sync {
     /// folder of the night can then link a column's files rather than read and write them).
     fn folder(&self) -> Option<&SpilledTables> {
         None
+    }
+    /// A digest of everything a table's files are made from (`spill::fingerprint`): two tables
+    /// with the same fingerprint give the same files. None when the source cannot tell cheaply
+    /// (tables in memory) or has no such table: the files are then always made.
+    fn fingerprint(&self, name: &str) -> Result<Option<String>, TableError> {
+        let _ = name;
+        Ok(None)
     }
 }
 
@@ -322,6 +330,10 @@ pub struct SpilledTables {
     written: BTreeMap<&'static str, (Table, usize, Vec<usize>)>,
     /// Each file written, as it was once complete: only such a file is read without checks.
     files: Mutex<HashMap<PathBuf, Written>>,
+    /// Each file taken as it is from another folder of the night (`link`), and the file it first
+    /// was (followed through folders that took it in turn): its bytes are that file's, which a
+    /// table's fingerprint names rather than hashing them again.
+    taken: Mutex<HashMap<PathBuf, (PathBuf, Written)>>,
 }
 
 impl SpilledTables {
@@ -341,7 +353,7 @@ impl SpilledTables {
         let dir = parent.join(format!("{PREFIX}{}{suffix}", std::process::id()));
         fs::create_dir_all(&dir).map_err(io(&dir))?;
         // From here on, the folder goes with the value whatever happens.
-        Ok(SpilledTables { dir, written: BTreeMap::new(), files: Mutex::new(HashMap::new()) })
+        Ok(SpilledTables { dir, written: BTreeMap::new(), files: Mutex::new(HashMap::new()), taken: Mutex::new(HashMap::new()) })
     }
 
     /// A folder for the parts the tables are made from (see `parts`), inside this one, so that it
@@ -406,6 +418,7 @@ impl SpilledTables {
         let path = self.path(spec.name, index, number);
         // A file of this name may be another folder's, linked (`link`): never written through.
         let _ = fs::remove_file(&path);
+        self.taken.lock().expect("no thread panics holding the files").remove(&path);
         let mut one = DataFrame::new(column.len(), vec![compact(column).map_err(polars)?]).map_err(polars)?;
         let mut writer = BufWriter::new(File::create(&path).map_err(io(&path))?);
         IpcWriter::new(&mut writer).with_compression(None).with_compat_level(CompatLevel::newest()).finish(&mut one).map_err(polars)?;
@@ -510,6 +523,10 @@ impl TableSource for SpilledTables {
 
     fn folder(&self) -> Option<&SpilledTables> {
         Some(self)
+    }
+
+    fn fingerprint(&self, name: &str) -> Result<Option<String>, TableError> {
+        self.table_fingerprint(name)
     }
 }
 

@@ -79,7 +79,7 @@ fn open(path: &Path) -> Result<File, GateError> {
 }
 
 /// Rows `offset..offset + rows` of the built table.
-fn built_rows(tables: &dyn TableSource, name: &'static str, offset: usize, rows: usize) -> Result<Table, GateError> {
+pub(super) fn built_rows(tables: &dyn TableSource, name: &'static str, offset: usize, rows: usize) -> Result<Table, GateError> {
     tables.load_rows(name, None, offset, rows)?.ok_or_else(|| GateError::Read { path: name.to_owned(), message: "is no longer among the night's tables".to_owned() })
 }
 
@@ -377,7 +377,7 @@ mod tests {
         let tables = crate::table::Tables::from([(table.name(), table.clone())]);
         let findings = |csv: &Path| -> Vec<Finding> {
             let mut ctx = Context::new(&config, &exceptions);
-            super::super::check_spooled_table_in_blocks(&mut ctx, &tables, &table, table.rows(), csv, &parquet, None, 64, &mut Vec::new()).unwrap();
+            super::super::check_spooled_table(&mut ctx, &tables, &table, table.rows(), csv, &parquet, None, 64, &mut Vec::new()).unwrap();
             ctx.findings
         };
         assert_eq!(findings(&csv), Vec::<Finding>::new());

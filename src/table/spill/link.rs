@@ -95,6 +95,8 @@ impl SpilledTables {
             fs::copy(from, &to).map_err(io(&to))?;
         }
         let written = Written::of(&fs::metadata(&to).map_err(io(&to))?);
+        let first = from_folder.taken.lock().expect("no thread panics holding the files").get(from).cloned().unwrap_or_else(|| (from.to_owned(), found));
+        self.taken.lock().expect("no thread panics holding the files").insert(to.clone(), first);
         self.files.lock().expect("no thread panics holding the files").insert(to, written);
         Ok(())
     }
