@@ -416,7 +416,7 @@ fn build_publications(options: &BuildOptions, ctx: &ReleaseContext<'_>) -> Resul
         };
         // What each table's files are made from, so that a table an earlier publication already
         // made is taken rather than made again (`release::shared`).
-        let sharing = release::shared::Sharing::new(ctx.share, &disclosed.tables)?;
+        let sharing = release::shared::Sharing::new(ctx.share, &disclosed.tables, ctx.tables)?;
         stage.done(disclosed.tables.names().iter().filter_map(|t| disclosed.tables.rows(t)).map(|rows| rows as u64).sum(), 0);
         if !options.dry_run {
             correspondences.extend(correspondence(ctx, policy, &disclosed)?);
@@ -424,7 +424,7 @@ fn build_publications(options: &BuildOptions, ctx: &ReleaseContext<'_>) -> Resul
         staged.push(stage_publication(ctx, &policy.audience, &disclosed, &sharing)?);
     }
     let capacity = capacity_disclosure(&options.public_policy, ctx.tables)?;
-    let sharing = release::shared::Sharing::new(ctx.share, &capacity.tables)?;
+    let sharing = release::shared::Sharing::new(ctx.share, &capacity.tables, ctx.tables)?;
     staged.push(stage_publication(ctx, CAPACITY_PUBLICATION, &capacity, &sharing)?);
     for c in &correspondences {
         c.write(&options.out_dir, ctx.version)?;

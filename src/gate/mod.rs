@@ -406,8 +406,8 @@ mod tests {
         let night = crate::release::shared::NightShare::default();
         let staging = |publication: &str| crate::release::Staging::create(&releases, publication, "20261125T020000Z").unwrap();
         let (drees, hdh, alone) = (staging("drees"), staging("hdh"), staging("alone"));
-        run_staged(&drees_tables, &drees, Some(&crate::release::shared::Sharing::new(&night, &drees_tables).unwrap())).unwrap();
-        let shared = run_staged(&hdh_tables, &hdh, Some(&crate::release::shared::Sharing::new(&night, &hdh_tables).unwrap())).unwrap();
+        run_staged(&drees_tables, &drees, Some(&crate::release::shared::Sharing::new(&night, &drees_tables, &drees_tables).unwrap())).unwrap();
+        let shared = run_staged(&hdh_tables, &hdh, Some(&crate::release::shared::Sharing::new(&night, &hdh_tables, &hdh_tables).unwrap())).unwrap();
         let made = run_staged(&alone_tables, &alone, None).unwrap();
 
         assert_eq!(shared.findings, made.findings);

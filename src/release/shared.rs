@@ -55,11 +55,18 @@ pub struct Sharing<'a> {
 }
 
 impl<'a> Sharing<'a> {
-    /// The fingerprints of the publication's tables (none for a source that cannot tell, whose
-    /// files are always made).
-    pub fn new(night: &'a NightShare, tables: &dyn TableSource) -> Result<Sharing<'a>, TableError> {
+    /// The fingerprints of the publication's tables that keep every row of the snapshot's table
+    /// of the same name (`snapshot`), none for a source that cannot tell: the files of the others
+    /// are always made. A table the audience's filters shortened could only be shared with an
+    /// audience whose filters removed exactly the same rows; the public's are such tables, the
+    /// largest of the night, and fingerprinting them (their columns are all written, so all
+    /// hashed) cost more than it could save.
+    pub fn new(night: &'a NightShare, tables: &dyn TableSource, snapshot: &dyn TableSource) -> Result<Sharing<'a>, TableError> {
         let mut fingerprints = BTreeMap::new();
         for name in tables.names() {
+            if tables.rows(name) != snapshot.rows(name) {
+                continue;
+            }
             if let Some(fingerprint) = tables.fingerprint(name)? {
                 fingerprints.insert(name, fingerprint);
             }
@@ -175,8 +182,8 @@ mod tests {
     }
 
     /// A later publication takes an earlier one's files for a table of the same fingerprint, and
-    /// only then; a history only from the same previous store; a file no longer as made is not
-    /// taken.
+    /// only then; a history only from the same previous store; neither for a table shorter than
+    /// the snapshot's; a file no longer as made is not taken.
     #[test]
     fn a_table_of_the_same_fingerprint_takes_the_files_made_before() {
         let work = tempfile::tempdir().unwrap();
@@ -189,7 +196,7 @@ mod tests {
         let (drees_tables, hdh_tables, other_tables) = (folder("-drees", "L1"), folder("-hdh", "L1"), folder("-other", "L2"));
         let releases = work.path().join("releases");
         let drees = Staging::create(&releases, "drees", "v1").unwrap();
-        let sharing = Sharing::new(&night, &drees_tables).unwrap();
+        let sharing = Sharing::new(&night, &drees_tables, &drees_tables).unwrap();
         assert_eq!(sharing.take_table_files("equipements", &drees).unwrap(), None, "nothing made yet");
         fs::write(drees.dir().join("equipements.csv"), "csv").unwrap();
         fs::write(drees.dir().join("equipements.parquet"), "parquet!").unwrap();
@@ -202,7 +209,7 @@ mod tests {
         sharing.made_history("equipements", "store abc", &drees, &made).unwrap();
 
         let hdh = Staging::create(&releases, "hdh", "v1").unwrap();
-        let hdh_sharing = Sharing::new(&night, &hdh_tables).unwrap();
+        let hdh_sharing = Sharing::new(&night, &hdh_tables, &hdh_tables).unwrap();
         assert_eq!(hdh_sharing.take_table_files("equipements", &hdh).unwrap(), Some(facts(3, 8)));
         assert_eq!(fs::read_to_string(hdh.dir().join("equipements.parquet")).unwrap(), "parquet!");
         assert_eq!(hdh_sharing.take_history("equipements", "store other", &hdh).unwrap(), None, "another previous store");
@@ -213,12 +220,20 @@ mod tests {
         }
 
         let other = Staging::create(&releases, "other", "v1").unwrap();
-        assert_eq!(Sharing::new(&night, &other_tables).unwrap().take_table_files("equipements", &other).unwrap(), None, "another value");
-        assert_eq!(Sharing::new(&night, &crate::table::Tables::new()).unwrap().take_table_files("equipements", &other).unwrap(), None, "no fingerprint");
+        assert_eq!(Sharing::new(&night, &other_tables, &other_tables).unwrap().take_table_files("equipements", &other).unwrap(), None, "another value");
+        assert_eq!(Sharing::new(&night, &crate::table::Tables::new(), &crate::table::Tables::new()).unwrap().take_table_files("equipements", &other).unwrap(), None, "no fingerprint");
+        let mut longer = TableBuilder::new(&catalog::EQUIPEMENTS);
+        for id in ["E1", "E2"] {
+            let mut r = longer.row();
+            r.set("equipement_id", id).set("lieu_id", "L1");
+            longer.push(r);
+        }
+        let snapshot = crate::table::Tables::from([("equipements", longer.finish().unwrap())]);
+        assert_eq!(Sharing::new(&night, &hdh_tables, &snapshot).unwrap().take_table_files("equipements", &other).unwrap(), None, "a table the filters shortened is not offered");
 
         fs::write(drees.dir().join("equipements.csv"), "changed").unwrap();
         let late = Staging::create(&releases, "late", "v1").unwrap();
-        assert_eq!(Sharing::new(&night, &hdh_tables).unwrap().take_table_files("equipements", &late).unwrap(), None, "no longer as made");
+        assert_eq!(Sharing::new(&night, &hdh_tables, &hdh_tables).unwrap().take_table_files("equipements", &late).unwrap(), None, "no longer as made");
         assert!(!late.dir().join("equipements.parquet").exists());
     }
 }
