@@ -566,42 +566,12 @@ fn run_history(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &disclose
             Some(changes) => staging.write_changes(table_names.iter().find(|n| **n == table).expect("a table of the publication"), &changes).map_err(|e| history_error(table, e)),
             None => Ok(()),
         }
-    }, &HistorySharing { sharing, staging, previous, index: &previous_index })?;
+    }, &release::shared::HistorySharing { sharing, staging, previous, index: &previous_index })?;
     for change in &history.summary {
         tracing::info!(publication, table = %change.table, added = change.added, removed = change.removed, modified = change.modified, schema_version = %change.schema_version, "changes");
     }
     stage.done(history.summary.iter().map(|c| c.added + c.removed + c.modified).sum(), 0);
     Ok(history)
-}
-
-/// A publication's history taking what an earlier publication of the night made of a table
-/// (`release::shared`) when it started from the same previous store: the same bytes (the sha256
-/// the previous releases' manifests recorded, or none) and the same published columns.
-struct HistorySharing<'a> {
-    sharing: &'a release::shared::Sharing<'a>,
-    staging: &'a release::Staging,
-    previous: Option<&'a PreviousRelease>,
-    index: &'a history::HistoryIndex,
-}
-
-impl HistorySharing<'_> {
-    /// What names the store and the columns the table's history starts from.
-    fn starts_from(&self, table: &str) -> String {
-        let relative = format!("{}/{table}.parquet", release::previous::HISTORY_DIR);
-        let store = self.previous.and_then(|p| p.manifest.files.iter().find(|f| f.path == relative)).map(|f| f.sha256.as_str());
-        let columns = self.index.versions.last().and_then(|last| last.tables.get(table)).and_then(|recorded| self.index.fields(table, recorded)).map(|fields| &fields.columns);
-        format!("store {store:?} columns {columns:?}")
-    }
-}
-
-impl history::Shared for HistorySharing<'_> {
-    fn made_before(&self, table: &str) -> Result<Option<history::MadeTable>, HistoryError> {
-        self.sharing.take_history(table, &self.starts_from(table), self.staging).map_err(|e| HistoryError::Table { table: table.to_owned(), message: e.to_string() })
-    }
-
-    fn made(&self, table: &str, made: &history::MadeTable) -> Result<(), HistoryError> {
-        self.sharing.made_history(table, &self.starts_from(table), self.staging, made).map_err(|e| HistoryError::Table { table: table.to_owned(), message: e.to_string() })
-    }
 }
 
 /// The publication of the public capacity series: `capacites_departement` alone, under the public

@@ -25,10 +25,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use super::previous::HISTORY_DIR;
+use super::previous::{PreviousRelease, HISTORY_DIR};
 use super::{io, ReleaseError, Staging};
 use crate::gate::report::TableFiles;
-use crate::history::MadeTable;
+use crate::history::{HistoryError, HistoryIndex, MadeTable};
 use crate::table::spill::TableSource;
 use crate::table::TableError;
 
@@ -122,6 +122,36 @@ impl<'a> Sharing<'a> {
 
     fn history_key(&self, table: &str, previous: &str) -> Option<String> {
         self.fingerprints.get(table).map(|fingerprint| format!("{fingerprint}\n{previous}"))
+    }
+}
+
+/// A publication's history (`history::advance`) taking what an earlier publication of the night
+/// made of a table when it started from the same previous store: the same bytes (the sha256 the
+/// previous releases' manifests recorded, or none) and the same published columns.
+pub struct HistorySharing<'a> {
+    pub sharing: &'a Sharing<'a>,
+    pub staging: &'a Staging,
+    pub previous: Option<&'a PreviousRelease>,
+    pub index: &'a HistoryIndex,
+}
+
+impl HistorySharing<'_> {
+    /// What names the store and the columns the table's history starts from.
+    fn starts_from(&self, table: &str) -> String {
+        let relative = format!("{HISTORY_DIR}/{table}.parquet");
+        let store = self.previous.and_then(|p| p.manifest.files.iter().find(|f| f.path == relative)).map(|f| f.sha256.as_str());
+        let columns = self.index.versions.last().and_then(|last| last.tables.get(table)).and_then(|recorded| self.index.fields(table, recorded)).map(|fields| &fields.columns);
+        format!("store {store:?} columns {columns:?}")
+    }
+}
+
+impl crate::history::Shared for HistorySharing<'_> {
+    fn made_before(&self, table: &str) -> Result<Option<MadeTable>, HistoryError> {
+        self.sharing.take_history(table, &self.starts_from(table), self.staging).map_err(|e| HistoryError::Table { table: table.to_owned(), message: e.to_string() })
+    }
+
+    fn made(&self, table: &str, made: &MadeTable) -> Result<(), HistoryError> {
+        self.sharing.made_history(table, &self.starts_from(table), self.staging, made).map_err(|e| HistoryError::Table { table: table.to_owned(), message: e.to_string() })
     }
 }
 
