@@ -29,7 +29,7 @@ use super::previous::{PreviousRelease, HISTORY_DIR};
 use super::{io, ReleaseError, Staging};
 use crate::gate::report::TableFiles;
 use crate::history::{HistoryError, HistoryIndex, MadeTable};
-use crate::table::spill::TableSource;
+use crate::table::spill::{hard_link_or_copy, TableSource};
 use crate::table::TableError;
 
 /// What the night's publications have made so far that a later one may take.
@@ -177,18 +177,13 @@ impl<T> Made<T> {
     }
 }
 
-/// `to` as the same bytes as `from`: a hard link (both staging folders are in the releases
-/// folder), else a copy. Release files are never written again once made, so a link is never a
-/// way for one release to change another.
+/// `to` as the same bytes as `from` (`hard_link_or_copy`). Release files are never written
+/// again once made, so a link is never a way for one release to change another.
 fn link_or_copy(from: &Path, to: &Path) -> Result<(), ReleaseError> {
     if let Some(parent) = to.parent() {
         fs::create_dir_all(parent).map_err(io(parent))?;
     }
-    let _ = fs::remove_file(to);
-    if fs::hard_link(from, to).is_err() {
-        fs::copy(from, to).map_err(io(to))?;
-    }
-    Ok(())
+    hard_link_or_copy(from, to).map_err(io(to))
 }
 
 #[cfg(test)]

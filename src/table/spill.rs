@@ -32,6 +32,7 @@ mod fingerprint;
 mod link;
 mod runs;
 
+pub use link::hard_link_or_copy;
 pub use runs::RUN_BYTES;
 
 const PREFIX: &str = ".tmp-tables-";
@@ -564,6 +565,20 @@ pub(super) fn read_own_file(path: &Path, written: Option<Written>, projection: O
     Ok(frame.unwrap_or_else(|| DataFrame::empty_with_schema(&schema)))
 }
 
+/// A file this run wrote (`written`: its length and modification time as recorded when it was
+/// complete), opened, and as it is now: a file cut short, grown, replaced or never written by the
+/// run is a read error naming it, never read or taken as the run's own.
+pub(super) fn open_own_file(path: &Path, written: Option<Written>) -> Result<(File, Written), TableError> {
+    let read_error = |source| TableError::Read { path: path.display().to_string(), source };
+    let file = File::open(path).map_err(read_error)?;
+    let found = Written::of(&file.metadata().map_err(read_error)?);
+    match written {
+        Some(written) if written == found => Ok((file, found)),
+        Some(written) => Err(invalid_file(path, format!("{} bytes modified {:?}, where this run wrote {} bytes at {:?}", found.length, found.modified, written.length, written.modified))),
+        None => Err(invalid_file(path, "a file this run did not write".to_owned())),
+    }
+}
+
 /// A file's content is not what this run wrote: a read error naming it.
 fn invalid_file(path: &Path, message: String) -> TableError {
     TableError::Read { path: path.display().to_string(), source: std::io::Error::new(std::io::ErrorKind::InvalidData, message) }
@@ -574,15 +589,8 @@ fn invalid_file(path: &Path, message: String) -> TableError {
 /// through a file a batch at a time (the merge of sorted runs, `runs`) holds of it, a batch.
 pub(super) fn own_file_batches(path: &Path, written: Option<Written>, projection: Option<Vec<usize>>) -> Result<(impl Iterator<Item = Result<DataFrame, TableError>>, Schema), TableError> {
     use polars_arrow::io::ipc::read::{read_file_metadata, FileReader};
-    let read_error = |source| TableError::Read { path: path.display().to_string(), source };
     let invalid = |message: String| invalid_file(path, message);
-    let file = File::open(path).map_err(read_error)?;
-    let found = Written::of(&file.metadata().map_err(read_error)?);
-    match written {
-        Some(written) if written == found => {}
-        Some(written) => return Err(invalid(format!("{} bytes modified {:?}, where this run wrote {} bytes at {:?}", found.length, found.modified, written.length, written.modified))),
-        None => return Err(invalid("a file this run did not write".to_owned())),
-    }
+    let (file, _) = open_own_file(path, written)?;
     let mut reader = BufReader::new(file);
     let metadata = read_file_metadata(&mut reader).map_err(|e| invalid(e.to_string()))?;
     // The reader panics on columns out of order: the caller's mistake, but an error rather than a panic.

@@ -9,16 +9,14 @@
 //! snapshot's files are never written again during the night, so two slices naming the same file
 //! hold the same bytes, and the columns most often shared are fingerprinted without reading them.
 //! Any other slice is named by the SHA-256 of its bytes (a file this run wrote, checked as
-//! `read_own_file` checks it). A table the same by value but written differently (a column made
+//! `open_own_file` checks it). A table the same by value but written differently (a column made
 //! where the other was taken) gets another fingerprint: its files are then made again, never
 //! wrongly shared.
-
-use std::io::Read;
 
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use super::{io, slices, SpilledTables, Written};
+use super::{io, open_own_file, slices, SpilledTables};
 use crate::table::TableError;
 
 impl SpilledTables {
@@ -47,21 +45,9 @@ impl SpilledTables {
             return Ok(format!("taken {:?} {written:?}", first.display().to_string()));
         }
         let recorded = self.files.lock().expect("no thread panics holding the files").get(path).copied();
-        let mut file = std::fs::File::open(path).map_err(io(path))?;
-        let found = Written::of(&file.metadata().map_err(io(path))?);
-        if recorded != Some(found) {
-            let source = std::io::Error::new(std::io::ErrorKind::InvalidData, "not the file this run wrote");
-            return Err(TableError::Read { path: path.display().to_string(), source });
-        }
+        let (mut file, _) = open_own_file(path, recorded)?;
         let mut digest = Sha256::new();
-        let mut buffer = vec![0u8; 1 << 20];
-        loop {
-            let read = file.read(&mut buffer).map_err(io(path))?;
-            if read == 0 {
-                break;
-            }
-            digest.update(&buffer[..read]);
-        }
+        std::io::copy(&mut file, &mut digest).map_err(io(path))?;
         Ok(format!("bytes {:x}", digest.finalize()))
     }
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use rayon::prelude::*;
 
-use super::{check_slice, io, slices, SpilledTables, Written};
+use super::{check_slice, io, open_own_file, slices, SpilledTables, Written};
 use crate::table::{Table, TableError, TableSpec};
 
 /// A slice of the table from the columns made (`made`) and the columns taken as they are
@@ -85,21 +85,25 @@ impl SpilledTables {
     /// is never a way for one table's writing to change the other's.
     fn link_or_copy(&self, from_folder: &SpilledTables, from: &Path, to: PathBuf) -> Result<(), TableError> {
         let recorded = from_folder.files.lock().expect("no thread panics holding the files").get(from).copied();
-        let found = fs::metadata(from).map(|metadata| Written::of(&metadata)).map_err(|source| TableError::Read { path: from.display().to_string(), source })?;
-        if recorded != Some(found) {
-            let source = std::io::Error::new(std::io::ErrorKind::InvalidData, "not the file this run wrote");
-            return Err(TableError::Read { path: from.display().to_string(), source });
-        }
-        let _ = fs::remove_file(&to);
-        if fs::hard_link(from, &to).is_err() {
-            fs::copy(from, &to).map_err(io(&to))?;
-        }
+        let (_, found) = open_own_file(from, recorded)?;
+        hard_link_or_copy(from, &to).map_err(io(&to))?;
         let written = Written::of(&fs::metadata(&to).map_err(io(&to))?);
         let first = from_folder.taken.lock().expect("no thread panics holding the files").get(from).cloned().unwrap_or_else(|| (from.to_owned(), found));
         self.taken.lock().expect("no thread panics holding the files").insert(to.clone(), first);
         self.files.lock().expect("no thread panics holding the files").insert(to, written);
         Ok(())
     }
+}
+
+/// `to` holding the same bytes as `from`: a hard link (the night's folders are all in the output
+/// folder), else a copy. A file already named `to` is removed first, so that a link is never
+/// written through. Also how a publication takes another's release files (`release::shared`).
+pub fn hard_link_or_copy(from: &Path, to: &Path) -> std::io::Result<()> {
+    let _ = fs::remove_file(to);
+    if fs::hard_link(from, to).is_err() {
+        fs::copy(from, to)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
