@@ -390,46 +390,90 @@ fn reuse_night(options: &BuildOptions, inputs: &NightInputs<'_>, releases_root: 
 /// The publications of one run: the public release, the public capacity series (`capacites`), and
 /// one release per other audience (drees, hdh, …) — the sensitive extracts `deliver` packages.
 ///
-/// They are built one after the other, each disclosed, gated and historised (those two side by
-/// side) and written complete into its staging folder before the next one starts, so memory holds
-/// the snapshot's tables and one publication's, never every audience's at once. Nothing is in place until every publication is
-/// staged: a disclosure failure of any audience releases nothing, and the night is one unit for the
-/// gate too (a refused publication keeps the others' `latest` where it was: the capacity series
-/// must not advance on a snapshot the public release's gate found broken).
+/// Each is disclosed, gated, historised and written complete into its staging folder. They go
+/// through those steps in two lanes (`ops::lanes`): disclosures and gates in order on one thread,
+/// histories and releases in order on another, so that a publication's history finishes while the
+/// next one is disclosed and gated; at most two steps run at once, each holding one table of its
+/// publication in memory, never every audience's tables. Nothing is in place until every
+/// publication is staged: a disclosure failure of any audience releases nothing, and the night is
+/// one unit for the gate too (a refused publication keeps the others' `latest` where it was: the
+/// capacity series must not advance on a snapshot the public release's gate found broken).
 fn build_publications(options: &BuildOptions, ctx: &ReleaseContext<'_>) -> Result<BuildOutcome, PipelineError> {
-    let mut staged: Vec<StagedPublication> = Vec::new();
+    let policies = night_policies(options)?;
     let mut correspondences: Vec<Correspondence> = Vec::new();
-    for policy in &night_policies(options)? {
-        let key = ctx.keyring.audience_key(&policy.audience);
-        let stage = ops::stage::Stage::start("disclose").publication(&policy.audience);
-        // The audience's tables go to disk as they are disclosed, and the stages after read them
-        // back one at a time: memory holds one table of the publication, not all of them.
-        let out = table::spill::SpilledTables::create_named(ctx.spill_root, &format!("-{}", policy.audience))?;
-        let disclosed = match disclose::apply_into(policy, ctx.tables, Some(&key), out) {
-            Ok(d) => d,
-            Err(e) => {
-                if e.is_check_failure() && !options.dry_run {
-                    write_disclosure_failure(&options.out_dir, ctx.version, policy, &e);
+    // The audiences' publications, then the capacity series' (under the public policy).
+    let staged = ops::lanes::in_two_lanes(
+        policies.len() + 1,
+        ops::lanes::Steps {
+            begin: |index| match policies.get(index) {
+                Some(policy) => {
+                    let (disclosed, sharing) = disclose_audience(ctx, policy)?;
+                    if !options.dry_run {
+                        correspondences.extend(correspondence(ctx, policy, &disclosed)?);
+                    }
+                    begin_publication(ctx, &policy.audience, disclosed, sharing)
                 }
-                return Err(e.into());
+                None => {
+                    let capacity = Box::new(capacity_disclosure(&options.public_policy, ctx.tables)?);
+                    let sharing = release::shared::Sharing::new(ctx.share, &capacity.tables, ctx.tables)?;
+                    begin_publication(ctx, CAPACITY_PUBLICATION, capacity, sharing)
+                }
+            },
+            gate: |p: &Publishing<'_>| run_gate(ctx, p),
+            history: |p: &Publishing<'_>| run_history(ctx, p),
+            finish: |p, gate_report, history| release_publication(ctx, p, gate_report, &history),
+        },
+    );
+    let staged = match staged {
+        Ok(staged) => staged,
+        Err(PipelineError::Disclose(e)) => {
+            // Only the failure the night reports is written: the first lane may have run ahead of
+            // an earlier publication's history that failed.
+            if let Some(policy) = policies.iter().find(|p| e.is_check_failure() && !options.dry_run && matches!(&e, DiscloseError::Risk { audience, .. } if *audience == p.audience)) {
+                write_disclosure_failure(&options.out_dir, ctx.version, policy, &e);
             }
-        };
-        // What each table's files are made from, so that a table an earlier publication already
-        // made is taken rather than made again (`release::shared`).
-        let sharing = release::shared::Sharing::new(ctx.share, &disclosed.tables, ctx.tables)?;
-        stage.done(disclosed.tables.names().iter().filter_map(|t| disclosed.tables.rows(t)).map(|rows| rows as u64).sum(), 0);
-        if !options.dry_run {
-            correspondences.extend(correspondence(ctx, policy, &disclosed)?);
+            return Err(e.into());
         }
-        staged.push(stage_publication(ctx, &policy.audience, &disclosed, &sharing)?);
-    }
-    let capacity = capacity_disclosure(&options.public_policy, ctx.tables)?;
-    let sharing = release::shared::Sharing::new(ctx.share, &capacity.tables, ctx.tables)?;
-    staged.push(stage_publication(ctx, CAPACITY_PUBLICATION, &capacity, &sharing)?);
+        Err(e) => return Err(e),
+    };
     for c in &correspondences {
         c.write(&options.out_dir, ctx.version)?;
     }
     commit_night(options, staged)
+}
+
+/// One audience's tables as its policy discloses them, set aside on disk, with what each table's
+/// files are made from (`release::shared`).
+fn disclose_audience<'a>(ctx: &ReleaseContext<'a>, policy: &Policy) -> Result<(Box<disclose::Disclosed<dyn table::spill::TableSource>>, release::shared::Sharing<'a>), PipelineError> {
+    let key = ctx.keyring.audience_key(&policy.audience);
+    let stage = ops::stage::Stage::start("disclose").publication(&policy.audience);
+    // The audience's tables go to disk as they are disclosed, and the stages after read them
+    // back one at a time: memory holds one table of the publication, not all of them.
+    let out = table::spill::SpilledTables::create_named(ctx.spill_root, &format!("-{}", policy.audience))?;
+    let disclosed = disclose::apply_into(policy, ctx.tables, Some(&key), out)?;
+    let sharing = release::shared::Sharing::new(ctx.share, &disclosed.tables, ctx.tables)?;
+    stage.done(disclosed.tables.names().iter().filter_map(|t| disclosed.tables.rows(t)).map(|rows| rows as u64).sum(), 0);
+    Ok((Box::new(disclosed), sharing))
+}
+
+/// One publication between its disclosure and its release: what its gate, its history and its
+/// release read.
+struct Publishing<'a> {
+    publication: String,
+    disclosed: Box<disclose::Disclosed<dyn table::spill::TableSource>>,
+    /// What each table's files are made from, so that a table an earlier publication already
+    /// made is taken rather than made again (`release::shared`).
+    sharing: release::shared::Sharing<'a>,
+    previous: Option<PreviousRelease>,
+    staging: release::Staging,
+}
+
+/// A disclosed publication made ready for its gate and its history: its previous release, its
+/// staging folder.
+fn begin_publication<'a>(ctx: &ReleaseContext<'_>, publication: &str, disclosed: Box<disclose::Disclosed<dyn table::spill::TableSource>>, sharing: release::shared::Sharing<'a>) -> Result<Publishing<'a>, PipelineError> {
+    let previous = previous_release(ctx.releases_root, publication, ctx.version)?;
+    let staging = release::Staging::create(ctx.write_root, publication, ctx.version)?;
+    Ok(Publishing { publication: publication.to_owned(), disclosed, sharing, previous, staging })
 }
 
 /// Put the night's staged publications in place: all of them, or, when a gate refused one, only
@@ -472,26 +516,13 @@ struct StagedPublication {
     rows_by_table: Vec<(String, usize)>,
 }
 
-/// Gate, history and release files of one publication, written into its staging folder. The gate
-/// judges the tables and the very files it spools there; a refused release is still staged, marked
-/// failed, so that the operator can inspect exactly what was refused (`latest` never names it, and
-/// the run ends with the gate's findings, exit code 4).
-fn stage_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &disclose::Disclosed<dyn table::spill::TableSource>, sharing: &release::shared::Sharing<'_>) -> Result<StagedPublication, PipelineError> {
-    let previous = previous_release(ctx.releases_root, publication, ctx.version)?;
-    let staging = release::Staging::create(ctx.write_root, publication, ctx.version)?;
-    // The gate and the history read the same disclosed tables and write different files of the
-    // staging folder (the table files; `history/` and `changes/`), neither needing the other's: they
-    // run side by side. Each alone leaves a core idle part of the time (a reader waiting for its
-    // encoder, a single-threaded check); together they keep both busy. Memory holds one table of
-    // each at once. A gate's error comes before a history's, as when they ran one after the other.
-    let (gate_report, history) = std::thread::scope(|scope| {
-        let gate = scope.spawn(|| run_gate(ctx, publication, disclosed, previous.as_ref(), &staging, sharing));
-        let history = run_history(ctx, publication, disclosed, previous.as_ref(), &staging, sharing);
-        let gate = gate.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (gate, history)
-    });
-    let (gate_report, history) = (gate_report?, history?);
-
+/// The release files of one publication, written into its staging folder beside what its gate
+/// and its history wrote there. The gate judged the tables and the very files it spooled there; a
+/// refused release is still staged, marked failed, so that the operator can inspect exactly what
+/// was refused (`latest` never names it, and the run ends with the gate's findings, exit code 4).
+fn release_publication(ctx: &ReleaseContext<'_>, publishing: Publishing<'_>, gate_report: gate::GateReport, history: &history::HistoryOutput) -> Result<StagedPublication, PipelineError> {
+    let Publishing { publication, disclosed, previous, staging, .. } = publishing;
+    let publication = publication.as_str();
     let stage = ops::stage::Stage::start("release").publication(publication);
     let release = release::stage_release(
         staging,
@@ -502,9 +533,9 @@ fn stage_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &di
             provenance: &ctx.snapshot.provenance,
             resources_by_type: ctx.resources_by_type,
             latest_resource_update: ctx.latest_update,
-            disclosed,
+            disclosed: &disclosed,
             previous: previous.as_ref(),
-            history: &history,
+            history,
             signing: ctx.signing,
             development_keys: ctx.keyring.is_development() || ctx.signing.development,
             documents: [gate_report.documents(), disclosed.documents()].concat(),
@@ -522,7 +553,8 @@ fn stage_publication(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &di
 }
 
 /// The quality gate of one publication: its table files spooled into the staging folder and judged.
-fn run_gate(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &disclose::Disclosed<dyn table::spill::TableSource>, previous: Option<&PreviousRelease>, staging: &release::Staging, sharing: &release::shared::Sharing<'_>) -> Result<gate::GateReport, PipelineError> {
+fn run_gate(ctx: &ReleaseContext<'_>, publishing: &Publishing<'_>) -> Result<gate::GateReport, PipelineError> {
+    let Publishing { publication, disclosed, previous, staging, sharing } = publishing;
     let stage = ops::stage::Stage::start("gate").publication(publication);
     let gate_report = gate::run(&gate::GateInput {
         tables: &disclosed.tables,
@@ -530,7 +562,7 @@ fn run_gate(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &disclose::D
         taken_at_basis: ctx.basis,
         latest_update: ctx.latest_update,
         policy_sha256: &disclosed.policy_sha256,
-        previous,
+        previous: previous.as_ref(),
         config: &ctx.config.gate,
         staging,
         sharing: Some(sharing),
@@ -545,7 +577,9 @@ fn run_gate(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &disclose::D
 
 /// The history of one publication advanced by this night: its new stores and changelogs written
 /// into the staging folder.
-fn run_history(ctx: &ReleaseContext<'_>, publication: &str, disclosed: &disclose::Disclosed<dyn table::spill::TableSource>, previous: Option<&PreviousRelease>, staging: &release::Staging, sharing: &release::shared::Sharing<'_>) -> Result<history::HistoryOutput, PipelineError> {
+fn run_history(ctx: &ReleaseContext<'_>, publishing: &Publishing<'_>) -> Result<history::HistoryOutput, PipelineError> {
+    let Publishing { publication, disclosed, previous, staging, sharing } = publishing;
+    let previous = previous.as_ref();
     let stage = ops::stage::Stage::start("history").publication(publication);
     // The previous stores are read one table at a time, and each new store is written into the
     // staging folder as soon as it is made: only one table's store is in memory at once.

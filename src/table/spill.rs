@@ -37,8 +37,10 @@ pub use runs::RUN_BYTES;
 
 const PREFIX: &str = ".tmp-tables-";
 
-/// Where a stage's tables come from: in memory (tests, small tools) or set aside on disk.
-pub trait TableSource: Sync {
+/// Where a stage's tables come from: in memory (tests, small tools) or set aside on disk. Shared
+/// by threads (a publication's gate and history read it at once) and handed from one to another
+/// (`ops::lanes`).
+pub trait TableSource: Send + Sync {
     /// The names of the tables, in name order (the order in which `Tables` iterates).
     fn names(&self) -> Vec<&'static str>;
     /// A table's definition and columns without its rows (an empty frame of the same columns and
