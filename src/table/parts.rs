@@ -44,7 +44,8 @@ impl Parts {
     /// Write part number `part` of a table (its rows, unsorted). Encoded in memory first, so that a
     /// failing disk is an error naming the file rather than one of the encoder's.
     pub fn write(&self, spec: &'static TableSpec, part: usize, mut frame: DataFrame) -> Result<(), TableError> {
-        let mut bytes = Vec::new();
+        // About the frame's size: grown by doubling, the buffer was copied a few times over.
+        let mut bytes = Vec::with_capacity(frame.estimated_size() + 64 * 1024);
         IpcWriter::new(&mut bytes)
             .with_compression(None)
             .with_compat_level(CompatLevel::newest())

@@ -35,9 +35,9 @@ pub(super) fn visit(state: &mut State, ctx: &Context<'_>, org: Organization<'_>)
     state.organizations.insert(org.id.as_str(), kind, part_of.as_deref());
 
     let builder = match kind {
-        OrgKind::Juridique => &state.builders.entites_juridiques,
-        OrgKind::Geographique => &state.builders.entites_geographiques,
-        OrgKind::Interne => &state.builders.organisations_internes,
+        OrgKind::Juridique => &mut state.builders.entites_juridiques,
+        OrgKind::Geographique => &mut state.builders.entites_geographiques,
+        OrgKind::Interne => &mut state.builders.organisations_internes,
     };
     let mut row = builder.row();
     row.set("identifiant_ror", org.id.as_str())
