@@ -6,6 +6,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::{Provenance, Snapshot, SnapshotFile, SourceError, NON_DATA_FILES, SNAPSHOT_INFO_FILE};
@@ -32,11 +33,14 @@ pub fn open_folder(root: &Path, label: &str) -> Result<Snapshot, SourceError> {
         )));
     }
 
-    let mut files = Vec::with_capacity(paths.len());
-    for (relative, absolute) in paths {
-        let (bytes, sha256) = hash_file(&absolute, &relative)?;
-        files.push(SnapshotFile { path: relative, bytes, sha256, absolute });
-    }
+    // Hashed on every core: on a cold cache reading the files is most of the stage, and one
+    // reader at a time left the disk's queue at one request (scale 1: 467 MB of gzip in 3 to 4 s).
+    // Collected in the listing's order, so the first failing file in that order is the one named.
+    let hashed: Vec<Result<SnapshotFile, SourceError>> = paths
+        .into_par_iter()
+        .map(|(relative, absolute)| hash_file(&absolute, &relative).map(|(bytes, sha256)| SnapshotFile { path: relative, bytes, sha256, absolute }))
+        .collect();
+    let files = hashed.into_iter().collect::<Result<Vec<_>, _>>()?;
     let mut listing = Sha256::new();
     for f in &files {
         listing.update(format!("{}  {}\n", f.sha256, f.path).as_bytes());
