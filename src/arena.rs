@@ -6,8 +6,11 @@
 //! (rounded up, plus the allocator's header), 16 bytes of pointer and length, and the map's
 //! buckets: about a hundred bytes an id, for millions of ids at national scale.
 
-use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
+
+/// The index's hash: foldhash (polars' own, randomly seeded per map), several times faster than
+/// the standard library's SipHash on ids of a few dozen bytes, named once per offer, place and role.
+type RandomState = polars::prelude::PlRandomState;
 
 /// Non-decreasing offsets into a byte buffer, in 4 bytes each: their low 32 bits, and for each
 /// further 4 GiB the buffer reached (never, at any real scale; kept exact all the same) the number

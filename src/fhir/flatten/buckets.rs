@@ -3,8 +3,10 @@
 //! process). For what the merge would otherwise hold for every resource of the snapshot until the
 //! end: the ids and references (`checks`), the practitioners and the roles joined to them
 //! (`practitioner::RoleJoin`). A bucket is read back whole (1/256 of its records) or streamed.
+//! Keys go to buckets by foldhash (randomly seeded, as the standard library's SipHash, and
+//! several times faster on short keys: every id and reference of the snapshot is hashed).
 
-use std::collections::hash_map::RandomState;
+use polars::prelude::PlRandomState as RandomState;
 use std::fs::File;
 use std::hash::BuildHasher;
 use std::io::{BufReader, Cursor, Read, Seek, Write};
@@ -39,7 +41,7 @@ impl Default for Buckets {
 impl Buckets {
     /// Buckets of `what` whose files, if any are needed, go in `folder`.
     pub(super) fn new(folder: &Path, what: &'static str) -> Buckets {
-        Buckets::hashed_by(folder, what, RandomState::new())
+        Buckets::hashed_by(folder, what, RandomState::default())
     }
 
     /// Buckets of `what` a key falls in as it does in `self`'s: to join two sets of records

@@ -13,7 +13,7 @@
 //! reference (file order, then the order its file's resources make them) to an id no resource
 //! has. Every record carries that order, and each bucket's first is compared.
 
-use std::collections::HashSet;
+use polars::prelude::PlHashSet;
 use std::path::Path;
 
 use super::buckets::{Buckets, BUCKETS};
@@ -120,7 +120,7 @@ impl Checks {
                     found.duplicate = Some(Duplicate { file: again.file, position: text(again.position), key: text(again.key), first_file: first.file, first_position: text(first.position) });
                 }
             }
-            let ids: HashSet<&[u8]> = seen.iter().map(|s| s.key).collect();
+            let ids: PlHashSet<&[u8]> = seen.iter().map(|s| s.key).collect();
             for reference in references.iter().filter(|r| !ids.contains(r.target)) {
                 if (reference.file, reference.index) < dangling_at {
                     dangling_at = (reference.file, reference.index);
@@ -216,6 +216,7 @@ fn records(bytes: &[u8]) -> (Vec<SeenRecord<'_>>, Vec<ReferenceRecord<'_>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
 
     #[test]
     fn the_first_duplicate_in_file_order_names_the_first_resource_with_its_id() {

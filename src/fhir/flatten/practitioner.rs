@@ -2,7 +2,6 @@
 //! the professional's national id and names, and the field of activity of the offer (which decides
 //! what Profil 0 may show).
 
-use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 
@@ -16,7 +15,7 @@ use crate::fhir::FhirError;
 use super::links::Links;
 use crate::table::{catalog, fill_text_nulls, text_column};
 
-use polars::prelude::DataFrame;
+use polars::prelude::{DataFrame, PlHashMap};
 
 const ID_NAT_PS_SYSTEM: &str = "urn:oid:1.2.250.1.71.4.2.1";
 
@@ -133,7 +132,7 @@ impl PractitionerRecords {
         let mut joined = roles.buckets.alike("the roles' practitioners' fields");
         for bucket in 0..BUCKETS {
             let practitioners = self.buckets.read(bucket)?;
-            let mut fields: HashMap<&[u8], &[u8]> = HashMap::new();
+            let mut fields: PlHashMap<&[u8], &[u8]> = PlHashMap::default();
             let mut at = 0;
             while at < practitioners.len() {
                 let id = record_id(&practitioners, &mut at);
