@@ -429,8 +429,10 @@ fn build_publications(options: &BuildOptions, ctx: &ReleaseContext<'_>) -> Resul
         Err(PipelineError::Disclose(e)) => {
             // Only the failure the night reports is written: the first lane may have run ahead of
             // an earlier publication's history that failed.
-            if let Some(policy) = policies.iter().find(|p| e.is_check_failure() && !options.dry_run && matches!(&e, DiscloseError::Risk { audience, .. } if *audience == p.audience)) {
-                write_disclosure_failure(&options.out_dir, ctx.version, policy, &e);
+            if let (DiscloseError::Risk { audience, .. }, false) = (&e, options.dry_run) {
+                if let Some(policy) = policies.iter().find(|p| p.audience == *audience) {
+                    write_disclosure_failure(&options.out_dir, ctx.version, policy, &e);
+                }
             }
             return Err(e.into());
         }
