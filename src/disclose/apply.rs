@@ -786,7 +786,7 @@ mod tests {
             t.insert("offres", only_o1);
             // The same from memory and from disk.
             let work = tempfile::tempdir().unwrap();
-            let mut spilled = crate::table::spill::SpilledTables::create_named(work.path(), "-fk").unwrap();
+            let spilled = crate::table::spill::SpilledTables::create_named(work.path(), "-fk").unwrap();
             for table in t.values() {
                 spilled.put(table.clone()).unwrap();
             }
@@ -827,7 +827,7 @@ mod tests {
             let spilled = crate::table::spill::SpilledTables::create_named(work.path(), "-slices").unwrap();
             let on_disk = apply_into(&policy, &full, key.as_ref(), spilled).unwrap();
             // From the snapshot's folder too: the columns kept as they are are then linked.
-            let mut snapshot = crate::table::spill::SpilledTables::create_named(work.path(), "-snapshot").unwrap();
+            let snapshot = crate::table::spill::SpilledTables::create_named(work.path(), "-snapshot").unwrap();
             for name in full.names() {
                 snapshot.put(full.load(name).unwrap().unwrap()).unwrap();
             }
@@ -894,7 +894,7 @@ mod tests {
         let ring = Keyring::from_master([9; 32], BTreeMap::new(), true);
         let full = many_professionals();
         let work = tempfile::tempdir().unwrap();
-        let mut snapshot = crate::table::spill::SpilledTables::create_named(work.path(), "-snapshot").unwrap();
+        let snapshot = crate::table::spill::SpilledTables::create_named(work.path(), "-snapshot").unwrap();
         for name in full.names() {
             snapshot.put(full.load(name).unwrap().unwrap()).unwrap();
         }

@@ -444,7 +444,7 @@ mod tests {
         assert!(whole.0.len() > 40 && whole.1.len() == 6, "{:?}", whole.1);
         assert_eq!(sums(&tables).unwrap(), whole);
         let dir = tempfile::tempdir().unwrap();
-        let mut spilled = crate::table::spill::SpilledTables::create(dir.path()).unwrap();
+        let spilled = crate::table::spill::SpilledTables::create(dir.path()).unwrap();
         for (_, table) in tables {
             spilled.put_sorted(table.spec, table.frame).unwrap();
         }

@@ -352,7 +352,7 @@ mod tests {
     fn tables_set_aside_on_disk_are_judged_as_the_same_tables_in_memory() {
         let work = tempfile::tempdir().unwrap();
         let memory = tables();
-        let mut spilled = SpilledTables::create_named(work.path(), "-test").unwrap();
+        let spilled = SpilledTables::create_named(work.path(), "-test").unwrap();
         for table in memory.values() {
             spilled.put(table.clone()).unwrap();
         }
@@ -391,7 +391,7 @@ mod tests {
         use std::os::unix::fs::MetadataExt;
         let work = tempfile::tempdir().unwrap();
         let folder = |suffix: &str, tables: &Tables| {
-            let mut folder = SpilledTables::create_named(work.path(), suffix).unwrap();
+            let folder = SpilledTables::create_named(work.path(), suffix).unwrap();
             for table in tables.values() {
                 folder.put(table.clone()).unwrap();
             }

@@ -687,7 +687,7 @@ mod tests {
         }
         let table = b.finish().unwrap();
         assert_eq!(crate::table::spill::slices(table.rows()).len(), 3);
-        let mut spilled = crate::table::spill::SpilledTables::create_named(work.path(), "-test").unwrap();
+        let spilled = crate::table::spill::SpilledTables::create_named(work.path(), "-test").unwrap();
         spilled.put(table.clone()).unwrap();
         let staging = Staging::create(&work.path().join("releases"), "public", "20261125T020000Z").unwrap();
         let (config, exceptions) = (GateConfig::default(), Exceptions::none());

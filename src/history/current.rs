@@ -299,7 +299,7 @@ mod tests {
         let expected = row_hashes(&table.frame).unwrap();
         let digest = content_digest(&table.frame).unwrap();
         let work = tempfile::tempdir().unwrap();
-        let mut spilled = SpilledTables::create(work.path()).unwrap();
+        let spilled = SpilledTables::create(work.path()).unwrap();
         spilled.put_sorted(table.spec, table.frame.clone()).unwrap();
         let memory = Tables::from([("equipements", table.clone())]);
         for source in [&memory as &dyn TableSource, &spilled] {

@@ -214,7 +214,7 @@ mod tests {
         let work = tempfile::tempdir().unwrap();
         let night = NightShare::default();
         let folder = |suffix: &str, lieu: &str| {
-            let mut folder = SpilledTables::create_named(work.path(), suffix).unwrap();
+            let folder = SpilledTables::create_named(work.path(), suffix).unwrap();
             folder.put(equipements(lieu)).unwrap();
             folder
         };

@@ -242,7 +242,7 @@ impl TableSink for SpilledTables {
             }
             slice.into_columns().into_par_iter().enumerate().map(|(index, column)| self.write_slice(spec, index, number, column)).collect::<Result<Vec<()>, TableError>>()?;
         }
-        self.written.insert(spec.name, (Table { spec, frame: shape.clear() }, rows, nulls));
+        self.record(Table { spec, frame: shape.clear() }, rows, nulls);
         Ok(())
     }
 
@@ -330,7 +330,9 @@ pub struct SpilledTables {
     dir: PathBuf,
     /// Each table written: its shape (definition, columns and types, no rows), its rows, and each
     /// column's empty cells (counted as it is written: the drift checks need no values).
-    written: BTreeMap<&'static str, (Table, usize, Vec<usize>)>,
+    /// Behind a lock so that two tables can be made at once (`fhir::flatten`'s two lanes), each
+    /// recorded once written.
+    written: Mutex<BTreeMap<&'static str, (Table, usize, Vec<usize>)>>,
     /// Each file written, as it was once complete: only such a file is read without checks.
     files: Mutex<HashMap<PathBuf, Written>>,
     /// Each file taken as it is from another folder of the night (`link`), and the file it first
@@ -356,7 +358,7 @@ impl SpilledTables {
         let dir = parent.join(format!("{PREFIX}{}{suffix}", std::process::id()));
         fs::create_dir_all(&dir).map_err(io(&dir))?;
         // From here on, the folder goes with the value whatever happens.
-        Ok(SpilledTables { dir, written: BTreeMap::new(), files: Mutex::new(HashMap::new()), taken: Mutex::new(HashMap::new()) })
+        Ok(SpilledTables { dir, written: Mutex::new(BTreeMap::new()), files: Mutex::new(HashMap::new()), taken: Mutex::new(HashMap::new()) })
     }
 
     /// A folder for the parts the tables are made from (see `parts`), inside this one, so that it
@@ -368,9 +370,9 @@ impl SpilledTables {
     /// One column of a table already written, read alone (each column has its own files): what
     /// the making of another table needs of it, without the rest.
     pub fn column(&self, table: &str, column: &str) -> Result<Column, TableError> {
-        let (shape, rows, _) = self.written.get(table).unwrap_or_else(|| panic!("table {table} is read before it is written"));
+        let (shape, rows, _) = self.entry(table).unwrap_or_else(|| panic!("table {table} is read before it is written"));
         let index = shape.frame.get_column_index(column).unwrap_or_else(|| panic!("table {table} has no column {column}"));
-        self.read_column(shape, *rows, index, 0, *rows)
+        self.read_column(&shape, rows, index, 0, rows)
     }
 
     /// Rows `offset..offset + rows` of a column, from the files of the slices that hold them, as
@@ -436,7 +438,7 @@ impl SpilledTables {
     /// table and the same errors as `sorted_table` then `write`, but a column at a time. Sorting the
     /// frame whole held it three times over at the peak (the rows, their rechunked copy, the sorted
     /// frame); this holds the rows, the order and a sorted slice per core.
-    pub fn put_sorted(&mut self, spec: &'static TableSpec, frame: DataFrame) -> Result<(), TableError> {
+    pub fn put_sorted(&self, spec: &'static TableSpec, frame: DataFrame) -> Result<(), TableError> {
         let shape = frame.clear();
         let columns = frame.into_columns();
         let columns: Vec<std::sync::Mutex<Option<Column>>> = columns.into_iter().map(|c| std::sync::Mutex::new(Some(c))).collect();
@@ -447,7 +449,7 @@ impl SpilledTables {
     /// once, the key first): a table disclosed a column at a time holds its key, the order, and a
     /// column per core with its sorted slice, never the whole table. The flatten stage's tables,
     /// whose key and order alone grew too big at scale 4, are sorted by runs (`put_sorted_by_chunks`).
-    pub fn put_sorted_by_column<E: From<TableError> + Send>(&mut self, spec: &'static TableSpec, shape: DataFrame, column: &(dyn Fn(usize) -> Result<Column, E> + Sync)) -> Result<(), E> {
+    pub fn put_sorted_by_column<E: From<TableError> + Send>(&self, spec: &'static TableSpec, shape: DataFrame, column: &(dyn Fn(usize) -> Result<Column, E> + Sync)) -> Result<(), E> {
         let KeyOrder { index: key_index, order, keys, nulls: key_nulls } = key_order(spec, &shape, column)?;
         let rows = order.len();
         // Two columns at a time on two cores, and so on: the gather is a column's own work.
@@ -465,18 +467,29 @@ impl SpilledTables {
             .collect();
         // The first error in column order, whichever thread met it first.
         let nulls = nulls.into_iter().collect::<Result<Vec<usize>, E>>()?;
-        self.written.insert(spec.name, (Table { spec, frame: shape }, rows, nulls));
+        self.record(Table { spec, frame: shape }, rows, nulls);
         Ok(())
     }
 
     /// Write a table already in key order as it is (a disclosed table: its definition may be the
     /// audience's own, derived from the catalogue's), two columns at a time on two cores.
-    pub fn put(&mut self, table: Table) -> Result<(), TableError> {
+    pub fn put(&self, table: Table) -> Result<(), TableError> {
         let Table { spec, frame } = table;
         let (rows, shape, nulls) = (frame.height(), frame.clear(), null_counts(&frame));
         frame.into_columns().into_par_iter().enumerate().map(|(index, column)| self.write_column(spec, index, rows, |offset, length| Ok(column.slice(offset as i64, length)))).collect::<Result<Vec<()>, TableError>>()?;
-        self.written.insert(spec.name, (Table { spec, frame: shape }, rows, nulls));
+        self.record(Table { spec, frame: shape }, rows, nulls);
         Ok(())
+    }
+
+    /// A table written, as recorded: its shape, rows and each column's empty cells (a copy: the
+    /// shape's columns are empty).
+    fn entry(&self, name: &str) -> Option<(Table, usize, Vec<usize>)> {
+        self.written.lock().expect("no thread panics holding the tables").get(name).cloned()
+    }
+
+    /// Record a table once every file of it is written: only then is it read.
+    fn record(&self, shape: Table, rows: usize, nulls: Vec<usize>) {
+        self.written.lock().expect("no thread panics holding the tables").insert(shape.spec.name, (shape, rows, nulls));
     }
 
     #[cfg(test)]
@@ -487,19 +500,19 @@ impl SpilledTables {
 
 impl TableSource for SpilledTables {
     fn names(&self) -> Vec<&'static str> {
-        self.written.keys().copied().collect()
+        self.written.lock().expect("no thread panics holding the tables").keys().copied().collect()
     }
 
     fn shape(&self, name: &str) -> Option<Table> {
-        self.written.get(name).map(|(shape, _, _)| shape.clone())
+        self.entry(name).map(|(shape, _, _)| shape)
     }
 
     fn rows(&self, name: &str) -> Option<usize> {
-        self.written.get(name).map(|(_, rows, _)| *rows)
+        self.written.lock().expect("no thread panics holding the tables").get(name).map(|(_, rows, _)| *rows)
     }
 
     fn load(&self, name: &str) -> Result<Option<Table>, TableError> {
-        let Some((shape, _, _)) = self.written.get(name) else { return Ok(None) };
+        let Some((shape, _, _)) = self.entry(name) else { return Ok(None) };
         let names: Vec<&str> = shape.frame.get_column_names().into_iter().map(|n| n.as_str()).collect();
         self.load_columns(name, &names)
     }
@@ -510,16 +523,16 @@ impl TableSource for SpilledTables {
     }
 
     fn null_count(&self, name: &str, column: &str) -> Option<usize> {
-        let (shape, _, nulls) = self.written.get(name)?;
+        let (shape, _, nulls) = self.entry(name)?;
         nulls.get(shape.frame.get_column_index(column)?).copied()
     }
 
     fn load_rows(&self, name: &str, columns: Option<&[&str]>, offset: usize, rows: usize) -> Result<Option<Table>, TableError> {
-        let Some((shape, height, _)) = self.written.get(name) else { return Ok(None) };
-        check_range(shape.spec, *height, offset, rows)?;
+        let Some((shape, height, _)) = self.entry(name) else { return Ok(None) };
+        check_range(shape.spec, height, offset, rows)?;
         // Each column has its own files: two read at a time on two cores.
         let wanted: Vec<usize> = shape.frame.get_column_names().into_iter().enumerate().filter(|(_, column)| columns.is_none_or(|columns| columns.contains(&column.as_str()))).map(|(index, _)| index).collect();
-        let kept = wanted.into_par_iter().map(|index| self.read_column(shape, *height, index, offset, rows)).collect::<Result<Vec<Column>, TableError>>()?;
+        let kept = wanted.into_par_iter().map(|index| self.read_column(&shape, height, index, offset, rows)).collect::<Result<Vec<Column>, TableError>>()?;
         let frame = DataFrame::new(rows, kept).map_err(|source| TableError::Polars { table: shape.spec.name, source })?;
         Ok(Some(Table { spec: shape.spec, frame }))
     }
@@ -686,7 +699,7 @@ mod tests {
         r.set("horaire_id", "H1").set("offre_id", "O1").set("jour_semaine", Some(7i64)).set("heure_debut", "08:30:00").set("date_debut", NaiveDate::from_ymd_opt(2024, 2, 29));
         horaires.push(r);
         let horaires = horaires.finish().unwrap();
-        let mut spilled = SpilledTables::create(work.path()).unwrap();
+        let spilled = SpilledTables::create(work.path()).unwrap();
         for table in [&lieux, &horaires] {
             spilled.put_sorted(table.spec, table.frame.clone()).unwrap();
         }
@@ -780,7 +793,7 @@ mod tests {
     #[test]
     fn a_table_put_as_it_is_comes_back_whole_in_shape_or_by_columns_as_from_memory() {
         let work = tempfile::tempdir().unwrap();
-        let mut spilled = SpilledTables::create_named(work.path(), "-public").unwrap();
+        let spilled = SpilledTables::create_named(work.path(), "-public").unwrap();
         assert!(spilled.dir().ends_with(format!("{PREFIX}{}-public", std::process::id())));
         // A disclosed table: some columns dropped.
         let lieux = places();
@@ -810,7 +823,7 @@ mod tests {
     #[test]
     fn files_read_unchecked_are_what_polars_reads_for_every_type_and_a_file_not_as_written_is_a_read_error_naming_it() {
         let work = tempfile::tempdir().unwrap();
-        let mut spilled = SpilledTables::create(work.path()).unwrap();
+        let spilled = SpilledTables::create(work.path()).unwrap();
         // Every type of the catalogue, with empty cells, over three slices; texts short (kept in
         // their view) and long (kept in a buffer), some not ASCII.
         let rows = 200_000;
@@ -900,7 +913,7 @@ mod tests {
     #[test]
     fn a_table_of_several_slices_comes_back_by_any_range_of_rows_as_from_memory() {
         let work = tempfile::tempdir().unwrap();
-        let mut spilled = SpilledTables::create(work.path()).unwrap();
+        let spilled = SpilledTables::create(work.path()).unwrap();
         let spec = &catalog::EQUIPEMENTS;
         // Three slices (66,666 rows, then 66,668 for the last); texts long enough to be kept
         // out of line, so that a slice's file with the whole column's text would show.
@@ -914,7 +927,7 @@ mod tests {
         let unsorted = b.into_frame().unwrap();
         let sorted = crate::table::sorted_table(spec, unsorted.clone()).unwrap();
         spilled.put_sorted(spec, unsorted).unwrap();
-        let mut disclosed = SpilledTables::create_named(work.path(), "-public").unwrap();
+        let disclosed = SpilledTables::create_named(work.path(), "-public").unwrap();
         disclosed.put(sorted.clone()).unwrap();
         assert_eq!(slices(rows).len(), 3);
         let file = |s: &SpilledTables, slice| fs::metadata(s.path("equipements", 0, slice)).unwrap().len();

@@ -21,20 +21,20 @@ mod offer;
 mod organization;
 mod parallel;
 mod practitioner;
+mod tables;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use polars::prelude::DataFrame;
 
 use super::codes::parse_reference;
 use super::model::Reference;
 use super::FhirError;
 use crate::source::Snapshot;
 use crate::table::parts::Parts;
-use crate::table::spill::{load_tables, SpilledTables, TableSource, RUN_BYTES};
-use crate::table::{catalog, TableBuilder, TableSpec, Tables};
+use crate::table::spill::{load_tables, SpilledTables};
+use crate::table::{catalog, TableBuilder, Tables};
 
 use context::{Context, FieldName};
 use parallel::{FilePart, Parsed, Typed};
@@ -69,12 +69,12 @@ pub fn flatten_snapshot(snapshot: &Snapshot) -> Result<Flattened, FhirError> {
 /// core, and its rows written to disk; the files are merged in file order (see `parallel`), then
 /// the tables made one at a time.
 pub fn flatten_snapshot_to(snapshot: &Snapshot, parent: &Path) -> Result<Flattened<SpilledTables>, FhirError> {
-    let mut spilled = SpilledTables::create(parent)?;
+    let spilled = SpilledTables::create(parent)?;
     let parts = spilled.parts()?;
     let files = &snapshot.provenance.files;
     let mut state = State { checks: checks::Checks::new(parent), practitioner_records: practitioner::PractitionerRecords::new(parent), ..State::default() };
     parallel::in_order(files.len(), |i| parallel::flatten_file(&files[i], i, &parts), |part| state.absorb(part))?;
-    let (resources_by_type, latest_update) = state.finish(&parts, &mut spilled)?;
+    let (resources_by_type, latest_update) = state.finish(&parts, &spilled)?;
     parts.remove();
     Ok(Flattened { tables: spilled, resources_by_type, latest_update })
 }
@@ -373,17 +373,16 @@ impl State {
         Ok(Some(id))
     }
 
-    /// Check the ids and references, and make each table from its parts, one at a time, into
-    /// `spilled`. Catalogue order, so that the first table to fail is the one making them all at
-    /// once reported; and the tables another one's resolution reads (offres for the roles; offres,
-    /// lieux and entites_geographiques for the capacities) are written by then.
+    /// Check the ids and references, and make each table from its parts into `spilled`
+    /// (`tables::make_tables`: two at a time, the error reported being the first table's in
+    /// catalogue order, as making them one after the other would meet it).
     ///
     /// The checks read their records on a thread of their own while the tables are made: alone,
     /// they kept one core busy and the other idle (0.7 s at scale 1). Their finding is still the
     /// error reported, before any of the tables': a duplicate id would otherwise surface as a
     /// table's duplicate key. A snapshot that fails them has its tables made for nothing, and
     /// removed with the spill folder.
-    fn finish(self, parts: &Parts, spilled: &mut SpilledTables) -> Result<(BTreeMap<String, u64>, Option<DateTime<Utc>>), FhirError> {
+    fn finish(self, parts: &Parts, spilled: &SpilledTables) -> Result<(BTreeMap<String, u64>, Option<DateTime<Utc>>), FhirError> {
         let State { files, checks, keys: _, references: _, builders: _, parts: written, organizations, practitioners: _, practitioner_records, offer_providers, resources_by_type, latest_update } = self;
         std::thread::scope(|scope| {
             let checked = scope.spawn(move || {
@@ -392,7 +391,7 @@ impl State {
             });
             // The tables assume what the checks prove: whatever making them met on a snapshot that
             // fails the checks (a panic included) gives way to the checks' finding.
-            let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| make_tables(parts, spilled, &written, organizations, practitioner_records, offer_providers)));
+            let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tables::make_tables(parts, spilled, &written, organizations, practitioner_records, offer_providers)));
             let found = checked.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
             if let Some(duplicate) = found.duplicate {
                 return Err(duplicate_error(&files, duplicate));
@@ -409,65 +408,6 @@ impl State {
 /// The error for an id seen twice, naming both files (`files`: the snapshot's, by number).
 fn duplicate_error(files: &[String], d: checks::Duplicate) -> FhirError {
     FhirError::DuplicateId { file: files[d.file as usize].clone(), resource: format!("{} {}", d.position, d.key), first_file: files[d.first_file as usize].clone(), first_position: d.first_position }
-}
-
-/// Each table made from its parts, one at a time, into `spilled` (see `State::finish`).
-fn make_tables(parts: &Parts, spilled: &mut SpilledTables, written: &BTreeMap<&'static str, Vec<usize>>, organizations: Organizations, practitioner_records: practitioner::PractitionerRecords, offer_providers: Vec<u32>) -> Result<(), FhirError> {
-    // A table is made a few parts at a time, every column, sorted by an external merge sort
-    // (`put_sorted_by_chunks`): at most a run of rows sorted in memory at a time, whatever the
-    // table's size. A table with a resolution pass has it done on each chunk (`resolve`, given
-    // the chunk's first row in the table's unsorted order), from maps built once: its
-    // resolved columns are never whole either.
-    let make = |spilled: &mut SpilledTables, spec: &'static TableSpec, resolve: &dyn Fn(&mut DataFrame, usize) -> Result<(), FhirError>| -> Result<(), FhirError> {
-        let list = written.get(spec.name).map_or(&[][..], Vec::as_slice);
-        let shape = TableBuilder::new(spec).into_frame()?;
-        let every: Vec<usize> = (0..shape.width()).collect();
-        let (mut next_part, mut offset) = (0, 0);
-        let mut next = || -> Result<Option<DataFrame>, FhirError> {
-            if next_part == list.len() {
-                return Ok(None);
-            }
-            let chunk = &list[next_part..list.len().min(next_part + PARTS_AT_ONCE)];
-            next_part += chunk.len();
-            let mut rows = parts.read_columns(spec, chunk, &every)?;
-            resolve(&mut rows, offset)?;
-            offset += rows.height();
-            Ok(Some(rows))
-        };
-        spilled.put_sorted_by_chunks(spec, shape.clone(), RUN_BYTES, &mut next)?;
-        parts.remove_table(spec, list);
-        tracing::info!(table = spec.name, rows = spilled.rows(spec.name).unwrap_or(0), "table made");
-        Ok(())
-    };
-    let nothing = |_: &mut DataFrame, _: usize| Ok(());
-    make(spilled, &catalog::ENTITES_JURIDIQUES, &nothing)?;
-    make(spilled, &catalog::ENTITES_GEOGRAPHIQUES, &nothing)?;
-    make(spilled, &catalog::ORGANISATIONS_INTERNES, &|frame, _| organization::resolve_internal(&organizations, frame))?;
-    make(spilled, &catalog::LIEUX, &nothing)?;
-    make(spilled, &catalog::OFFRES, &|frame, first| offer::resolve(&organizations, &offer_providers[first..first + frame.height()], frame))?;
-    drop((organizations, offer_providers));
-    make(spilled, &catalog::HORAIRES, &nothing)?;
-    make(spilled, &catalog::CONTACTS, &nothing)?;
-    // The roles' offers and the capacities' places, from the tables made by now.
-    let links = links::Links::read(spilled)?;
-    // Each role's practitioner, joined bucket by bucket: the roles' ids read a chunk at a time.
-    let spec = &catalog::PROFESSIONNELS;
-    let list = written.get(spec.name).map_or(&[][..], Vec::as_slice);
-    let professional = TableBuilder::new(spec).into_frame()?.get_column_index("professionnel_id").expect("professionnels has professionnel_id");
-    let mut roles = practitioner_records.roles();
-    for chunk in list.chunks(PARTS_AT_ONCE) {
-        let ids = parts.read_columns(spec, chunk, &[professional])?;
-        for id in crate::table::text_column(spec, &ids, "professionnel_id")?.iter() {
-            roles.push(id)?;
-        }
-    }
-    let practitioners = practitioner_records.join(roles)?;
-    make(spilled, spec, &|frame, first| practitioner::resolve_roles(&practitioners, &links, frame, first))?;
-    drop(practitioners);
-    make(spilled, &catalog::CAPACITES, &|frame, _| location::link_capacities(&links, frame))?;
-    drop(links);
-    make(spilled, &catalog::EQUIPEMENTS, &nothing)?;
-    Ok(())
 }
 
 #[cfg(test)]

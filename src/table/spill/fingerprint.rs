@@ -23,8 +23,8 @@ impl SpilledTables {
     /// The fingerprint of a table of this folder (hexadecimal SHA-256), None when it has no such
     /// table. Reads the slices this folder wrote itself, on every core.
     pub(super) fn table_fingerprint(&self, name: &str) -> Result<Option<String>, TableError> {
-        let Some((shape, rows, _)) = self.written.get(name) else { return Ok(None) };
-        let files: Vec<(usize, usize)> = (0..shape.frame.width()).flat_map(|column| (0..slices(*rows).len()).map(move |slice| (column, slice))).collect();
+        let Some((shape, rows, _)) = self.entry(name) else { return Ok(None) };
+        let files: Vec<(usize, usize)> = (0..shape.frame.width()).flat_map(|column| (0..slices(rows).len()).map(move |slice| (column, slice))).collect();
         let names = files.into_par_iter().map(|(column, slice)| self.slice_identity(&self.path(name, column, slice))).collect::<Result<Vec<String>, TableError>>()?;
         let mut digest = Sha256::new();
         // Every part ends with a line end no part holds (paths and type names have none).
@@ -75,7 +75,7 @@ mod tests {
     fn the_same_table_has_the_same_fingerprint_and_any_difference_another() {
         let work = tempfile::tempdir().unwrap();
         let fingerprint_of = |suffix: &str, table: crate::table::Table| {
-            let mut folder = SpilledTables::create_named(work.path(), suffix).unwrap();
+            let folder = SpilledTables::create_named(work.path(), suffix).unwrap();
             folder.put(table).unwrap();
             folder.fingerprint("equipements").unwrap().unwrap()
         };
@@ -85,14 +85,14 @@ mod tests {
         assert_ne!(fingerprint_of("-c", equipements(&["E1", "E2"], "L2")), base, "a value");
         assert_ne!(fingerprint_of("-d", equipements(&["E1", "E2", "E3"], "L1")), base, "a row");
 
-        let mut source = SpilledTables::create_named(work.path(), "-source").unwrap();
+        let source = SpilledTables::create_named(work.path(), "-source").unwrap();
         source.put(equipements(&["E1", "E2"], "L1")).unwrap();
         assert_eq!(source.fingerprint("nope").unwrap(), None);
         let spec = &catalog::EQUIPEMENTS;
         let shape = source.shape("equipements").unwrap();
         let others: Vec<&str> = shape.frame.get_column_names().into_iter().map(|c| c.as_str()).filter(|c| *c != "lieu_id").collect();
         let take = |suffix: &str, lieu: &'static str| {
-            let mut folder = SpilledTables::create_named(work.path(), suffix).unwrap();
+            let folder = SpilledTables::create_named(work.path(), suffix).unwrap();
             folder
                 .put_sharing::<TableError>(spec, 2, &source, "equipements", &others, |offset, rows| {
                     let lieu = polars::prelude::Column::new("lieu_id".into(), vec![lieu; rows]);
@@ -109,7 +109,7 @@ mod tests {
         assert_ne!(take("-three", "L9").fingerprint("equipements").unwrap(), one.fingerprint("equipements").unwrap());
 
         // A slice changed on disk after it was written is an error naming it, not a fingerprint.
-        let mut changed = SpilledTables::create_named(work.path(), "-changed").unwrap();
+        let changed = SpilledTables::create_named(work.path(), "-changed").unwrap();
         changed.put(equipements(&["E1"], "L1")).unwrap();
         let path = changed.path("equipements", 0, 0);
         std::fs::write(&path, b"not the file").unwrap();

@@ -42,10 +42,10 @@ impl SpilledTables {
     /// `TableSink::put_by_slice_sharing` on disk: each column of `same` is linked from `from`'s
     /// files (the source must be a folder of the night, and `from` a table of `rows` rows), then
     /// the other columns are written a slice at a time as `put_by_slice` does.
-    pub(super) fn put_sharing<E: From<TableError>>(&mut self, spec: &'static TableSpec, rows: usize, from_folder: &SpilledTables, from: &str, same: &[&str], mut make: impl FnMut(usize, usize) -> Result<DataFrame, E>) -> Result<(), E> {
+    pub(super) fn put_sharing<E: From<TableError>>(&self, spec: &'static TableSpec, rows: usize, from_folder: &SpilledTables, from: &str, same: &[&str], mut make: impl FnMut(usize, usize) -> Result<DataFrame, E>) -> Result<(), E> {
         let missing = |what: String| TableError::Polars { table: spec.name, source: polars_err!(ColumnNotFound: "{what}") };
-        let (from_shape, from_rows, from_nulls) = from_folder.written.get(from).ok_or_else(|| missing(format!("table {from} of the night")))?;
-        if *from_rows != rows {
+        let (from_shape, from_rows, from_nulls) = from_folder.entry(from).ok_or_else(|| missing(format!("table {from} of the night")))?;
+        if from_rows != rows {
             return Err(TableError::Polars { table: spec.name, source: polars_err!(ShapeMismatch: "{rows} rows, but table {from} has {from_rows}") }.into());
         }
         let made_shape = make(0, 0)?;
@@ -71,7 +71,7 @@ impl SpilledTables {
             }
             columns.into_par_iter().map(|(index, column)| self.write_slice(spec, index, number, column)).collect::<Result<Vec<()>, TableError>>()?;
         }
-        self.written.insert(spec.name, (Table { spec, frame: shape }, rows, nulls));
+        self.record(Table { spec, frame: shape }, rows, nulls);
         Ok(())
     }
 }
@@ -129,7 +129,7 @@ mod tests {
         }
         let table = b.finish().unwrap();
         let work = tempfile::tempdir().unwrap();
-        let mut snapshot = SpilledTables::create_named(work.path(), "-snapshot").unwrap();
+        let snapshot = SpilledTables::create_named(work.path(), "-snapshot").unwrap();
         snapshot.put(table.clone()).unwrap();
         // The count doubled stands for a column the audience gets transformed.
         let doubled = |frame: &DataFrame| (frame.column("nombre_en_service").unwrap().as_materialized_series() * 2).into_column();

@@ -42,7 +42,7 @@ impl SpilledTables {
     /// column, in the shape's order), None once there are no more. At most `run_bytes` of rows
     /// (a chunk more) are sorted in memory at a time; more go to sorted runs on disk, merged. The
     /// runs' files are removed once the table is written, or failed.
-    pub fn put_sorted_by_chunks<E: From<TableError> + Send>(&mut self, spec: &'static TableSpec, shape: DataFrame, run_bytes: usize, next: &mut dyn FnMut() -> Result<Option<DataFrame>, E>) -> Result<(), E> {
+    pub fn put_sorted_by_chunks<E: From<TableError> + Send>(&self, spec: &'static TableSpec, shape: DataFrame, run_bytes: usize, next: &mut dyn FnMut() -> Result<Option<DataFrame>, E>) -> Result<(), E> {
         let polars = |source| TableError::Polars { table: spec.name, source };
         let key = shape.get_column_index(spec.primary_key).ok_or_else(|| polars(polars_err!(ColumnNotFound: "{}", spec.primary_key)))?;
         let mut runs = Runs { files: Vec::new() };
@@ -130,7 +130,7 @@ impl Runs {
     /// Merge the runs by key into the table's slices, written as `put` writes a table's, and record
     /// the table. A key seen twice is refused as `check_sorted_keys` refuses it in the whole
     /// table: the first one repeated, in key order, across batches, runs and slices.
-    fn merge(&mut self, spilled: &mut SpilledTables, spec: &'static TableSpec, shape: DataFrame, key: usize) -> Result<(), TableError> {
+    fn merge(&mut self, spilled: &SpilledTables, spec: &'static TableSpec, shape: DataFrame, key: usize) -> Result<(), TableError> {
         let polars = |source| TableError::Polars { table: spec.name, source };
         let rows: usize = self.files.iter().map(|(_, _, rows)| rows).sum();
         let mut cursors = Vec::with_capacity(self.files.len());
@@ -210,7 +210,7 @@ impl Runs {
         if let Some(cursor) = heap.runs.first().map(|&run| &cursors[run]) {
             return Err(invalid_file(&cursor.path, format!("runs of more rows than the {rows} written")));
         }
-        spilled.written.insert(spec.name, (Table { spec, frame: shape }, rows, nulls));
+        spilled.record(Table { spec, frame: shape }, rows, nulls);
         Ok(())
     }
 }
@@ -351,7 +351,7 @@ mod tests {
     #[test]
     fn a_table_of_several_runs_merged_is_the_table_sorted_in_memory_with_its_empty_cells() {
         let work = tempfile::tempdir().unwrap();
-        let mut spilled = SpilledTables::create(work.path()).unwrap();
+        let spilled = SpilledTables::create(work.path()).unwrap();
         // Three slices (66,666 rows, 66,668 for the last), runs of about a megabyte (a dozen), the
         // runs' batches of 16 k rows and the chunks of 7,001 rows all ending within slices.
         let rows = 200_000;
@@ -402,7 +402,7 @@ mod tests {
     #[test]
     fn a_key_seen_twice_is_refused_as_in_memory_across_runs_and_slices_and_the_runs_files_go() {
         let work = tempfile::tempdir().unwrap();
-        let mut spilled = SpilledTables::create(work.path()).unwrap();
+        let spilled = SpilledTables::create(work.path()).unwrap();
         let rows = 200_000;
         let refused = |keys: &[Option<String>], run_bytes| {
             let mut spilled = SpilledTables::create_named(work.path(), &format!("-{run_bytes}-{}", keys.len())).unwrap();
