@@ -199,16 +199,19 @@ fn write_mac_input(kind: IdentifierKind, value: &str, out: &mut Vec<u8>) {
     };
     match numeric_width {
         Some(width) if value.is_ascii() => {
-            let start = out.len();
             let upper = matches!(kind, IdentifierKind::IdnatPs | IdentifierKind::Finess);
-            for &b in value.trim().as_bytes() {
-                // ASCII separators of `is_separator`: White_Space (tab to carriage return, space) and . - / ( ) _.
-                if !matches!(b, b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | b' ' | b'.' | b'-' | b'/' | b'(' | b')' | b'_') {
-                    out.push(if upper { b.to_ascii_uppercase() } else { b });
+            // ASCII separators of `is_separator`: White_Space (tab to carriage return, space) and . - / ( ) _.
+            let separator = |b: u8| matches!(b, b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | b' ' | b'.' | b'-' | b'/' | b'(' | b')' | b'_');
+            let trimmed = value.trim().as_bytes();
+            // The body's length and whether it is all digits decide the prefix, written first.
+            let (mut len, mut digits) = (0, true);
+            for &b in trimmed {
+                if !separator(b) {
+                    len += 1;
+                    digits &= b.is_ascii_digit();
                 }
             }
-            let body = &out[start..];
-            let (len, digits) = (body.len(), !body.is_empty() && body.iter().all(u8::is_ascii_digit));
+            let digits = digits && len > 0;
             let prefix: &[u8] = match (kind, len) {
                 (IdentifierKind::IdnatPs, 11) if digits => b"8",
                 (IdentifierKind::IdnatPs, 9) if digits => b"0",
@@ -217,7 +220,17 @@ fn write_mac_input(kind: IdentifierKind, value: &str, out: &mut Vec<u8>) {
                 (_, n) if digits && n < width => &ZEROS[..width - n],
                 _ => b"",
             };
-            out.splice(start..start, prefix.iter().copied());
+            out.extend_from_slice(prefix);
+            let start = out.len();
+            if len == trimmed.len() {
+                // No separator (the usual identifier): copied whole.
+                out.extend_from_slice(trimmed);
+            } else {
+                out.extend(trimmed.iter().copied().filter(|&b| !separator(b)));
+            }
+            if upper && !digits {
+                out[start..].make_ascii_uppercase();
+            }
         }
         _ => out.extend_from_slice(canonical(kind, value).as_bytes()),
     }
