@@ -26,14 +26,19 @@ use crate::table::{check_sorted_keys, Table, TableError, TableSpec};
 /// bytes a row). Sorting a run holds it, its order and the arg sort's pairs (4 and 24 bytes a
 /// row) and a batch gathered: measured at scale 0.25, a run of 64 MiB raised the resident memory
 /// by about 2.5 times its size (the parts' small buffers, what the allocator keeps of the freed
-/// ones), above the parse's peak. The merge holds a batch per run: the hours of scale 4 (23
-/// million rows, 1.9 GB) make about 60 runs, 60 batches of 8 k rows (40 MB). Bigger runs would
-/// merge fewer files for more memory; smaller, more batches held during the merge.
+/// ones), above the parse's peak. The merge holds a batch per run (and the batches the slice being
+/// gathered still borrows): the hours of scale 4 (23 million rows, 1.9 GB) make about 60 runs.
+/// Bigger runs would merge fewer files for more memory; smaller, more batches held during the
+/// merge (halving the budget raised flatten's peak at scale 4, two tables being made at once,
+/// from 601 to 686 MB).
 pub const RUN_BYTES: usize = 32 << 20;
 
-/// Rows of a run's record batch: what the merge holds of each run (8 k rows of hours: about
-/// 0.7 MB), small beside a run, big enough for the batches' headers to be nothing.
-const BATCH_ROWS: usize = 8_192;
+/// Rows of a run's record batch: what the merge holds of each run, with its reader's buffer and the
+/// pieces a slice borrows (2 k rows of hours: about 0.2 MB), small beside a run, big enough for the
+/// batches' headers to be nothing. At 8 k rows a run cost the merge about 2.8 MB, and the merge of
+/// the contacts' 30 runs at scale 4, beside the roles' making in the other lane
+/// (`fhir::flatten::tables`), made flatten's peak.
+const BATCH_ROWS: usize = 2_048;
 
 impl SpilledTables {
     /// Keep a table of the columns and types of `shape` (no rows), sorted by its primary key as
