@@ -342,8 +342,8 @@ pub struct SpilledTables {
 }
 
 impl SpilledTables {
-    /// A new, empty folder of `parent` for the run's tables, which `put_sorted` fills one table at a
-    /// time.
+    /// A new, empty folder of `parent` for the run's tables, which the `put` methods fill a table at
+    /// a time (two may be written at once, each recorded when complete).
     /// Folders left by a run that was killed are removed first: the caller holds the output
     /// folder's lock, so no other run is using them.
     pub fn create(parent: &Path) -> Result<SpilledTables, TableError> {

@@ -67,7 +67,7 @@ pub fn flatten_snapshot(snapshot: &Snapshot) -> Result<Flattened, FhirError> {
 /// Read every resource of the snapshot and write the tables to a new spill folder of `parent`
 /// (see `SpilledTables`). Each file is read, parsed and turned into rows on its own, on every
 /// core, and its rows written to disk; the files are merged in file order (see `parallel`), then
-/// the tables made one at a time.
+/// the tables made from their parts, two at a time (see `tables`).
 pub fn flatten_snapshot_to(snapshot: &Snapshot, parent: &Path) -> Result<Flattened<SpilledTables>, FhirError> {
     let spilled = SpilledTables::create(parent)?;
     let parts = spilled.parts()?;
@@ -338,11 +338,7 @@ impl State {
 
     /// The first duplicate id among the parts merged so far, as its error.
     fn first_duplicate(&mut self) -> Result<Option<FhirError>, FhirError> {
-        Ok(self.checks.check()?.duplicate.map(|d| self.duplicate_error(d)))
-    }
-
-    fn duplicate_error(&self, d: checks::Duplicate) -> FhirError {
-        duplicate_error(&self.files, d)
+        Ok(self.checks.check()?.duplicate.map(|d| duplicate_error(&self.files, d)))
     }
 
     /// Record the resource's meta.lastUpdated and return it.

@@ -331,7 +331,7 @@ mod tests {
     }
 
     /// `put_sorted_by_chunks` of a frame given in chunks of `chunk` rows, with runs of `run_bytes`.
-    fn put(spilled: &mut SpilledTables, whole: &DataFrame, chunk: usize, run_bytes: usize) -> Result<(), TableError> {
+    fn put(spilled: &SpilledTables, whole: &DataFrame, chunk: usize, run_bytes: usize) -> Result<(), TableError> {
         let mut offset = 0;
         let mut next = || -> Result<Option<DataFrame>, TableError> {
             if offset >= whole.height() {
@@ -358,7 +358,7 @@ mod tests {
         let work = tempfile::tempdir().unwrap();
         let spilled = SpilledTables::create(work.path()).unwrap();
         // Three slices (66,666 rows, 66,668 for the last), runs of about a megabyte (a dozen), the
-        // runs' batches of 16 k rows and the chunks of 7,001 rows all ending within slices.
+        // runs' batches of `BATCH_ROWS` rows and the chunks of 7,001 rows all ending within slices.
         let rows = 200_000;
         let unsorted = frame(&shuffled(rows));
         let sorted = sorted_table(&catalog::EQUIPEMENTS, unsorted.clone()).unwrap();
@@ -390,17 +390,17 @@ mod tests {
         assert!(fs::metadata(spilled.path("equipements", 3, 1)).unwrap().len() < 4_000_000);
 
         // The same table put whole (one run, no file): the same table.
-        let mut whole = SpilledTables::create_named(work.path(), "-whole").unwrap();
-        put(&mut whole, &unsorted, 50_000, usize::MAX).unwrap();
+        let whole = SpilledTables::create_named(work.path(), "-whole").unwrap();
+        put(&whole, &unsorted, 50_000, usize::MAX).unwrap();
         assert!(whole.load("equipements").unwrap().unwrap().frame.equals_missing(&sorted.frame));
         // No rows at all: the table's columns.
-        let mut empty = SpilledTables::create_named(work.path(), "-empty").unwrap();
-        put(&mut empty, &unsorted.clear(), 10, 1).unwrap();
+        let empty = SpilledTables::create_named(work.path(), "-empty").unwrap();
+        put(&empty, &unsorted.clear(), 10, 1).unwrap();
         assert_eq!((empty.rows("equipements"), empty.load("equipements").unwrap().unwrap().frame.schema()), (Some(0), sorted.frame.schema()));
         // A run of one row each, all but one empty keys.
-        let mut tiny = SpilledTables::create_named(work.path(), "-tiny").unwrap();
+        let tiny = SpilledTables::create_named(work.path(), "-tiny").unwrap();
         let keys = [None, Some("b".to_owned()), None, None, Some("a".to_owned())];
-        put(&mut tiny, &frame(&keys), 1, 1).unwrap();
+        put(&tiny, &frame(&keys), 1, 1).unwrap();
         assert!(tiny.load("equipements").unwrap().unwrap().frame.equals_missing(&sorted_table(&catalog::EQUIPEMENTS, frame(&keys)).unwrap().frame));
     }
 
@@ -410,8 +410,8 @@ mod tests {
         let spilled = SpilledTables::create(work.path()).unwrap();
         let rows = 200_000;
         let refused = |keys: &[Option<String>], run_bytes| {
-            let mut spilled = SpilledTables::create_named(work.path(), &format!("-{run_bytes}-{}", keys.len())).unwrap();
-            let error = put(&mut spilled, &frame(keys), 9_000, run_bytes).unwrap_err().to_string();
+            let spilled = SpilledTables::create_named(work.path(), &format!("-{run_bytes}-{}", keys.len())).unwrap();
+            let error = put(&spilled, &frame(keys), 9_000, run_bytes).unwrap_err().to_string();
             assert!(run_files(&spilled).is_empty(), "{:?}", run_files(&spilled));
             assert!(spilled.rows("equipements").is_none());
             error
