@@ -17,6 +17,7 @@ pub mod ops;
 pub mod publish;
 pub mod release;
 pub mod report;
+mod scratch;
 pub mod source;
 pub mod synth;
 pub mod table;

@@ -232,59 +232,41 @@ pub fn digest_of(mut hashes: Vec<[u8; 32]>) -> String {
 
 /// `digest_of` for row hashes that come a slice at a time and are not kept (a first night's history
 /// hashes each row as the store is written): they are put in 256 buckets by their first byte, a
-/// bucket's hashes written to an unnamed file of its own in `folder` past a few thousand; at the
-/// end each bucket is read back, sorted and hashed in bucket order. Sorting every bucket sorts
+/// bucket's hashes past a thousand written to an unnamed scratch file in `folder` that the buckets
+/// share (`scratch::BucketFile`); at the end each bucket is read back, sorted and hashed in bucket order. Sorting every bucket sorts
 /// them all, so the digest is `digest_of`'s. What is held is the buffers (8 MB at most) and one
 /// bucket at a time (1/256 of the rows), not 32 bytes a row of the largest table: 740 MB at
 /// national scale.
 pub struct SpilledDigest {
-    folder: std::path::PathBuf,
-    buffers: Vec<Vec<[u8; 32]>>,
-    files: Vec<Option<std::fs::File>>,
+    /// The hashes by their first byte: a bucket's in any order, sorted when the digest is taken.
+    buckets: crate::scratch::BucketFile,
 }
 
-/// Hashes a bucket holds in memory before they go to its file (32 KB).
-const BUCKET_BUFFER: usize = 1024;
+/// Bytes of hashes a bucket holds in memory before they go to the file (1,024 hashes).
+const BUCKET_BUFFER: usize = 32 * 1024;
 
 impl SpilledDigest {
-    /// Buckets whose files, if any are needed, go in `folder` (unnamed: gone with the value, or
+    /// Buckets whose file, if one is needed, goes in `folder` (unnamed: gone with the value, or
     /// with the process).
     pub fn new(folder: &std::path::Path) -> SpilledDigest {
-        SpilledDigest { folder: folder.to_owned(), buffers: vec![Vec::new(); 256], files: (0..256).map(|_| None).collect() }
+        SpilledDigest { buckets: crate::scratch::BucketFile::new(folder, 256, BUCKET_BUFFER) }
     }
 
     /// Count `hashes` in.
     pub fn add(&mut self, hashes: &[[u8; 32]]) -> std::io::Result<()> {
-        use std::io::Write;
         for hash in hashes {
-            let bucket = usize::from(hash[0]);
-            let buffer = &mut self.buffers[bucket];
-            buffer.push(*hash);
-            if buffer.len() == BUCKET_BUFFER {
-                let error = |e| set_aside_error(&self.folder, e);
-                let file = match &mut self.files[bucket] {
-                    Some(file) => file,
-                    none => none.insert(tempfile::tempfile_in(&self.folder).map_err(error)?),
-                };
-                file.write_all(buffer.as_flattened()).map_err(error)?;
-                buffer.clear();
-            }
+            self.buckets.push(usize::from(hash[0]), |bytes| bytes.extend_from_slice(hash)).map_err(|e| set_aside_error(self.buckets.folder(), e))?;
         }
         Ok(())
     }
 
     /// The digest of every hash counted in.
-    pub fn finish(mut self) -> std::io::Result<String> {
-        use std::io::{Read, Seek};
+    pub fn finish(self) -> std::io::Result<String> {
         let mut hasher = Sha256::new();
         for bucket in 0..256 {
-            let mut hashes: Vec<[u8; 32]> = Vec::new();
-            if let Some(mut file) = self.files[bucket].take() {
-                let mut bytes = Vec::new();
-                file.rewind().and_then(|()| file.read_to_end(&mut bytes)).map_err(|e| set_aside_error(&self.folder, e))?;
-                hashes = bytes.chunks_exact(32).map(|h| h.try_into().expect("32 bytes")).collect();
-            }
-            hashes.append(&mut self.buffers[bucket]);
+            let bytes = self.buckets.read(bucket).map_err(|e| set_aside_error(self.buckets.folder(), e))?;
+            let mut hashes: Vec<[u8; 32]> = bytes.chunks_exact(32).map(|h| h.try_into().expect("32 bytes")).collect();
+            drop(bytes);
             hashes.par_sort_unstable();
             hasher.update(hashes.as_flattened());
         }

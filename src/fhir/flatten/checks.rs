@@ -4,8 +4,8 @@
 //! Holding every id in memory until the end (about 30 bytes each in a compact arena) came to
 //! some 400 MB at four times national scale, the flatten stage's peak while the files are read.
 //! Here each id seen and each reference is set aside as a record, as the parts are merged, in one
-//! of 256 buckets by its key's hash: a bucket's records stay in memory up to 32 KB, then go to an
-//! unnamed file of its own in the spill folder. An id and every reference to it fall in the same
+//! of 256 buckets by its key's hash: a bucket's records stay in memory up to 32 KB, then go to the
+//! unnamed scratch file in the spill folder that the buckets share. An id and every reference to it fall in the same
 //! bucket, so the checks read one bucket at a time (1/256 of the records).
 //!
 //! The error found is the one a single pass over the snapshot in file order meets first: the

@@ -128,7 +128,7 @@ impl PractitionerRecords {
 
     /// Join the roles to the practitioners, bucket by bucket: one bucket's practitioners in memory
     /// at a time, each role's practitioner's fields set aside in its bucket's order.
-    pub(super) fn join(mut self, mut roles: RoleIds) -> Result<RoleJoin, FhirError> {
+    pub(super) fn join(self, roles: RoleIds) -> Result<RoleJoin, FhirError> {
         let mut joined = roles.buckets.alike("the roles' practitioners' fields");
         for bucket in 0..BUCKETS {
             let practitioners = self.buckets.read(bucket)?;
