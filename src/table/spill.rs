@@ -565,7 +565,13 @@ impl Written {
 /// `projection` (positions in increasing order) when given. A file that is not as it was written
 /// (or never was) is a read error naming it, as is one that does not decode.
 pub(super) fn read_own_file(path: &Path, written: Option<Written>, projection: Option<Vec<usize>>) -> Result<DataFrame, TableError> {
-    let (batches, schema) = own_file_batches(path, written, projection)?;
+    read_own_segment(path, written, None, projection)
+}
+
+/// `read_own_file` of the IPC file at `segment` (offset, length) of a file this run wrote (several
+/// tables' parts of a snapshot file, one after the other: `parts`); the whole file when None.
+pub(super) fn read_own_segment(path: &Path, written: Option<Written>, segment: Option<(u64, u64)>, projection: Option<Vec<usize>>) -> Result<DataFrame, TableError> {
+    let (batches, schema) = own_segment_batches(path, written, segment, projection)?;
     let mut frame: Option<DataFrame> = None;
     for batch in batches {
         let batch = batch?;
@@ -595,7 +601,7 @@ pub(super) fn open_own_file(path: &Path, written: Option<Written>) -> Result<(Fi
 }
 
 /// A file's content is not what this run wrote: a read error naming it.
-fn invalid_file(path: &Path, message: String) -> TableError {
+pub(super) fn invalid_file(path: &Path, message: String) -> TableError {
     TableError::Read { path: path.display().to_string(), source: std::io::Error::new(std::io::ErrorKind::InvalidData, message) }
 }
 
@@ -603,10 +609,19 @@ fn invalid_file(path: &Path, message: String) -> TableError {
 /// reads them (each a frame of one chunk per column), and the file's columns: what a stage going
 /// through a file a batch at a time (the merge of sorted runs, `runs`) holds of it, a batch.
 pub(super) fn own_file_batches(path: &Path, written: Option<Written>, projection: Option<Vec<usize>>) -> Result<(impl Iterator<Item = Result<DataFrame, TableError>>, Schema), TableError> {
+    own_segment_batches(path, written, None, projection)
+}
+
+/// `own_file_batches` of the IPC file at `segment` (offset, length) of a file; the whole file when None.
+fn own_segment_batches(path: &Path, written: Option<Written>, segment: Option<(u64, u64)>, projection: Option<Vec<usize>>) -> Result<(impl Iterator<Item = Result<DataFrame, TableError>>, Schema), TableError> {
     use polars_arrow::io::ipc::read::{read_file_metadata, FileReader};
     let invalid = |message: String| invalid_file(path, message);
-    let (file, _) = open_own_file(path, written)?;
-    let mut reader = BufReader::new(file);
+    let (file, found) = open_own_file(path, written)?;
+    let (start, length) = segment.unwrap_or((0, found.length));
+    if start.checked_add(length).is_none_or(|end| end > found.length) {
+        return Err(invalid(format!("bytes {start}..+{length} asked of a file of {} bytes", found.length)));
+    }
+    let mut reader = Segment::new(BufReader::new(file), start, length).map_err(|e| TableError::Read { path: path.display().to_string(), source: e })?;
     let metadata = read_file_metadata(&mut reader).map_err(|e| invalid(e.to_string()))?;
     // The reader panics on columns out of order: the caller's mistake, but an error rather than a panic.
     if let Some(columns) = projection.as_ref().filter(|columns| !columns.is_sorted_by(|a, b| a < b) || columns.last().is_some_and(|&last| last >= metadata.schema.len())) {
@@ -622,6 +637,47 @@ pub(super) fn own_file_batches(path: &Path, written: Option<Written>, projection
     let schema = Schema::from_arrow_schema(batches.schema());
     let path = path.to_owned();
     Ok((batches.map(move |batch| batch.map(DataFrame::from).map_err(|e| invalid_file(&path, e.to_string()))), schema))
+}
+
+/// Bytes `start..start + length` of a reader, read and sought as a whole of their own: an IPC file
+/// inside a larger one (its footer is found from the segment's end).
+struct Segment<R> {
+    inner: R,
+    start: u64,
+    length: u64,
+    /// The position within the segment.
+    at: u64,
+}
+
+impl<R: std::io::Read + std::io::Seek> Segment<R> {
+    fn new(mut inner: R, start: u64, length: u64) -> std::io::Result<Segment<R>> {
+        inner.seek(std::io::SeekFrom::Start(start))?;
+        Ok(Segment { inner, start, length, at: 0 })
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Segment<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let left = usize::try_from(self.length.saturating_sub(self.at)).unwrap_or(usize::MAX);
+        let wanted = out.len().min(left);
+        let n = self.inner.read(&mut out[..wanted])?;
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: std::io::Seek> std::io::Seek for Segment<R> {
+    fn seek(&mut self, position: std::io::SeekFrom) -> std::io::Result<u64> {
+        let target = match position {
+            std::io::SeekFrom::Start(n) => i128::from(n),
+            std::io::SeekFrom::End(delta) => i128::from(self.length) + i128::from(delta),
+            std::io::SeekFrom::Current(delta) => i128::from(self.at) + i128::from(delta),
+        };
+        let at = u64::try_from(target).map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "a seek before the segment's start"))?;
+        self.inner.seek(std::io::SeekFrom::Start(self.start + at))?;
+        self.at = at;
+        Ok(at)
+    }
 }
 
 /// A slice of a column with buffers of its own. A slice of a text column (or its rows gathered

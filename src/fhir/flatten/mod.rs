@@ -267,13 +267,17 @@ impl State {
     /// part `file` (the file's index in the snapshot). On the worker that read the file, so that
     /// encoding them is done on every core.
     fn write_part(&mut self, file: usize, parts: &Parts) -> Result<(), FhirError> {
+        let mut tables = Vec::new();
         for builder in std::mem::take(&mut self.builders).into_vec() {
             if builder.rows() == 0 {
                 continue;
             }
             let spec = builder.spec();
-            parts.write(spec, file, builder.into_frame()?)?;
+            tables.push((spec, builder.into_frame()?));
             self.parts.insert(spec.name, vec![file]);
+        }
+        if !tables.is_empty() {
+            parts.write(file, tables)?;
         }
         Ok(())
     }
