@@ -52,13 +52,17 @@ impl Parts {
         self.dir.join(format!("{file}.arrow"))
     }
 
-    /// Write snapshot file number `file`'s parts: each table's rows (unsorted). Encoded in memory
-    /// first, so that a failing disk is an error naming the file rather than one of the encoder's.
-    pub fn write(&self, file: usize, tables: Vec<(&'static TableSpec, DataFrame)>) -> Result<(), TableError> {
-        // About the frames' size: grown by doubling, the buffer was copied a few times over.
-        let mut bytes = Vec::with_capacity(tables.iter().map(|(_, frame)| frame.estimated_size() + 64 * 1024).sum());
-        let mut parts = Vec::with_capacity(tables.len());
-        for (spec, mut frame) in tables {
+    /// Write snapshot file number `file`'s parts: each table's rows (unsorted), each frame made
+    /// as it is encoded and dropped once it is (a file's tables are not held twice over at once).
+    /// Encoded in memory first, so that a failing disk is an error naming the file rather than one
+    /// of the encoder's.
+    pub fn write<E: From<TableError>>(&self, file: usize, tables: impl IntoIterator<Item = Result<(&'static TableSpec, DataFrame), E>>) -> Result<(), E> {
+        let mut bytes = Vec::new();
+        let mut parts = Vec::new();
+        for table in tables {
+            let (spec, mut frame) = table?;
+            // About the frame's size: grown by doubling, the buffer was copied a few times over.
+            bytes.reserve(frame.estimated_size() + 64 * 1024);
             let start = bytes.len();
             IpcWriter::new(&mut bytes)
                 .with_compression(None)
@@ -154,6 +158,10 @@ mod tests {
         b.into_frame().unwrap()
     }
 
+    fn tables(frames: Vec<(&'static TableSpec, DataFrame)>) -> impl Iterator<Item = Result<(&'static TableSpec, DataFrame), TableError>> {
+        frames.into_iter().map(Ok)
+    }
+
     /// Capacities' rows, as a second table in the same snapshot files.
     fn capacities(ids: &[&str]) -> DataFrame {
         let mut b = TableBuilder::new(&catalog::CAPACITES);
@@ -170,9 +178,9 @@ mod tests {
         let work = tempfile::tempdir().unwrap();
         let parts = Parts::create(work.path().join("parts")).unwrap();
         let (spec, other) = (&catalog::EQUIPEMENTS, &catalog::CAPACITES);
-        parts.write(7, vec![(other, capacities(&["x", "y"])), (spec, part(&["c", "a"]))]).unwrap();
-        parts.write(2, vec![(spec, part(&["b"])), (other, capacities(&["z"]))]).unwrap();
-        parts.write(5, vec![(other, capacities(&["w"]))]).unwrap();
+        parts.write(7, tables(vec![(other, capacities(&["x", "y"])), (spec, part(&["c", "a"]))])).unwrap();
+        parts.write(2, tables(vec![(spec, part(&["b"])), (other, capacities(&["z"]))])).unwrap();
+        parts.write(5, tables(vec![(other, capacities(&["w"]))])).unwrap();
         assert_eq!(fs::read_dir(parts.dir()).unwrap().count(), 3, "a file per snapshot file");
         let all: Vec<usize> = (0..spec.columns.len()).collect();
         let whole = parts.read_columns(spec, &[7, 2], &all).unwrap();
@@ -197,7 +205,7 @@ mod tests {
         assert_eq!(parts.read_columns(spec, &[], &[1]).unwrap().get_column_names(), ["lieu_id"]);
 
         // Read without checks, a part is what polars' reader gives of the same rows.
-        parts.write(3, vec![(other, capacities(&["v"])), (spec, part(&["b"]))]).unwrap();
+        parts.write(3, tables(vec![(other, capacities(&["v"])), (spec, part(&["b"]))])).unwrap();
         let alone = work.path().join("alone.arrow");
         IpcWriter::new(fs::File::create(&alone).unwrap()).finish(&mut part(&["b"])).unwrap();
         let polars = IpcReader::new(fs::File::open(&alone).unwrap()).with_projection(Some(vec![0, 4])).finish().unwrap();
@@ -217,7 +225,7 @@ mod tests {
         assert!(matches!(&error, TableError::Read { path, .. } if path.ends_with("parts/4.arrow")), "{error}");
         let error = parts.read_columns(spec, &[6], &all).unwrap_err();
         assert!(matches!(&error, TableError::Read { path, .. } if path.ends_with("parts/6.arrow")), "{error}");
-        parts.write(8, vec![(spec, part(&["d"]))]).unwrap();
+        parts.write(8, tables(vec![(spec, part(&["d"]))])).unwrap();
         let mut files = parts.files.lock().unwrap();
         let written = files.get_mut(&8).unwrap();
         written.parts[0].2 -= 1; // a part's footer not where it is said to end

@@ -267,19 +267,14 @@ impl State {
     /// part `file` (the file's index in the snapshot). On the worker that read the file, so that
     /// encoding them is done on every core.
     fn write_part(&mut self, file: usize, parts: &Parts) -> Result<(), FhirError> {
-        let mut tables = Vec::new();
-        for builder in std::mem::take(&mut self.builders).into_vec() {
-            if builder.rows() == 0 {
-                continue;
-            }
-            let spec = builder.spec();
-            tables.push((spec, builder.into_frame()?));
-            self.parts.insert(spec.name, vec![file]);
+        let builders: Vec<TableBuilder> = std::mem::take(&mut self.builders).into_vec().into_iter().filter(|builder| builder.rows() > 0).collect();
+        if builders.is_empty() {
+            return Ok(());
         }
-        if !tables.is_empty() {
-            parts.write(file, tables)?;
+        for builder in &builders {
+            self.parts.insert(builder.spec().name, vec![file]);
         }
-        Ok(())
+        parts.write(file, builders.into_iter().map(|builder| Ok::<_, FhirError>((builder.spec(), builder.into_frame()?))))
     }
 
     /// Merge the next file's part, in file order. Its ids and references are set aside for the
