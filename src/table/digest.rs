@@ -233,8 +233,8 @@ pub fn digest_of(mut hashes: Vec<[u8; 32]>) -> String {
 /// `digest_of` for row hashes that come a slice at a time and are not kept (a first night's history
 /// hashes each row as the store is written): they are put in 256 buckets by their first byte, a
 /// bucket's hashes past a thousand written to an unnamed scratch file in `folder` that the buckets
-/// share (`scratch::BucketFile`); at the end each bucket is read back, sorted and hashed in bucket order. Sorting every bucket sorts
-/// them all, so the digest is `digest_of`'s. What is held is the buffers (8 MB at most) and one
+/// share (`scratch::BucketFile`); at the end each bucket is read back, sorted and hashed in bucket
+/// order. Sorting every bucket sorts them all, so the digest is `digest_of`'s. What is held is the buffers (8 MB at most) and one
 /// bucket at a time (1/256 of the rows), not 32 bytes a row of the largest table: 740 MB at
 /// national scale.
 pub struct SpilledDigest {
