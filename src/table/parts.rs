@@ -121,14 +121,21 @@ impl Parts {
     /// are left. Best effort: the folder goes at the end of the run anyway; this frees the disk
     /// sooner.
     pub fn remove_table(&self, spec: &'static TableSpec, parts: &[usize]) {
-        let mut files = self.files.lock().expect("no thread panics holding the files");
-        for &part in parts {
-            let Some(file) = files.get_mut(&part) else { continue };
-            file.parts.retain(|(table, ..)| *table != spec.name);
-            if file.parts.is_empty() {
-                files.remove(&part);
-                let _ = fs::remove_file(self.path(part));
+        let mut emptied = Vec::new();
+        {
+            let mut files = self.files.lock().expect("no thread panics holding the files");
+            for &part in parts {
+                let Some(file) = files.get_mut(&part) else { continue };
+                file.parts.retain(|(table, ..)| *table != spec.name);
+                if file.parts.is_empty() {
+                    files.remove(&part);
+                    emptied.push(part);
+                }
             }
+        }
+        // Outside the lock: the other lane reads parts meanwhile.
+        for part in emptied {
+            let _ = fs::remove_file(self.path(part));
         }
     }
 

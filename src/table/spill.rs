@@ -571,7 +571,7 @@ pub(super) fn read_own_file(path: &Path, written: Option<Written>, projection: O
 /// `read_own_file` of the IPC file at `segment` (offset, length) of a file this run wrote (several
 /// tables' parts of a snapshot file, one after the other: `parts`); the whole file when None.
 pub(super) fn read_own_segment(path: &Path, written: Option<Written>, segment: Option<(u64, u64)>, projection: Option<Vec<usize>>) -> Result<DataFrame, TableError> {
-    let (batches, schema) = own_segment_batches(path, written, segment, projection)?;
+    let (batches, schema) = own_file_batches(path, written, segment, projection)?;
     let mut frame: Option<DataFrame> = None;
     for batch in batches {
         let batch = batch?;
@@ -608,12 +608,8 @@ pub(super) fn invalid_file(path: &Path, message: String) -> TableError {
 /// The record batches of an Arrow IPC file this run wrote, read one at a time as `read_own_file`
 /// reads them (each a frame of one chunk per column), and the file's columns: what a stage going
 /// through a file a batch at a time (the merge of sorted runs, `runs`) holds of it, a batch.
-pub(super) fn own_file_batches(path: &Path, written: Option<Written>, projection: Option<Vec<usize>>) -> Result<(impl Iterator<Item = Result<DataFrame, TableError>>, Schema), TableError> {
-    own_segment_batches(path, written, None, projection)
-}
-
-/// `own_file_batches` of the IPC file at `segment` (offset, length) of a file; the whole file when None.
-fn own_segment_batches(path: &Path, written: Option<Written>, segment: Option<(u64, u64)>, projection: Option<Vec<usize>>) -> Result<(impl Iterator<Item = Result<DataFrame, TableError>>, Schema), TableError> {
+/// The IPC file is the one at `segment` (offset, length) of the file; the whole file when None.
+pub(super) fn own_file_batches(path: &Path, written: Option<Written>, segment: Option<(u64, u64)>, projection: Option<Vec<usize>>) -> Result<(impl Iterator<Item = Result<DataFrame, TableError>>, Schema), TableError> {
     use polars_arrow::io::ipc::read::{read_file_metadata, FileReader};
     let invalid = |message: String| invalid_file(path, message);
     let (file, found) = open_own_file(path, written)?;

@@ -140,7 +140,7 @@ impl Runs {
         let rows: usize = self.files.iter().map(|(_, _, rows)| rows).sum();
         let mut cursors = Vec::with_capacity(self.files.len());
         for (path, written, _) in &self.files {
-            let (batches, _) = own_file_batches(path, Some(*written), None)?;
+            let (batches, _) = own_file_batches(path, Some(*written), None, None)?;
             let mut cursor = Cursor { path: path.clone(), batches: Box::new(batches), batch: DataFrame::empty(), keys: StringChunked::default(), row: 0, start: 0 };
             if !cursor.advance(spec, key)? {
                 return Err(invalid_file(path, "a run without rows".to_owned()));
