@@ -656,43 +656,75 @@ fn evaluate(table: &Table, filter: &RowFilter, kept_keys: &HashMap<String, KeySe
 /// gets; otherwise the policy lacks a `references` filter. The message names the column, never the
 /// value (which may be a pseudonym or an identifier the audience must not see).
 /// Every published foreign key resolves inside what the audience gets; `refused` makes the error of
-/// one that does not. Only the two columns of each foreign key are loaded.
+/// one that does not (the first in table and key order). Only the two columns of each foreign key
+/// are loaded.
 fn check_foreign_keys(tables: &dyn TableSource, refused: &dyn Fn(&str, String) -> DiscloseError) -> Result<(), DiscloseError> {
+    // The keys that refer to each target table, in table and key order. Several tables refer to
+    // the same target (the offers from the hours, contacts, roles and capacities; the places and
+    // geographical entities from three to five tables): its key set is made once for all of them
+    // and dropped before the next target's, where it was made again for each key.
+    let mut by_target: BTreeMap<&'static str, Vec<(usize, &'static str, &'static crate::table::spec::ForeignKey)>> = BTreeMap::new();
+    let mut order = 0;
     for name in tables.names() {
         let table = tables.shape(name).expect("a name the source gave");
         for fk in table.spec.foreign_keys {
-            let Some(target) = tables.shape(fk.table) else { continue };
-            if table.frame.column(fk.column).is_err() {
-                continue;
-            }
-            // The target's keys in a compact set, read a slice at a time (its key column whole and
-            // a set borrowing from it were the stage's end's peak at national scale; an owned
-            // string per key, hashed with SipHash, cost seconds per publication before that).
-            let keys = crate::table::keys::of_column(tables, target.spec, target.spec.primary_key)?;
-            // The values a slice at a time, two on two cores: a foreign key of the largest table
-            // (the opening hours' offer, millions of rows) read whole was the stage's peak.
-            let rows = tables.rows(name).expect("a table the source has");
-            let missing: Vec<Result<usize, crate::table::TableError>> = crate::table::spill::slices(rows)
-                .into_par_iter()
-                .map(|(offset, length)| {
-                    let values = tables.load_rows(name, Some(&[fk.column]), offset, length)?.expect("a table the source has");
-                    let values = crate::table::text_column(values.spec, &values.frame, fk.column)?;
-                    Ok(values.iter().flatten().filter(|v| !keys.contains(v)).count())
-                })
-                .collect();
-            let missing: usize = missing.into_iter().sum::<Result<usize, _>>()?;
-            if missing > 0 {
-                return Err(refused(
-                    name,
-                    format!(
-                        "column {} refers in {missing} row(s) to {} rows this audience does not get; add the row filter {{ column = \"{}\", references = \"{}\" }}",
-                        fk.column, fk.table, fk.column, fk.table
-                    ),
-                ));
+            if tables.shape(fk.table).is_some() && table.frame.column(fk.column).is_ok() {
+                by_target.entry(fk.table).or_default().push((order, name, fk));
+                order += 1;
             }
         }
     }
-    Ok(())
+    let mut refusals = BTreeMap::new();
+    for (target, referring) in by_target {
+        let target = tables.shape(target).expect("a table the source has");
+        // The target's keys in a compact set, read a slice at a time (its key column whole and
+        // a set borrowing from it were the stage's end's peak at national scale; an owned
+        // string per key, hashed with SipHash, cost seconds per publication before that).
+        let keys = crate::table::keys::of_column(tables, target.spec, target.spec.primary_key)?;
+        for (order, name, fk) in referring {
+            let missing = rows_missing_from(tables, name, fk.column, &keys)?;
+            if missing > 0 {
+                refusals.insert(order, (name, fk, missing));
+            }
+        }
+    }
+    match refusals.into_values().next() {
+        None => Ok(()),
+        Some((name, fk, missing)) => Err(refused(
+            name,
+            format!(
+                "column {} refers in {missing} row(s) to {} rows this audience does not get; add the row filter {{ column = \"{}\", references = \"{}\" }}",
+                fk.column, fk.table, fk.column, fk.table
+            ),
+        )),
+    }
+}
+
+/// Rows of table `name` whose `column` has a value that is not in `keys`. The values a slice at a
+/// time, two on two cores: a foreign key of the largest table (the opening hours' offer, millions
+/// of rows) read whole was the stage's peak. A value repeating the one before has its answer: rows
+/// referring to the same row come together (an offer's hours and contacts, in key order), as in
+/// the gate's check.
+fn rows_missing_from(tables: &dyn TableSource, name: &str, column: &str, keys: &KeySet) -> Result<usize, crate::table::TableError> {
+    let rows = tables.rows(name).expect("a table the source has");
+    crate::table::spill::slices(rows)
+        .into_par_iter()
+        .map(|(offset, length)| {
+            let values = tables.load_rows(name, Some(&[column]), offset, length)?.expect("a table the source has");
+            let values = crate::table::text_column(values.spec, &values.frame, column)?;
+            let mut last: Option<(&str, bool)> = None;
+            let mut missing = 0;
+            for value in values.iter().flatten() {
+                let found = match last {
+                    Some((before, found)) if before == value => found,
+                    _ => keys.contains(value),
+                };
+                last = Some((value, found));
+                missing += usize::from(!found);
+            }
+            Ok(missing)
+        })
+        .sum::<Result<usize, _>>()
 }
 
 #[cfg(test)]
@@ -796,6 +828,42 @@ mod tests {
                 assert!(message.starts_with(&format!("column offre_id refers in {missing} row(s) to offres rows this audience does not get")), "{message}");
             }
         }
+    }
+
+    /// Two tables refer to the same target, whose key set serves both: each is counted on its own
+    /// (a value repeating the one before counts again), and the refusal is the first table's in
+    /// table order, whichever keys fail.
+    #[test]
+    fn keys_referring_to_one_target_are_each_counted_and_the_first_refused_is_reported() {
+        let refused = |table: &str, message: String| DiscloseError::Apply { origin: "o".into(), audience: "a".into(), table: table.to_owned(), message };
+        let mut t = tables();
+        let mut horaires = TableBuilder::new(&catalog::HORAIRES);
+        for (rank, offer) in ["o1", "o2", "o2", "o1", "o2"].into_iter().enumerate() {
+            let mut r = horaires.row();
+            r.set("horaire_id", format!("{offer}-{rank}")).set("offre_id", offer).set("rang", Some(rank as i64));
+            horaires.push(r);
+        }
+        t.insert("horaires", horaires.finish().unwrap());
+        assert!(check_foreign_keys(&t, &refused).is_ok());
+        let offres = &t["offres"];
+        let only_o1 = Table { spec: offres.spec, frame: offres.frame.filter(&mask(&[true, false])).unwrap() };
+        t.insert("offres", only_o1);
+        let refusal = |t: &Tables| match check_foreign_keys(t, &refused) {
+            Err(DiscloseError::Apply { table, message, .. }) => (table, message),
+            other => panic!("refused, not {other:?}"),
+        };
+        // Both refer to o2: the hours come first.
+        let (table, message) = refusal(&t);
+        assert_eq!(table, "horaires");
+        assert!(message.starts_with("column offre_id refers in 3 row(s) to offres rows"), "{message}");
+        // Only the roles refer to o2: theirs is the refusal, counted in full. (The hours are in
+        // key order: o1's two, then o2's three.)
+        let hours = &t["horaires"];
+        let only_o1 = Table { spec: hours.spec, frame: hours.frame.filter(&mask(&[true, true, false, false, false])).unwrap() };
+        t.insert("horaires", only_o1);
+        let (table, message) = refusal(&t);
+        assert_eq!(table, "professionnels");
+        assert!(message.starts_with("column offre_id refers in 6 row(s) to offres rows"), "{message}");
     }
 
     /// A table of several slices (200,000 rows make 3), disclosed a slice at a time into memory
