@@ -653,11 +653,10 @@ fn evaluate(table: &Table, filter: &RowFilter, kept_keys: &HashMap<String, KeySe
 }
 
 /// Every published foreign key of every published table must point to a row the audience also
-/// gets; otherwise the policy lacks a `references` filter. The message names the column, never the
-/// value (which may be a pseudonym or an identifier the audience must not see).
-/// Every published foreign key resolves inside what the audience gets; `refused` makes the error of
-/// one that does not (the first in table and key order). Only the two columns of each foreign key
-/// are loaded.
+/// gets; otherwise the policy lacks a `references` filter. `refused` makes the error of one that
+/// does not (the first in table and key order): its message names the column, never the value
+/// (which may be a pseudonym or an identifier the audience must not see). Only the two columns of
+/// each foreign key are loaded. Every key is counted before the first refusal is reported.
 fn check_foreign_keys(tables: &dyn TableSource, refused: &dyn Fn(&str, String) -> DiscloseError) -> Result<(), DiscloseError> {
     // The keys that refer to each target table, in table and key order. Several tables refer to
     // the same target (the offers from the hours, contacts, roles and capacities; the places and
