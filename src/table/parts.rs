@@ -174,22 +174,26 @@ fn write_parts<E: From<TableError>>(path: &Path, out: &mut KeepingError, tables:
 
 /// A parts file being written: the bytes taken so far (where the next part starts), and the
 /// first I/O error met, kept whole for the error that names the file.
-struct KeepingError {
-    file: std::io::BufWriter<fs::File>,
+struct KeepingError<W = std::io::BufWriter<fs::File>> {
+    file: W,
     at: u64,
     error: Option<std::io::Error>,
 }
 
-impl KeepingError {
-    /// Keep the first error whole; the encoder gets one of the same kind.
+impl<W> KeepingError<W> {
+    /// Keep the first error whole; the encoder gets one of the same kind. An interrupted write is
+    /// not a failure (`write_all` tries again), so it is not kept.
     fn keep(&mut self, error: std::io::Error) -> std::io::Error {
         let kind = error.kind();
+        if kind == std::io::ErrorKind::Interrupted {
+            return error;
+        }
         self.error.get_or_insert(error);
         std::io::Error::from(kind)
     }
 }
 
-impl Write for KeepingError {
+impl<W: Write> Write for KeepingError<W> {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         match self.file.write(bytes) {
             Ok(taken) => {
@@ -233,6 +237,34 @@ mod tests {
             b.push(r);
         }
         b.into_frame().unwrap()
+    }
+
+    /// The writer counts the bytes taken and keeps the first real error whole; an interrupted
+    /// write, which `write_all` tries again, is not one.
+    #[test]
+    fn the_parts_writer_keeps_its_first_error_and_not_an_interruption() {
+        struct Flaky(Vec<std::io::ErrorKind>, Vec<u8>);
+        impl Write for Flaky {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                match self.0.pop() {
+                    Some(kind) => Err(kind.into()),
+                    None => {
+                        self.1.extend_from_slice(bytes);
+                        Ok(bytes.len())
+                    }
+                }
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut out = KeepingError { file: Flaky(vec![std::io::ErrorKind::Interrupted], Vec::new()), at: 0, error: None };
+        out.write_all(b"abc").unwrap();
+        assert_eq!((out.at, out.file.1.as_slice(), out.error.is_none()), (3, &b"abc"[..], true));
+        out.file.0 = vec![std::io::ErrorKind::PermissionDenied, std::io::ErrorKind::StorageFull];
+        assert_eq!(out.write_all(b"d").unwrap_err().kind(), std::io::ErrorKind::StorageFull);
+        assert_eq!(out.write_all(b"e").unwrap_err().kind(), std::io::ErrorKind::PermissionDenied);
+        assert_eq!((out.at, out.error.map(|e| e.kind())), (3, Some(std::io::ErrorKind::StorageFull)), "the first error, kept whole");
     }
 
     /// A disk that fails under the encoder is an I/O error naming the parts file, not the
