@@ -234,9 +234,9 @@ pub fn digest_of(mut hashes: Vec<[u8; 32]>) -> String {
 /// hashes each row as the store is written): they are put in 256 buckets by their first byte, a
 /// bucket's hashes past a thousand written to an unnamed scratch file in `folder` that the buckets
 /// share (`scratch::BucketFile`); at the end each bucket is read back, sorted and hashed in bucket
-/// order. Sorting every bucket sorts them all, so the digest is `digest_of`'s. What is held is the buffers (8 MB at most) and one
-/// bucket at a time (1/256 of the rows), not 32 bytes a row of the largest table: 740 MB at
-/// national scale.
+/// order. Sorting every bucket sorts them all, so the digest is `digest_of`'s. What is held is the
+/// buffers (8 MB at most) and one bucket at a time (1/256 of the rows), not 32 bytes a row of the
+/// largest table: 740 MB at national scale.
 pub struct SpilledDigest {
     /// The hashes by their first byte: a bucket's in any order, sorted when the digest is taken.
     buckets: crate::scratch::BucketFile,

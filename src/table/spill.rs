@@ -10,7 +10,7 @@
 //! (same types, same values, same order). The folder is the run's own (`.tmp-tables-<pid>` in the
 //! output folder, under the run's lock) and is removed when the run ends, however it ends.
 //!
-//! The files are read back without checking their text again (`read_own_file`): polars' reader
+//! The files are read back without checking their text again (`read_own_segment`): polars' reader
 //! checks every text it reads (UTF-8, and each value's place in its buffers), most of the time a
 //! stage spent reading, for text this run wrote from arrays that were valid. Each file's length
 //! and modification time are recorded as it is written and compared before it is read: a file
@@ -387,7 +387,7 @@ impl SpilledTables {
             }
             let path = self.path(spec.name, index, slice);
             let written = self.files.lock().expect("no thread panics holding the files").get(&path).copied();
-            let read = read_own_file(&path, written, None)?.into_columns().pop().expect("a column file holds one column");
+            let read = read_own_segment(&path, written, None, None)?.into_columns().pop().expect("a column file holds one column");
             // Only the rows asked for of the slices at either end.
             let from = offset.saturating_sub(start);
             let to = (offset + rows).min(start + length) - start;
@@ -563,13 +563,9 @@ impl Written {
 /// read without checking its text again: the same frame, types included, as polars' `IpcReader`
 /// gives (the same conversion of each record batch), but a chunk per batch; only the columns of
 /// `projection` (positions in increasing order) when given. A file that is not as it was written
-/// (or never was) is a read error naming it, as is one that does not decode.
-pub(super) fn read_own_file(path: &Path, written: Option<Written>, projection: Option<Vec<usize>>) -> Result<DataFrame, TableError> {
-    read_own_segment(path, written, None, projection)
-}
-
-/// `read_own_file` of the IPC file at `segment` (offset, length) of a file this run wrote (several
-/// tables' parts of a snapshot file, one after the other: `parts`); the whole file when None.
+/// (or never was) is a read error naming it, as is one that does not decode. The IPC file is the
+/// one at `segment` (offset, length) of the file (several tables' parts of a snapshot file, one
+/// after the other: `parts`); the whole file when None.
 pub(super) fn read_own_segment(path: &Path, written: Option<Written>, segment: Option<(u64, u64)>, projection: Option<Vec<usize>>) -> Result<DataFrame, TableError> {
     let (batches, schema) = own_file_batches(path, written, segment, projection)?;
     let mut frame: Option<DataFrame> = None;
@@ -605,7 +601,7 @@ pub(super) fn invalid_file(path: &Path, message: String) -> TableError {
     TableError::Read { path: path.display().to_string(), source: std::io::Error::new(std::io::ErrorKind::InvalidData, message) }
 }
 
-/// The record batches of an Arrow IPC file this run wrote, read one at a time as `read_own_file`
+/// The record batches of an Arrow IPC file this run wrote, read one at a time as `read_own_segment`
 /// reads them (each a frame of one chunk per column), and the file's columns: what a stage going
 /// through a file a batch at a time (the merge of sorted runs, `runs`) holds of it, a batch.
 /// The IPC file is the one at `segment` (offset, length) of the file; the whole file when None.
@@ -900,7 +896,7 @@ mod tests {
             for slice in 0..3 {
                 let path = spilled.path("lieux", column, slice);
                 let written = spilled.files.lock().unwrap().get(&path).copied();
-                let unchecked = read_own_file(&path, written, None).unwrap();
+                let unchecked = read_own_segment(&path, written, None, None).unwrap();
                 let polars = IpcReader::new(File::open(&path).unwrap()).finish().unwrap();
                 assert!(unchecked.equals_missing(&polars), "column {column} slice {slice}");
                 assert_eq!(unchecked.schema(), polars.schema());
@@ -929,10 +925,10 @@ mod tests {
         let error = spilled.load_columns("lieux", &["horodatage"]).unwrap_err();
         assert!(matches!(&error, TableError::Read { path, .. } if path.ends_with("lieux.5.2.arrow")), "{error}");
         // A file this run did not write (or one gone) is not read either.
-        let error = read_own_file(&spilled.path("lieux", 9, 0), None, None).unwrap_err();
+        let error = read_own_segment(&spilled.path("lieux", 9, 0), None, None, None).unwrap_err();
         assert!(matches!(&error, TableError::Read { path, .. } if path.ends_with("lieux.9.0.arrow")), "{error}");
         fs::write(spilled.path("lieux", 9, 0), "x").unwrap();
-        let error = read_own_file(&spilled.path("lieux", 9, 0), None, None).unwrap_err();
+        let error = read_own_segment(&spilled.path("lieux", 9, 0), None, None, None).unwrap_err();
         assert!(matches!(&error, TableError::Read { path, .. } if path.ends_with("lieux.9.0.arrow")), "{error}");
     }
 

@@ -79,7 +79,7 @@ impl SpilledTables {
 impl SpilledTables {
     /// `from` (a file of `from_folder`) under another name of this folder: a hard link (both
     /// folders are in the output folder), else a copy, recorded as this folder's own file, so it is
-    /// read like one (`read_own_file`). Only a file as its folder wrote it is taken: one cut short
+    /// read like one (`read_own_segment`). Only a file as its folder wrote it is taken: one cut short
     /// or replaced since is a read error naming it, as reading it would be. Neither folder's files
     /// are written again once made (`write_slice` removes a name before writing it), so the link
     /// is never a way for one table's writing to change the other's.
