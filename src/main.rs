@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use ror_opendata::config::Config;
 use ror_opendata::ops::{self, logging};
-/// mimalloc rather than glibc's malloc: see Cargo.toml (measured in the README's Performance section).
+/// mimalloc rather than glibc's malloc: see Cargo.toml (measured in bench/NOTES.md, "Allocator").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
