@@ -18,6 +18,7 @@ pub mod publish;
 pub mod release;
 pub mod report;
 mod scratch;
+pub mod sha256;
 pub mod source;
 pub mod synth;
 pub mod table;
@@ -25,7 +26,6 @@ pub mod table;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use sha2::Digest as _;
 
 use disclose::{DiscloseError, Policy};
 use fhir::FhirError;
@@ -318,7 +318,7 @@ impl NightInputs<'_> {
     /// The fingerprint a publication's manifest records (`inputs_sha256`): sha256 of the canonical
     /// JSON of every input that shapes its bytes. Secrets never go in, only key ids and epochs.
     fn fingerprint(&self, publication: &str, policy_sha256: &str) -> String {
-        let exceptions = self.config.gate.exceptions.as_ref().map(|path| std::fs::read(path).map(|b| format!("{:x}", sha2::Sha256::digest(&b))).unwrap_or_else(|e| format!("unreadable: {e}")));
+        let exceptions = self.config.gate.exceptions.as_ref().map(|path| std::fs::read(path).map(|b| crate::sha256::hex_digest(&b)).unwrap_or_else(|e| format!("unreadable: {e}")));
         let inputs = serde_json::json!({
             "program": {"name": env!("CARGO_PKG_NAME"), "version": env!("CARGO_PKG_VERSION"), "sha256": self.program_sha256},
             "snapshot": {"source": self.snapshot.provenance.source, "sha256": self.snapshot.provenance.sha256},
@@ -331,7 +331,7 @@ impl NightInputs<'_> {
             "gate_exceptions_sha256": exceptions,
             "release": self.config.release.gzip_large_csv,
         });
-        format!("{:x}", sha2::Sha256::digest(inputs.to_string().as_bytes()))
+        crate::sha256::hex_digest(inputs.to_string().as_bytes())
     }
 }
 

@@ -11,7 +11,6 @@ use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::DeliverError;
 use crate::release::manifest::KeyRecord;
@@ -65,7 +64,7 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> DeliverError + '_ {
 
 /// The sha256 of an entry's content: its JSON line without `entry_sha256`.
 fn content_sha256(line_without_hash: &str) -> String {
-    format!("{:x}", Sha256::digest(line_without_hash.as_bytes()))
+    crate::sha256::hex_digest(line_without_hash.as_bytes())
 }
 
 /// Append `entry` (its sequence, chain link and hash filled in here) and return it as written.

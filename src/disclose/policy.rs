@@ -17,7 +17,6 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use super::operators::{ColumnRule, Generalisation};
 use super::pseudonym::IdentifierKind;
@@ -262,7 +261,7 @@ impl Policy {
             risk: file.risk.clone(),
             tables,
             aggregates: file.aggregates,
-            sha256: format!("{:x}", Sha256::digest(text.as_bytes())),
+            sha256: crate::sha256::hex_digest(text.as_bytes()),
             origin: origin.to_owned(),
         };
         policy.check()?;

@@ -29,7 +29,6 @@ use std::path::{Path, PathBuf};
 use chrono::{NaiveDate, NaiveDateTime};
 use polars::prelude::*;
 use rayon::prelude::*;
-use sha2::{Digest, Sha256};
 
 use super::report::{FileFacts, TableFiles};
 use super::{limits, Context, GateError, Severity, Tally};
@@ -209,7 +208,7 @@ fn check_spooled_table(
 
 /// Name, size and sha256 of one of a table's files, from its bytes.
 fn file_facts(table: &str, extension: &str, bytes: &[u8]) -> FileFacts {
-    FileFacts { path: format!("{table}.{extension}"), bytes: bytes.len() as u64, sha256: format!("{:x}", Sha256::digest(bytes)) }
+    FileFacts { path: format!("{table}.{extension}"), bytes: bytes.len() as u64, sha256: crate::sha256::hex_digest(bytes) }
 }
 
 /// Cells of CSV files that did not parse as their column's type: table → column → rows. The schema

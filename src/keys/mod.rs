@@ -15,11 +15,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use hkdf::Hkdf;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 
 use crate::config::Config;
+use crate::sha256::{hkdf_32, HmacKey};
 use crate::release::manifest::KeyRecord;
 
 pub use files::{init_key_dir, rotate, EPOCHS_FILE, MASTER_FILE, SIGNING_PUBLIC_FILE, SIGNING_SECRET_FILE};
@@ -49,9 +47,8 @@ pub struct AudienceKey {
     pub epoch: u32,
     /// Derived from the key by a one-way function: names the key without revealing it.
     pub key_id: String,
-    /// HMAC-SHA-256 already keyed with the secret: cloning it skips the two compressions of the
-    /// key pads that every pseudonym would otherwise pay again (half the work for a short value).
-    keyed: Hmac<Sha256>,
+    /// HMAC-SHA-256 already keyed with the secret (its pads hashed once, not per pseudonym).
+    keyed: HmacKey,
 }
 
 impl fmt::Debug for AudienceKey {
@@ -63,9 +60,7 @@ impl fmt::Debug for AudienceKey {
 impl AudienceKey {
     /// HMAC-SHA-256 of an already canonicalised input.
     pub fn mac(&self, canonical_input: &[u8]) -> [u8; 32] {
-        let mut mac = self.keyed.clone();
-        mac.update(canonical_input);
-        mac.finalize().into_bytes().into()
+        self.keyed.mac(canonical_input)
     }
 
     /// What the manifest records of this key.
@@ -107,12 +102,10 @@ impl Keyring {
 
     /// The audience's key at a given epoch (to translate pseudonyms across a rotation).
     pub fn audience_key_at(&self, audience: &str, epoch: u32) -> AudienceKey {
-        let hkdf = Hkdf::<Sha256>::new(Some(HKDF_SALT), &self.master);
-        let mut secret = [0u8; 32];
         let info = format!("ror-opendata/pseudonym/{audience}/epoch-{epoch}");
-        hkdf.expand(info.as_bytes(), &mut secret).expect("32 bytes is a valid HKDF-SHA-256 output length");
+        let secret = hkdf_32(HKDF_SALT, &self.master, info.as_bytes());
         let key_id = key_id(&secret);
-        let keyed = <Hmac<Sha256> as Mac>::new_from_slice(&secret).expect("HMAC takes keys of any length");
+        let keyed = HmacKey::new(&secret);
         AudienceKey { audience: audience.to_owned(), epoch, key_id, keyed }
     }
 
@@ -124,9 +117,7 @@ impl Keyring {
 
 /// A key's public name: the first 8 bytes of HMAC(key, "key id"), in hex.
 fn key_id(secret: &[u8; 32]) -> String {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes keys of any length");
-    mac.update(b"ror-opendata key id");
-    mac.finalize().into_bytes()[..8].iter().map(|b| format!("{b:02x}")).collect()
+    crate::sha256::hex(&HmacKey::new(secret).mac(b"ror-opendata key id")[..8])
 }
 
 /// Where keys are for this run: the configured folder, or `<out>/keys` for development keys.

@@ -122,7 +122,7 @@ fn sha1_of(path: &Path) -> Result<String, PublishError> {
 
 fn sha256_of(path: &Path) -> Result<String, PublishError> {
     let bytes = std::fs::read(path).map_err(|e| PublishError::Release { path: path.display().to_string(), message: e.to_string() })?;
-    Ok(format!("{:x}", sha2::Sha256::digest(&bytes)))
+    Ok(crate::sha256::hex_digest(&bytes))
 }
 
 /// The desired dataset for the release in `release_dir`.

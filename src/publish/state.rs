@@ -9,7 +9,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::PublishError;
 
@@ -27,7 +26,7 @@ pub struct PublishState {
 
 /// The state file of one instance, organisation and marker inside `state_dir`.
 pub fn state_path(state_dir: &Path, root: &str, organization: &str, marker: &str) -> PathBuf {
-    let digest = Sha256::digest(format!("{root}\n{organization}\n{marker}").as_bytes());
+    let digest = crate::sha256::digest(format!("{root}\n{organization}\n{marker}").as_bytes());
     let short: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
     state_dir.join(format!("datagouv-{short}.json"))
 }

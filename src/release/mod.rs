@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
+use crate::sha256::Sha256;
 
 use crate::disclose::Disclosed;
 use crate::history::HistoryOutput;
@@ -589,7 +589,7 @@ pub fn sha256_file(path: &Path) -> Result<(u64, String), ReleaseError> {
         hasher.update(&buffer[..n]);
         total += n as u64;
     }
-    Ok((total, format!("{:x}", hasher.finalize())))
+    Ok((total, hasher.finish_hex()))
 }
 
 /// Pretty JSON with a final newline: reviewable in a diff, stable byte for byte.

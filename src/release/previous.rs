@@ -6,7 +6,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
-use sha2::{Digest, Sha256};
 
 use super::manifest::{Manifest, MANIFEST_FILE};
 use super::{latest_version, ReleaseError};
@@ -40,7 +39,7 @@ pub fn load(dir: &Path) -> Result<PreviousRelease, ReleaseError> {
     let path = dir.join(MANIFEST_FILE);
     let bytes = fs::read(&path).map_err(|e| invalid(&path, format!("cannot read: {e}")))?;
     let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| invalid(&path, format!("not a ror-opendata manifest: {e}")))?;
-    Ok(PreviousRelease { dir: dir.to_path_buf(), manifest, manifest_sha256: format!("{:x}", Sha256::digest(&bytes)) })
+    Ok(PreviousRelease { dir: dir.to_path_buf(), manifest, manifest_sha256: crate::sha256::hex_digest(&bytes) })
 }
 
 impl PreviousRelease {

@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
 
 use super::manifest::{parse_sums, Manifest, MANIFEST_FILE, SUMS_FILE};
 use super::signature::{self, PUBLIC_KEY_FILE, SIGNATURE_FILE};
@@ -110,7 +109,7 @@ fn verify_chain(dir: &Path, names: &[String], report: &mut VerifyReport) {
     for name in names.iter().filter(|n| !n.starts_with('.') && n.as_str() != LATEST) {
         if let Ok(bytes) = fs::read(dir.join(name).join(MANIFEST_FILE)) {
             if let Ok(manifest) = serde_json::from_slice::<Manifest>(&bytes) {
-                manifests.insert(name.clone(), (manifest, format!("{:x}", Sha256::digest(&bytes))));
+                manifests.insert(name.clone(), (manifest, crate::sha256::hex_digest(&bytes)));
             }
         }
     }

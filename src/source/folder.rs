@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
-use sha2::{Digest, Sha256};
+use crate::sha256::Sha256;
 
 use super::{Provenance, Snapshot, SnapshotFile, SourceError, NON_DATA_FILES, SNAPSHOT_INFO_FILE};
 
@@ -51,7 +51,7 @@ pub fn open_folder(root: &Path, label: &str) -> Result<Snapshot, SourceError> {
         provenance: Provenance {
             source: label.to_owned(),
             taken_at,
-            sha256: format!("{:x}", listing.finalize()),
+            sha256: listing.finish_hex(),
             files,
         },
     })
@@ -102,7 +102,7 @@ fn hash_file(path: &Path, relative: &str) -> Result<(u64, String), SourceError> 
         total += n as u64;
         hasher.update(&buffer[..n]);
     }
-    Ok((total, format!("{:x}", hasher.finalize())))
+    Ok((total, hasher.finish_hex()))
 }
 
 #[derive(serde::Deserialize)]

@@ -5,7 +5,7 @@
 use polars::prelude::*;
 use rayon::iter::{IntoParallelIterator, ParallelIterator};
 use rayon::slice::ParallelSliceMut;
-use sha2::{Digest, Sha256};
+use crate::sha256::Sha256;
 
 /// The canonical text of every cell, column by column (None for null): what the row hashes hash,
 /// through polars' cast; the tests hold the faster paths to it.
@@ -47,7 +47,7 @@ pub fn row_hashes(frame: &DataFrame) -> PolarsResult<Vec<[u8; 32]>> {
                     for (name, text) in names.iter().zip(&texts) {
                         encode_cell(&mut row_bytes, name, text.get(row));
                     }
-                    Sha256::digest(&row_bytes).into()
+                    crate::sha256::digest(&row_bytes)
                 })
                 .collect())
         })
@@ -227,7 +227,7 @@ pub fn digest_of(mut hashes: Vec<[u8; 32]>) -> String {
         let (high, low) = h.split_at(16);
         (u128::from_be_bytes(high.try_into().expect("16 bytes")), u128::from_be_bytes(low.try_into().expect("16 bytes")))
     });
-    format!("{:x}", Sha256::digest(hashes.as_flattened()))
+    crate::sha256::hex_digest(hashes.as_flattened())
 }
 
 /// `digest_of` for row hashes that come a slice at a time and are not kept (a first night's history
@@ -270,7 +270,7 @@ impl SpilledDigest {
             hashes.par_sort_unstable();
             hasher.update(hashes.as_flattened());
         }
-        Ok(format!("{:x}", hasher.finalize()))
+        Ok(hasher.finish_hex())
     }
 }
 
@@ -375,7 +375,7 @@ mod tests {
     fn spilled_digest_is_the_digest_of_every_hash() {
         let folder = tempfile::tempdir().unwrap();
         for rows in [0usize, 1, 1000, 600_000] {
-            let hashes: Vec<[u8; 32]> = (0..rows).map(|i| Sha256::digest((i % 400_000).to_le_bytes()).into()).collect();
+            let hashes: Vec<[u8; 32]> = (0..rows).map(|i| crate::sha256::digest(&(i % 400_000).to_le_bytes())).collect();
             let mut spilled = SpilledDigest::new(folder.path());
             for slice in hashes.chunks(70_000) {
                 spilled.add(slice).unwrap();
@@ -402,7 +402,7 @@ mod tests {
     fn spilled_records_are_read_back_by_position() {
         let folder = tempfile::tempdir().unwrap();
         for rows in [0usize, 5, SPILLED_RECORDS_BUFFER, 2 * SPILLED_RECORDS_BUFFER + 7] {
-            let hashes: Vec<[u8; 32]> = (0..rows).map(|i| Sha256::digest(i.to_le_bytes()).into()).collect();
+            let hashes: Vec<[u8; 32]> = (0..rows).map(|i| crate::sha256::digest(&i.to_le_bytes())).collect();
             let mut spilled = SpilledRecords::<32>::new(folder.path());
             for hash in &hashes {
                 spilled.push(*hash).unwrap();
@@ -442,7 +442,7 @@ mod tests {
             }
             hasher.update([0x1e]);
         }
-        hasher.finalize().into()
+        hasher.finish()
     }
 
     fn assert_hashes_as_published(frame: &DataFrame) {

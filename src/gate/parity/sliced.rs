@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use polars::prelude::*;
 use rayon::prelude::*;
-use sha2::{Digest, Sha256};
+use crate::sha256::Sha256;
 
 use super::super::report::FileFacts;
 use super::super::{GateError, Tally};
@@ -87,7 +87,7 @@ pub(super) fn built_rows(tables: &dyn TableSource, name: &'static str, offset: u
 fn facts_of(spec: &TableSpec, extension: &str, path: &Path) -> Result<FileFacts, GateError> {
     let mut hasher = Sha256::new();
     let bytes = io::copy(&mut open(path)?, &mut hasher).map_err(read_error(path))?;
-    Ok(FileFacts { path: format!("{}.{extension}", spec.name), bytes, sha256: format!("{:x}", hasher.finalize()) })
+    Ok(FileFacts { path: format!("{}.{extension}", spec.name), bytes, sha256: hasher.finish_hex() })
 }
 
 /// The Parquet file, a slice of the built table at a time (a row group of a file the writer
@@ -184,7 +184,7 @@ fn csv_matches(tables: &dyn TableSource, shape: &Table, height: usize, path: &Pa
             if !buffer.is_empty() || !header_seen || rows_seen != height {
                 return Ok(None);
             }
-            return Ok(Some(FileFacts { path: format!("{}.csv", spec.name), bytes, sha256: format!("{:x}", hasher.finalize()) }));
+            return Ok(Some(FileFacts { path: format!("{}.csv", spec.name), bytes, sha256: hasher.finish_hex() }));
         }
     }
 }

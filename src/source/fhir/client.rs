@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Client, Response};
 use reqwest::{Method, StatusCode, Url};
-use sha2::{Digest, Sha256};
+use crate::sha256::Sha256;
 
 use super::config::FhirSettings;
 use super::token::TokenSource;
@@ -193,7 +193,7 @@ fn save(mut response: Response, dest: &Path) -> Result<Saved, String> {
             return Err(format!("the download stopped at {total} of {expected} bytes"));
         }
     }
-    Ok(Saved { bytes: total, sha256: format!("{:x}", hasher.finalize()) })
+    Ok(Saved { bytes: total, sha256: hasher.finish_hex() })
 }
 
 /// The server's Retry-After: seconds, or an HTTP date.

@@ -15,7 +15,7 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde::Serialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
+use crate::sha256::Sha256;
 
 use super::FhirSourceError;
 use crate::source::{for_each_resource, Provenance, RawResource, Snapshot, SnapshotFile, SNAPSHOT_INFO_FILE};
@@ -205,7 +205,7 @@ impl SnapshotWriter {
         for_each_resource(&snapshot, |raw: RawResource<'_>| -> Result<(), FhirSourceError> {
             held += 1;
             let key = format!("{}/{}", raw.resource_type, raw.id);
-            let digest: [u8; 32] = Sha256::digest(raw.json.get().as_bytes()).into();
+            let digest = crate::sha256::digest(raw.json.get().as_bytes());
             if let Some(first) = self.seen.get(&key) {
                 if on_duplicate == OnDuplicate::Compare && *first != digest {
                     return Err(FhirSourceError::Check {
@@ -396,7 +396,7 @@ fn hash(path: &Path) -> Result<(u64, String), FhirSourceError> {
         hasher.update(&buffer[..n]);
         total += n as u64;
     }
-    Ok((total, format!("{:x}", hasher.finalize())))
+    Ok((total, hasher.finish_hex()))
 }
 
 /// The newest stored snapshot under `parent` (folder names are UTC instants, so they sort).

@@ -14,7 +14,7 @@
 //! wrongly shared.
 
 use rayon::prelude::*;
-use sha2::{Digest, Sha256};
+use crate::sha256::Sha256;
 
 use super::{io, open_own_file, slices, SpilledTables};
 use crate::table::TableError;
@@ -36,7 +36,7 @@ impl SpilledTables {
             digest.update(name);
             digest.update("\n");
         }
-        Ok(Some(format!("{:x}", digest.finalize())))
+        Ok(Some(digest.finish_hex()))
     }
 
     /// What names a slice's bytes: the file it was taken from, or the SHA-256 of its own bytes.
@@ -48,7 +48,7 @@ impl SpilledTables {
         let (mut file, _) = open_own_file(path, recorded)?;
         let mut digest = Sha256::new();
         std::io::copy(&mut file, &mut digest).map_err(io(path))?;
-        Ok(format!("bytes {:x}", digest.finalize()))
+        Ok(format!("bytes {}", digest.finish_hex()))
     }
 }
 
