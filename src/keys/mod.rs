@@ -15,10 +15,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-
 use crate::config::Config;
-use crate::sha256::{hkdf_32, HmacKey};
 use crate::release::manifest::KeyRecord;
+use crate::sha256::{hkdf_32, HmacKey};
 
 pub use files::{init_key_dir, rotate, EPOCHS_FILE, MASTER_FILE, SIGNING_PUBLIC_FILE, SIGNING_SECRET_FILE};
 pub use signing::{load_signing_key, SigningKey};

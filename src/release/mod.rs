@@ -22,11 +22,11 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
-use crate::sha256::Sha256;
 
 use crate::disclose::Disclosed;
 use crate::history::HistoryOutput;
 use crate::keys::SigningKey;
+use crate::sha256::Sha256;
 use crate::source::Provenance;
 use crate::table::write::{encode_csv, row_groups, Packing, write_files_by_slice, write_frame_csv, write_frame_parquet, write_parquet_by_row_group};
 use crate::table::spill::TableSource;

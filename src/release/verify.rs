@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::Path;
 
-
 use super::manifest::{parse_sums, Manifest, MANIFEST_FILE, SUMS_FILE};
 use super::signature::{self, PUBLIC_KEY_FILE, SIGNATURE_FILE};
 use super::{sha256_file, LATEST, TEMP_PREFIX};

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
-use crate::sha256::Sha256;
 
 use super::{Provenance, Snapshot, SnapshotFile, SourceError, NON_DATA_FILES, SNAPSHOT_INFO_FILE};
+use crate::sha256::Sha256;
 
 /// File name endings the reader understands.
 const DATA_SUFFIXES: &[&str] = &[".json", ".ndjson", ".json.gz", ".ndjson.gz"];

@@ -5,6 +5,7 @@
 use polars::prelude::*;
 use rayon::iter::{IntoParallelIterator, ParallelIterator};
 use rayon::slice::ParallelSliceMut;
+
 use crate::sha256::Sha256;
 
 /// The canonical text of every cell, column by column (None for null): what the row hashes hash,

@@ -19,10 +19,10 @@ use std::sync::Arc;
 
 use polars::prelude::*;
 use rayon::prelude::*;
-use crate::sha256::Sha256;
 
 use super::super::report::FileFacts;
 use super::super::{GateError, Tally};
+use crate::sha256::Sha256;
 use crate::table::spill::{slices, TableSource};
 use crate::table::{Table, TableSpec};
 

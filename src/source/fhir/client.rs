@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Client, Response};
 use reqwest::{Method, StatusCode, Url};
-use crate::sha256::Sha256;
 
 use super::config::FhirSettings;
 use super::token::TokenSource;
 use super::{outcome, FhirSourceError};
+use crate::sha256::Sha256;
 
 /// The longest wait between two attempts when the server names none.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);

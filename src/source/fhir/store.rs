@@ -15,9 +15,9 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde::Serialize;
 use serde_json::Value;
-use crate::sha256::Sha256;
 
 use super::FhirSourceError;
+use crate::sha256::Sha256;
 use crate::source::{for_each_resource, Provenance, RawResource, Snapshot, SnapshotFile, SNAPSHOT_INFO_FILE};
 
 /// The resource types whose references are checked: the ones the ROR's extraction links together.

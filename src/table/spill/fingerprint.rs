@@ -14,9 +14,9 @@
 //! wrongly shared.
 
 use rayon::prelude::*;
-use crate::sha256::Sha256;
 
 use super::{io, open_own_file, slices, SpilledTables};
+use crate::sha256::Sha256;
 use crate::table::TableError;
 
 impl SpilledTables {
