@@ -62,15 +62,37 @@ pub fn hex_digest(bytes: &[u8]) -> String {
     hex(&digest(bytes))
 }
 
+/// Size and SHA-256 (hex) of a file, read in blocks of 1 MB.
+pub fn file(path: &std::path::Path) -> std::io::Result<(u64, String)> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = std::io::Read::read(&mut file, &mut buffer)?;
+        if n == 0 {
+            return Ok((total, hasher.finish_hex()));
+        }
+        hasher.update(&buffer[..n]);
+        total += n as u64;
+    }
+}
+
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
 /// Bytes in lowercase hex.
 pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        text.push(char::from(DIGITS[usize::from(b >> 4)]));
-        text.push(char::from(DIGITS[usize::from(b & 15)]));
+    bytes.iter().flat_map(|b| [HEX_DIGITS[usize::from(b >> 4)], HEX_DIGITS[usize::from(b & 15)]]).map(char::from).collect()
+}
+
+/// A digest in lowercase hex, written into a buffer: the history compares and stores one per
+/// row, and allocates nothing for it.
+pub fn hex_into<'b>(hash: &[u8; 32], digits: &'b mut [u8; 64]) -> &'b [u8; 64] {
+    for (pair, b) in digits.chunks_exact_mut(2).zip(hash) {
+        pair[0] = HEX_DIGITS[usize::from(b >> 4)];
+        pair[1] = HEX_DIGITS[usize::from(b & 15)];
     }
-    text
+    digits
 }
 
 /// An HMAC-SHA-256 key. The key's inner and outer pads are hashed once, here: each MAC then
@@ -116,6 +138,7 @@ mod tests {
         }
         assert_eq!(pieces.finish_hex(), "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
         assert_eq!(hex(&digest(long)), hex_digest(long));
+        assert_eq!(std::str::from_utf8(hex_into(&digest(long), &mut [0u8; 64])).unwrap(), hex_digest(long));
     }
 
     /// RFC 4231, test case 2.
@@ -132,5 +155,26 @@ mod tests {
         let salt: Vec<u8> = (0x00..=0x0c).collect();
         let info: Vec<u8> = (0xf0..=0xf9).collect();
         assert_eq!(hex(&hkdf_32(&salt, &secret, &info)), "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf");
+    }
+
+    #[test]
+    fn hex_is_lower_case_two_digits_per_byte() {
+        let mut hash = [0u8; 32];
+        hash[0] = 0x0a;
+        hash[31] = 0xff;
+        let text = hex(&hash);
+        assert_eq!(text, format!("0a{}ff", "00".repeat(30)));
+        assert_eq!(hex_into(&hash, &mut [0u8; 64]).as_slice(), text.as_bytes());
+    }
+
+    /// A file over several read blocks: its size, and the digest of its bytes in memory.
+    #[test]
+    fn file_digest_is_that_of_its_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let bytes: Vec<u8> = (0..(3 << 20) + 17).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(file(&path).unwrap(), (bytes.len() as u64, hex_digest(&bytes)));
+        assert_eq!(file(&dir.path().join("missing")).unwrap_err().kind(), std::io::ErrorKind::NotFound);
     }
 }

@@ -11,7 +11,7 @@ use super::current::{Current, Hashing};
 use super::stored::StoredRows;
 use super::walk;
 use super::{table_error, HistoryError, Store, CHANGE, CHANGED_COLUMNS, ROW_HASH, VALID_FROM, VALID_TO};
-use crate::table::digest::hex_into;
+use crate::sha256::hex_into;
 use crate::table::spill::TableSource;
 use crate::table::Table;
 
@@ -355,7 +355,8 @@ pub(super) fn close_all(mut part: DataFrame, version: &str) -> PolarsResult<Data
 mod tests {
     use super::*;
     use crate::table::catalog::ENTITES_JURIDIQUES;
-    use crate::table::digest::{content_digest, hex, row_hashes};
+    use crate::sha256::hex;
+    use crate::table::digest::{content_digest, row_hashes};
 
     /// A table of legal entities with the given (key, name) rows, the other columns null.
     fn table(rows: &[(&str, &str)]) -> Table {

@@ -23,7 +23,8 @@ use super::diff::{changed_column_names, ADDED, MODIFIED, REMOVED};
 use super::stored::StoredRows;
 use super::{ROW_HASH, VALID_FROM, VALID_TO};
 use crate::table::ahead::made_ahead;
-use crate::table::digest::{hex_into, row_hashes, SpilledDigest, SpilledRecords};
+use crate::sha256::hex_into;
+use crate::table::digest::{row_hashes, SpilledDigest, SpilledRecords};
 
 /// One bit per row: a night's flags of every stored row (closed or not) and of every row of the
 /// new store (from the previous store or opened now). A byte per row was 50 MB for the largest

@@ -45,7 +45,7 @@ pub(super) fn create_master(dir: &Path) -> Result<(), KeyError> {
     create_dir(dir)?;
     let mut secret = [0u8; 32];
     rand::rngs::OsRng.try_fill_bytes(&mut secret).map_err(|e| file_error(dir, format!("no randomness from the system: {e}")))?;
-    let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = crate::sha256::hex(&secret);
     write_secret(&dir.join(MASTER_FILE), format!("{hex}\n").as_bytes())
 }
 

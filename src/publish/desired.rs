@@ -121,8 +121,8 @@ fn sha1_of(path: &Path) -> Result<String, PublishError> {
 }
 
 fn sha256_of(path: &Path) -> Result<String, PublishError> {
-    let bytes = std::fs::read(path).map_err(|e| PublishError::Release { path: path.display().to_string(), message: e.to_string() })?;
-    Ok(crate::sha256::hex_digest(&bytes))
+    let (_, sha256) = crate::sha256::file(path).map_err(|e| PublishError::Release { path: path.display().to_string(), message: e.to_string() })?;
+    Ok(sha256)
 }
 
 /// The desired dataset for the release in `release_dir`.

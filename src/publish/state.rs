@@ -27,7 +27,7 @@ pub struct PublishState {
 /// The state file of one instance, organisation and marker inside `state_dir`.
 pub fn state_path(state_dir: &Path, root: &str, organization: &str, marker: &str) -> PathBuf {
     let digest = crate::sha256::digest(format!("{root}\n{organization}\n{marker}").as_bytes());
-    let short: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    let short = crate::sha256::hex(&digest[..6]);
     state_dir.join(format!("datagouv-{short}.json"))
 }
 

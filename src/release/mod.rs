@@ -17,7 +17,7 @@ pub mod signature;
 pub mod verify;
 
 use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -26,7 +26,6 @@ use serde_json::{json, Value};
 use crate::disclose::Disclosed;
 use crate::history::HistoryOutput;
 use crate::keys::SigningKey;
-use crate::sha256::Sha256;
 use crate::source::Provenance;
 use crate::table::write::{encode_csv, row_groups, Packing, write_files_by_slice, write_frame_csv, write_frame_parquet, write_parquet_by_row_group};
 use crate::table::spill::TableSource;
@@ -577,19 +576,7 @@ fn table_file_record(dir: &Path, relative: &str, rows: u64, known: &[crate::gate
 
 /// Size and sha256 of a file, streamed.
 pub fn sha256_file(path: &Path) -> Result<(u64, String), ReleaseError> {
-    let mut file = File::open(path).map_err(io(path))?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        let n = file.read(&mut buffer).map_err(io(path))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-        total += n as u64;
-    }
-    Ok((total, hasher.finish_hex()))
+    crate::sha256::file(path).map_err(io(path))
 }
 
 /// Pretty JSON with a final newline: reviewable in a diff, stable byte for byte.

@@ -2,7 +2,6 @@
 //! snapshot-info.json. Nothing is parsed here beyond that file.
 
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -89,20 +88,7 @@ fn collect(root: &Path, dir: &Path, depth: usize, out: &mut Vec<(String, PathBuf
 }
 
 fn hash_file(path: &Path, relative: &str) -> Result<(u64, String), SourceError> {
-    let read_error = |source| SourceError::Read { file: relative.to_owned(), source };
-    let mut file = fs::File::open(path).map_err(read_error)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        let n = file.read(&mut buffer).map_err(read_error)?;
-        if n == 0 {
-            break;
-        }
-        total += n as u64;
-        hasher.update(&buffer[..n]);
-    }
-    Ok((total, hasher.finish_hex()))
+    crate::sha256::file(path).map_err(|source| SourceError::Read { file: relative.to_owned(), source })
 }
 
 #[derive(serde::Deserialize)]

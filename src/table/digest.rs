@@ -349,22 +349,6 @@ fn set_aside_error(folder: &std::path::Path, e: std::io::Error) -> std::io::Erro
     std::io::Error::new(e.kind(), format!("row hashes set aside in {}: {e}", folder.display()))
 }
 
-/// Hex form of a row hash.
-pub fn hex(hash: &[u8; 32]) -> String {
-    let mut digits = [0u8; 64];
-    hex_into(hash, &mut digits).iter().map(|&d| char::from(d)).collect()
-}
-
-/// Hex form of a row hash written into a buffer: the history compares and stores one per row, and
-/// allocates nothing for it.
-pub fn hex_into<'b>(hash: &[u8; 32], digits: &'b mut [u8; 64]) -> &'b [u8; 64] {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for (pair, b) in digits.chunks_exact_mut(2).zip(hash) {
-        pair[0] = DIGITS[usize::from(b >> 4)];
-        pair[1] = DIGITS[usize::from(b & 15)];
-    }
-    digits
-}
 
 #[cfg(test)]
 mod tests {
@@ -415,15 +399,6 @@ mod tests {
             }
         }
         assert_eq!(std::fs::read_dir(folder.path()).unwrap().count(), 0);
-    }
-
-    #[test]
-    fn hex_is_lower_case_two_digits_per_byte() {
-        let mut hash = [0u8; 32];
-        hash[0] = 0x0a;
-        hash[31] = 0xff;
-        let text = hex(&hash);
-        assert_eq!(text, format!("0a{}ff", "00".repeat(30)));
     }
 
     /// The row hash as first published: sha256 fed cell by cell from polars' cast to text. Kept

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -17,7 +17,6 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::FhirSourceError;
-use crate::sha256::Sha256;
 use crate::source::{for_each_resource, Provenance, RawResource, Snapshot, SnapshotFile, SNAPSHOT_INFO_FILE};
 
 /// The resource types whose references are checked: the ones the ROR's extraction links together.
@@ -384,19 +383,7 @@ fn linked_target(reference: &str) -> Option<String> {
 }
 
 fn hash(path: &Path) -> Result<(u64, String), FhirSourceError> {
-    let mut file = File::open(path).map_err(|e| store_error(path, format!("cannot read: {e}")))?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 16];
-    let mut total = 0u64;
-    loop {
-        let n = file.read(&mut buffer).map_err(|e| store_error(path, format!("cannot read: {e}")))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-        total += n as u64;
-    }
-    Ok((total, hasher.finish_hex()))
+    crate::sha256::file(path).map_err(|e| store_error(path, format!("cannot read: {e}")))
 }
 
 /// The newest stored snapshot under `parent` (folder names are UTC instants, so they sort).
