@@ -8,6 +8,11 @@
 //! 200 bytes; on CPUs with them both run the same instructions. ring is already built for rustls
 //! (the HTTPS client), so this costs no compile. The tests check the results against the sha2,
 //! hmac and hkdf crates and against `sha256sum`.
+//!
+//! The row hashes are many short independent messages: `digest_many` hashes them a SIMD lane
+//! each (tape-sha256's multi-buffer code), which no single-message code can do, since each of
+//! SHA-256's rounds waits on the one before. On the Xeon without SHA extensions: about 2.5
+//! times ring's speed for rows of 150 to 900 bytes (AVX-512, 16 lanes).
 
 use ring::{digest, hkdf, hmac};
 
@@ -60,6 +65,44 @@ pub fn digest(bytes: &[u8]) -> [u8; 32] {
 /// The SHA-256 of `bytes` in lowercase hex.
 pub fn hex_digest(bytes: &[u8]) -> String {
     hex(&digest(bytes))
+}
+
+/// The SHA-256 of each message, `out[i]` that of `messages[i]`, several messages at once on the
+/// CPU's widest lanes (AVX-512, AVX2, or SHA extensions over 4 interleaved messages; portable
+/// code elsewhere). Used where a caller has thousands of short messages in hand (the rows of a
+/// table). The multi-buffer code is chosen by CPU at run time, so its first use checks it here,
+/// on this CPU, against ring over every length up to four blocks in one batch; should they ever
+/// disagree, the job hashes one message at a time with ring and says so in its log.
+///
+/// # Panics
+/// When `messages` and `out` differ in length.
+pub fn digest_many(messages: &[&[u8]], out: &mut [[u8; 32]]) {
+    assert_eq!(messages.len(), out.len(), "one digest per message");
+    if multi_buffer_agrees_with_ring() {
+        tape_sha256::hash_many(messages, out);
+    } else {
+        for (message, digest_out) in messages.iter().zip(out) {
+            *digest_out = digest(message);
+        }
+    }
+}
+
+/// Whether the multi-buffer code selected for this CPU gives ring's digests: once per process,
+/// a batch of every length from 0 to 256 bytes (the padding's edges at 55, 56 and 64 bytes and
+/// their multiples, lanes of unequal length side by side).
+fn multi_buffer_agrees_with_ring() -> bool {
+    static AGREES: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AGREES.get_or_init(|| {
+        let messages: Vec<Vec<u8>> = (0..=256usize).map(|len| (0..len).map(|i| (i * 31 + len) as u8).collect()).collect();
+        let slices: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+        let mut many = vec![[0u8; 32]; slices.len()];
+        tape_sha256::hash_many(&slices, &mut many);
+        let agrees = slices.iter().zip(&many).all(|(message, hash)| digest(message) == *hash);
+        if !agrees {
+            tracing::warn!(backend = tape_sha256::backend(), "the multi-buffer SHA-256 code disagrees with ring on this CPU: hashing one message at a time");
+        }
+        agrees
+    })
 }
 
 /// Size and SHA-256 (hex) of a file, read in blocks of 1 MB.
@@ -165,6 +208,23 @@ mod tests {
         let text = hex(&hash);
         assert_eq!(text, format!("0a{}ff", "00".repeat(30)));
         assert_eq!(hex_into(&hash, &mut [0u8; 64]).as_slice(), text.as_bytes());
+    }
+
+    /// Batches of sizes around multiples of the lanes (8, 16) up to 320 messages, of unequal
+    /// lengths up to 329 bytes, give each message its own digest; and the check at first use passes on
+    /// the CPU the tests run on.
+    #[test]
+    fn digest_many_is_each_message_digest() {
+        assert!(multi_buffer_agrees_with_ring());
+        let messages: Vec<Vec<u8>> = (0..320usize).map(|i| (0..(i * 37) % 330).map(|b| (b * 7 + i) as u8).collect()).collect();
+        let slices: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+        for batch in [0, 1, 2, 7, 8, 9, 15, 16, 17, 31, 33, 48, 49, 320] {
+            let mut out = vec![[0u8; 32]; batch];
+            digest_many(&slices[..batch], &mut out);
+            for (message, hash) in slices[..batch].iter().zip(&out) {
+                assert_eq!(*hash, digest(message), "batch of {batch}, a message of {} bytes", message.len());
+            }
+        }
     }
 
     /// A file over several read blocks: its size, and the digest of its bytes in memory.
