@@ -158,8 +158,10 @@ fn release_problems(dir: &Path, options: &VerifyOptions) -> Vec<String> {
     let mut problems = Vec::new();
     let mut problem = |message: String| problems.push(message);
 
-    let manifest: Manifest = match fs::read(dir.join(MANIFEST_FILE)).map_err(|e| e.to_string()).and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string())) {
-        Ok(m) => m,
+    // Read once: its parse, its SHA256SUMS line and its signature are all of these bytes.
+    let read = fs::read(dir.join(MANIFEST_FILE)).map_err(|e| e.to_string());
+    let (manifest_bytes, manifest): (Vec<u8>, Manifest) = match read.and_then(|bytes| serde_json::from_slice(&bytes).map(|m| (bytes, m)).map_err(|e| e.to_string())) {
+        Ok(read) => read,
         Err(e) => {
             problem(format!("{MANIFEST_FILE} cannot be read: {e}"));
             return problems;
@@ -201,11 +203,13 @@ fn release_problems(dir: &Path, options: &VerifyOptions) -> Vec<String> {
                     match expected.get(path) {
                         None => problem(format!("{SUMS_FILE} lists {path}, which the manifest does not")),
                         Some(Some(manifest_sha)) if manifest_sha != sha => problem(format!("{SUMS_FILE} and the manifest disagree on {path}")),
-                        Some(None) => match sha256_file(&dir.join(path)) {
-                            Ok((_, actual)) if &actual == sha => {}
-                            Ok((_, actual)) => problem(format!("{path}: sha256 {actual}, {SUMS_FILE} says {sha}")),
-                            Err(_) => problem(format!("{path} is missing")),
-                        },
+                        // The manifest itself, read above.
+                        Some(None) => {
+                            let actual = crate::sha256::hex_digest(&manifest_bytes);
+                            if &actual != sha {
+                                problem(format!("{path}: sha256 {actual}, {SUMS_FILE} says {sha}"));
+                            }
+                        }
                         _ => {}
                     }
                 }
@@ -219,20 +223,19 @@ fn release_problems(dir: &Path, options: &VerifyOptions) -> Vec<String> {
     }
 
     // The signature, over the manifest's exact bytes.
-    match (fs::read(dir.join(MANIFEST_FILE)), fs::read_to_string(dir.join(SIGNATURE_FILE))) {
-        (Ok(bytes), Ok(sig)) => {
+    match fs::read_to_string(dir.join(SIGNATURE_FILE)) {
+        Ok(sig) => {
             let key = options.public_key.clone().or_else(|| fs::read_to_string(dir.join(PUBLIC_KEY_FILE)).ok());
             match key {
                 None => problem(format!("{PUBLIC_KEY_FILE} is missing and no public key was given")),
                 Some(key) => {
-                    if let Err(e) = signature::check(&sig, &bytes, &key, &manifest.publication, &manifest.version) {
+                    if let Err(e) = signature::check(&sig, &manifest_bytes, &key, &manifest.publication, &manifest.version) {
                         problem(format!("{SIGNATURE_FILE}: {e}"));
                     }
                 }
             }
         }
-        (_, Err(_)) => problem(format!("{SIGNATURE_FILE} is missing: the manifest is not signed")),
-        _ => {}
+        Err(_) => problem(format!("{SIGNATURE_FILE} is missing: the manifest is not signed")),
     }
     // Row counts and content digests, from the Parquet files themselves.
     for table in &manifest.tables {

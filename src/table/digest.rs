@@ -49,18 +49,19 @@ pub fn row_hashes(frame: &DataFrame) -> PolarsResult<Vec<[u8; 32]>> {
             let texts = sliced.iter().map(BlockText::of).collect::<PolarsResult<Vec<_>>>()?;
             let mut hashes = vec![[0u8; 32]; len];
             let mut batch_bytes = Vec::new();
-            let mut row_ends = Vec::with_capacity(ROWS_PER_HASH_BATCH);
+            // Where each row of the batch starts in `batch_bytes`, and where the last one ends.
+            let mut row_bounds = Vec::with_capacity(ROWS_PER_HASH_BATCH + 1);
             for (first, batch_hashes) in (0..len).step_by(ROWS_PER_HASH_BATCH).zip(hashes.chunks_mut(ROWS_PER_HASH_BATCH)) {
                 batch_bytes.clear();
-                row_ends.clear();
+                row_bounds.clear();
+                row_bounds.push(0);
                 for row in first..first + batch_hashes.len() {
                     for (name, text) in names.iter().zip(&texts) {
                         encode_cell(&mut batch_bytes, name, text.get(row));
                     }
-                    row_ends.push(batch_bytes.len());
+                    row_bounds.push(batch_bytes.len());
                 }
-                let mut row_start = 0;
-                let rows: Vec<&[u8]> = row_ends.iter().map(|&row_end| &batch_bytes[std::mem::replace(&mut row_start, row_end)..row_end]).collect();
+                let rows: Vec<&[u8]> = row_bounds.windows(2).map(|bounds| &batch_bytes[bounds[0]..bounds[1]]).collect();
                 crate::sha256::digest_many(&rows, batch_hashes);
             }
             Ok(hashes)
@@ -361,7 +362,6 @@ impl<const N: usize> SpilledRecords<N> {
 fn set_aside_error(folder: &std::path::Path, e: std::io::Error) -> std::io::Error {
     std::io::Error::new(e.kind(), format!("row hashes set aside in {}: {e}", folder.display()))
 }
-
 
 #[cfg(test)]
 mod tests {
