@@ -21,6 +21,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use rayon::prelude::*;
 use serde_json::{json, Value};
 
 use crate::disclose::Disclosed;
@@ -353,6 +354,9 @@ fn write_contents(dir: &Path, input: &ReleaseInput<'_>, version: &str) -> Result
     let mut files: Vec<FileRecord> = Vec::new();
     let mut table_records = Vec::new();
     let mut package_resources = Vec::new();
+    // The changelogs and stores, the largest files the release hashes itself: hashed together
+    // below, on every core, rather than one after the other.
+    let mut written_by_history: Vec<(String, Option<u64>)> = Vec::new();
 
     // The history folder may already hold the stores the history stage wrote.
     for sub in ["changes", HISTORY_DIR] {
@@ -398,8 +402,8 @@ fn write_contents(dir: &Path, input: &ReleaseInput<'_>, version: &str) -> Result
         // Already here too: the history stage wrote them (`Staging::write_changes`).
         let change_rows = *input.history.change_rows.get(name).ok_or_else(|| ReleaseError::Invalid { path: name.into(), message: "the history stage gave no changelog for this table".into() })?;
         let (changes_csv, changes_parquet) = (format!("changes/{name}.csv"), format!("changes/{name}.parquet"));
-        files.push(record(dir, &changes_csv, Some(change_rows))?);
-        files.push(record(dir, &changes_parquet, Some(change_rows))?);
+        written_by_history.push((changes_csv.clone(), Some(change_rows)));
+        written_by_history.push((changes_parquet.clone(), Some(change_rows)));
 
         let entry = input.history.index.versions.last().and_then(|v| v.tables.get(name));
         let fields = entry.and_then(|e| input.history.index.fields(name, e));
@@ -421,8 +425,9 @@ fn write_contents(dir: &Path, input: &ReleaseInput<'_>, version: &str) -> Result
     // Every table's store, including tables no longer published (their history stays readable),
     // already written by the history stage (`Staging::write_history_store`).
     for (name, &rows) in &input.history.store_rows {
-        files.push(record(dir, &format!("{HISTORY_DIR}/{name}.parquet"), Some(rows))?);
+        written_by_history.push((format!("{HISTORY_DIR}/{name}.parquet"), Some(rows)));
     }
+    files.extend(record_all(dir, &written_by_history)?);
     let index = serde_json::to_value(&input.history.index).map_err(|e| ReleaseError::Invalid { path: HISTORY_INDEX.into(), message: e.to_string() })?;
     write_json(&dir.join(HISTORY_INDEX), &index)?;
     files.push(record(dir, HISTORY_INDEX, None)?);
@@ -561,6 +566,11 @@ fn reuser_documents(dir: &Path, input: &ReleaseInput<'_>, version: &str, tables:
 fn record(dir: &Path, relative: &str, rows: Option<u64>) -> Result<FileRecord, ReleaseError> {
     let (bytes, sha256) = sha256_file(&dir.join(relative))?;
     Ok(FileRecord { path: relative.to_owned(), bytes, sha256, rows })
+}
+
+/// The records of several files of the release, hashed on every core, in the order given.
+fn record_all(dir: &Path, files: &[(String, Option<u64>)]) -> Result<Vec<FileRecord>, ReleaseError> {
+    files.par_iter().map(|(relative, rows)| record(dir, relative, *rows)).collect()
 }
 
 /// The record of a table's file: from the gate's facts when they are of this file as it is now
