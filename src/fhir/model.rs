@@ -21,6 +21,14 @@ impl<'a> Text<'a> {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The string as the file's text holds it, when it had no escapes.
+    pub fn borrowed(&self) -> Option<&'a str> {
+        match self.0 {
+            Cow::Borrowed(text) => Some(text),
+            Cow::Owned(_) => None,
+        }
+    }
 }
 
 impl std::ops::Deref for Text<'_> {

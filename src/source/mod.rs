@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 
 pub use folder::open_folder;
-pub use reader::{for_each_resource, for_each_resource_in_file, HeaderCheck, RawResource};
+pub use reader::{for_each_resource, for_each_resource_in_file, for_each_typed_resource_in_file, Found, HeaderCheck, RawResource, TypedResources};
 
 /// Name of the optional provenance file a snapshot folder may hold (written by `synth` and by the
 /// API source). Its `taken_at` is the snapshot instant.

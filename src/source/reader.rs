@@ -12,6 +12,9 @@ use serde_json::value::RawValue;
 
 use super::{Snapshot, SnapshotFile, SourceError};
 
+mod typed;
+pub use typed::TypedResources;
+
 /// One resource as found in a file, not yet parsed beyond its type and id.
 #[derive(Debug, Clone, Copy)]
 pub struct RawResource<'a> {
@@ -100,12 +103,72 @@ where
     E: From<SourceError>,
     F: FnMut(RawResource<'_>) -> Result<(), E>,
 {
+    with_file_text(file, |text| visit_text(&file.path, text, check, &mut visit))
+}
+
+/// `read` the file's text, in this thread's buffer (`FILE_TEXT`).
+fn with_file_text<E: From<SourceError>>(file: &SnapshotFile, read: impl FnOnce(&str) -> Result<(), E>) -> Result<(), E> {
     FILE_TEXT.with_borrow_mut(|text| {
-        let read = read_file(file, text).and_then(|()| decode_text(&file.path, text)).map_err(E::from).and_then(|text| visit_text(&file.path, text, check, &mut visit));
+        let result = read_file(file, text).and_then(|()| decode_text(&file.path, text)).map_err(E::from).and_then(read);
         if text.capacity() > KEEP_FILE_TEXT_BYTES {
             *text = Vec::new();
         }
-        read
+        result
+    })
+}
+
+/// What `for_each_typed_resource_in_file` gives: a resource read in one pass with the consumer's
+/// own parse, or found the general way (any other file, and any file the one pass gave up on).
+pub enum Found<'a, T> {
+    Typed(TypedResource<'a, T>),
+    /// The one pass gave up partway: forget every resource given so far, the file's resources
+    /// come again, the general way.
+    StartAgain,
+    Raw(RawResource<'a>),
+}
+
+/// A resource of a Bundle read in one pass: its header checked as the general path checks it.
+pub struct TypedResource<'a, T> {
+    /// Its index among the Bundle's entries.
+    pub index: usize,
+    pub resource_type: &'a str,
+    pub id: &'a str,
+    /// The consumer's parse; None for a type it does not `parse`.
+    pub typed: Option<T>,
+}
+
+impl<T> TypedResource<'_, T> {
+    /// Where in the file, as `RawResource::position` names it: "entry[3]".
+    pub fn position(&self) -> String {
+        format!("entry[{}]", self.index)
+    }
+}
+
+/// As `for_each_resource_in_file`, with `parser` deserialising the resources of a file that
+/// holds one Bundle in the same pass that finds them (`typed`); any other file is read the
+/// general way, each resource given as found, and so is a file that pass finds anything to say
+/// about, after `Found::StartAgain` if it had given some of its resources. An error `visit`
+/// returns for a resource of the one pass is not returned: the general path gives it again, or
+/// the fault before it.
+pub fn for_each_typed_resource_in_file<P, E, F>(file: &SnapshotFile, check: HeaderCheck<'_>, parser: &P, mut visit: F) -> Result<(), E>
+where
+    P: TypedResources,
+    E: From<SourceError>,
+    F: for<'a> FnMut(Found<'a, P::Resource<'a>>) -> Result<(), E>,
+{
+    with_file_text(file, |text| {
+        let mut given = false;
+        let read = typed::single_bundle(text, parser, &mut |resource| {
+            given = true;
+            visit(Found::Typed(resource)).is_ok()
+        });
+        if read {
+            return Ok(());
+        }
+        if given {
+            visit(Found::StartAgain)?;
+        }
+        visit_text(&file.path, text, check, &mut |raw| visit(Found::Raw(raw)))
     })
 }
 

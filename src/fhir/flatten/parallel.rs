@@ -16,19 +16,20 @@ use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 use std::sync::{Condvar, Mutex};
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use super::context::Context;
 use super::State;
-use crate::fhir::model::{HealthcareService, Location, Organization, Practitioner, PractitionerRole};
+use crate::fhir::model::{HealthcareService, Location, Organization, Practitioner, PractitionerRole, Text};
 use crate::fhir::FhirError;
-use crate::source::{for_each_resource_in_file, HeaderCheck, RawResource, SnapshotFile, SourceError};
+use crate::source::{for_each_typed_resource_in_file, Found, HeaderCheck, RawResource, SnapshotFile, SourceError, TypedResources};
 use crate::table::parts::Parts;
 
 /// How many files the workers may have parsed and not yet handed over, per worker.
 const LOOKAHEAD_PER_WORKER: usize = 2;
 
 /// A resource of a type the tables use, deserialised.
+#[derive(Debug)]
 pub(super) enum Typed<'a> {
     Organization(Organization<'a>),
     Location(Location<'a>),
@@ -66,15 +67,61 @@ const TABULATED_TYPES: &[&str] = &["Organization", "Location", "HealthcareServic
 /// A file that fails is not written: the merge stops at its error.
 pub(super) fn flatten_file(file: &SnapshotFile, index: usize, parts: &Parts) -> FilePart {
     let mut state = State::default();
-    let read = for_each_resource_in_file(file, HeaderCheck::DeferFor(TABULATED_TYPES), |raw: RawResource<'_>| {
-        let parsed = parse_resource(raw)?;
-        state.visit(&file.path, parsed)
+    let read = for_each_typed_resource_in_file(file, HeaderCheck::DeferFor(TABULATED_TYPES), &Tabulated, |found| match found {
+        Found::Typed(resource) => {
+            let position = resource.position();
+            let typed = resource.typed.unwrap_or(Typed::Other);
+            state.visit(&file.path, Parsed { position: &position, resource_type: resource.resource_type, id: resource.id, typed: Ok(typed) })
+        }
+        // A file's part is all in `state` until `write_part`: forgetting it is starting afresh.
+        Found::StartAgain => {
+            state = State::default();
+            Ok(())
+        }
+        Found::Raw(raw) => {
+            let parsed = parse_resource(raw)?;
+            state.visit(&file.path, parsed)
+        }
     });
     let error = match read {
         Ok(()) => state.write_part(index, parts).err(),
         Err(e) => Some(e),
     };
     FilePart { path: file.path.clone(), state, error }
+}
+
+/// The tabulated types' structs, for the reader's one pass over a Bundle.
+struct Tabulated;
+
+impl TypedResources for Tabulated {
+    type Resource<'a> = Typed<'a>;
+
+    fn parses(&self, resource_type: &str) -> bool {
+        TABULATED_TYPES.contains(&resource_type)
+    }
+
+    fn parse<'de, D: Deserializer<'de>>(&self, resource_type: &'de str, resource: D) -> Result<(Typed<'de>, &'de str), D::Error> {
+        match resource_type {
+            "Organization" => read_typed(resource, |r: &Organization<'de>| &r.id, Typed::Organization),
+            "Location" => read_typed(resource, |r: &Location<'de>| &r.id, Typed::Location),
+            "HealthcareService" => read_typed(resource, |r: &HealthcareService<'de>| &r.id, Typed::HealthcareService),
+            "Practitioner" => read_typed(resource, |r: &Practitioner<'de>| &r.id, Typed::Practitioner),
+            "PractitionerRole" => read_typed(resource, |r: &PractitionerRole<'de>| &r.id, Typed::PractitionerRole),
+            _ => Err(serde::de::Error::custom("not a tabulated type")),
+        }
+    }
+}
+
+/// A resource as its struct `T`, with its id as the text holds it (an escaped one is refused:
+/// the general path then reads the file).
+fn read_typed<'de, T, D>(resource: D, id: impl Fn(&T) -> &Text<'de>, wrap: impl Fn(T) -> Typed<'de>) -> Result<(Typed<'de>, &'de str), D::Error>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    let resource = T::deserialize(resource)?;
+    let id = id(&resource).borrowed().ok_or_else(|| serde::de::Error::custom("an id with escapes"))?;
+    Ok((wrap(resource), id))
 }
 
 /// The resource deserialised into its typed struct. A header error (the reader's check, deferred)
@@ -214,6 +261,58 @@ mod tests {
             std::fs::write(dir.path().join(format!("f{n:02}.ndjson")), text).unwrap();
         }
         super::super::flatten_snapshot(&open_folder(dir.path(), "test").unwrap())
+    }
+
+    /// Every resource of the embedded sample, the one pass's way over its Bundles and the general
+    /// way: the same positions, types, ids and structs.
+    #[test]
+    fn one_pass_over_a_bundle_gives_what_the_general_path_gives() {
+        use crate::source::for_each_resource_in_file;
+        let describe = |position: &str, resource_type: &str, id: &str, typed: &Typed<'_>| format!("{position} {resource_type}/{id} {typed:?}");
+        let snapshot = open_folder(&crate::sample_dir(), "sample").unwrap();
+        let mut read_in_one_pass = 0;
+        for file in &snapshot.provenance.files {
+            let mut general = Vec::new();
+            for_each_resource_in_file::<FhirError, _>(file, HeaderCheck::DeferFor(TABULATED_TYPES), |raw| {
+                let parsed = parse_resource(raw)?;
+                general.push(describe(parsed.position, parsed.resource_type, parsed.id, parsed.typed.as_ref().expect("the sample parses")));
+                Ok(())
+            })
+            .unwrap();
+            let mut one_pass = Vec::new();
+            for_each_typed_resource_in_file::<_, FhirError, _>(file, HeaderCheck::DeferFor(TABULATED_TYPES), &Tabulated, |found| {
+                match found {
+                    Found::Typed(resource) => {
+                        read_in_one_pass += 1;
+                        one_pass.push(describe(&resource.position(), resource.resource_type, resource.id, resource.typed.as_ref().unwrap_or(&Typed::Other)));
+                    }
+                    Found::StartAgain => one_pass.clear(),
+                    Found::Raw(raw) => {
+                        let parsed = parse_resource(raw)?;
+                        one_pass.push(describe(parsed.position, parsed.resource_type, parsed.id, parsed.typed.as_ref().expect("the sample parses")));
+                    }
+                }
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(one_pass, general, "{}", file.path);
+        }
+        assert!(read_in_one_pass > 1000, "the sample's export Bundles are read in one pass: {read_in_one_pass}");
+    }
+
+    /// A Bundle whose third resource the one pass leaves to the general path, after it gave the
+    /// first ones: they are forgotten and read again, never twice.
+    #[test]
+    fn a_bundle_the_one_pass_gives_up_on_partway_is_read_again_from_its_start() {
+        let bundle = |third: &str| {
+            format!(r#"{{"resourceType":"Bundle","type":"collection","entry":[{{"resource":{{"resourceType":"Practitioner","id":"b-0","name":[{{"family":"F"}}]}}}},{{"resource":{{"resourceType":"Practitioner","id":"b-1"}}}},{{"resource":{third}}}]}}"#)
+        };
+        // Valid, but its id comes before its type: the same tables as read the general way.
+        let flat = flatten_files(&[(4, &bundle(r#"{"id":"b-2","resourceType":"Practitioner"}"#))]).unwrap();
+        assert_eq!(flat.resources_by_type["Practitioner"], 36);
+        // A fault: the general path's error for it, not a duplicate of a resource given before.
+        let e = flatten_files(&[(4, &bundle(r#"{"resourceType":"Practitioner","id":"x","name":5}"#))]).unwrap_err().to_string();
+        assert!(e.starts_with("f04.ndjson: entry[2] Practitioner/x: field name"), "{e}");
     }
 
     #[test]
