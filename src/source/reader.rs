@@ -165,6 +165,7 @@ where
         if read {
             return Ok(());
         }
+        tracing::debug!(file = %file.path, "not read in one pass: read the general way");
         if given {
             visit(Found::StartAgain)?;
         }
