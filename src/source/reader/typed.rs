@@ -43,16 +43,11 @@ where
 {
     let mut de = serde_json::Deserializer::from_str(text);
     let text_end = text.as_ptr() as usize + text.len();
-    de.deserialize_map(BundleVisitor { parser, visit, text_end }).is_ok() && de.end().is_ok()
+    de.deserialize_map(BundleVisitor(EntriesSeed { parser, visit, text_end })).is_ok() && de.end().is_ok()
 }
 
 /// The Bundle: `resourceType` (Bundle), `id` and `entry` each at most once, the rest skipped.
-struct BundleVisitor<'p, P, F> {
-    parser: &'p P,
-    visit: &'p mut F,
-    /// The address just past the file's text.
-    text_end: usize,
-}
+struct BundleVisitor<'p, P, F>(EntriesSeed<'p, P, F>);
 
 impl<'de, P, F> Visitor<'de> for BundleVisitor<'_, P, F>
 where
@@ -66,18 +61,18 @@ where
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let (mut resource_type, mut id, mut entries) = (None, None, false);
+        let (mut resource_type, mut id, mut entries) = (None, None, Some(self.0));
         while let Some(key) = map.next_key::<&'de str>()? {
             match key {
                 "resourceType" if resource_type.is_none() => resource_type = Some(map.next_value::<&'de str>()?),
                 "id" if id.is_none() => id = Some(map.next_value::<Option<&'de str>>()?),
                 // The Bundle's type comes first in every Bundle a server writes: its entries are
                 // not given before it is known to be one.
-                "entry" if !entries && resource_type == Some("Bundle") => {
-                    entries = true;
-                    map.next_value_seed(EntriesSeed { parser: self.parser, visit: &mut *self.visit, text_end: self.text_end })?;
-                }
-                "resourceType" | "id" | "entry" => return Err(A::Error::custom("a member given twice, or the entries before the type")),
+                "entry" => match (resource_type, entries.take()) {
+                    (Some("Bundle"), Some(seed)) => map.next_value_seed(seed)?,
+                    _ => return Err(A::Error::custom("the entries given twice, or before the type")),
+                },
+                "resourceType" | "id" => return Err(A::Error::custom("a member given twice")),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -90,9 +85,11 @@ where
     }
 }
 
+/// The entries, each resource given to `visit`.
 struct EntriesSeed<'p, P, F> {
     parser: &'p P,
     visit: &'p mut F,
+    /// The address just past the file's text.
     text_end: usize,
 }
 
