@@ -120,9 +120,12 @@ where
     /// size, ends there (the last one's at the end of the text).
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let mut pending: Option<(usize, TypedResource<'de, P::Resource<'de>>)> = None;
-        let mut give = |start: usize, end: usize, resource| match end - start <= MAX_RESOURCE_BYTES && (self.visit)(resource) {
-            true => Ok(()),
-            false => Err(A::Error::custom("a resource possibly too large, or refused")),
+        let mut give = |start: usize, end: usize, resource| {
+            if end - start <= MAX_RESOURCE_BYTES && (self.visit)(resource) {
+                Ok(())
+            } else {
+                Err(A::Error::custom("a resource possibly too large, or refused"))
+            }
         };
         let mut index = 0;
         while let Some(entry) = seq.next_element_seed(EntrySeed { parser: self.parser })? {
