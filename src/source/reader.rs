@@ -6,7 +6,7 @@
 use std::fs;
 use std::io::Read;
 
-use serde::de::{IgnoredAny, MapAccess, Visitor};
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
@@ -279,50 +279,51 @@ where
 /// Bundle's entries).
 fn single_bundle_entries(text: &str) -> Option<Vec<EntryShape<'_>>> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let bundle = SingleBundle::deserialize(&mut de).ok()?;
+    let entries = de.deserialize_map(BundleVisitor(std::marker::PhantomData::<Vec<EntryShape<'_>>>)).ok()?;
     de.end().ok()?;
-    Some(bundle.entries)
+    Some(entries)
 }
 
-/// A Bundle as `single_bundle_entries` reads it: the members `Header` and `BundleShape` read, with
-/// the same types, each at most once; anything else is a reason to take the general path.
-struct SingleBundle<'a> {
-    entries: Vec<EntryShape<'a>>,
-}
+/// A Bundle read in one pass, its entries by `.0` (a seed): the members `resourceType` (which
+/// must be `Bundle`, before the entries), `id` and `entry` each at most once, the rest skipped;
+/// anything else is an error, and a reason for the caller to take the general path. The entries
+/// of a Bundle without any are the seed's default.
+struct BundleVisitor<S>(S);
 
-impl<'de> Deserialize<'de> for SingleBundle<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(SingleBundleVisitor)
-    }
-}
-
-struct SingleBundleVisitor;
-
-impl<'de> Visitor<'de> for SingleBundleVisitor {
-    type Value = SingleBundle<'de>;
+impl<'de, S> Visitor<'de> for BundleVisitor<S>
+where
+    S: DeserializeSeed<'de>,
+    S::Value: Default,
+{
+    type Value = S::Value;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a FHIR Bundle")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<S::Value, A::Error> {
         use serde::de::Error;
-        let (mut resource_type, mut id, mut entries) = (None, None, None);
+        let (mut resource_type, mut id, mut seed, mut entries) = (None, None, Some(self.0), None);
         while let Some(key) = map.next_key::<&'de str>()? {
             match key {
-                "resourceType" if resource_type.is_none() => resource_type = Some(map.next_value::<Option<&'de str>>()?),
+                "resourceType" if resource_type.is_none() => resource_type = Some(map.next_value::<&'de str>()?),
                 "id" if id.is_none() => id = Some(map.next_value::<Option<&'de str>>()?),
-                "entry" if entries.is_none() => entries = Some(map.next_value::<Vec<EntryShape<'de>>>()?),
-                "resourceType" | "id" | "entry" => return Err(A::Error::custom("a member given twice")),
+                // The Bundle's type comes first in every Bundle a server writes: its entries are
+                // not read before it is known to be one.
+                "entry" => match (resource_type, seed.take()) {
+                    (Some("Bundle"), Some(seed)) => entries = Some(map.next_value_seed(seed)?),
+                    _ => return Err(A::Error::custom("the entries given twice, or before the type")),
+                },
+                "resourceType" | "id" => return Err(A::Error::custom("a member given twice")),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        if resource_type != Some(Some("Bundle")) {
-            return Err(A::Error::custom("not a Bundle"));
+        match resource_type {
+            Some("Bundle") => Ok(entries.unwrap_or_default()),
+            _ => Err(A::Error::custom("not a Bundle")),
         }
-        Ok(SingleBundle { entries: entries.unwrap_or_default() })
     }
 }
 

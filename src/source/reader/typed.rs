@@ -17,7 +17,7 @@ use serde::de::value::{BorrowedStrDeserializer, MapAccessDeserializer};
 use serde::de::{DeserializeSeed, Error, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use super::{is_fhir_id, Header, TypedResource, IGNORED_TYPES, MAX_RESOURCE_BYTES};
+use super::{is_fhir_id, BundleVisitor, Header, TypedResource, IGNORED_TYPES, MAX_RESOURCE_BYTES};
 
 /// A consumer's own parse of the resource types it reads in full.
 pub trait TypedResources {
@@ -44,45 +44,6 @@ where
     let mut de = serde_json::Deserializer::from_str(text);
     let text_end = text.as_ptr() as usize + text.len();
     de.deserialize_map(BundleVisitor(EntriesSeed { parser, visit, text_end })).is_ok() && de.end().is_ok()
-}
-
-/// The Bundle: `resourceType` (Bundle), `id` and `entry` each at most once, the rest skipped.
-struct BundleVisitor<'p, P, F>(EntriesSeed<'p, P, F>);
-
-impl<'de, P, F> Visitor<'de> for BundleVisitor<'_, P, F>
-where
-    P: TypedResources,
-    F: FnMut(TypedResource<'de, P::Resource<'de>>) -> bool,
-{
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a FHIR Bundle")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let (mut resource_type, mut id, mut entries) = (None, None, Some(self.0));
-        while let Some(key) = map.next_key::<&'de str>()? {
-            match key {
-                "resourceType" if resource_type.is_none() => resource_type = Some(map.next_value::<&'de str>()?),
-                "id" if id.is_none() => id = Some(map.next_value::<Option<&'de str>>()?),
-                // The Bundle's type comes first in every Bundle a server writes: its entries are
-                // not given before it is known to be one.
-                "entry" => match (resource_type, entries.take()) {
-                    (Some("Bundle"), Some(seed)) => map.next_value_seed(seed)?,
-                    _ => return Err(A::Error::custom("the entries given twice, or before the type")),
-                },
-                "resourceType" | "id" => return Err(A::Error::custom("a member given twice")),
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        match resource_type {
-            Some("Bundle") => Ok(()),
-            _ => Err(A::Error::custom("not a Bundle")),
-        }
-    }
 }
 
 /// The entries, each resource given to `visit`.
