@@ -28,10 +28,19 @@ pub fn extensions<'a, 't>(extensions: &'a [Extension<'t>], id: &'a str) -> impl 
 
 /// Does the coding belong to ANS terminology `tre` (e.g. "TRE_R227")? Systems appear as
 /// `.../NOS/TRE_R227-ChampActivite/FHIR/TRE-R227-ChampActivite`, with http or https.
+///
+/// Compared in place, with no string made: it runs for every coding of every resource.
 fn in_terminology(coding: &Coding<'_>, tre: &str) -> bool {
     let Some(system) = coding.system.as_deref() else { return false };
-    let dashed = tre.replace('_', "-");
-    system.contains(&format!("{tre}-")) || system.contains(&format!("/{dashed}-")) || system.ends_with(tre) || system.ends_with(&dashed)
+    let (system, name) = (system.as_bytes(), tre.as_bytes());
+    // The name with its '_' written '-' ("TRE-R227"), at the start of `text`.
+    let dashed_at = |text: &[u8]| text.len() >= name.len() && text.iter().zip(name).all(|(&t, &n)| t == if n == b'_' { b'-' } else { n });
+    let followed_by_dash = |end: usize| system.get(end) == Some(&b'-');
+    // "TRE_R227-", "/TRE-R227-", or either spelling at the end.
+    (0..system.len()).any(|at| system[at..].starts_with(name) && followed_by_dash(at + name.len()))
+        || (0..system.len()).any(|slash| system[slash] == b'/' && dashed_at(&system[slash + 1..]) && followed_by_dash(slash + 1 + name.len()))
+        || system.ends_with(name)
+        || (system.len() >= name.len() && dashed_at(&system[system.len() - name.len()..]))
 }
 
 /// The first coding of terminology `tre` among several concepts.
@@ -180,6 +189,15 @@ mod tests {
         assert!(in_terminology(&c, "TRE_R227"));
         assert!(!in_terminology(&c, "TRE_R22"));
         assert!(!in_terminology(&c, "TRE_R2"));
+        let system = |s: &'static str| Coding { system: Some(s.into()), code: None, display: None };
+        // Each spelling the ANS uses, alone: the underscore one followed by '-', the dashed one
+        // after a '/' and followed by '-', either at the end.
+        for yes in ["x/TRE_R227-Champ", "TRE_R227-", "https://h/TRE-R227-Champ", "https://h/TRE_R227", "https://h/TRE-R227", "TRE-R227"] {
+            assert!(in_terminology(&system(yes), "TRE_R227"), "{yes}");
+        }
+        for no in ["https://h/TRE-R2270", "xTRE-R227-Champ", "https://h/TRE_R2270", "TRE_R22", "", "TRE-R227x", "/TRE-R22"] {
+            assert!(!in_terminology(&system(no), "TRE_R227"), "{no}");
+        }
     }
 
     #[test]

@@ -208,6 +208,16 @@ impl Row {
         self
     }
 
+    /// Set a text column to formatted text, written straight into the row's buffer: an id made of
+    /// parts (`format_args!("{offer}-{rank}")`) without a `String` of its own for each row.
+    pub fn set_fmt(&mut self, column: &str, text: std::fmt::Arguments<'_>) -> &mut Self {
+        let index = self.index_of(column);
+        let start = self.text.len();
+        std::fmt::Write::write_fmt(&mut self.text, text).expect("a String takes any text");
+        self.cells[index] = Slot::Text { start, end: self.text.len() };
+        self
+    }
+
     /// A column's position, looked for from the one after the column set last, round the table.
     fn index_of(&mut self, column: &str) -> usize {
         let columns = self.spec.columns;

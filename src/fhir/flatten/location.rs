@@ -45,7 +45,7 @@ pub(super) fn visit(state: &mut State, ctx: &Context<'_>, location: Location<'_>
 
     for (n, capacity) in extensions(ext, "ror-location-supported-capacity").enumerate() {
         let mut row = state.builders.capacites.row();
-        row.set("capacite_id", format!("{}-{}", location.id, n + 1)).set("lieu_id", location.id.as_str());
+        row.set_fmt("capacite_id", format_args!("{}-{}", location.id, n + 1)).set("lieu_id", location.id.as_str());
         set_capacity(ctx, &mut row, capacity, n)?;
         state.builders.capacites.push(row);
     }
@@ -54,7 +54,7 @@ pub(super) fn visit(state: &mut State, ctx: &Context<'_>, location: Location<'_>
     for (n, item) in equipment.enumerate() {
         let mut row = state.builders.equipements.row();
         let (code, label) = code_and_label(extension(&item.extension, "equipmentType").and_then(|e| first_coding(e.value_codeable_concept.as_ref())));
-        row.set("equipement_id", format!("{}-{}", location.id, n + 1))
+        row.set_fmt("equipement_id", format_args!("{}-{}", location.id, n + 1))
             .set("lieu_id", location.id.as_str())
             .set("type_equipement_code", code)
             .set("type_equipement_libelle", label)

@@ -14,9 +14,11 @@ pub(super) fn visit(state: &mut State, ctx: &Context<'_>, offer: HealthcareServi
     let updated = state.note_update(ctx, offer.meta.last_updated.as_deref())?;
     let created = creation_date(ctx, &offer.extension)?;
     let provider = state.reference(ctx, ReferenceField::ProvidedBy, offer.provided_by.as_ref(), "Organization")?;
-    let mut places = Vec::new();
+    // Every place is checked as a reference; the first is the offer's.
+    let mut place = None;
     for (i, location) in offer.location.iter().enumerate() {
-        places.push(state.reference(ctx, ReferenceField::location(i), Some(location), "Location")?);
+        let id = state.reference(ctx, ReferenceField::location(i), Some(location), "Location")?;
+        place = place.or(id);
     }
     let ext = &offer.extension;
     let field = coding_of(&offer.kind, "TRE_R227");
@@ -25,7 +27,7 @@ pub(super) fn visit(state: &mut State, ctx: &Context<'_>, offer: HealthcareServi
     row.set("identifiant_ror", offer.id.as_str())
         .set("identifiant_offre", offer_identifier(&offer))
         .set("nom", offer.name.as_deref())
-        .set("lieu_id", places.into_iter().flatten().next())
+        .set("lieu_id", place)
         .set("unite_sensible", extension(ext, "ror-healthcareservice-sensitive-unit").and_then(|e| e.value_boolean))
         .set("region_code", region(&offer.meta))
         .set("date_creation", created)
@@ -82,14 +84,14 @@ fn hours(state: &mut State, ctx: &Context<'_>, offer: &HealthcareService<'_>) ->
         for day in days {
             rank += 1;
             let mut row = state.builders.horaires.row();
-            row.set("horaire_id", format!("{}-{rank}", offer.id))
+            row.set_fmt("horaire_id", format_args!("{}-{rank}", offer.id))
                 .set("offre_id", offer.id.as_str())
                 .set("rang", rank)
                 .set("type_horaire_code", code)
                 .set("type_horaire_libelle", label)
                 .set("jour_semaine", day)
-                .set("heure_debut", start.clone())
-                .set("heure_fin", end.clone())
+                .set("heure_debut", start.as_deref())
+                .set("heure_fin", end.as_deref())
                 .set("date_debut", from)
                 .set("date_fin", to);
             state.builders.horaires.push(row);
@@ -99,17 +101,13 @@ fn hours(state: &mut State, ctx: &Context<'_>, offer: &HealthcareService<'_>) ->
 }
 
 /// The days a slot covers: ROR's number-of-day extension when present, else FHIR's daysOfWeek
-/// (one row each), else one row with no day.
-fn slot_days(slot: &AvailableTime<'_>) -> Vec<Option<i64>> {
-    if let Some(n) = extension(&slot.extension, "ror-available-time-number-days-of-week").and_then(|e| e.value_integer) {
-        return vec![Some(n)];
-    }
-    let days: Vec<_> = slot.days_of_week.iter().map(|d| day_number(d)).collect();
-    if days.is_empty() {
-        vec![None]
-    } else {
-        days
-    }
+/// (one row each), else one row with no day. An iterator, not a vector: this runs for every slot
+/// of every offer.
+fn slot_days<'s>(slot: &'s AvailableTime<'_>) -> impl Iterator<Item = Option<i64>> + 's {
+    let number = extension(&slot.extension, "ror-available-time-number-days-of-week").and_then(|e| e.value_integer);
+    let listed: &[_] = if number.is_some() { &[] } else { &slot.days_of_week };
+    let no_day = (number.is_none() && listed.is_empty()).then_some(None);
+    number.map(Some).into_iter().chain(listed.iter().map(|d| day_number(d))).chain(no_day)
 }
 
 /// The ror-healthcareservice-contact extensions → contacts rows, one per telecom.
@@ -124,7 +122,7 @@ fn offer_contacts(state: &mut State, offer: &HealthcareService<'_>) {
             let telecom_level = extension(&telecom.extension, "ror-telecom-confidentiality-level").and_then(|e| first_coding(e.value_codeable_concept.as_ref()));
             let value = extension(&telecom.extension, "telecomAddress").and_then(|e| e.value_string.as_deref());
             let mut row = state.builders.contacts.row();
-            row.set("contact_id", format!("offre-{}-{}-{}", offer.id, c + 1, t + 1))
+            row.set_fmt("contact_id", format_args!("offre-{}-{}-{}", offer.id, c + 1, t + 1))
                 .set("entite_type", "offre")
                 .set("offre_id", offer.id.as_str())
                 .set("systeme", channel.and_then(|c| c.code.as_deref()).and_then(system_of_channel))

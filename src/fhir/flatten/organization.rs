@@ -217,7 +217,7 @@ fn establishment_contacts(contacts: &mut TableBuilder, org: &Organization<'_>) {
             let channel = extension(&telecom.extension, "ror-telecom-communication-channel").and_then(|e| first_coding(e.value_codeable_concept.as_ref()));
             let telecom_level = extension(&telecom.extension, "ror-telecom-confidentiality-level").and_then(|e| first_coding(e.value_codeable_concept.as_ref()));
             let mut row = contacts.row();
-            row.set("contact_id", format!("entite_geographique-{}-{}-{}", org.id, c + 1, t + 1))
+            row.set_fmt("contact_id", format_args!("entite_geographique-{}-{}-{}", org.id, c + 1, t + 1))
                 .set("entite_type", "entite_geographique")
                 .set("entite_geographique_id", org.id.as_str())
                 .set("systeme", telecom.system.as_deref())

@@ -154,7 +154,7 @@ fn parse<'a, T: Deserialize<'a>>(raw: RawResource<'a>) -> Result<Result<T, FhirE
             let path = e.path().to_string();
             let message = e.inner().to_string();
             let message = message.rfind(" at line ").map_or(message.clone(), |i| message[..i].to_owned());
-            let ctx = Context { file: raw.file, resource: format!("{} {}/{}", raw.position, raw.resource_type, raw.id) };
+            let ctx = Context { file: raw.file, position: raw.position, resource_type: raw.resource_type, id: raw.id };
             Err(ctx.field_error(path.as_str(), message))
         }
     })
