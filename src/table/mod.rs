@@ -221,7 +221,9 @@ impl Row {
     /// A column's position, looked for from the one after the column set last, round the table.
     fn index_of(&mut self, column: &str) -> usize {
         let columns = self.spec.columns;
-        let found = (0..columns.len()).map(|k| (self.next + k) % columns.len()).find(|&i| columns[i].name == column);
+        // The flatteners name columns with the same literals as the catalogue, which the compiler
+        // stores once: the same pointer is the same name, without comparing the bytes.
+        let found = (0..columns.len()).map(|k| (self.next + k) % columns.len()).find(|&i| std::ptr::eq(columns[i].name, column) || columns[i].name == column);
         let index = found.unwrap_or_else(|| panic!("table {} has no column {column}", self.spec.name));
         self.next = index + 1;
         index
