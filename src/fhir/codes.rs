@@ -36,9 +36,9 @@ fn in_terminology(coding: &Coding<'_>, tre: &str) -> bool {
     // The name with its '_' written '-' ("TRE-R227"), at the start of `text`.
     let dashed_at = |text: &[u8]| text.len() >= name.len() && text.iter().zip(name).all(|(&t, &n)| t == if n == b'_' { b'-' } else { n });
     let followed_by_dash = |end: usize| system.get(end) == Some(&b'-');
-    // "TRE_R227-", "/TRE-R227-", or either spelling at the end.
     // Each place is tried on its first byte before the rest is compared.
     let first = name.first().copied();
+    // "TRE_R227-", "/TRE-R227-", or either spelling at the end.
     (0..system.len()).any(|at| Some(system[at]) == first && system[at..].starts_with(name) && followed_by_dash(at + name.len()))
         || (0..system.len()).any(|slash| system[slash] == b'/' && dashed_at(&system[slash + 1..]) && followed_by_dash(slash + 1 + name.len()))
         || system.ends_with(name)

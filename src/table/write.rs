@@ -114,7 +114,7 @@ fn encode_csv_with_polars_header<W: Write>(frame: &DataFrame, label: &'static st
     Ok(())
 }
 
-pub(crate) use direct::Cells;
+pub(crate) use direct::{Cells, Chunks};
 
 /// The dialect written directly, as polars' writer writes it with `encode_csv_with_polars`'s
 /// options: a null is an empty field; text is quoted when it holds `,`, `"`, `\n` or `\r` (quotes
@@ -127,17 +127,50 @@ mod direct {
 
     use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta};
     use polars::prelude::*;
+    use polars_arrow::array::Array as _;
 
     use super::{CSV_DATETIME_FORMAT, CSV_DATE_FORMAT};
 
     /// One column's values, in row order (the gate's strict read-back walks the same cells).
     pub enum Cells<'a> {
-        Text(Box<dyn Iterator<Item = Option<&'a str>> + 'a>),
-        Integer(Box<dyn Iterator<Item = Option<i64>> + 'a>),
-        Number(Box<dyn Iterator<Item = Option<f64>> + 'a>),
-        Boolean(Box<dyn Iterator<Item = Option<bool>> + 'a>),
-        Date(Box<dyn Iterator<Item = Option<i32>> + 'a>),
-        DateTime(Box<dyn Iterator<Item = Option<i64>> + 'a>),
+        Text(Chunks<'a, StringType>),
+        Integer(Chunks<'a, Int64Type>),
+        Number(Chunks<'a, Float64Type>),
+        Boolean(Chunks<'a, BooleanType>),
+        Date(Chunks<'a, Int32Type>),
+        DateTime(Chunks<'a, Int64Type>),
+    }
+
+    /// A column's values read from its Arrow arrays in place, one after the other. polars' own
+    /// iterator is boxed to be held here, a call through a pointer for every cell; this one is
+    /// inlined into the loops that write and compare the cells.
+    pub struct Chunks<'a, T: PolarsDataType> {
+        arrays: Vec<&'a T::Array>,
+        array: usize,
+        index: usize,
+    }
+
+    impl<'a, T: PolarsDataType> Chunks<'a, T> {
+        pub fn new(values: &'a ChunkedArray<T>) -> Self {
+            Chunks { arrays: values.downcast_iter().collect(), array: 0, index: 0 }
+        }
+    }
+
+    impl<'a, T: PolarsDataType> Iterator for Chunks<'a, T> {
+        type Item = Option<T::Physical<'a>>;
+
+        #[inline]
+        fn next(&mut self) -> Option<Self::Item> {
+            loop {
+                let array: &'a T::Array = self.arrays.get(self.array)?;
+                if let Some(value) = (self.index < array.len()).then(|| array.get(self.index)) {
+                    self.index += 1;
+                    return Some(value);
+                }
+                self.array += 1;
+                self.index = 0;
+            }
+        }
     }
 
     /// The columns' cells when every column is of a type written here; None otherwise.
@@ -147,12 +180,12 @@ mod direct {
             .iter()
             .map(|column| {
                 Some(match column.dtype() {
-                    DataType::String => Cells::Text(Box::new(column.str().ok()?.iter())),
-                    DataType::Int64 => Cells::Integer(Box::new(column.i64().ok()?.iter())),
-                    DataType::Float64 => Cells::Number(Box::new(column.f64().ok()?.iter())),
-                    DataType::Boolean => Cells::Boolean(Box::new(column.bool().ok()?.iter())),
-                    DataType::Date => Cells::Date(Box::new(column.date().ok()?.physical().iter())),
-                    DataType::Datetime(TimeUnit::Milliseconds, None) => Cells::DateTime(Box::new(column.datetime().ok()?.physical().iter())),
+                    DataType::String => Cells::Text(Chunks::new(column.str().ok()?)),
+                    DataType::Int64 => Cells::Integer(Chunks::new(column.i64().ok()?)),
+                    DataType::Float64 => Cells::Number(Chunks::new(column.f64().ok()?)),
+                    DataType::Boolean => Cells::Boolean(Chunks::new(column.bool().ok()?)),
+                    DataType::Date => Cells::Date(Chunks::new(column.date().ok()?.physical())),
+                    DataType::Datetime(TimeUnit::Milliseconds, None) => Cells::DateTime(Chunks::new(column.datetime().ok()?.physical())),
                     _ => return None,
                 })
             })

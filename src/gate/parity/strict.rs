@@ -19,7 +19,7 @@ use std::borrow::Cow;
 use polars::prelude::*;
 
 use crate::gate::schema::dtype_of;
-use crate::table::write::Cells;
+use crate::table::write::{Cells, Chunks};
 use crate::table::{ColumnType, TableSpec};
 
 /// The built values of one column (the writer's own cell iterators), from the block's first row
@@ -33,12 +33,12 @@ impl<'a> Cells<'a> {
             return None;
         }
         Some(match kind {
-            ColumnType::String | ColumnType::Time => Cells::Text(Box::new(column.str().ok()?.iter())),
-            ColumnType::Integer => Cells::Integer(Box::new(column.i64().ok()?.iter())),
-            ColumnType::Number => Cells::Number(Box::new(column.f64().ok()?.iter())),
-            ColumnType::Boolean => Cells::Boolean(Box::new(column.bool().ok()?.iter())),
-            ColumnType::Date => Cells::Date(Box::new(column.date().ok()?.physical().iter())),
-            ColumnType::DateTime => Cells::DateTime(Box::new(column.datetime().ok()?.physical().iter())),
+            ColumnType::String | ColumnType::Time => Cells::Text(Chunks::new(column.str().ok()?)),
+            ColumnType::Integer => Cells::Integer(Chunks::new(column.i64().ok()?)),
+            ColumnType::Number => Cells::Number(Chunks::new(column.f64().ok()?)),
+            ColumnType::Boolean => Cells::Boolean(Chunks::new(column.bool().ok()?)),
+            ColumnType::Date => Cells::Date(Chunks::new(column.date().ok()?.physical())),
+            ColumnType::DateTime => Cells::DateTime(Chunks::new(column.datetime().ok()?.physical())),
         })
     }
 
