@@ -34,7 +34,11 @@ fn options(dir: PathBuf, scale: f64, seed: u64) -> SynthOptions {
 }
 
 struct Snapshot {
+    /// The folder it was written to, removed once read.
     dir: PathBuf,
+    /// Every file written, by its path under the snapshot's folder: read once, the folder then
+    /// removed (the shared sample lives in a static, which is never dropped).
+    written: BTreeMap<PathBuf, Vec<u8>>,
     report: SynthReport,
     /// Generated resources, file by file.
     bundles: Vec<(PathBuf, Vec<Value>)>,
@@ -49,6 +53,24 @@ impl Snapshot {
 
     fn all(&self) -> impl Iterator<Item = &Value> {
         self.generated().chain(self.examples.iter())
+    }
+
+    /// The bytes of a file written under the snapshot's folder.
+    fn file(&self, relative: impl AsRef<Path>) -> &[u8] {
+        let relative = relative.as_ref();
+        self.written.get(relative).unwrap_or_else(|| panic!("{} was not written", relative.display()))
+    }
+}
+
+/// Every file under `dir`, by its path under it.
+fn read_tree(dir: &Path, under: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+    for entry in std::fs::read_dir(dir.join(under)).expect("snapshot folder readable") {
+        let relative = under.join(entry.expect("folder entry").file_name());
+        if dir.join(&relative).is_dir() {
+            read_tree(dir, &relative, out);
+        } else {
+            out.insert(relative.clone(), std::fs::read(dir.join(&relative)).expect("snapshot file readable"));
+        }
     }
 }
 
@@ -99,8 +121,11 @@ fn load(dir: &Path, report: SynthReport) -> Snapshot {
             examples.push(serde_json::from_str(&text).expect("example is JSON"));
         }
     }
+    let mut written = BTreeMap::new();
+    read_tree(dir, Path::new(""), &mut written);
     Snapshot {
         dir: dir.to_path_buf(),
+        written,
         report,
         bundles,
         examples,
@@ -113,7 +138,10 @@ fn sample() -> &'static Snapshot {
         let dir = scratch_dir("sample");
         let report =
             generate(&options(dir.clone(), TEST_SCALE, TEST_SEED)).expect("generation succeeds");
-        load(&dir, report)
+        let snapshot = load(&dir, report);
+        // Held in memory from here on: nothing is left in the temporary folder after the tests.
+        std::fs::remove_dir_all(&dir).expect("sample folder removed");
+        snapshot
     })
 }
 
@@ -197,16 +225,13 @@ fn generation_is_deterministic() {
 fn layout_and_counts() {
     let s = sample();
     let info: Value =
-        serde_json::from_str(&std::fs::read_to_string(s.dir.join(INFO_FILE)).expect("info"))
-            .expect("info JSON");
+        serde_json::from_slice(s.file(INFO_FILE)).expect("info JSON");
     assert_eq!(info["generator"], "ror-opendata synth");
     assert_eq!(info["seed"], TEST_SEED);
     assert_eq!(info["taken_at"], "2026-11-25T02:00:00Z");
     // ANS's examples are copied byte for byte.
     for fixture in &fixtures::FIXTURES {
-        let written =
-            std::fs::read(s.dir.join(ANS_DIR).join(fixture.file_name)).expect("example written");
-        assert_eq!(written, fixture.text.as_bytes());
+        assert_eq!(s.file(Path::new(ANS_DIR).join(fixture.file_name)), fixture.text.as_bytes());
     }
     let mut counted: BTreeMap<String, u64> = BTreeMap::new();
     for r in s.all() {
@@ -234,7 +259,7 @@ fn layout_and_counts() {
         .report
         .files
         .iter()
-        .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+        .map(|f| s.file(f.strip_prefix(&s.dir).expect("a file of the snapshot's folder")).len() as u64)
         .sum();
     assert_eq!(on_disk, s.report.bytes_written);
 }
@@ -431,7 +456,7 @@ fn canaries_are_in_restricted_fields_only() {
     let canaries: BTreeSet<&str> = s.report.canaries.iter().map(String::as_str).collect();
     assert!(s.report.canaries.iter().all(|c| c.contains(CANARY_MARKER)));
     let listed: Vec<String> = serde_json::from_str(
-        &std::fs::read_to_string(s.dir.join(CANARIES_FILE)).expect("canaries file"),
+        std::str::from_utf8(s.file(CANARIES_FILE)).expect("canaries file is text"),
     )
     .expect("canaries JSON");
     assert_eq!(listed, s.report.canaries);
