@@ -34,10 +34,8 @@ fn options(dir: PathBuf, scale: f64, seed: u64) -> SynthOptions {
 }
 
 struct Snapshot {
-    /// The folder it was written to, removed once read.
-    dir: PathBuf,
-    /// Every file written, by its path under the snapshot's folder: read once, the folder then
-    /// removed (the shared sample lives in a static, which is never dropped).
+    /// Every file the report lists, by its path under the snapshot's folder: read once, so that
+    /// the folder can go (the shared sample lives in a static, which is never dropped).
     written: BTreeMap<PathBuf, Vec<u8>>,
     report: SynthReport,
     /// Generated resources, file by file.
@@ -62,22 +60,9 @@ impl Snapshot {
     }
 }
 
-/// Every file under `dir`, by its path under it.
-fn read_tree(dir: &Path, under: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
-    for entry in std::fs::read_dir(dir.join(under)).expect("snapshot folder readable") {
-        let relative = under.join(entry.expect("folder entry").file_name());
-        if dir.join(&relative).is_dir() {
-            read_tree(dir, &relative, out);
-        } else {
-            out.insert(relative.clone(), std::fs::read(dir.join(&relative)).expect("snapshot file readable"));
-        }
-    }
-}
-
-fn read_gz(path: &Path) -> Value {
-    let file = std::fs::File::open(path).expect("export file opens");
+fn read_gz(bytes: &[u8]) -> Value {
     let mut text = String::new();
-    flate2::read::GzDecoder::new(file)
+    flate2::read::GzDecoder::new(bytes)
         .read_to_string(&mut text)
         .expect("export file is gzip");
     serde_json::from_str(&text).expect("export file is JSON")
@@ -86,14 +71,16 @@ fn read_gz(path: &Path) -> Value {
 fn load(dir: &Path, report: SynthReport) -> Snapshot {
     let mut bundles = Vec::new();
     let mut examples = Vec::new();
+    let mut written = BTreeMap::new();
     for path in &report.files {
+        let bytes = std::fs::read(path).expect("snapshot file readable");
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default()
             .to_string();
         if name.ends_with(".json.gz") {
-            let bundle = read_gz(path);
+            let bundle = read_gz(&bytes);
             assert_eq!(bundle["resourceType"], "Bundle");
             assert_eq!(bundle["type"], "collection");
             let entries = bundle["entry"].as_array().expect("entries").clone();
@@ -117,14 +104,11 @@ fn load(dir: &Path, report: SynthReport) -> Snapshot {
             .and_then(|p| p.file_name())
             .is_some_and(|p| p == ANS_DIR)
         {
-            let text = std::fs::read_to_string(path).expect("example readable");
-            examples.push(serde_json::from_str(&text).expect("example is JSON"));
+            examples.push(serde_json::from_slice(&bytes).expect("example is JSON"));
         }
+        written.insert(path.strip_prefix(dir).expect("a file of the snapshot's folder").to_path_buf(), bytes);
     }
-    let mut written = BTreeMap::new();
-    read_tree(dir, Path::new(""), &mut written);
     Snapshot {
-        dir: dir.to_path_buf(),
         written,
         report,
         bundles,
@@ -255,12 +239,7 @@ fn layout_and_counts() {
             .collect();
         assert_eq!(regions.len(), 1, "{} mixes regions", path.display());
     }
-    let on_disk: u64 = s
-        .report
-        .files
-        .iter()
-        .map(|f| s.file(f.strip_prefix(&s.dir).expect("a file of the snapshot's folder")).len() as u64)
-        .sum();
+    let on_disk: u64 = s.written.values().map(|bytes| bytes.len() as u64).sum();
     assert_eq!(on_disk, s.report.bytes_written);
 }
 

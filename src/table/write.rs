@@ -114,7 +114,7 @@ fn encode_csv_with_polars_header<W: Write>(frame: &DataFrame, label: &'static st
     Ok(())
 }
 
-pub(crate) use direct::{Cells, Chunks};
+pub(crate) use direct::Cells;
 
 /// The dialect written directly, as polars' writer writes it with `encode_csv_with_polars`'s
 /// options: a null is an empty field; text is quoted when it holds `,`, `"`, `\n` or `\r` (quotes
@@ -173,23 +173,24 @@ mod direct {
         }
     }
 
+    impl<'a> Cells<'a> {
+        /// The column's cells when it is of a type written here; None otherwise.
+        pub fn of(column: &'a Column) -> Option<Cells<'a>> {
+            Some(match column.dtype() {
+                DataType::String => Cells::Text(Chunks::new(column.str().ok()?)),
+                DataType::Int64 => Cells::Integer(Chunks::new(column.i64().ok()?)),
+                DataType::Float64 => Cells::Number(Chunks::new(column.f64().ok()?)),
+                DataType::Boolean => Cells::Boolean(Chunks::new(column.bool().ok()?)),
+                DataType::Date => Cells::Date(Chunks::new(column.date().ok()?.physical())),
+                DataType::Datetime(TimeUnit::Milliseconds, None) => Cells::DateTime(Chunks::new(column.datetime().ok()?.physical())),
+                _ => return None,
+            })
+        }
+    }
+
     /// The columns' cells when every column is of a type written here; None otherwise.
     pub fn columns(frame: &DataFrame) -> Option<Vec<Cells<'_>>> {
-        frame
-            .columns()
-            .iter()
-            .map(|column| {
-                Some(match column.dtype() {
-                    DataType::String => Cells::Text(Chunks::new(column.str().ok()?)),
-                    DataType::Int64 => Cells::Integer(Chunks::new(column.i64().ok()?)),
-                    DataType::Float64 => Cells::Number(Chunks::new(column.f64().ok()?)),
-                    DataType::Boolean => Cells::Boolean(Chunks::new(column.bool().ok()?)),
-                    DataType::Date => Cells::Date(Chunks::new(column.date().ok()?.physical())),
-                    DataType::Datetime(TimeUnit::Milliseconds, None) => Cells::DateTime(Chunks::new(column.datetime().ok()?.physical())),
-                    _ => return None,
-                })
-            })
-            .collect()
+        frame.columns().iter().map(Cells::of).collect()
     }
 
     /// Text as polars' `QuoteStyle::Necessary` writes it.

@@ -19,7 +19,7 @@ use std::borrow::Cow;
 use polars::prelude::*;
 
 use crate::gate::schema::dtype_of;
-use crate::table::write::{Cells, Chunks};
+use crate::table::write::Cells;
 use crate::table::{ColumnType, TableSpec};
 
 /// The built values of one column (the writer's own cell iterators), from the block's first row
@@ -32,14 +32,8 @@ impl<'a> Cells<'a> {
         if column.dtype() != &dtype_of(kind) {
             return None;
         }
-        Some(match kind {
-            ColumnType::String | ColumnType::Time => Cells::Text(Chunks::new(column.str().ok()?)),
-            ColumnType::Integer => Cells::Integer(Chunks::new(column.i64().ok()?)),
-            ColumnType::Number => Cells::Number(Chunks::new(column.f64().ok()?)),
-            ColumnType::Boolean => Cells::Boolean(Chunks::new(column.bool().ok()?)),
-            ColumnType::Date => Cells::Date(Chunks::new(column.date().ok()?.physical())),
-            ColumnType::DateTime => Cells::DateTime(Chunks::new(column.datetime().ok()?.physical())),
-        })
+        // Each catalogue type's polars type is one the writer writes, as the same cells.
+        Cells::of(column)
     }
 
     /// Whether the next built value is what the CSV cell reads as ("" is missing, as everywhere).
