@@ -161,15 +161,16 @@ mod direct {
 
         #[inline]
         fn next(&mut self) -> Option<Self::Item> {
-            loop {
-                let array: &'a T::Array = self.arrays.get(self.array)?;
-                if let Some(value) = (self.index < array.len()).then(|| array.get(self.index)) {
+            while let Some(&array) = self.arrays.get(self.array) {
+                if self.index < array.len() {
+                    let value = array.get(self.index);
                     self.index += 1;
                     return Some(value);
                 }
                 self.array += 1;
                 self.index = 0;
             }
+            None
         }
     }
 
