@@ -135,12 +135,12 @@ mod tests {
         assert!(buckets.chunks[..6].iter().all(|chunks| chunks.len() > 10), "every bucket went to the file");
         assert_eq!(buckets.end, buckets.chunks.iter().flatten().map(|&(_, length)| length).sum::<u64>());
         assert_eq!(fs_files(folder.path()), 0, "the file is unnamed");
-        for bucket in 0..7 {
-            assert_eq!(buckets.read(bucket).unwrap(), expected[bucket], "bucket {bucket}");
+        for (bucket, bytes) in expected.iter().enumerate() {
+            assert_eq!(buckets.read(bucket).unwrap(), *bytes, "bucket {bucket}");
             for capacity in [5, 64 * 1024] {
                 let mut streamed = Vec::new();
                 buckets.reader(bucket, capacity).unwrap().read_to_end(&mut streamed).unwrap();
-                assert_eq!(streamed, expected[bucket], "bucket {bucket} streamed through {capacity} bytes");
+                assert_eq!(streamed, *bytes, "bucket {bucket} streamed through {capacity} bytes");
             }
         }
         let stream = buckets.reader(2, 16).unwrap();

@@ -303,7 +303,7 @@ fn disclose_table(policy: &Policy, table: Table, table_policy: &TablePolicy, kep
                 }
                 risk = Some(outcome);
             }
-            Err(outcome) => return Err(TableFailure::Risk(Box::new(outcome))),
+            Err(outcome) => return Err(TableFailure::Risk(outcome)),
         }
     }
 
@@ -474,7 +474,7 @@ fn k_anonymity(policy: &Policy, source: &dyn TableSource, spec: &'static TableSp
         classes.add(&published_rows(source, spec, &rules, offset, kept, pseudonymiser)?)?;
     }
     let settings = &policy.risk;
-    classes.gate(settings.k, settings.max_suppression_percent).map_err(|outcome| TableFailure::Risk(Box::new(outcome)))
+    classes.gate(settings.k, settings.max_suppression_percent).map_err(TableFailure::Risk)
 }
 
 /// Write a table published in its own order a slice of rows at a time: each slice of the
@@ -529,14 +529,8 @@ impl<'k> KeptPositions<'k> {
     const EVERY: usize = 4096;
 
     fn new(keep: &'k [bool]) -> KeptPositions<'k> {
-        let mut checkpoints = Vec::new();
-        let mut kept = 0;
-        for (position, _) in keep.iter().enumerate().filter(|(_, k)| **k) {
-            if kept % Self::EVERY == 0 {
-                checkpoints.push(position);
-            }
-            kept += 1;
-        }
+        // The position of every `EVERY`th row kept, from the first.
+        let checkpoints = keep.iter().enumerate().filter(|(_, k)| **k).map(|(position, _)| position).step_by(Self::EVERY).collect();
         KeptPositions { keep, checkpoints }
     }
 
@@ -876,7 +870,7 @@ mod tests {
         let mut contacts = TableBuilder::new(&catalog::CONTACTS);
         for i in 0..200_000 {
             let mut r = contacts.row();
-            let level = |n: usize| if (i / n) % 3 == 0 { "2" } else { "1" };
+            let level = |n: usize| if (i / n).is_multiple_of(3) { "2" } else { "1" };
             r.set("contact_id", format!("c{i:07}"))
                 .set("entite_type", "offre")
                 .set("offre_id", if i % 7 == 0 { "o2" } else { "o1" })
@@ -907,7 +901,7 @@ mod tests {
             let pseudonymiser = key.as_ref().map(Pseudonymiser::new);
             let Ok((whole, account, _)) = disclose_table(&policy, full.load_columns("contacts", &needed).unwrap().unwrap(), table_policy, &kept_keys, pseudonymiser.as_ref(), false) else { panic!("disclosed whole") };
             // The public gets some rows, DREES all of them.
-            assert!(whole.rows() > 1_000 && (whole.rows() < 200_000) == !table_policy.rows.is_empty(), "{}", whole.rows());
+            assert!(whole.rows() > 1_000 && (whole.rows() < 200_000) != table_policy.rows.is_empty(), "{}", whole.rows());
             let from_disk = on_disk.tables.load("contacts").unwrap().unwrap();
             let from_links = linked.tables.load("contacts").unwrap().unwrap();
             for sliced in [&in_memory.tables["contacts"], &from_disk, &from_links] {

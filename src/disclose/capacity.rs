@@ -239,13 +239,29 @@ fn sums(source: &dyn TableSource) -> Result<Sums, String> {
     Ok((sums, champ_labels.into_iter().map(|(code, (_, label))| (code, label)).collect()))
 }
 
+/// The columns of `masked_grids`' table, filled a cell at a time.
+#[derive(Default)]
+struct GridColumns<'a> {
+    cell: Vec<String>,
+    natures: Vec<&'a str>,
+    nature_labels: Vec<&'a str>,
+    statuts: Vec<&'a str>,
+    statut_labels: Vec<&'a str>,
+    departements: Vec<String>,
+    champs: Vec<String>,
+    champ_labels: Vec<Option<String>>,
+    /// The beds counted, None where the cell is masked.
+    counts: Vec<Option<i64>>,
+    hidden: Vec<bool>,
+}
+
 /// The four grids of départements × champs with their margins, each masked on its own, as one table.
 fn masked_grids(sums: &BTreeMap<(usize, String, String), u64>, champ_labels: &BTreeMap<String, String>, min_count: u64) -> Result<(Table, AggregateOutcome), String> {
     // Every grid has the same rows and columns, so the series keeps its cells from slice to slice.
     let deps: Vec<String> = sums.keys().map(|k| k.1.clone()).collect::<BTreeSet<_>>().into_iter().collect();
     let champs: Vec<String> = champ_labels.keys().cloned().collect();
 
-    let mut cells: (Vec<String>, [Vec<&str>; 4], Vec<String>, Vec<String>, Vec<Option<String>>, Vec<Option<i64>>, Vec<bool>) = Default::default();
+    let mut cells = GridColumns::default();
     let mut outcome = AggregateOutcome { from: "capacites".into(), rows: "departement_code".into(), columns: "champ_activite_code".into(), min_count, cells: 0, primary_suppressed: 0, secondary_suppressed: 0 };
     if !deps.is_empty() {
         for (slice, (nature, nature_label, statut, statut_label)) in SLICES.iter().enumerate() {
@@ -257,33 +273,32 @@ fn masked_grids(sums: &BTreeMap<(usize, String, String), u64>, champ_labels: &BT
             for (i, dep) in dep_labels.enumerate() {
                 for (j, champ) in champs.iter().map(String::as_str).chain([TOTAL]).enumerate() {
                     let hidden = masking.masked[i][j];
-                    cells.0.push(format!("{nature}|{statut}|{dep}|{champ}"));
-                    cells.1[0].push(nature);
-                    cells.1[1].push(nature_label);
-                    cells.1[2].push(statut);
-                    cells.1[3].push(statut_label);
-                    cells.2.push(dep.to_owned());
-                    cells.3.push(champ.to_owned());
-                    cells.4.push(champ_labels.get(champ).filter(|l| !l.is_empty()).cloned());
-                    cells.5.push((!hidden).then_some(masking.values[i][j] as i64));
-                    cells.6.push(hidden);
+                    cells.cell.push(format!("{nature}|{statut}|{dep}|{champ}"));
+                    cells.natures.push(nature);
+                    cells.nature_labels.push(nature_label);
+                    cells.statuts.push(statut);
+                    cells.statut_labels.push(statut_label);
+                    cells.departements.push(dep.to_owned());
+                    cells.champs.push(champ.to_owned());
+                    cells.champ_labels.push(champ_labels.get(champ).filter(|l| !l.is_empty()).cloned());
+                    cells.counts.push((!hidden).then_some(masking.values[i][j] as i64));
+                    cells.hidden.push(hidden);
                     outcome.cells += 1;
                 }
             }
         }
     }
-    let [natures, nature_labels, statuts, statut_labels] = cells.1;
     let frame = DataFrame::new_infer_height(vec![
-        Column::new("cellule".into(), cells.0),
-        Column::new("nature_capacite_code".into(), natures),
-        Column::new("nature_capacite_libelle".into(), nature_labels),
-        Column::new("statut_capacite_code".into(), statuts),
-        Column::new("statut_capacite_libelle".into(), statut_labels),
-        Column::new("departement_code".into(), cells.2),
-        Column::new("champ_activite_code".into(), cells.3),
-        Column::new("champ_activite_libelle".into(), cells.4),
-        Column::new("nombre".into(), cells.5),
-        Column::new("secret_statistique".into(), cells.6),
+        Column::new("cellule".into(), cells.cell),
+        Column::new("nature_capacite_code".into(), cells.natures),
+        Column::new("nature_capacite_libelle".into(), cells.nature_labels),
+        Column::new("statut_capacite_code".into(), cells.statuts),
+        Column::new("statut_capacite_libelle".into(), cells.statut_labels),
+        Column::new("departement_code".into(), cells.departements),
+        Column::new("champ_activite_code".into(), cells.champs),
+        Column::new("champ_activite_libelle".into(), cells.champ_labels),
+        Column::new("nombre".into(), cells.counts),
+        Column::new("secret_statistique".into(), cells.hidden),
     ])
     .map_err(|e| e.to_string())?;
     let table = sorted_table(&SPEC, frame).map_err(|e| e.to_string())?;

@@ -175,8 +175,8 @@ impl Classes {
     }
 
     /// Run the gate on the rows counted: Ok(rows to keep, outcome) when classes under k fit the
-    /// suppression limit, Err(outcome) otherwise.
-    pub fn gate(self, k: usize, max_suppression_percent: f64) -> Result<(Vec<bool>, RiskOutcome), RiskOutcome> {
+    /// suppression limit, Err(outcome) otherwise (boxed: it becomes the table's failure).
+    pub fn gate(self, k: usize, max_suppression_percent: f64) -> Result<(Vec<bool>, RiskOutcome), Box<RiskOutcome>> {
         let rows_in = self.rows.len();
         let (sizes, rows) = self.sizes();
         let mut under: BTreeMap<usize, usize> = BTreeMap::new();
@@ -208,7 +208,7 @@ impl Classes {
         if passed {
             Ok((keep, outcome))
         } else {
-            Err(RiskOutcome { rows_suppressed: suppressed, ..outcome })
+            Err(Box::new(RiskOutcome { rows_suppressed: suppressed, ..outcome }))
         }
     }
 }
@@ -223,7 +223,7 @@ pub fn k_anonymise(
     individual: Option<&str>,
     k: usize,
     max_suppression_percent: f64,
-) -> Result<Result<(Vec<bool>, RiskOutcome), RiskOutcome>, String> {
+) -> Result<Result<(Vec<bool>, RiskOutcome), Box<RiskOutcome>>, String> {
     let mut classes = Classes::new(quasi_identifiers, individual);
     classes.add(frame)?;
     Ok(classes.gate(k, max_suppression_percent))

@@ -666,7 +666,7 @@ mod tests {
         let text = std::fs::read_to_string(&csv).unwrap();
         std::fs::write(&csv, text.replacen("14:00:00", "15:00:00", 1)).unwrap();
         let mut ctx = Context::new(&config, &exceptions);
-        check_spooled_table(&mut ctx, &Tables::from([(table.name(), table.clone())]), &table, table.rows(), &csv, &dir.path().join("horaires.parquet"), None, sliced::CSV_BLOCK_BYTES, &mut Vec::new()).unwrap().0;
+        check_spooled_table(&mut ctx, &Tables::from([(table.name(), table.clone())]), &table, table.rows(), &csv, &dir.path().join("horaires.parquet"), None, sliced::CSV_BLOCK_BYTES, &mut Vec::new()).unwrap();
         let f = ctx.findings.iter().find(|f| f.check == "parity").expect("a parity finding");
         assert_eq!(f.examples, [r#"horaire_id="1-2": CSV "15:00:00" ≠ built table "14:00:00""#]);
     }

@@ -93,7 +93,7 @@ pub(super) fn advance_table<'a>(tables: &'a dyn TableSource, name: &'static str,
                 // on a night that modifies most rows, a copy of them per row is gigabytes, the
                 // changelog whole hundreds of megabytes.
                 let changes = Changelog::Walked { table: Current::new(tables, name), changes, removed_keys, column_sets };
-                let store = Store::Merged { old: stored, closed, version: version.to_owned(), primary_key: pk, table: current, opened, sides };
+                let store = Store::Merged { old: stored, closed, version: version.to_owned(), primary_key: pk, table: Box::new(current), opened, sides };
                 return Ok(TableOutcome { store, digest: Digest::Known(digest), changes, added, removed, modified });
             }
             None => Some(stored),

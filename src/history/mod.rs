@@ -167,7 +167,7 @@ pub enum Store<'a> {
     /// comes from the previous store; made a slice at a time, so neither the new rows nor the whole
     /// new store are ever held whole: the new rows are read from the table's source a slice at a
     /// time, and the previous store (usually its file) a row group at a time.
-    Merged { old: Box<dyn StoredRows>, closed: walk::Bits, version: String, primary_key: &'static str, table: Current<'a>, opened: crate::table::digest::SpilledRecords<36>, sides: walk::Bits },
+    Merged { old: Box<dyn StoredRows>, closed: walk::Bits, version: String, primary_key: &'static str, table: Box<Current<'a>>, opened: crate::table::digest::SpilledRecords<36>, sides: walk::Bits },
     /// A table no longer published: the previous store with every open row closed in `version`,
     /// read a row group at a time.
     Closed { old: Box<dyn StoredRows>, version: String },

@@ -59,7 +59,7 @@ impl Bits {
     }
 
     pub fn push(&mut self, bit: bool) {
-        if self.len % 64 == 0 {
+        if self.len.is_multiple_of(64) {
             self.words.push(0);
         }
         self.len += 1;
@@ -78,7 +78,7 @@ impl Bits {
     pub fn ones_before(&self, end: usize) -> usize {
         assert!(end <= self.len, "bits 0..{end} of {}", self.len);
         let whole: usize = self.words[..end / 64].iter().map(|w| w.count_ones() as usize).sum();
-        let rest = if end % 64 == 0 { 0 } else { (self.words[end / 64] & ((1u64 << (end % 64)) - 1)).count_ones() as usize };
+        let rest = if end.is_multiple_of(64) { 0 } else { (self.words[end / 64] & ((1u64 << (end % 64)) - 1)).count_ones() as usize };
         whole + rest
     }
 }

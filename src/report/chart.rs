@@ -78,7 +78,7 @@ pub fn format_value(v: f64) -> String {
 /// Round gridlines covering [min, max]: a step of 1, 2 or 5 times a power of ten, about five lines.
 pub fn nice_ticks(min: f64, max: f64) -> Vec<f64> {
     let (mut low, mut high) = (min.min(max), min.max(max));
-    if high - low < f64::EPSILON {
+    if (high - low).abs() < f64::EPSILON {
         // A flat series still gets an axis around its value.
         let pad = (low.abs() * 0.05).max(1.0);
         low -= pad;

@@ -393,7 +393,7 @@ pub fn write_files_by_slice(
     let mut csv = BufWriter::new(File::create(csv_path).map_err(io_error(csv_path))?);
     let mut parquet = BufWriter::new(File::create(parquet_path).map_err(io_error(parquet_path))?);
     encode_csv(shape, label, &mut csv)?;
-    let mut writer = batched_parquet(&mut parquet, &shape.schema(), Packing::Published).map_err(polars)?;
+    let mut writer = batched_parquet(&mut parquet, shape.schema(), Packing::Published).map_err(polars)?;
     for (offset, rows) in row_groups(height) {
         let mut rows = slice(offset, rows)?;
         // One chunk per column: the writer makes a row group of each aligned chunk.
@@ -508,7 +508,7 @@ mod tests {
             let frame = df!("k" => (0..height as i64).collect::<Vec<_>>(), "t" => (0..height).map(|i| format!("valeur {}", i % 977)).collect::<Vec<_>>()).unwrap();
             let (whole, grouped) = (dir.path().join("whole.parquet"), dir.path().join("grouped.parquet"));
             write_frame_parquet(&frame, "t", &whole).unwrap();
-            write_parquet_by_row_group(&frame.schema(), height, "t", &grouped, Packing::Published, |offset, rows| Ok(frame.slice(offset as i64, rows))).unwrap();
+            write_parquet_by_row_group(frame.schema(), height, "t", &grouped, Packing::Published, |offset, rows| Ok(frame.slice(offset as i64, rows))).unwrap();
             assert_eq!(std::fs::read(&whole).unwrap(), std::fs::read(&grouped).unwrap(), "{height} rows");
         }
         assert_eq!(row_groups(200_000), [(0, 66_666), (66_666, 66_666), (133_332, 66_668)]);
@@ -523,7 +523,7 @@ mod tests {
         let frame = df!("k" => (0..height as i64).collect::<Vec<_>>(), "t" => (0..height).map(|i| format!("valeur {}", (i * 7919) % 100_003)).collect::<Vec<_>>()).unwrap();
         let write = |packing: Packing, name: &str| {
             let path = dir.path().join(name);
-            write_parquet_by_row_group(&frame.schema(), height, "t", &path, packing, |offset, rows| Ok(frame.slice(offset as i64, rows))).unwrap();
+            write_parquet_by_row_group(frame.schema(), height, "t", &path, packing, |offset, rows| Ok(frame.slice(offset as i64, rows))).unwrap();
             std::fs::read(path).unwrap()
         };
         let (published, store, store_again) = (write(Packing::Published, "published.parquet"), write(Packing::Store, "store.parquet"), write(Packing::Store, "store-again.parquet"));

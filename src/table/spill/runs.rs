@@ -366,7 +366,7 @@ mod tests {
         {
             let mut offset = 0;
             let mut next = || -> Result<Option<DataFrame>, TableError> {
-                runs_seen = runs_seen.max(fs::read_dir(&work.path().join(format!("{}{}", super::super::PREFIX, std::process::id()))).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains(".run")).count());
+                runs_seen = runs_seen.max(fs::read_dir(work.path().join(format!("{}{}", super::super::PREFIX, std::process::id()))).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains(".run")).count());
                 if offset >= rows {
                     return Ok(None);
                 }
