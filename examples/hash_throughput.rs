@@ -156,5 +156,5 @@ fn row_hashes(count: usize) {
     let (ours, our_hashes) = best(|| ror_opendata::table::digest::row_hashes(&frame).expect("hashing a frame"));
     assert_eq!(our_hashes, plain_hashes, "both paths hash the same bytes");
     let n = count as f64;
-    print("row_hashes", "table::digest::row_hashes (multi-buffer, both cores) vs one SHA-256 per row", n / plain.as_secs_f64(), n / ours.as_secs_f64(), "rows");
+    print("row_hashes", "table::digest::row_hashes (both cores; SHA extensions or multi-buffer) vs one SHA-256 per row", n / plain.as_secs_f64(), n / ours.as_secs_f64(), "rows");
 }
